@@ -1,0 +1,328 @@
+//! The `dbmux` command: health checks, debug info and one-off SQL.
+//!
+//! Exit codes follow pg_isready for `health`: 0 healthy, 2 no response,
+//! 3 invalid parameters (bad URL, bad setting, bad arguments). Other
+//! commands exit 0 on success, 1 when the database reports an error and 3
+//! for invalid parameters.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use dbmux::{Config, ErrorCode, Manager, Rows, Value};
+
+const USAGE: &str = "\
+usage:
+  dbmux health [--url URL] [--json]     check the database (exit 0 healthy, 2 no response, 3 bad parameters)
+  dbmux info [--url URL] [--json]       show configuration, pool state and counters
+  dbmux sql [--url URL] SQL [PARAM...]  run one statement with ? parameters and print the result as a table
+  dbmux --version | --help
+
+Without --url the environment is used (DATABASE_URL, DB_* variables, ./.env),
+and without DATABASE_URL the embedded default sqlite:///dbmux.db.
+SQL parameters: an integer or a decimal number binds as a number, the word NULL
+binds as NULL, anything else as text.
+Log lines go to stderr; set DBMUX_LOG=error|warn|info|debug (default warn).";
+
+/// Exit status for bad arguments, URLs or settings (pg_isready's 3).
+const EXIT_INVALID: u8 = 3;
+/// Exit status when the database does not answer (pg_isready's 2).
+const EXIT_NO_RESPONSE: u8 = 2;
+/// Exit status when the database reports an error.
+const EXIT_SQL_ERROR: u8 = 1;
+
+struct StderrLogger(log::LevelFilter);
+
+impl log::Log for StderrLogger {
+    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+        m.level() <= self.0
+    }
+    fn log(&self, r: &log::Record<'_>) {
+        if self.enabled(r.metadata()) {
+            eprintln!("[{} {}] {}", r.level(), r.target(), r.args());
+        }
+    }
+    fn flush(&self) {}
+}
+
+fn init_logging() {
+    let level = match std::env::var("DBMUX_LOG")
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "off" => log::LevelFilter::Off,
+        "error" => log::LevelFilter::Error,
+        "info" => log::LevelFilter::Info,
+        "debug" => log::LevelFilter::Debug,
+        "trace" => log::LevelFilter::Trace,
+        _ => log::LevelFilter::Warn,
+    };
+    let logger = Box::leak(Box::new(StderrLogger(level)));
+    if log::set_logger(logger).is_ok() {
+        log::set_max_level(level);
+    }
+}
+
+struct Args {
+    command: String,
+    url: Option<String>,
+    json: bool,
+    rest: Vec<String>,
+}
+
+fn parse_args(argv: Vec<String>) -> Result<Args, String> {
+    let mut it = argv.into_iter();
+    let command = it.next().ok_or("no command given")?;
+    let mut args = Args {
+        command,
+        url: None,
+        json: false,
+        rest: Vec::new(),
+    };
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--url" => args.url = Some(it.next().ok_or("--url needs a value")?),
+            "--json" => args.json = true,
+            s if s.starts_with("--url=") => args.url = Some(s["--url=".len()..].to_string()),
+            "--" => args.rest.extend(it.by_ref()),
+            s if s.starts_with("--") => return Err(format!("unknown option {s}")),
+            _ => args.rest.push(a),
+        }
+    }
+    Ok(args)
+}
+
+fn manager(url: &Option<String>) -> Result<Manager, dbmux::Error> {
+    let mut b = Config::builder().with_env();
+    if let Some(u) = url {
+        b = b.url(u.clone());
+    }
+    Manager::new(b.build()?)
+}
+
+fn is_invalid(e: &dbmux::Error) -> bool {
+    matches!(
+        e.code(),
+        ErrorCode::InvalidUrl | ErrorCode::InvalidConfig | ErrorCode::FeatureDisabled
+    )
+}
+
+fn fail(e: &dbmux::Error) -> ExitCode {
+    eprintln!("dbmux: {e}");
+    ExitCode::from(if is_invalid(e) {
+        EXIT_INVALID
+    } else {
+        EXIT_SQL_ERROR
+    })
+}
+
+fn main() -> ExitCode {
+    init_logging();
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    match argv.first().map(String::as_str) {
+        Some("--help") | Some("-h") | Some("help") => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Some("--version") | Some("-V") => {
+            println!("dbmux {}", dbmux::VERSION);
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
+    }
+    let args = match parse_args(argv) {
+        Ok(a) => a,
+        Err(msg) => {
+            eprintln!("dbmux: {msg}\n{USAGE}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    match args.command.as_str() {
+        "health" => health(&args),
+        "info" => info(&args),
+        "sql" => sql(&args),
+        other => {
+            eprintln!("dbmux: unknown command '{other}'\n{USAGE}");
+            ExitCode::from(EXIT_INVALID)
+        }
+    }
+}
+
+fn health(args: &Args) -> ExitCode {
+    if !args.rest.is_empty() {
+        eprintln!("dbmux: health takes no arguments\n{USAGE}");
+        return ExitCode::from(EXIT_INVALID);
+    }
+    let mgr = match manager(&args.url) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("dbmux: {e}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    let report = mgr.check_health();
+    if args.json {
+        println!("{}", report.to_json());
+    } else {
+        println!(
+            "{}: {} {} ({:.1} ms) {}",
+            report.status,
+            report.database_type,
+            report.database,
+            report.latency_ms,
+            report.version.as_deref().unwrap_or("")
+        );
+        if !report.is_healthy() {
+            println!("{}", report.message);
+        }
+    }
+    mgr.shutdown();
+    if report.is_healthy() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_NO_RESPONSE)
+    }
+}
+
+fn info(args: &Args) -> ExitCode {
+    let mgr = match manager(&args.url) {
+        Ok(m) => m,
+        Err(e) => return fail(&e),
+    };
+    let info = mgr.debug_info();
+    if args.json {
+        println!("{}", info.to_json());
+    } else {
+        let value = serde_json::to_value(&info).unwrap_or_default();
+        if let Some(map) = value.as_object() {
+            for (k, v) in map {
+                println!("{k:<24} {v}");
+            }
+        }
+    }
+    mgr.shutdown();
+    ExitCode::SUCCESS
+}
+
+fn param(s: &str) -> Value {
+    if s == "NULL" {
+        return Value::Null;
+    }
+    if let Ok(i) = s.parse::<i64>() {
+        return Value::Integer(i);
+    }
+    match s.parse::<f64>() {
+        // "inf" and "nan" parse as floats but are meant as text
+        Ok(f) if f.is_finite() && s.bytes().any(|b| b.is_ascii_digit()) => Value::Real(f),
+        _ => Value::Text(s.to_string()),
+    }
+}
+
+fn sql(args: &Args) -> ExitCode {
+    let Some((sql, params)) = args.rest.split_first() else {
+        eprintln!("dbmux: sql needs the SQL text\n{USAGE}");
+        return ExitCode::from(EXIT_INVALID);
+    };
+    let mgr = match manager(&args.url) {
+        Ok(m) => m,
+        Err(e) => return fail(&e),
+    };
+    let params: Vec<Value> = params.iter().map(|p| param(p)).collect();
+    let result = mgr.get().and_then(|mut c| c.query(sql, &params));
+    let code = match result {
+        Ok(rows) => {
+            if args.json {
+                println!("{}", rows_json(&rows));
+            } else {
+                print_table(&rows);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
+    };
+    mgr.shutdown();
+    code
+}
+
+fn cell(v: &Value) -> String {
+    match v {
+        Value::Null => "NULL".to_string(),
+        other => other.to_string(),
+    }
+}
+
+fn print_table(rows: &Rows) {
+    let out = std::io::stdout();
+    let mut out = out.lock();
+    if rows.columns().is_empty() {
+        let _ = writeln!(out, "{} row(s) affected", rows.rows_affected());
+        return;
+    }
+    let names: Vec<&str> = rows.columns().iter().map(|c| c.name.as_str()).collect();
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.values().iter().map(cell).collect())
+        .collect();
+    let mut widths: Vec<usize> = names.iter().map(|n| n.chars().count()).collect();
+    for r in &cells {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |vals: Vec<&str>| -> String {
+        vals.iter()
+            .zip(&widths)
+            .map(|(v, w)| format!("{v:<w$}"))
+            .collect::<Vec<_>>()
+            .join(" | ")
+            .trim_end()
+            .to_string()
+    };
+    let _ = writeln!(out, "{}", line(names.clone()));
+    let _ = writeln!(
+        out,
+        "{}",
+        widths
+            .iter()
+            .map(|w| "-".repeat(*w))
+            .collect::<Vec<_>>()
+            .join("-+-")
+    );
+    for r in &cells {
+        let _ = writeln!(out, "{}", line(r.iter().map(String::as_str).collect()));
+    }
+    let _ = writeln!(
+        out,
+        "({} row{})",
+        cells.len(),
+        if cells.len() == 1 { "" } else { "s" }
+    );
+}
+
+fn rows_json(rows: &Rows) -> String {
+    let to_json = |v: &Value| match v {
+        Value::Null => serde_json::Value::Null,
+        Value::Integer(i) => serde_json::json!(i),
+        Value::Real(r) => serde_json::json!(r),
+        Value::Text(s) => serde_json::json!(s),
+        Value::Blob(b) => {
+            serde_json::json!(b.iter().map(|x| format!("{x:02x}")).collect::<String>())
+        }
+    };
+    let data: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| {
+            let mut m = serde_json::Map::new();
+            for (c, v) in r.columns().iter().zip(r.values()) {
+                m.insert(c.name.clone(), to_json(v));
+            }
+            serde_json::Value::Object(m)
+        })
+        .collect();
+    serde_json::json!({
+        "columns": rows.columns(),
+        "rows": data,
+        "rows_affected": rows.rows_affected(),
+    })
+    .to_string()
+}

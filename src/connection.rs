@@ -1,0 +1,282 @@
+//! `Connection`, the pooled connection guard, and `Transaction`.
+
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::manager::Inner;
+use crate::url::Backend;
+use crate::value::{FromValue, Row, Rows, Value};
+
+enum Pooled {
+    #[cfg(feature = "sqlite")]
+    Sqlite(r2d2::PooledConnection<crate::sqlite::SqliteManager>),
+    /// Keeps the enum inhabited-looking in a build without any backend.
+    #[cfg(not(feature = "sqlite"))]
+    #[allow(dead_code)]
+    None(std::convert::Infallible),
+}
+
+/// One statement-level operation, dispatched to the backend.
+pub(crate) enum Op<'a> {
+    Execute(&'a [Value]),
+    Batch,
+    Query(&'a [Value]),
+    Scalar(&'a [Value]),
+}
+
+/// The result of an [`Op`].
+pub(crate) enum Out {
+    Count(u64),
+    Unit,
+    Rows(Rows),
+    Value(Value),
+}
+
+fn unexpected() -> Error {
+    Error::new(ErrorCode::Internal, "backend returned the wrong kind of result")
+}
+
+/// A connection checked out of a [`Manager`](crate::Manager)'s pool.
+///
+/// Dropping it returns it to the pool; if a transaction is still open it is
+/// rolled back first, so the next user always gets a clean connection.
+///
+/// It is `Send`: it may be checked out on one thread and used on another
+/// (SQLAlchemy's `check_same_thread=False`), one thread at a time.
+pub struct Connection {
+    conn: Pooled,
+    mgr: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("backend", &self.backend())
+            .field("database", &self.mgr.config.redacted_url())
+            .finish()
+    }
+}
+
+impl Connection {
+    #[cfg(feature = "sqlite")]
+    pub(crate) fn sqlite(
+        c: r2d2::PooledConnection<crate::sqlite::SqliteManager>,
+        mgr: Arc<Inner>,
+    ) -> Connection {
+        Connection {
+            conn: Pooled::Sqlite(c),
+            mgr,
+        }
+    }
+
+    /// The backend of this connection.
+    pub fn backend(&self) -> Backend {
+        match &self.conn {
+            #[cfg(feature = "sqlite")]
+            Pooled::Sqlite(_) => Backend::Sqlite,
+            #[cfg(not(feature = "sqlite"))]
+            Pooled::None(n) => match *n {},
+        }
+    }
+
+    /// Runs `op` on the native connection with echo logging and the
+    /// statement timeout around it.
+    fn run(&mut self, sql: &str, op: Op<'_>) -> Result<Out> {
+        let cfg = &self.mgr.config;
+        let timeout = cfg.statement_timeout();
+        let start = cfg.echo().then(Instant::now);
+        let result: Result<Out> = match &mut self.conn {
+            #[cfg(feature = "sqlite")]
+            Pooled::Sqlite(c) => {
+                c.arm(timeout);
+                let r = crate::sqlite::run(&c.conn, sql, op);
+                c.disarm(timeout);
+                r
+            }
+            #[cfg(not(feature = "sqlite"))]
+            Pooled::None(n) => match *n {},
+        };
+        if let Some(start) = start {
+            log::info!(
+                target: "dbmux::sql",
+                "{sql} [{:.3} ms{}]",
+                start.elapsed().as_secs_f64() * 1000.0,
+                if result.is_err() { ", failed" } else { "" }
+            );
+        }
+        result
+    }
+
+    /// Runs one statement with `?` placeholders and returns the number of rows
+    /// it changed.
+    ///
+    /// # Errors
+    /// The database's error, classified ([`Error::code`]); a wrong number of
+    /// parameters gives [`ErrorCode::InvalidParameter`].
+    pub fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
+        match self.run(sql, Op::Execute(params))? {
+            Out::Count(n) => Ok(n),
+            _ => Err(unexpected()),
+        }
+    }
+
+    /// Runs several `;`-separated statements without parameters (a script).
+    ///
+    /// # Errors
+    /// The first failing statement's error.
+    pub fn execute_batch(&mut self, sql: &str) -> Result<()> {
+        match self.run(sql, Op::Batch)? {
+            Out::Unit => Ok(()),
+            _ => Err(unexpected()),
+        }
+    }
+
+    /// Runs a query and returns every row, with column names and declared types.
+    ///
+    /// # Errors
+    /// The database's error, classified.
+    pub fn query(&mut self, sql: &str, params: &[Value]) -> Result<Rows> {
+        match self.run(sql, Op::Query(params))? {
+            Out::Rows(r) => Ok(r),
+            _ => Err(unexpected()),
+        }
+    }
+
+    /// Runs a query and returns its first row.
+    ///
+    /// # Errors
+    /// [`ErrorCode::NoRows`] when there is none.
+    pub fn query_row(&mut self, sql: &str, params: &[Value]) -> Result<Row> {
+        self.query(sql, params)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::new(ErrorCode::NoRows, "the query returned no rows"))
+    }
+
+    /// Runs a query and converts the first column of its first row.
+    ///
+    /// # Errors
+    /// [`ErrorCode::NoRows`] when there is none, [`ErrorCode::TypeMismatch`]
+    /// when the value does not convert to `T`.
+    pub fn query_scalar<T: FromValue>(&mut self, sql: &str, params: &[Value]) -> Result<T> {
+        match self.run(sql, Op::Scalar(params))? {
+            Out::Value(v) => T::from_value(v),
+            _ => Err(unexpected()),
+        }
+    }
+
+    /// The rowid of the last successful INSERT on this connection.
+    pub fn last_insert_id(&self) -> i64 {
+        match &self.conn {
+            #[cfg(feature = "sqlite")]
+            Pooled::Sqlite(c) => c.conn.last_insert_rowid(),
+            #[cfg(not(feature = "sqlite"))]
+            Pooled::None(n) => match *n {},
+        }
+    }
+
+    /// True while a transaction is open on this connection.
+    pub fn in_transaction(&self) -> bool {
+        match &self.conn {
+            #[cfg(feature = "sqlite")]
+            Pooled::Sqlite(c) => !c.conn.is_autocommit(),
+            #[cfg(not(feature = "sqlite"))]
+            Pooled::None(n) => match *n {},
+        }
+    }
+
+    /// The database version (`sqlite_version()`).
+    ///
+    /// # Errors
+    /// The query's error.
+    pub fn server_version(&mut self) -> Result<String> {
+        self.query_scalar("SELECT sqlite_version()", &[])
+    }
+
+    /// The native `rusqlite::Connection`, for anything dbmux does not wrap.
+    /// Leave it in autocommit mode; an open transaction is rolled back on return.
+    #[cfg(feature = "sqlite")]
+    pub fn as_sqlite(&mut self) -> Option<&mut rusqlite::Connection> {
+        match &mut self.conn {
+            Pooled::Sqlite(c) => Some(&mut c.conn),
+        }
+    }
+
+    /// Runs `f` in a write transaction: `BEGIN IMMEDIATE` on SQLite, so that
+    /// read-then-write transactions from several threads queue on the lock
+    /// instead of failing with "database is locked". Commits when `f` returns
+    /// `Ok`, rolls back when it returns `Err` or panics.
+    ///
+    /// # Errors
+    /// The BEGIN's error, `f`'s error, or the COMMIT's error (after which the
+    /// transaction is rolled back).
+    pub fn transaction<T, E, F>(&mut self, f: F) -> std::result::Result<T, E>
+    where
+        F: FnOnce(&mut Transaction<'_>) -> std::result::Result<T, E>,
+        E: From<Error>,
+    {
+        if self.in_transaction() {
+            return Err(Error::new(
+                ErrorCode::Sql,
+                "a transaction is already open on this connection; nest with SAVEPOINT instead",
+            )
+            .into());
+        }
+        self.execute_batch("BEGIN IMMEDIATE")?;
+        let mut tx = Transaction {
+            conn: self,
+            finished: false,
+        };
+        match f(&mut tx) {
+            Ok(v) => {
+                tx.finished = true;
+                if let Err(e) = tx.conn.execute_batch("COMMIT") {
+                    if tx.conn.in_transaction() {
+                        let _ = tx.conn.execute_batch("ROLLBACK");
+                    }
+                    return Err(e.into());
+                }
+                Ok(v)
+            }
+            Err(e) => {
+                tx.finished = true;
+                if tx.conn.in_transaction() {
+                    let _ = tx.conn.execute_batch("ROLLBACK");
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+/// An open transaction, handed to the closure of
+/// [`Connection::transaction`]. It offers every [`Connection`] method
+/// (through `Deref`); the closure's result decides commit or rollback.
+pub struct Transaction<'c> {
+    conn: &'c mut Connection,
+    finished: bool,
+}
+
+impl Deref for Transaction<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn
+    }
+}
+
+impl DerefMut for Transaction<'_> {
+    fn deref_mut(&mut self) -> &mut Connection {
+        self.conn
+    }
+}
+
+impl Drop for Transaction<'_> {
+    fn drop(&mut self) {
+        // Reached without `finished` only when the closure panicked.
+        if !self.finished && self.conn.in_transaction() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}

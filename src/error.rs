@@ -1,0 +1,248 @@
+//! The one error type of dbmux and its stable codes.
+
+use std::error::Error as StdError;
+use std::fmt;
+
+use crate::pool::PoolStatus;
+
+/// A stable classification of every dbmux error.
+///
+/// The numbers are part of the public contract: the C ABI returns them as
+/// status codes and the Python driver picks its exception class from them.
+/// They are never renumbered; new codes get new numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+#[repr(i32)]
+pub enum ErrorCode {
+    /// The URL or connection string could not be understood.
+    InvalidUrl = 1,
+    /// A setting (from code, the environment, `.env` or a profile) is out of range.
+    InvalidConfig = 2,
+    /// The URL needs a backend that this build does not include.
+    FeatureDisabled = 3,
+    /// A connection to the database could not be opened.
+    ConnectFailed = 4,
+    /// No connection became free within `pool_timeout`.
+    PoolTimeout = 5,
+    /// The manager was shut down.
+    ManagerClosed = 6,
+    /// `dbmux::init` was called while the global manager already exists.
+    AlreadyInitialized = 7,
+    /// The database rejected the SQL (syntax error, missing table, ...).
+    Sql = 8,
+    /// A constraint (UNIQUE, NOT NULL, FOREIGN KEY, CHECK) was violated.
+    Constraint = 9,
+    /// A write was attempted on a read-only database.
+    ReadOnly = 10,
+    /// The database stayed locked by another connection for longer than `busy_timeout`.
+    Busy = 11,
+    /// A statement ran longer than `statement_timeout` and was cancelled.
+    StatementTimeout = 12,
+    /// A value could not be converted to the requested Rust type.
+    TypeMismatch = 13,
+    /// A query that must return a row returned none.
+    NoRows = 14,
+    /// The wrong number or kind of parameters was bound to a statement.
+    InvalidParameter = 15,
+    /// A file-system level failure (disk full, I/O error, corrupt file).
+    Io = 16,
+    /// A bug in dbmux or a dependency (including a caught panic).
+    Internal = 99,
+}
+
+impl ErrorCode {
+    /// The stable number of this code (the C status value).
+    pub fn as_i32(self) -> i32 {
+        self as i32
+    }
+
+    /// A short, stable, snake_case name for the code (used in JSON and logs).
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidUrl => "invalid_url",
+            ErrorCode::InvalidConfig => "invalid_config",
+            ErrorCode::FeatureDisabled => "feature_disabled",
+            ErrorCode::ConnectFailed => "connect_failed",
+            ErrorCode::PoolTimeout => "pool_timeout",
+            ErrorCode::ManagerClosed => "manager_closed",
+            ErrorCode::AlreadyInitialized => "already_initialized",
+            ErrorCode::Sql => "sql",
+            ErrorCode::Constraint => "constraint",
+            ErrorCode::ReadOnly => "read_only",
+            ErrorCode::Busy => "busy",
+            ErrorCode::StatementTimeout => "statement_timeout",
+            ErrorCode::TypeMismatch => "type_mismatch",
+            ErrorCode::NoRows => "no_rows",
+            ErrorCode::InvalidParameter => "invalid_parameter",
+            ErrorCode::Io => "io",
+            ErrorCode::Internal => "internal",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// The error type of every fallible dbmux operation.
+///
+/// Ask it questions instead of matching on its internals: [`Error::code`]
+/// gives the stable classification, [`Error::pool_status`] the pool snapshot
+/// of a checkout timeout, and [`std::error::Error::source`] the underlying
+/// driver error. The message (`Display`) says what went wrong and what to do,
+/// and never contains a password.
+pub struct Error {
+    code: ErrorCode,
+    message: String,
+    source: Option<BoxError>,
+    pool: Option<PoolStatus>,
+}
+
+/// `Result` with [`Error`] as the error type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Builds an error from a code and a message.
+    pub(crate) fn new(code: ErrorCode, message: impl Into<String>) -> Error {
+        Error {
+            code,
+            message: message.into(),
+            source: None,
+            pool: None,
+        }
+    }
+
+    /// Attaches the underlying error.
+    pub(crate) fn with_source(mut self, source: impl Into<BoxError>) -> Error {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// Attaches a pool snapshot.
+    pub(crate) fn with_pool(mut self, pool: PoolStatus) -> Error {
+        self.pool = Some(pool);
+        self
+    }
+
+    /// An out-of-range setting: names the setting, the bad value and what is allowed.
+    pub(crate) fn config(setting: &str, value: impl fmt::Display, allowed: &str) -> Error {
+        Error::new(
+            ErrorCode::InvalidConfig,
+            format!("invalid {setting} = '{value}': {allowed}"),
+        )
+    }
+
+    /// The stable classification of this error.
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+
+    /// The human-readable message (the same text as `Display`).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// For a checkout timeout: the state of the pool when the wait gave up.
+    pub fn pool_status(&self) -> Option<&PoolStatus> {
+        self.pool.as_ref()
+    }
+
+    /// True when the error means no connection could be had (connect failure,
+    /// pool timeout or closed manager), as opposed to a problem with one statement.
+    pub fn is_connection_error(&self) -> bool {
+        matches!(
+            self.code,
+            ErrorCode::ConnectFailed | ErrorCode::PoolTimeout | ErrorCode::ManagerClosed
+        )
+    }
+
+    /// The SQLite extended result code, when the error came from SQLite.
+    #[cfg(feature = "sqlite")]
+    pub fn sqlite_code(&self) -> Option<i32> {
+        match self.source.as_deref()?.downcast_ref::<rusqlite::Error>()? {
+            rusqlite::Error::SqliteFailure(e, _) => Some(e.extended_code),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The message is already redacted; the source is a driver error that
+        // never sees the URL, so printing both is safe.
+        let mut d = f.debug_struct("Error");
+        d.field("code", &self.code).field("message", &self.message);
+        if let Some(p) = &self.pool {
+            d.field("pool", p);
+        }
+        if let Some(s) = &self.source {
+            d.field("source", &s.to_string());
+        }
+        d.finish()
+    }
+}
+
+impl StdError for Error {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn StdError + 'static))
+    }
+}
+
+#[cfg(feature = "sqlite")]
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Error {
+        crate::sqlite::classify(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_stable() {
+        // These numbers are a public contract (C status codes, Python exceptions).
+        let table = [
+            (ErrorCode::InvalidUrl, 1),
+            (ErrorCode::InvalidConfig, 2),
+            (ErrorCode::FeatureDisabled, 3),
+            (ErrorCode::ConnectFailed, 4),
+            (ErrorCode::PoolTimeout, 5),
+            (ErrorCode::ManagerClosed, 6),
+            (ErrorCode::AlreadyInitialized, 7),
+            (ErrorCode::Sql, 8),
+            (ErrorCode::Constraint, 9),
+            (ErrorCode::ReadOnly, 10),
+            (ErrorCode::Busy, 11),
+            (ErrorCode::StatementTimeout, 12),
+            (ErrorCode::TypeMismatch, 13),
+            (ErrorCode::NoRows, 14),
+            (ErrorCode::InvalidParameter, 15),
+            (ErrorCode::Io, 16),
+            (ErrorCode::Internal, 99),
+        ];
+        for (code, n) in table {
+            assert_eq!(code.as_i32(), n, "{code}");
+        }
+    }
+
+    #[test]
+    fn config_error_names_setting_value_and_range() {
+        let e = Error::config("pool_size", 0, "must be at least 1");
+        assert_eq!(e.code(), ErrorCode::InvalidConfig);
+        assert_eq!(e.to_string(), "invalid pool_size = '0': must be at least 1");
+    }
+}

@@ -1,0 +1,206 @@
+//! Health reports and debug info, serialisable to JSON with the field names
+//! of the seed projects.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Instant, SystemTime};
+
+use crate::manager::{Manager, MANAGERS_CREATED};
+use crate::pool::PoolStatus;
+
+/// The result of a health check (seed 002's field names).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[non_exhaustive]
+pub struct HealthReport {
+    /// `healthy` or `unhealthy`.
+    pub status: String,
+    /// `sqlite` or `postgresql`.
+    pub database_type: String,
+    /// The database's version (`sqlite_version()` or PostgreSQL's `version()`);
+    /// `null` when the database could not be reached.
+    pub version: Option<String>,
+    /// When the check ran, RFC 3339 in UTC.
+    pub timestamp: String,
+    /// How long the checkout and the query took, in milliseconds.
+    pub latency_ms: f64,
+    /// What happened, in words; the error message when unhealthy.
+    pub message: String,
+    /// The redacted URL (SQLite: the absolute path).
+    pub database: String,
+    /// The stable error code name when unhealthy (`connect_failed`, ...).
+    pub error_code: Option<String>,
+    /// The pool's state after the check.
+    pub pool_status: PoolStatus,
+}
+
+impl HealthReport {
+    /// True when `status` is `healthy`.
+    pub fn is_healthy(&self) -> bool {
+        self.status == "healthy"
+    }
+
+    /// The report as a JSON object.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".to_string())
+    }
+}
+
+/// Counters and state for debugging (seed 001's names plus more).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[non_exhaustive]
+pub struct DebugInfo {
+    /// `PYTEST_XDIST_WORKER` or `DBMUX_WORKER_ID`, else `main`.
+    pub worker_id: String,
+    /// This process's id.
+    pub process_id: u32,
+    /// The calling thread's id (Rust's `ThreadId` number).
+    pub thread_id: u64,
+    /// `sqlite` or `postgresql`.
+    pub backend: String,
+    /// The redacted URL (SQLite: the absolute path).
+    pub url: String,
+    /// The profile in force, if any.
+    pub profile: Option<String>,
+    /// Managers (engines) created in this process so far.
+    pub engine_creation_count: u64,
+    /// Checkouts (sessions) served by this manager.
+    pub session_creation_count: u64,
+    /// Attempts to open a connection that failed.
+    pub connection_failures: u64,
+    /// The last connection error, redacted.
+    pub last_connection_error: Option<String>,
+    /// False once the manager is shut down.
+    pub engine_initialized: bool,
+    /// Configured pool size.
+    pub pool_size: u32,
+    /// Configured maximum overflow.
+    pub pool_max_overflow: u32,
+    /// Connections handed out now.
+    pub pool_checked_out: u32,
+    /// Idle connections in the pool now.
+    pub pool_checked_in: u32,
+    /// Open connections beyond `pool_size` now.
+    pub pool_overflow: u32,
+    /// Connections discarded as broken (failed pre-ping or failed reset).
+    pub pool_invalidated: u64,
+    /// Connections closed because they reached `pool_recycle`.
+    pub pool_recycled: u64,
+    /// Checkouts that gave up after `pool_timeout`.
+    pub checkout_timeouts: u64,
+    /// Total time spent waiting for checkouts, in milliseconds.
+    pub total_wait_ms: f64,
+    /// Longest single checkout wait, in milliseconds.
+    pub max_wait_ms: f64,
+    /// Connections opened.
+    pub connections_opened: u64,
+    /// Connections closed.
+    pub connections_closed: u64,
+    /// Connections that came back with an open transaction and were rolled back.
+    pub resets_on_return: u64,
+    /// Pre-ping queries run on checkout.
+    pub pre_pings: u64,
+}
+
+impl DebugInfo {
+    /// The info as a JSON object.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".to_string())
+    }
+}
+
+fn thread_number() -> u64 {
+    // `ThreadId::as_u64` is unstable; its Debug form is `ThreadId(N)`.
+    let s = format!("{:?}", std::thread::current().id());
+    s.trim_start_matches("ThreadId(")
+        .trim_end_matches(')')
+        .parse()
+        .unwrap_or(0)
+}
+
+pub(crate) fn timestamp_now() -> String {
+    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+}
+
+pub(crate) fn check(mgr: &Manager) -> HealthReport {
+    let c = mgr.config();
+    let start = Instant::now();
+    let timeout = c.pool_timeout().min(c.connect_timeout());
+    let result = mgr
+        .get_timeout(timeout)
+        .and_then(|mut conn| conn.server_version());
+    let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
+    let (status, version, message, error_code) = match result {
+        Ok(v) => (
+            "healthy",
+            Some(v),
+            "database is reachable".to_string(),
+            None,
+        ),
+        Err(e) => (
+            "unhealthy",
+            None,
+            e.to_string(),
+            Some(e.code().name().to_string()),
+        ),
+    };
+    HealthReport {
+        status: status.to_string(),
+        database_type: c.backend().name().to_string(),
+        version,
+        timestamp: timestamp_now(),
+        latency_ms,
+        message,
+        database: c.redacted_url(),
+        error_code,
+        pool_status: mgr.pool_status(),
+    }
+}
+
+pub(crate) fn debug_info(mgr: &Manager) -> DebugInfo {
+    let c = mgr.config();
+    let s = &mgr.inner.stats;
+    let pool = mgr.pool_status();
+    DebugInfo {
+        worker_id: c.worker_id().to_string(),
+        process_id: std::process::id(),
+        thread_id: thread_number(),
+        backend: c.backend().name().to_string(),
+        url: c.redacted_url(),
+        profile: c.profile().map(|p| p.name().to_string()),
+        engine_creation_count: MANAGERS_CREATED.load(Relaxed),
+        session_creation_count: s.checkouts.load(Relaxed),
+        connection_failures: s.failures.load(Relaxed),
+        last_connection_error: s.last_error(),
+        engine_initialized: !mgr.is_closed(),
+        pool_size: pool.pool_size,
+        pool_max_overflow: pool.max_overflow,
+        pool_checked_out: pool.checked_out,
+        pool_checked_in: pool.checked_in,
+        pool_overflow: pool.overflow,
+        pool_invalidated: s.invalidated.load(Relaxed),
+        pool_recycled: s.recycled.load(Relaxed),
+        checkout_timeouts: s.timeouts.load(Relaxed),
+        total_wait_ms: s.wait_total_us.load(Relaxed) as f64 / 1000.0,
+        max_wait_ms: s.wait_max_us.load(Relaxed) as f64 / 1000.0,
+        connections_opened: s.opened.load(Relaxed),
+        connections_closed: s.closed.load(Relaxed),
+        resets_on_return: s.resets.load(Relaxed),
+        pre_pings: s.pre_pings.load(Relaxed),
+    }
+}
+
+impl HealthReport {
+    /// An `unhealthy` report for a manager that could not be built.
+    pub(crate) fn from_config_error(e: &crate::Error) -> HealthReport {
+        HealthReport {
+            status: "unhealthy".to_string(),
+            database_type: "unknown".to_string(),
+            version: None,
+            timestamp: timestamp_now(),
+            latency_ms: 0.0,
+            message: e.to_string(),
+            database: String::new(),
+            error_code: Some(e.code().name().to_string()),
+            pool_status: PoolStatus::closed(0, 0),
+        }
+    }
+}

@@ -1,0 +1,42 @@
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+// A build without any backend compiles (so features can be combined freely) but
+// has nothing to run; its unused plumbing is expected.
+#![cfg_attr(not(feature = "sqlite"), allow(unused, unreachable_code))]
+
+mod config;
+mod connection;
+mod error;
+mod global;
+mod health;
+mod manager;
+mod pool;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+mod sqlite_options;
+mod url;
+mod value;
+
+pub use config::{Config, ConfigBuilder, Profile, DEFAULT_URL, ENV_VARS, MAX_POOL};
+pub use connection::{Connection, Transaction};
+pub use error::{Error, ErrorCode, Result};
+pub use global::{debug_info, global, health, init, is_initialized, shutdown};
+pub use health::{DebugInfo, HealthReport};
+pub use manager::Manager;
+pub use pool::PoolStatus;
+pub use sqlite_options::{
+    CacheMode, JournalMode, OpenMode, ResolvedPragmas, SqliteOptions, Synchronous,
+};
+pub use url::{
+    parse_url, redact, Backend, PostgresTarget, SqliteLocation, SqliteTarget, Target,
+    SUPPORTED_FORMS,
+};
+pub use value::{Column, ColumnIndex, FromValue, Row, Rows, Value};
+
+/// The rusqlite crate dbmux is built on, for use with [`Connection::as_sqlite`].
+#[cfg(feature = "sqlite")]
+pub use rusqlite;
+
+/// dbmux's version, from Cargo.toml.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,430 @@
+//! `Manager`: one pool for one database, with health and debug info.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use crate::config::Config;
+use crate::connection::{Connection, Transaction};
+use crate::error::{Error, ErrorCode, Result};
+use crate::health::{DebugInfo, HealthReport};
+use crate::pool::{PoolStatus, Stats};
+use crate::url::Target;
+use crate::value::{FromValue, Row, Rows, Value};
+
+/// Managers created in this process (`engine_creation_count`).
+pub(crate) static MANAGERS_CREATED: AtomicU64 = AtomicU64::new(0);
+
+/// The pool of one backend.
+pub(crate) enum BackendPool {
+    #[cfg(feature = "sqlite")]
+    Sqlite {
+        pool: r2d2::Pool<crate::sqlite::SqliteManager>,
+        /// Keeps an in-memory database alive until shutdown.
+        _keeper: Option<Mutex<rusqlite::Connection>>,
+    },
+    /// Keeps the enum matchable in a build without any backend.
+    #[cfg(not(feature = "sqlite"))]
+    #[allow(dead_code)]
+    None(std::convert::Infallible),
+}
+
+pub(crate) struct Inner {
+    pub config: Config,
+    pub pool: RwLock<Option<BackendPool>>,
+    pub stats: Arc<Stats>,
+    health_cache: Mutex<Option<(Instant, HealthReport)>>,
+}
+
+/// A connection manager: one pool for one database.
+///
+/// Cloning is cheap and every clone refers to the same pool. A manager may be
+/// used from any thread. Creating one never blocks on the database:
+/// connections are opened on first use.
+///
+/// ```
+/// let mgr = dbmux::Manager::from_url("sqlite::memory:")?;
+/// mgr.execute("CREATE TABLE t (x INTEGER)", dbmux::params![])?;
+/// mgr.execute("INSERT INTO t VALUES (?)", dbmux::params![42])?;
+/// let x: i64 = mgr.query_scalar("SELECT x FROM t", dbmux::params![])?;
+/// assert_eq!(x, 42);
+/// mgr.shutdown();
+/// # Ok::<(), dbmux::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Manager {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Manager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Manager")
+            .field("url", &self.inner.config.redacted_url())
+            .field("pool_size", &self.inner.config.pool_size())
+            .field("max_overflow", &self.inner.config.max_overflow())
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+const RECYCLE_MSG: &str = "connection reached pool_recycle";
+const PING_MSG: &str = "pre-ping failed";
+
+impl Manager {
+    /// Creates a manager for `config`. Does not connect.
+    ///
+    /// # Errors
+    /// [`ErrorCode::FeatureDisabled`] when the URL needs a backend this build
+    /// lacks; [`ErrorCode::ConnectFailed`] when an in-memory database cannot
+    /// be created.
+    pub fn new(config: Config) -> Result<Manager> {
+        let stats = Arc::new(Stats::default());
+        let pool = build_pool(&config, &stats)?;
+        MANAGERS_CREATED.fetch_add(1, Relaxed);
+        Ok(Manager {
+            inner: Arc::new(Inner {
+                config,
+                pool: RwLock::new(Some(pool)),
+                stats,
+                health_cache: Mutex::new(None),
+            }),
+        })
+    }
+
+    /// A manager for `url` with default pool settings.
+    ///
+    /// # Errors
+    /// As [`Config::from_url`] and [`Manager::new`].
+    pub fn from_url(url: &str) -> Result<Manager> {
+        Manager::new(Config::from_url(url)?)
+    }
+
+    /// A manager configured from the environment ([`Config::from_env`]).
+    ///
+    /// # Errors
+    /// As [`Config::from_env`] and [`Manager::new`].
+    pub fn from_env() -> Result<Manager> {
+        Manager::new(Config::from_env()?)
+    }
+
+    /// The configuration this manager was built with.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// True after [`shutdown`](Self::shutdown).
+    pub fn is_closed(&self) -> bool {
+        self.read_pool().is_none()
+    }
+
+    fn read_pool(&self) -> std::sync::RwLockReadGuard<'_, Option<BackendPool>> {
+        self.inner.pool.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn closed_error(&self) -> Error {
+        Error::new(
+            ErrorCode::ManagerClosed,
+            format!(
+                "the manager for {} was shut down; create a new one (or call dbmux::global() \
+                 again for the global manager)",
+                self.inner.config.redacted_url()
+            ),
+        )
+    }
+
+    /// Checks a connection out of the pool, waiting up to `pool_timeout`.
+    ///
+    /// The connection goes back to the pool when dropped; an open transaction
+    /// is rolled back first. It may be moved to and used on another thread.
+    ///
+    /// # Errors
+    /// [`ErrorCode::PoolTimeout`] with the pool's state when no connection
+    /// became free; [`ErrorCode::ConnectFailed`] with the cause when no
+    /// connection could be opened; [`ErrorCode::ManagerClosed`] after shutdown.
+    pub fn get(&self) -> Result<Connection> {
+        self.get_timeout(self.inner.config.pool_timeout())
+    }
+
+    pub(crate) fn get_timeout(&self, timeout: Duration) -> Result<Connection> {
+        let guard = self.read_pool();
+        let Some(pool) = guard.as_ref() else {
+            return Err(self.closed_error());
+        };
+        match pool {
+            #[cfg(feature = "sqlite")]
+            BackendPool::Sqlite { pool, .. } => {
+                let pool = pool.clone();
+                drop(guard);
+                let start = Instant::now();
+                match pool.get_timeout(timeout) {
+                    Ok(c) => Ok(Connection::sqlite(c, self.inner.clone())),
+                    Err(e) => Err(self.timeout_error(start.elapsed(), pool.state(), e)),
+                }
+            }
+            #[cfg(not(feature = "sqlite"))]
+            BackendPool::None(n) => match *n {},
+        }
+    }
+
+    fn timeout_error(&self, waited: Duration, state: r2d2::State, e: r2d2::Error) -> Error {
+        let c = &self.inner.config;
+        let status = PoolStatus::from_state(c.pool_size(), c.max_overflow(), state);
+        let waited = format!("{:.2} s", waited.as_secs_f64());
+        let advice = "return connections sooner, or raise pool_size/max_overflow \
+                      (DB_POOL_SIZE/DB_MAX_OVERFLOW) or pool_timeout (DB_POOL_TIMEOUT)";
+        let r2d2_cause = e
+            .to_string()
+            .strip_prefix("timed out waiting for connection: ")
+            .map(str::to_string);
+        let connect_cause =
+            r2d2_cause.filter(|m| !m.starts_with(RECYCLE_MSG) && !m.starts_with(PING_MSG));
+        match connect_cause {
+            Some(cause) => Error::new(
+                ErrorCode::ConnectFailed,
+                format!(
+                    "no connection could be opened within pool_timeout ({waited}): {cause} \
+                     [pool: {status}]"
+                ),
+            )
+            .with_pool(status),
+            None => {
+                let last = match self.inner.stats.last_error() {
+                    Some(l) => format!("; last connection error: {l}"),
+                    None => String::new(),
+                };
+                Error::new(
+                    ErrorCode::PoolTimeout,
+                    format!(
+                        "timed out after {waited} waiting for a connection: all {} allowed \
+                         connections are in use [pool: {status}]{last}; {advice}",
+                        c.pool_size() + c.max_overflow()
+                    ),
+                )
+                .with_pool(status)
+            }
+        }
+    }
+
+    /// Checks out a connection, runs one query and logs one INFO line with the
+    /// backend, the redacted URL and the pool sizes.
+    ///
+    /// # Errors
+    /// The error of the checkout or of the query.
+    pub fn connect_check(&self) -> Result<String> {
+        let mut conn = self.get()?;
+        let version = conn.server_version()?;
+        let c = &self.inner.config;
+        log::info!(
+            target: "dbmux",
+            "connected: backend={} database={} version={} pool_size={} max_overflow={}",
+            c.backend(),
+            c.redacted_url(),
+            version,
+            c.pool_size(),
+            c.max_overflow()
+        );
+        Ok(version)
+    }
+
+    /// Runs one statement on a pooled connection; returns the rows changed.
+    ///
+    /// # Errors
+    /// A checkout error or the statement's error.
+    pub fn execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
+        self.get()?.execute(sql, params)
+    }
+
+    /// Runs several `;`-separated statements without parameters.
+    ///
+    /// # Errors
+    /// A checkout error or the first failing statement's error.
+    pub fn execute_batch(&self, sql: &str) -> Result<()> {
+        self.get()?.execute_batch(sql)
+    }
+
+    /// Runs a query on a pooled connection and returns all rows.
+    ///
+    /// # Errors
+    /// A checkout error or the query's error.
+    pub fn query(&self, sql: &str, params: &[Value]) -> Result<Rows> {
+        self.get()?.query(sql, params)
+    }
+
+    /// Runs a query and returns its first row.
+    ///
+    /// # Errors
+    /// [`ErrorCode::NoRows`] when there is none.
+    pub fn query_row(&self, sql: &str, params: &[Value]) -> Result<Row> {
+        self.get()?.query_row(sql, params)
+    }
+
+    /// Runs a query and converts the first column of its first row.
+    ///
+    /// # Errors
+    /// [`ErrorCode::NoRows`] when there is none, [`ErrorCode::TypeMismatch`]
+    /// when it does not convert.
+    pub fn query_scalar<T: FromValue>(&self, sql: &str, params: &[Value]) -> Result<T> {
+        self.get()?.query_scalar(sql, params)
+    }
+
+    /// Runs `f` in a write transaction (`BEGIN IMMEDIATE` on SQLite) on a
+    /// pooled connection: commits when it returns `Ok`, rolls back when it
+    /// returns `Err` or panics.
+    ///
+    /// # Errors
+    /// A checkout error, `f`'s error, or the COMMIT's error.
+    pub fn transaction<T, E, F>(&self, f: F) -> std::result::Result<T, E>
+    where
+        F: FnOnce(&mut Transaction<'_>) -> std::result::Result<T, E>,
+        E: From<Error>,
+    {
+        self.get()?.transaction(f)
+    }
+
+    /// The pool's current state.
+    pub fn pool_status(&self) -> PoolStatus {
+        let c = &self.inner.config;
+        let state = match self.read_pool().as_ref() {
+            #[cfg(feature = "sqlite")]
+            Some(BackendPool::Sqlite { pool, .. }) => Some(pool.state()),
+            #[cfg(not(feature = "sqlite"))]
+            Some(BackendPool::None(n)) => match *n {},
+            None => None,
+        };
+        match state {
+            Some(s) => PoolStatus::from_state(c.pool_size(), c.max_overflow(), s),
+            None => PoolStatus::closed(c.pool_size(), c.max_overflow()),
+        }
+    }
+
+    /// A health report, reused for `health_check_interval` (`DB_HEALTH_CHECK_INTERVAL`).
+    /// Never fails: problems show as `status: "unhealthy"` with a message.
+    pub fn health(&self) -> HealthReport {
+        let interval = self.inner.config.health_check_interval();
+        if !interval.is_zero() {
+            let cache = self
+                .inner
+                .health_cache
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if let Some((at, report)) = cache.as_ref() {
+                if at.elapsed() < interval {
+                    return report.clone();
+                }
+            }
+        }
+        self.check_health()
+    }
+
+    /// A fresh health report (runs a real query now) that also refreshes the cache.
+    pub fn check_health(&self) -> HealthReport {
+        let report = crate::health::check(self);
+        *self
+            .inner
+            .health_cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), report.clone()));
+        report
+    }
+
+    /// Counters and pool state for debugging.
+    pub fn debug_info(&self) -> DebugInfo {
+        crate::health::debug_info(self)
+    }
+
+    /// Closes every pooled connection (and the connection that keeps an
+    /// in-memory database alive) before returning. Connections still checked
+    /// out are closed when they are dropped. Afterwards every call on this
+    /// manager fails with [`ErrorCode::ManagerClosed`], and the database files
+    /// may be deleted or reopened by a new manager. Calling it twice is harmless.
+    pub fn shutdown(&self) {
+        let taken = self
+            .inner
+            .pool
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if taken.is_some() {
+            drop(taken);
+            *self
+                .inner
+                .health_cache
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = None;
+            log::info!(
+                target: "dbmux",
+                "manager for {} shut down",
+                self.inner.config.redacted_url()
+            );
+        }
+    }
+
+    /// The target this manager serves.
+    pub fn target(&self) -> &Target {
+        self.inner.config.target()
+    }
+}
+
+fn build_pool(config: &Config, stats: &Arc<Stats>) -> Result<BackendPool> {
+    match config.target() {
+        #[cfg(feature = "sqlite")]
+        Target::Sqlite(t) => {
+            use crate::sqlite::{open_keeper, open_spec, CheckSettings, SqliteManager};
+            let spec = open_spec(t);
+            let keeper = if spec.memory {
+                Some(Mutex::new(open_keeper(&spec)?))
+            } else {
+                None
+            };
+            let settings = Arc::new(CheckSettings {
+                pool_size: config.pool_size(),
+                recycle: config.pool_recycle(),
+                pre_ping: config.pool_pre_ping(),
+                pre_ping_window: config.pre_ping_window(),
+                statement_timeout: config.statement_timeout(),
+                stats: stats.clone(),
+            });
+            let manager = SqliteManager::new(&spec, t.display_path(), settings);
+            let pool = r2d2_builder(config, stats).build_unchecked(manager);
+            Ok(BackendPool::Sqlite {
+                pool,
+                _keeper: keeper,
+            })
+        }
+        #[cfg(not(feature = "sqlite"))]
+        Target::Sqlite(_) => Err(Error::new(
+            ErrorCode::FeatureDisabled,
+            "this build of dbmux has no SQLite backend; enable the `sqlite` Cargo feature \
+             (it is on by default)",
+        )),
+        Target::Postgres(p) => Err(Error::new(
+            ErrorCode::FeatureDisabled,
+            format!(
+                "{p} is a PostgreSQL URL, but this build of dbmux has no PostgreSQL backend; \
+                 it needs the `postgres` Cargo feature"
+            ),
+        )),
+    }
+}
+
+fn r2d2_builder<M: r2d2::ManageConnection<Error = crate::pool::ConnError>>(
+    config: &Config,
+    stats: &Arc<Stats>,
+) -> r2d2::Builder<M> {
+    // Validation in Config guarantees max_size >= 1, a positive timeout and a
+    // positive lifetime, so none of r2d2's assertions can fire.
+    let threads = scheduled_thread_pool::ScheduledThreadPool::builder()
+        .num_threads(2)
+        .thread_name_pattern("dbmux-pool-{}")
+        .build();
+    r2d2::Pool::builder()
+        .max_size(config.pool_size() + config.max_overflow())
+        .min_idle(Some(0))
+        .connection_timeout(config.pool_timeout())
+        .max_lifetime(config.pool_recycle())
+        .idle_timeout(None)
+        .test_on_check_out(true)
+        .thread_pool(Arc::new(threads))
+        .event_handler(Box::new(crate::pool::EventHooks(stats.clone())))
+        .error_handler(Box::new(crate::pool::ErrorHooks(stats.clone())))
+}

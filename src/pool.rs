@@ -1,0 +1,179 @@
+//! Pool plumbing shared by every backend: the pool snapshot, the counters
+//! built on r2d2's event hooks, and the connection-check error type.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// A snapshot of a pool, with SQLAlchemy's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct PoolStatus {
+    /// Connections the pool keeps open.
+    pub pool_size: u32,
+    /// Extra connections allowed under load.
+    pub max_overflow: u32,
+    /// Open connections sitting idle in the pool.
+    pub checked_in: u32,
+    /// Connections currently handed out.
+    pub checked_out: u32,
+    /// Open connections beyond `pool_size` (never negative, unlike SQLAlchemy's).
+    pub overflow: u32,
+}
+
+impl PoolStatus {
+    /// The status of a pool that was shut down: nothing open.
+    pub(crate) fn closed(pool_size: u32, max_overflow: u32) -> PoolStatus {
+        PoolStatus {
+            pool_size,
+            max_overflow,
+            checked_in: 0,
+            checked_out: 0,
+            overflow: 0,
+        }
+    }
+
+    pub(crate) fn from_state(pool_size: u32, max_overflow: u32, state: r2d2::State) -> PoolStatus {
+        PoolStatus {
+            pool_size,
+            max_overflow,
+            checked_in: state.idle_connections,
+            checked_out: state.connections.saturating_sub(state.idle_connections),
+            overflow: state.connections.saturating_sub(pool_size),
+        }
+    }
+}
+
+impl fmt::Display for PoolStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "pool_size={}, max_overflow={}, in use={}, idle={}, overflow={}",
+            self.pool_size, self.max_overflow, self.checked_out, self.checked_in, self.overflow
+        )
+    }
+}
+
+/// Counters of one manager. r2d2 keeps none, so they are fed by its event
+/// and error hooks and by the connection checks.
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    pub opened: AtomicU64,
+    pub closed: AtomicU64,
+    pub checkouts: AtomicU64,
+    pub checkins: AtomicU64,
+    pub timeouts: AtomicU64,
+    pub wait_total_us: AtomicU64,
+    pub wait_max_us: AtomicU64,
+    pub failures: AtomicU64,
+    pub invalidated: AtomicU64,
+    pub recycled: AtomicU64,
+    pub resets: AtomicU64,
+    pub pre_pings: AtomicU64,
+    pub last_error: Mutex<Option<String>>,
+}
+
+impl Stats {
+    /// Connections open right now (as seen by the hooks).
+    pub fn open(&self) -> u64 {
+        self.opened
+            .load(Relaxed)
+            .saturating_sub(self.closed.load(Relaxed))
+    }
+
+    /// Connections handed out right now.
+    pub fn checked_out(&self) -> u64 {
+        self.checkouts
+            .load(Relaxed)
+            .saturating_sub(self.checkins.load(Relaxed))
+    }
+
+    fn record_wait(&self, d: Duration) {
+        let us = d.as_micros().min(u64::MAX as u128) as u64;
+        self.wait_total_us.fetch_add(us, Relaxed);
+        self.wait_max_us.fetch_max(us, Relaxed);
+    }
+
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn set_last_error(&self, msg: String) {
+        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(msg);
+    }
+}
+
+/// Feeds r2d2's events into [`Stats`]. Closed connections are counted by the
+/// connection's own `Drop`, because r2d2 fires no event when a pool is dropped.
+#[derive(Debug)]
+pub(crate) struct EventHooks(pub std::sync::Arc<Stats>);
+
+impl r2d2::HandleEvent for EventHooks {
+    fn handle_acquire(&self, _: r2d2::event::AcquireEvent) {
+        self.0.opened.fetch_add(1, Relaxed);
+    }
+    fn handle_checkout(&self, e: r2d2::event::CheckoutEvent) {
+        self.0.checkouts.fetch_add(1, Relaxed);
+        self.0.record_wait(e.duration());
+    }
+    fn handle_timeout(&self, e: r2d2::event::TimeoutEvent) {
+        self.0.timeouts.fetch_add(1, Relaxed);
+        self.0.record_wait(e.timeout());
+    }
+    fn handle_checkin(&self, _: r2d2::event::CheckinEvent) {
+        self.0.checkins.fetch_add(1, Relaxed);
+    }
+}
+
+/// Why a connection could not be opened or was refused on checkout.
+#[derive(Debug)]
+pub(crate) enum ConnError {
+    /// Opening a new connection failed (the message is already redacted).
+    Open(crate::Error),
+    /// The connection outlived `pool_recycle`; not a failure.
+    Expired,
+    /// The pre-ping query failed: the connection is discarded.
+    PingFailed(crate::Error),
+}
+
+impl fmt::Display for ConnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConnError::Open(e) => e.fmt(f),
+            ConnError::Expired => f.write_str("connection reached pool_recycle and was closed"),
+            ConnError::PingFailed(e) => write!(f, "pre-ping failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ConnError {}
+
+/// Counts and logs connection errors (r2d2's default handler logs at ERROR
+/// with no context; this one counts, remembers the last cause and logs once
+/// at WARN).
+#[derive(Debug)]
+pub(crate) struct ErrorHooks(pub std::sync::Arc<Stats>);
+
+impl r2d2::HandleError<ConnError> for ErrorHooks {
+    fn handle_error(&self, error: ConnError) {
+        match &error {
+            ConnError::Open(e) => {
+                self.0.failures.fetch_add(1, Relaxed);
+                self.0.set_last_error(e.to_string());
+                log::warn!(target: "dbmux::pool", "could not open a connection: {e}");
+            }
+            ConnError::Expired => {
+                self.0.recycled.fetch_add(1, Relaxed);
+                log::debug!(target: "dbmux::pool", "{error}");
+            }
+            ConnError::PingFailed(e) => {
+                self.0.invalidated.fetch_add(1, Relaxed);
+                log::warn!(target: "dbmux::pool", "discarding a connection whose pre-ping failed: {e}");
+            }
+        }
+    }
+}

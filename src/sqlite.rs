@@ -1,0 +1,488 @@
+//! The SQLite backend: r2d2_sqlite wrapped with dbmux's pragmas, recycling,
+//! pre-ping and reset-on-return, and the statement runners.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{ffi, OpenFlags, ToSql, TransactionBehavior};
+
+use crate::connection::{Op, Out};
+use crate::error::{Error, ErrorCode, Result};
+use crate::pool::{ConnError, Stats};
+use crate::sqlite_options::{CacheMode, OpenMode, ResolvedPragmas};
+use crate::url::{SqliteLocation, SqliteTarget};
+use crate::value::{Column, Row, Rows, Value};
+
+/// How many SQLite VM steps run between two statement-timeout checks.
+const PROGRESS_STEPS: i32 = 1000;
+
+/// Settings the connection checks need.
+#[derive(Debug)]
+pub(crate) struct CheckSettings {
+    pub pool_size: u32,
+    pub recycle: Option<Duration>,
+    pub pre_ping: bool,
+    pub pre_ping_window: Duration,
+    pub statement_timeout: Option<Duration>,
+    pub stats: Arc<Stats>,
+}
+
+/// A pooled SQLite connection with the bookkeeping the checks need.
+pub(crate) struct SqliteConn {
+    pub conn: rusqlite::Connection,
+    born: Instant,
+    idle_since: Instant,
+    /// Deadline of the running statement, in ns since [`epoch`]; 0 = none.
+    deadline: Arc<AtomicU64>,
+    stats: Arc<Stats>,
+}
+
+impl Drop for SqliteConn {
+    fn drop(&mut self) {
+        self.stats.closed.fetch_add(1, Relaxed);
+    }
+}
+
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+impl SqliteConn {
+    /// Arms the statement timeout (if any) for the next statement.
+    pub fn arm(&self, timeout: Option<Duration>) {
+        if let Some(t) = timeout {
+            let at = (Instant::now() + t).duration_since(epoch()).as_nanos() as u64;
+            self.deadline.store(at.max(1), Relaxed);
+        }
+    }
+
+    /// Disarms the statement timeout.
+    pub fn disarm(&self, timeout: Option<Duration>) {
+        if timeout.is_some() {
+            self.deadline.store(0, Relaxed);
+        }
+    }
+}
+
+/// `r2d2_sqlite::SqliteConnectionManager` plus dbmux's checks.
+pub(crate) struct SqliteManager {
+    inner: SqliteConnectionManager,
+    settings: Arc<CheckSettings>,
+    display: String,
+}
+
+impl std::fmt::Debug for SqliteManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteManager")
+            .field("database", &self.display)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What to hand to `sqlite3_open_v2`.
+#[derive(Debug, Clone)]
+pub(crate) struct OpenSpec {
+    pub uri: String,
+    pub flags: OpenFlags,
+    pub memory: bool,
+    pub pragmas: ResolvedPragmas,
+}
+
+fn memory_name() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    format!(
+        "dbmux-mem-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Relaxed)
+    )
+}
+
+fn uri_escape(path: &Path) -> String {
+    let s = path.to_string_lossy();
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '?' => out.push_str("%3F"),
+            '#' => out.push_str("%23"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Decides the URI, flags and pragmas for a target. Every in-memory target
+/// gets a fresh name, so two managers never share a memory database.
+pub(crate) fn open_spec(t: &SqliteTarget) -> OpenSpec {
+    let o = &t.options;
+    let memory = t.is_memory();
+    let mut params: Vec<String> = Vec::new();
+    let uri = if memory {
+        if o.cache == Some(CacheMode::Shared) {
+            params.push("mode=memory".into());
+            params.push("cache=shared".into());
+            format!("file:{}", memory_name())
+        } else {
+            // The memdb VFS with a name starting with '/' is shared by every
+            // connection of this process that uses the name, and it has real
+            // locking, so busy_timeout works (unlike shared cache).
+            params.push("vfs=memdb".into());
+            format!("file:/{}", memory_name())
+        }
+    } else {
+        let SqliteLocation::File(p) = &t.location else {
+            unreachable!("non-memory targets have a file")
+        };
+        if let Some(c) = o.cache {
+            params.push(format!(
+                "cache={}",
+                if c == CacheMode::Shared {
+                    "shared"
+                } else {
+                    "private"
+                }
+            ));
+        }
+        if let Some(v) = &o.vfs {
+            params.push(format!("vfs={v}"));
+        }
+        if o.immutable {
+            params.push("immutable=1".into());
+        }
+        format!("file:{}", uri_escape(p))
+    };
+    let uri = if params.is_empty() {
+        uri
+    } else {
+        format!("{uri}?{}", params.join("&"))
+    };
+    let mut flags = OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    flags |= match o.mode {
+        Some(OpenMode::Ro) => OpenFlags::SQLITE_OPEN_READ_ONLY,
+        _ if o.immutable => OpenFlags::SQLITE_OPEN_READ_ONLY,
+        Some(OpenMode::Rw) => OpenFlags::SQLITE_OPEN_READ_WRITE,
+        _ => OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+    };
+    OpenSpec {
+        uri,
+        flags,
+        memory,
+        pragmas: o.resolved(memory),
+    }
+}
+
+/// Applies dbmux's per-connection pragmas.
+fn apply_pragmas(conn: &mut rusqlite::Connection, p: &ResolvedPragmas) -> rusqlite::Result<()> {
+    conn.busy_timeout(p.busy_timeout)?;
+    if let Some(j) = p.journal_mode {
+        let got: String =
+            conn.query_row(&format!("PRAGMA journal_mode={}", j.as_str()), [], |r| {
+                r.get(0)
+            })?;
+        if !got.eq_ignore_ascii_case(j.as_str()) {
+            log::warn!(
+                target: "dbmux::sqlite",
+                "journal_mode={} was requested but SQLite kept journal_mode={got}",
+                j.as_str()
+            );
+        }
+    }
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous={}; PRAGMA foreign_keys={};",
+        p.synchronous.as_str(),
+        if p.foreign_keys { "ON" } else { "OFF" }
+    ))?;
+    conn.set_transaction_behavior(TransactionBehavior::Immediate);
+    Ok(())
+}
+
+impl SqliteManager {
+    pub fn new(spec: &OpenSpec, display: String, settings: Arc<CheckSettings>) -> SqliteManager {
+        let pragmas = spec.pragmas;
+        let inner = SqliteConnectionManager::file(&spec.uri)
+            .with_flags(spec.flags)
+            .with_init(move |c| apply_pragmas(c, &pragmas));
+        SqliteManager {
+            inner,
+            settings,
+            display,
+        }
+    }
+}
+
+/// Opens the connection that keeps an in-memory database alive for the
+/// manager's lifetime. It is not pooled, so no idle or lifetime timer sees it.
+pub(crate) fn open_keeper(spec: &OpenSpec) -> Result<rusqlite::Connection> {
+    rusqlite::Connection::open_with_flags(&spec.uri, spec.flags).map_err(|e| {
+        Error::new(
+            ErrorCode::ConnectFailed,
+            format!("could not create the in-memory SQLite database: {e}"),
+        )
+        .with_source(e)
+    })
+}
+
+impl r2d2::ManageConnection for SqliteManager {
+    type Connection = SqliteConn;
+    type Error = ConnError;
+
+    fn connect(&self) -> Result<SqliteConn, ConnError> {
+        let conn = self.inner.connect().map_err(|e| {
+            let hint = match &e {
+                rusqlite::Error::SqliteFailure(f, _) if f.code == ffi::ErrorCode::CannotOpen => {
+                    " (does the directory exist, is it writable, and for mode=ro/rw does the file exist?)"
+                }
+                _ => "",
+            };
+            ConnError::Open(
+                Error::new(
+                    ErrorCode::ConnectFailed,
+                    format!("could not open SQLite database {}: {e}{hint}", self.display),
+                )
+                .with_source(e),
+            )
+        })?;
+        let deadline = Arc::new(AtomicU64::new(0));
+        if self.settings.statement_timeout.is_some() {
+            let d = deadline.clone();
+            let handler = move || {
+                let at = d.load(Relaxed);
+                at != 0 && Instant::now().duration_since(epoch()).as_nanos() as u64 >= at
+            };
+            conn.progress_handler(PROGRESS_STEPS, Some(handler))
+                .map_err(|e| ConnError::Open(classify(e)))?;
+        }
+        let now = Instant::now();
+        Ok(SqliteConn {
+            conn,
+            born: now,
+            idle_since: now,
+            deadline,
+            stats: self.settings.stats.clone(),
+        })
+    }
+
+    fn is_valid(&self, c: &mut SqliteConn) -> Result<(), ConnError> {
+        let s = &self.settings;
+        let now = Instant::now();
+        if s.recycle.is_some_and(|r| now.duration_since(c.born) >= r) {
+            return Err(ConnError::Expired);
+        }
+        if s.pre_ping && now.duration_since(c.idle_since) >= s.pre_ping_window {
+            s.stats.pre_pings.fetch_add(1, Relaxed);
+            c.conn
+                .query_row("SELECT 1", [], |_| Ok(()))
+                .map_err(|e| ConnError::PingFailed(classify(e)))?;
+        }
+        Ok(())
+    }
+
+    fn has_broken(&self, c: &mut SqliteConn) -> bool {
+        let s = &self.settings;
+        c.idle_since = Instant::now();
+        c.deadline.store(0, Relaxed);
+        if !c.conn.is_autocommit() {
+            // Reset on return: nobody else may inherit an open transaction.
+            s.stats.resets.fetch_add(1, Relaxed);
+            if c.conn.execute_batch("ROLLBACK").is_err() || !c.conn.is_autocommit() {
+                s.stats.invalidated.fetch_add(1, Relaxed);
+                return true;
+            }
+        }
+        // Overflow connections are closed when the pool already holds
+        // pool_size idle ones (SQLAlchemy's QueuePool behaviour).
+        s.stats.open().saturating_sub(s.stats.checked_out()) > u64::from(s.pool_size)
+    }
+}
+
+/// Maps a rusqlite error to a dbmux error with a stable code and a message
+/// that says what to do.
+pub(crate) fn classify(e: rusqlite::Error) -> Error {
+    use rusqlite::Error as E;
+    let (code, msg) = match &e {
+        E::SqliteFailure(f, m) => {
+            let text = m.clone().unwrap_or_else(|| f.to_string());
+            match f.code {
+                ffi::ErrorCode::ConstraintViolation => (
+                    ErrorCode::Constraint,
+                    format!("constraint violated: {text}"),
+                ),
+                ffi::ErrorCode::ReadOnly => (
+                    ErrorCode::ReadOnly,
+                    format!(
+                        "{text}: the database is read-only (opened with mode=ro or \
+                         immutable=1, or the file is not writable); open it read-write to change it"
+                    ),
+                ),
+                ffi::ErrorCode::DatabaseBusy | ffi::ErrorCode::DatabaseLocked => (
+                    ErrorCode::Busy,
+                    format!(
+                        "{text}: another connection held the lock for longer than busy_timeout; \
+                         keep write transactions short or raise busy_timeout"
+                    ),
+                ),
+                ffi::ErrorCode::OperationInterrupted => (
+                    ErrorCode::StatementTimeout,
+                    "the statement was cancelled because it ran longer than statement_timeout \
+                     (DB_STATEMENT_TIMEOUT)"
+                        .to_string(),
+                ),
+                ffi::ErrorCode::CannotOpen => (ErrorCode::ConnectFailed, text),
+                ffi::ErrorCode::SystemIoFailure
+                | ffi::ErrorCode::DiskFull
+                | ffi::ErrorCode::DatabaseCorrupt
+                | ffi::ErrorCode::NotADatabase => (ErrorCode::Io, text),
+                ffi::ErrorCode::TypeMismatch => (ErrorCode::TypeMismatch, text),
+                _ => (ErrorCode::Sql, text),
+            }
+        }
+        E::SqlInputError { msg, offset, .. } => (
+            ErrorCode::Sql,
+            format!("{msg} (at byte {offset} of the SQL text)"),
+        ),
+        E::InvalidParameterCount(given, expected) => (
+            ErrorCode::InvalidParameter,
+            format!("the statement takes {expected} parameter(s) but {given} were given"),
+        ),
+        E::InvalidParameterName(n) => (
+            ErrorCode::InvalidParameter,
+            format!("unknown parameter name {n}"),
+        ),
+        E::QueryReturnedNoRows => (ErrorCode::NoRows, "the query returned no rows".to_string()),
+        E::MultipleStatement => (
+            ErrorCode::Sql,
+            "the SQL text holds more than one statement; run scripts with execute_batch".into(),
+        ),
+        E::InvalidColumnType(..)
+        | E::FromSqlConversionFailure(..)
+        | E::IntegralValueOutOfRange(..) => (ErrorCode::TypeMismatch, e.to_string()),
+        E::Utf8Error(..) => (ErrorCode::TypeMismatch, e.to_string()),
+        E::NulError(_) => (
+            ErrorCode::InvalidParameter,
+            "the SQL text contains a NUL byte".into(),
+        ),
+        _ => (ErrorCode::Sql, e.to_string()),
+    };
+    Error::new(code, msg).with_source(e)
+}
+
+impl ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self {
+            Value::Null => ValueRef::Null,
+            Value::Integer(i) => ValueRef::Integer(*i),
+            Value::Real(r) => ValueRef::Real(*r),
+            Value::Text(s) => ValueRef::Text(s.as_bytes()),
+            Value::Blob(b) => ValueRef::Blob(b),
+        }))
+    }
+}
+
+pub(crate) fn value_from_ref(v: ValueRef<'_>) -> Value {
+    match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => Value::Integer(i),
+        ValueRef::Real(r) => Value::Real(r),
+        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+    }
+}
+
+fn bind(stmt: &mut rusqlite::CachedStatement<'_>, params: &[Value]) -> Result<()> {
+    let expected = stmt.parameter_count();
+    if expected != params.len() {
+        return Err(Error::new(
+            ErrorCode::InvalidParameter,
+            format!(
+                "the statement takes {expected} parameter(s) but {} were given",
+                params.len()
+            ),
+        ));
+    }
+    for (i, p) in params.iter().enumerate() {
+        stmt.raw_bind_parameter(i + 1, p)?;
+    }
+    Ok(())
+}
+
+/// Runs one [`Op`] on a SQLite connection.
+pub(crate) fn run(conn: &rusqlite::Connection, sql: &str, op: Op<'_>) -> Result<Out> {
+    Ok(match op {
+        Op::Execute(p) => Out::Count(execute(conn, sql, p)?),
+        Op::Batch => {
+            conn.execute_batch(sql)?;
+            Out::Unit
+        }
+        Op::Query(p) => Out::Rows(query(conn, sql, p)?),
+        Op::Scalar(p) => Out::Value(query_value(conn, sql, p)?),
+    })
+}
+
+/// Runs a statement and returns the number of rows it changed. A statement
+/// that returns rows (e.g. a PRAGMA) is run to completion and reports 0.
+fn execute(conn: &rusqlite::Connection, sql: &str, params: &[Value]) -> Result<u64> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    bind(&mut stmt, params)?;
+    if stmt.column_count() > 0 {
+        let mut rows = stmt.raw_query();
+        while rows.next()?.is_some() {}
+        return Ok(0);
+    }
+    Ok(stmt.raw_execute()? as u64)
+}
+
+/// Runs a query and collects every row, with column names and declared types.
+fn query(conn: &rusqlite::Connection, sql: &str, params: &[Value]) -> Result<Rows> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    bind(&mut stmt, params)?;
+    let columns: Arc<[Column]> = stmt
+        .columns()
+        .into_iter()
+        .map(|c| Column {
+            name: c.name().to_string(),
+            decl_type: c.decl_type().map(str::to_string),
+        })
+        .collect();
+    let n = columns.len();
+    if n == 0 {
+        // Not a query (INSERT, DDL, ...): run it and report the rows changed.
+        let changed = stmt.raw_execute()? as u64;
+        return Ok(Rows::new(columns, Vec::new()).with_rows_affected(changed));
+    }
+    let mut out = Vec::new();
+    let mut rows = stmt.raw_query();
+    while let Some(r) = rows.next()? {
+        let mut values = Vec::with_capacity(n);
+        for i in 0..n {
+            values.push(value_from_ref(r.get_ref(i)?));
+        }
+        out.push(Row::new(columns.clone(), values));
+    }
+    Ok(Rows::new(columns, out))
+}
+
+/// Runs a query and returns the first column of the first row.
+fn query_value(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    params: &[Value],
+) -> Result<Value> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    bind(&mut stmt, params)?;
+    if stmt.column_count() == 0 {
+        return Err(Error::new(
+            ErrorCode::NoRows,
+            "the statement returns no columns; use execute for statements without results",
+        ));
+    }
+    let mut rows = stmt.raw_query();
+    match rows.next()? {
+        Some(r) => Ok(value_from_ref(r.get_ref(0)?)),
+        None => Err(Error::new(ErrorCode::NoRows, "the query returned no rows")),
+    }
+}

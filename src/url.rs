@@ -1,0 +1,605 @@
+//! Reading a database URL: which backend, which file or server, which options.
+//!
+//! The rules are documented in the README ("URL forms"). In short, SQLite
+//! URLs follow SQLAlchemy (`sqlite:///rel.db` is relative, `sqlite:////abs.db`
+//! is absolute) and also accept sqlx's `sqlite:rel.db`; `file:` URIs, plain
+//! paths and `:memory:` work too. PostgreSQL URLs and libpq `key=value`
+//! strings are recognised here and handled by the PostgreSQL backend.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::sqlite_options::SqliteOptions;
+
+/// The database engine a URL points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Backend {
+    /// SQLite, embedded in the process.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+impl Backend {
+    /// The lowercase name used in JSON and logs (`sqlite`, `postgresql`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgresql",
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Where a SQLite database lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SqliteLocation {
+    /// A private in-memory database, shared by all connections of one manager.
+    Memory,
+    /// A database file. Relative paths are relative to the current directory
+    /// at the time the manager opens its first connection.
+    File(PathBuf),
+}
+
+/// A parsed SQLite URL: the location plus the options from its query string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqliteTarget {
+    /// The file or `:memory:`.
+    pub location: SqliteLocation,
+    /// Options from the URL's query string (`mode`, `cache`, pragmas, ...).
+    pub options: SqliteOptions,
+}
+
+impl SqliteTarget {
+    /// The absolute path of the file, or `:memory:`, for logs and JSON.
+    pub fn display_path(&self) -> String {
+        match &self.location {
+            SqliteLocation::Memory => ":memory:".to_string(),
+            SqliteLocation::File(p) => redact(&absolute(p).display().to_string()),
+        }
+    }
+
+    /// True for an in-memory database (`:memory:` or `mode=memory`).
+    pub fn is_memory(&self) -> bool {
+        self.location == SqliteLocation::Memory
+            || self.options.mode == Some(crate::sqlite_options::OpenMode::Memory)
+    }
+}
+
+/// A PostgreSQL connection string, kept as given (the PostgreSQL backend
+/// parses it). Its `Display` and `Debug` hide the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PostgresTarget {
+    raw: String,
+}
+
+impl PostgresTarget {
+    /// The connection string as given. It may contain a password: do not log it.
+    pub fn raw(&self) -> &str {
+        &self.raw
+    }
+}
+
+impl fmt::Display for PostgresTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&redact(&self.raw))
+    }
+}
+
+impl fmt::Debug for PostgresTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PostgresTarget({:?})", redact(&self.raw))
+    }
+}
+
+/// A parsed database URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Target {
+    /// A SQLite database.
+    Sqlite(SqliteTarget),
+    /// A PostgreSQL server.
+    Postgres(PostgresTarget),
+}
+
+impl Target {
+    /// Which backend serves this target.
+    pub fn backend(&self) -> Backend {
+        match self {
+            Target::Sqlite(_) => Backend::Sqlite,
+            Target::Postgres(_) => Backend::Postgres,
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    /// The redacted form: the SQLite path, or the PostgreSQL URL with `***`
+    /// in place of the password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Sqlite(t) => write!(f, "sqlite:{}", t.display_path()),
+            Target::Postgres(t) => t.fmt(f),
+        }
+    }
+}
+
+/// The forms a URL may take, quoted in every "unsupported URL" error.
+pub const SUPPORTED_FORMS: &str =
+    "supported forms: sqlite:///relative.db, sqlite:////absolute.db, \
+sqlite://, sqlite::memory:, sqlite:relative.db, sqlite+<driver>:///..., file:path.db?mode=ro, \
+a plain path (./app.db, /abs/app.db, data.sqlite3), :memory:, \
+postgres://user@host/db, postgresql+<driver>://..., or a libpq 'host=... dbname=...' string";
+
+/// File extensions that make a bare name (no `/`) count as a SQLite path.
+const SQLITE_EXTENSIONS: &[&str] = &["db", "sqlite", "sqlite3", "db3", "s3db", "sl3"];
+
+/// libpq connection keywords; a string starting with `keyword=` is a libpq
+/// key/value connection string.
+const LIBPQ_KEYWORDS: &[&str] = &[
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "password",
+    "passfile",
+    "connect_timeout",
+    "client_encoding",
+    "options",
+    "application_name",
+    "fallback_application_name",
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_count",
+    "tcp_user_timeout",
+    "replication",
+    "gssencmode",
+    "sslmode",
+    "requiressl",
+    "sslcompression",
+    "sslcert",
+    "sslkey",
+    "sslpassword",
+    "sslrootcert",
+    "sslcrl",
+    "sslcrldir",
+    "sslsni",
+    "requirepeer",
+    "ssl_min_protocol_version",
+    "ssl_max_protocol_version",
+    "krbsrvname",
+    "gsslib",
+    "service",
+    "target_session_attrs",
+    "load_balance_hosts",
+    "channel_binding",
+];
+
+fn invalid(msg: impl Into<String>) -> Error {
+    Error::new(ErrorCode::InvalidUrl, msg)
+}
+
+/// Parses a database URL into a [`Target`].
+///
+/// # Errors
+/// [`ErrorCode::InvalidUrl`] when the string is empty, uses an unknown scheme,
+/// has a bad `%` escape or an unknown or invalid query parameter. The message
+/// lists the supported forms and never contains the password.
+pub fn parse_url(url: &str) -> Result<Target> {
+    let s = url.trim();
+    if s.is_empty() {
+        return Err(invalid(format!(
+            "the database URL is empty; set DATABASE_URL or pass a URL ({SUPPORTED_FORMS})"
+        )));
+    }
+    if s.contains('\0') {
+        return Err(invalid("the database URL contains a NUL byte"));
+    }
+    if s == ":memory:" {
+        return Ok(Target::Sqlite(SqliteTarget {
+            location: SqliteLocation::Memory,
+            options: SqliteOptions::default(),
+        }));
+    }
+    if let Some((scheme, rest)) = split_scheme(s) {
+        let base = scheme.split('+').next().unwrap_or_default();
+        return match base {
+            "sqlite" | "sqlite3" => parse_sqlite_url(rest).map(Target::Sqlite),
+            "file" => parse_file_uri(rest).map(Target::Sqlite),
+            "postgres" | "postgresql" => {
+                Ok(Target::Postgres(PostgresTarget { raw: s.to_string() }))
+            }
+            _ => Err(invalid(format!(
+                "unsupported database URL scheme '{}:'; {SUPPORTED_FORMS}",
+                scheme
+            ))),
+        };
+    }
+    if let Some(key) = libpq_leading_key(s) {
+        return if LIBPQ_KEYWORDS.contains(&key.as_str()) {
+            Ok(Target::Postgres(PostgresTarget { raw: s.to_string() }))
+        } else {
+            Err(invalid(format!(
+                "'{key}' is not a libpq connection keyword, so this is not a PostgreSQL \
+                 key=value string; {SUPPORTED_FORMS}"
+            )))
+        };
+    }
+    if userinfo_like(s) {
+        return Err(invalid(format!(
+            "'{}' looks like a URL without its scheme; write postgresql://{} for a \
+             PostgreSQL server; {SUPPORTED_FORMS}",
+            redact(s),
+            redact(s)
+        )));
+    }
+    if looks_like_path(s) {
+        return Ok(Target::Sqlite(SqliteTarget {
+            location: SqliteLocation::File(PathBuf::from(s)),
+            options: SqliteOptions::default(),
+        }));
+    }
+    Err(invalid(format!(
+        "'{}' is neither a URL nor a recognisable SQLite path; to use a file with another \
+         name write ./{} or sqlite:///{}; {SUPPORTED_FORMS}",
+        redact(s),
+        redact(s),
+        redact(s)
+    )))
+}
+
+/// Splits `scheme:rest` when `s` starts with a URL scheme (RFC 3986 letters,
+/// digits, `+`, `-`, `.`). A single letter followed by `:\` or `:/` is a
+/// Windows drive, not a scheme. The scheme is returned lowercase.
+fn split_scheme(s: &str) -> Option<(String, &str)> {
+    let colon = s.find(':')?;
+    let scheme = &s[..colon];
+    let mut chars = scheme.chars();
+    let first = chars.next()?;
+    if !first.is_ascii_alphabetic()
+        || !chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    {
+        return None;
+    }
+    if scheme.len() == 1 {
+        return None; // C:\path or C:/path
+    }
+    Some((scheme.to_ascii_lowercase(), &s[colon + 1..]))
+}
+
+/// `keyword` when `s` starts with `keyword =` (libpq key/value syntax).
+fn libpq_leading_key(s: &str) -> Option<String> {
+    let t = s.trim_start();
+    let end = t
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(t.len());
+    if end == 0 {
+        return None;
+    }
+    let after = t[end..].trim_start();
+    if after.starts_with('=') && !t[..end].contains('.') {
+        Some(t[..end].to_ascii_lowercase())
+    } else {
+        None
+    }
+}
+
+/// `user:password@host...` without a scheme.
+fn userinfo_like(s: &str) -> bool {
+    match s.find('@') {
+        Some(at) => s[..at].contains(':') && !s[..at].contains('/'),
+        None => false,
+    }
+}
+
+fn looks_like_path(s: &str) -> bool {
+    if s.contains('/') || s.contains('\\') {
+        return true;
+    }
+    match Path::new(s).extension().and_then(|e| e.to_str()) {
+        Some(ext) => SQLITE_EXTENSIONS.contains(&ext.to_ascii_lowercase().as_str()),
+        None => false,
+    }
+}
+
+/// Parses what follows `sqlite:` / `sqlite+driver:`.
+fn parse_sqlite_url(rest: &str) -> Result<SqliteTarget> {
+    let (path_part, query) = match rest.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (rest, None),
+    };
+    let options = match query {
+        Some(q) => SqliteOptions::from_query(q)?,
+        None => SqliteOptions::default(),
+    };
+    let path = if let Some(after) = path_part.strip_prefix("//") {
+        // SQLAlchemy form: sqlite://<host>/<path>. The host must be empty.
+        match after.find('/') {
+            Some(0) => {
+                let p = &after[1..];
+                if p.is_empty() {
+                    return Err(invalid(
+                        "'sqlite:///' names no file; write sqlite:///path.db for a file \
+                         or sqlite:// for an in-memory database",
+                    ));
+                }
+                p.to_string()
+            }
+            _ if after.is_empty() => ":memory:".to_string(), // sqlite://
+            _ => {
+                if after.contains('@') {
+                    return Err(invalid(
+                        "SQLite URLs take no user name or password; remove the 'user:***@' part",
+                    ));
+                }
+                // sqlx form: sqlite://rel.db (relative, host part is the path)
+                after.to_string()
+            }
+        }
+    } else if path_part.is_empty() {
+        ":memory:".to_string() // sqlite: alone
+    } else {
+        path_part.to_string() // sqlx form: sqlite:rel.db, sqlite::memory:
+    };
+    let decoded = percent_decode(&path, "path")?;
+    let location = if decoded == ":memory:" {
+        SqliteLocation::Memory
+    } else {
+        SqliteLocation::File(PathBuf::from(decoded))
+    };
+    Ok(SqliteTarget { location, options })
+}
+
+/// Parses what follows `file:` (an SQLite URI filename).
+fn parse_file_uri(rest: &str) -> Result<SqliteTarget> {
+    let (path_part, query) = match rest.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (rest, None),
+    };
+    let options = match query {
+        Some(q) => SqliteOptions::from_query(q)?,
+        None => SqliteOptions::default(),
+    };
+    let path = if let Some(after) = path_part.strip_prefix("//") {
+        // file://[localhost]/abs/path
+        let (host, p) = match after.find('/') {
+            Some(i) => (&after[..i], &after[i..]),
+            None => (after, ""),
+        };
+        if !(host.is_empty() || host.eq_ignore_ascii_case("localhost")) {
+            return Err(invalid(format!(
+                "file: URIs may only name the local host, got '{host}'; \
+                 write file:///abs/path.db or file:rel.db"
+            )));
+        }
+        p.to_string()
+    } else {
+        path_part.to_string()
+    };
+    let decoded = percent_decode(&path, "path")?;
+    if decoded.is_empty() {
+        return Err(invalid(
+            "the file: URI names no file; write file:path.db or file:///abs/path.db",
+        ));
+    }
+    let location = if decoded == ":memory:" {
+        SqliteLocation::Memory
+    } else {
+        SqliteLocation::File(PathBuf::from(decoded))
+    };
+    Ok(SqliteTarget { location, options })
+}
+
+/// Decodes `%XX` escapes. A `%` not followed by two hex digits, or an escape
+/// that decodes to NUL or to invalid UTF-8, is an error.
+pub(crate) fn percent_decode(s: &str, what: &str) -> Result<String> {
+    if !s.contains('%') {
+        return Ok(s.to_string());
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3).and_then(|h| {
+                let h = std::str::from_utf8(h).ok()?;
+                u8::from_str_radix(h, 16).ok()
+            });
+            match hex {
+                Some(0) => return Err(invalid(format!("the {what} contains %00 (a NUL byte)"))),
+                Some(b) => out.push(b),
+                None => {
+                    return Err(invalid(format!(
+                        "bad percent escape in the {what}: '%' must be followed by two hex \
+                         digits (write %25 for a literal '%')"
+                    )))
+                }
+            }
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| invalid(format!("the {what} decodes to invalid UTF-8")))
+}
+
+/// Returns `url` with any password replaced by `***`.
+///
+/// Handles `scheme://user:password@host`, a `password=` query parameter and
+/// a libpq `password=...` key/value pair (quoted or not). Everything else is
+/// returned unchanged.
+pub fn redact(url: &str) -> String {
+    let mut out = url.to_string();
+    // [scheme:][//]user:password@host...  (also without a scheme, so that a
+    // mistyped URL still hides its password)
+    let scheme_len = split_scheme(&out).map_or(0, |(scheme, _)| scheme.len() + 1);
+    let slashes = out[scheme_len..].len() - out[scheme_len..].trim_start_matches('/').len();
+    // `user:password@host` with no slashes also parses as scheme `user`: then
+    // the whole string is the candidate authority.
+    let mut starts = vec![scheme_len + slashes];
+    if scheme_len > 0 && slashes == 0 {
+        starts.push(0);
+    }
+    for body in starts {
+        let end = out[body..].find('?').map_or(out.len(), |i| body + i);
+        if let Some(at) = out[body..end].rfind('@').map(|i| body + i) {
+            if let Some(colon) = out[body..at].find(':').map(|i| body + i) {
+                out.replace_range(colon + 1..at, "***");
+                break;
+            }
+        }
+    }
+    // ?password=...&  and  password=... / password='...'
+    let mut search_from = 0;
+    while let Some(pos) = out[search_from..]
+        .to_ascii_lowercase()
+        .find("password")
+        .map(|i| search_from + i)
+    {
+        let key_end = pos + "password".len();
+        let preceded_ok = pos == 0
+            || matches!(
+                out.as_bytes()[pos - 1],
+                b'?' | b'&' | b' ' | b'\t' | b'\n' | b'\r'
+            );
+        let rest = &out[key_end..];
+        let eq = rest.len() - rest.trim_start().len();
+        if preceded_ok && rest[eq..].starts_with('=') {
+            let value_start = key_end + eq + 1;
+            let ws = out[value_start..].len() - out[value_start..].trim_start().len();
+            let vstart = value_start + ws;
+            let vend = value_end(&out, vstart);
+            out.replace_range(vstart..vend, "***");
+            search_from = vstart + 3;
+        } else {
+            search_from = key_end;
+        }
+        if search_from >= out.len() {
+            break;
+        }
+    }
+    out
+}
+
+/// End of a `password=` value starting at `start`: a quoted libpq value
+/// (with `\'` escapes), or up to `&` / whitespace.
+fn value_end(s: &str, start: usize) -> usize {
+    let bytes = s.as_bytes();
+    if bytes.get(start) == Some(&b'\'') {
+        let mut i = start + 1;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'\\' => i += 2,
+                b'\'' => return i + 1,
+                _ => i += 1,
+            }
+        }
+        return bytes.len();
+    }
+    s[start..]
+        .find(|c: char| c == '&' || c.is_whitespace())
+        .map(|i| start + i)
+        .unwrap_or(s.len())
+}
+
+/// `p` made absolute against the current directory (without touching the
+/// file system beyond reading the current directory).
+pub(crate) fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sqlite_path(url: &str) -> SqliteLocation {
+        match parse_url(url).unwrap() {
+            Target::Sqlite(t) => t.location,
+            other => panic!("{url} parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn sqlalchemy_slash_rule() {
+        assert_eq!(
+            sqlite_path("sqlite:///rel/path.db"),
+            SqliteLocation::File("rel/path.db".into())
+        );
+        assert_eq!(
+            sqlite_path("sqlite:////abs/path.db"),
+            SqliteLocation::File("/abs/path.db".into())
+        );
+        assert_eq!(sqlite_path("sqlite://"), SqliteLocation::Memory);
+        assert_eq!(sqlite_path("sqlite:///:memory:"), SqliteLocation::Memory);
+        assert_eq!(sqlite_path("sqlite::memory:"), SqliteLocation::Memory);
+        assert_eq!(
+            sqlite_path("sqlite:rel.db"),
+            SqliteLocation::File("rel.db".into())
+        );
+        assert_eq!(
+            sqlite_path("sqlite://rel.db"),
+            SqliteLocation::File("rel.db".into())
+        );
+        assert_eq!(
+            sqlite_path("sqlite+aiosqlite:///app.db"),
+            SqliteLocation::File("app.db".into())
+        );
+    }
+
+    #[test]
+    fn redaction() {
+        let cases = [
+            ("postgres://u:secret@h/db", "postgres://u:***@h/db"),
+            ("postgres://u@h/db", "postgres://u@h/db"),
+            (
+                "postgresql://u:p%40ss@h:5432/db?x=1",
+                "postgresql://u:***@h:5432/db?x=1",
+            ),
+            (
+                "postgres://h/db?password=secret&x=1",
+                "postgres://h/db?password=***&x=1",
+            ),
+            (
+                "host=h password=secret dbname=d",
+                "host=h password=*** dbname=d",
+            ),
+            (
+                "host=h password = 'se cret' dbname=d",
+                "host=h password = *** dbname=d",
+            ),
+            (
+                "host=h password='a\\'b' user=x",
+                "host=h password=*** user=x",
+            ),
+            ("sqlite:///x.db", "sqlite:///x.db"),
+            ("postgres:/u:pw@h/db", "postgres:/u:***@h/db"),
+            ("u:pw@h/db", "u:***@h/db"),
+            ("app:pw@h/db", "app:***@h/db"),
+            ("postgres://h@x/db", "postgres://h@x/db"),
+            ("postgres://u:p@ss:w@rd@h/db", "postgres://u:***@h/db"),
+            ("host=h password=se@cret", "host=h password=***"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(redact(input), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("a%20b", "path").unwrap(), "a b");
+        assert!(percent_decode("a%2", "path").is_err());
+        assert!(percent_decode("a%zz", "path").is_err());
+        assert!(percent_decode("a%00", "path").is_err());
+        assert!(percent_decode("%ff", "path").is_err());
+    }
+}

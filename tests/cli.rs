@@ -1,0 +1,155 @@
+//! The `dbmux` binary: exit codes (pg_isready's for `health`), table output,
+//! JSON output.
+
+use std::process::{Command, Output};
+
+fn dbmux(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dbmux"));
+    cmd.args(args).current_dir(dir);
+    for (k, _) in std::env::vars() {
+        if k == "DATABASE_URL" || k.starts_with("DB_") || k == "APP_ENV" {
+            cmd.env_remove(k);
+        }
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn health_exit_codes_follow_pg_isready() {
+    let dir = tempfile::tempdir().unwrap();
+    // the embedded default, no configuration at all
+    let out = dbmux(dir.path(), &["health", "--json"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["status"], "healthy");
+    assert!(v["database"].as_str().unwrap().ends_with("/dbmux.db"));
+    assert!(dir.path().join("dbmux.db").exists());
+
+    // no response: a database that cannot be opened
+    let out = dbmux(
+        dir.path(),
+        &["health", "--url", "sqlite:////nonexistent-dir/x/y.db"],
+        &[("DB_POOL_TIMEOUT", "0.3")],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).starts_with("unhealthy"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(text(&out.stdout).contains("unable to open database file"));
+
+    // invalid parameters: a bad URL, a bad setting, a bad option
+    let out = dbmux(dir.path(), &["health", "--url", "mysql://u:pw@h/db"], &[]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(text(&out.stderr).contains("unsupported database URL scheme 'mysql:'"));
+    let out = dbmux(dir.path(), &["health"], &[("DB_POOL_SIZE", "x")]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(text(&out.stderr).contains("DB_POOL_SIZE = 'x'"));
+    let out = dbmux(dir.path(), &["health", "--bogus"], &[]);
+    assert_eq!(out.status.code(), Some(3));
+    let out = dbmux(dir.path(), &["frobnicate"], &[]);
+    assert_eq!(out.status.code(), Some(3));
+    // a PostgreSQL URL in this build: invalid parameters, naming the feature, no password
+    let out = dbmux(
+        dir.path(),
+        &["health", "--url", "postgres://u:TopSecret1@h/db"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(3));
+    assert!(text(&out.stderr).contains("`postgres` Cargo feature"));
+    assert!(!text(&out.stderr).contains("TopSecret1"));
+}
+
+#[test]
+fn sql_prints_a_table_and_binds_parameters() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:///{}/cli.db", dir.path().display());
+    let run = |args: &[&str]| {
+        let mut a = vec!["sql", "--url", url.as_str()];
+        a.extend_from_slice(args);
+        dbmux(dir.path(), &a, &[])
+    };
+    let out = run(&["CREATE TABLE t (id INTEGER, name TEXT, score REAL)"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "0 row(s) affected\n");
+    let out = run(&[
+        "INSERT INTO t VALUES (?, ?, ?), (?, ?, ?)",
+        "1",
+        "ann",
+        "9.5",
+        "2",
+        "bob",
+        "NULL",
+    ]);
+    assert_eq!(text(&out.stdout), "2 row(s) affected\n");
+    let out = run(&[
+        "SELECT id, name, score FROM t WHERE id >= ? ORDER BY id",
+        "1",
+    ]);
+    assert_eq!(
+        text(&out.stdout),
+        "id | name | score\n---+------+------\n1  | ann  | 9.5\n2  | bob  | NULL\n(2 rows)\n"
+    );
+    // typed binding: '1' bound as an integer matches, as text would not
+    let out = run(&[
+        "SELECT typeof(?), typeof(?), typeof(?), typeof(?)",
+        "7",
+        "7.5",
+        "x",
+        "NULL",
+    ]);
+    assert!(
+        text(&out.stdout).contains("integer   | real      | text      | null\n"),
+        "{}",
+        text(&out.stdout)
+    );
+    // a SQL error exits 1 with the message
+    let out = run(&["SELECT * FROM missing"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("no such table: missing"));
+    // JSON output
+    let out = dbmux(
+        dir.path(),
+        &[
+            "sql",
+            "--json",
+            "--url",
+            &url,
+            "SELECT count(*) AS n FROM t",
+        ],
+        &[],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["rows"][0]["n"], 2);
+}
+
+#[test]
+fn info_prints_debug_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dbmux(
+        dir.path(),
+        &["info", "--json"],
+        &[("DB_PROFILE", "production")],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["backend"], "sqlite");
+    assert_eq!(v["pool_size"], 10);
+    assert_eq!(v["pool_max_overflow"], 20);
+    assert_eq!(v["profile"], "production");
+    let out = dbmux(dir.path(), &["info"], &[]);
+    assert!(text(&out.stdout).contains("engine_initialized"));
+    let out = dbmux(dir.path(), &["--version"], &[]);
+    assert_eq!(
+        text(&out.stdout),
+        format!("dbmux {}\n", env!("CARGO_PKG_VERSION"))
+    );
+}

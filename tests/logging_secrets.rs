@@ -1,0 +1,157 @@
+//! Log lines (connect check, echo) and the rule that no password appears in
+//! any Display, Debug, error, log line, health or debug JSON.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use dbmux::{params, Config, ConfigBuilder, Manager};
+
+static LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+static SERIAL: Mutex<()> = Mutex::new(());
+
+struct Capture;
+impl log::Log for Capture {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, r: &log::Record<'_>) {
+        LINES
+            .lock()
+            .unwrap()
+            .push(format!("{} {} {}", r.level(), r.target(), r.args()));
+    }
+    fn flush(&self) {}
+}
+
+fn capture() -> std::sync::MutexGuard<'static, ()> {
+    let g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _ = log::set_logger(&Capture);
+    log::set_max_level(log::LevelFilter::Trace);
+    LINES.lock().unwrap().clear();
+    g
+}
+
+fn lines() -> Vec<String> {
+    LINES.lock().unwrap().clone()
+}
+
+#[test]
+fn connect_check_logs_one_info_line_with_backend_path_and_sizes() {
+    let _g = capture();
+    let dir = tempfile::tempdir().unwrap();
+    let mgr = Manager::new(
+        Config::builder()
+            .url(format!("sqlite:///{}/cc.db", dir.path().display()))
+            .pool_size(3)
+            .max_overflow(2)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let version = mgr.connect_check().unwrap();
+    assert_eq!(version, dbmux::rusqlite::version());
+    let info: Vec<_> = lines()
+        .into_iter()
+        .filter(|l| l.starts_with("INFO dbmux ") && l.contains("connected"))
+        .collect();
+    assert_eq!(info.len(), 1, "{info:?}");
+    let l = &info[0];
+    assert!(l.contains("backend=sqlite"), "{l}");
+    assert!(
+        l.contains(&format!("{}/cc.db", dir.path().display())),
+        "{l}"
+    );
+    assert!(
+        l.contains("pool_size=3") && l.contains("max_overflow=2"),
+        "{l}"
+    );
+}
+
+#[test]
+fn echo_logs_sql_and_duration_but_never_parameters() {
+    let _g = capture();
+    let mgr = Manager::new(
+        Config::builder()
+            .url(":memory:")
+            .echo(true)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    mgr.execute("CREATE TABLE t (secret TEXT)", params![])
+        .unwrap();
+    mgr.execute("INSERT INTO t VALUES (?)", params!["param-value-XYZ"])
+        .unwrap();
+    let sql: Vec<_> = lines()
+        .into_iter()
+        .filter(|l| l.contains("dbmux::sql"))
+        .collect();
+    assert!(
+        sql.iter()
+            .any(|l| l.contains("INSERT INTO t VALUES (?)") && l.contains(" ms]")),
+        "{sql:?}"
+    );
+    assert!(!lines().iter().any(|l| l.contains("param-value-XYZ")));
+
+    // echo off: no SQL lines
+    LINES.lock().unwrap().clear();
+    let quiet = Manager::from_url(":memory:").unwrap();
+    quiet.execute("SELECT 1", params![]).unwrap();
+    assert!(!lines().iter().any(|l| l.contains("dbmux::sql")));
+}
+
+#[test]
+fn a_password_never_appears_anywhere() {
+    let _g = capture();
+    const SECRET: &str = "Pw-9f3c1e-unique";
+    let urls = [
+        format!("postgresql://app:{SECRET}@db.internal:5432/app"),
+        format!("postgres+asyncpg://app:{SECRET}@db.internal/app?sslmode=require"),
+        format!("postgres://db.internal/app?password={SECRET}&sslmode=disable"),
+        format!("host=db.internal password={SECRET} dbname=app"),
+        format!("host=db.internal password='{SECRET}' dbname=app"),
+        format!("postgres:/app:{SECRET}@db.internal/app"),
+        format!("app:{SECRET}@db.internal/app"),
+        format!("mysql://app:{SECRET}@db.internal/app"),
+        format!("sqlite://app:{SECRET}@/x.db"),
+    ];
+    let mut seen = String::new();
+    for url in &urls {
+        match dbmux::parse_url(url) {
+            Ok(t) => seen += &format!("{t} {t:?}\n"),
+            Err(e) => seen += &format!("{e} {e:?}\n"),
+        }
+        match Config::from_url(url) {
+            Ok(c) => {
+                seen += &format!("{c} {c:?} {}\n", c.redacted_url());
+                match Manager::new(c) {
+                    Ok(m) => {
+                        seen += &format!(
+                            "{m:?} {} {}\n",
+                            m.check_health().to_json(),
+                            m.debug_info().to_json()
+                        );
+                    }
+                    Err(e) => seen += &format!("{e} {e:?} {:?}\n", std::error::Error::source(&e)),
+                }
+            }
+            Err(e) => seen += &format!("{e} {e:?}\n"),
+        }
+        let b: ConfigBuilder = Config::builder().url(url.clone());
+        seen += &format!("{b:?}\n");
+        seen += &dbmux::redact(url);
+        let env_url = url.clone();
+        let from_env = Config::builder()
+            .with_env_lookup(move |k| (k == "DATABASE_URL").then(|| env_url.clone()))
+            .pool_timeout(Duration::from_millis(100))
+            .build();
+        seen += &format!("{from_env:?}\n");
+    }
+    seen += &lines().join("\n");
+    assert!(seen.contains("***"), "redaction marker expected:\n{seen}");
+    assert_eq!(
+        seen.matches(SECRET).count(),
+        0,
+        "the password leaked:\n{seen}"
+    );
+}
