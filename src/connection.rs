@@ -34,8 +34,12 @@ pub(crate) enum Out {
     Value(Value),
 }
 
+#[cold]
 fn unexpected() -> Error {
-    Error::new(ErrorCode::Internal, "backend returned the wrong kind of result")
+    Error::new(
+        ErrorCode::Internal,
+        "backend returned the wrong kind of result",
+    )
 }
 
 /// A connection checked out of a [`Manager`](crate::Manager)'s pool.
@@ -83,6 +87,7 @@ impl Connection {
 
     /// Runs `op` on the native connection with echo logging and the
     /// statement timeout around it.
+    #[inline]
     fn run(&mut self, sql: &str, op: Op<'_>) -> Result<Out> {
         let cfg = &self.mgr.config;
         let timeout = cfg.statement_timeout();

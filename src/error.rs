@@ -96,7 +96,10 @@ type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 /// of a checkout timeout, and [`std::error::Error::source`] the underlying
 /// driver error. The message (`Display`) says what went wrong and what to do,
 /// and never contains a password.
-pub struct Error {
+pub struct Error(Box<Inner>);
+
+/// Boxed so that `Result<T, Error>` stays small on the hot (success) path.
+struct Inner {
     code: ErrorCode,
     message: String,
     source: Option<BoxError>,
@@ -109,23 +112,23 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// Builds an error from a code and a message.
     pub(crate) fn new(code: ErrorCode, message: impl Into<String>) -> Error {
-        Error {
+        Error(Box::new(Inner {
             code,
             message: message.into(),
             source: None,
             pool: None,
-        }
+        }))
     }
 
     /// Attaches the underlying error.
     pub(crate) fn with_source(mut self, source: impl Into<BoxError>) -> Error {
-        self.source = Some(source.into());
+        self.0.source = Some(source.into());
         self
     }
 
     /// Attaches a pool snapshot.
     pub(crate) fn with_pool(mut self, pool: PoolStatus) -> Error {
-        self.pool = Some(pool);
+        self.0.pool = Some(pool);
         self
     }
 
@@ -139,24 +142,24 @@ impl Error {
 
     /// The stable classification of this error.
     pub fn code(&self) -> ErrorCode {
-        self.code
+        self.0.code
     }
 
     /// The human-readable message (the same text as `Display`).
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 
     /// For a checkout timeout: the state of the pool when the wait gave up.
     pub fn pool_status(&self) -> Option<&PoolStatus> {
-        self.pool.as_ref()
+        self.0.pool.as_ref()
     }
 
     /// True when the error means no connection could be had (connect failure,
     /// pool timeout or closed manager), as opposed to a problem with one statement.
     pub fn is_connection_error(&self) -> bool {
         matches!(
-            self.code,
+            self.0.code,
             ErrorCode::ConnectFailed | ErrorCode::PoolTimeout | ErrorCode::ManagerClosed
         )
     }
@@ -164,7 +167,12 @@ impl Error {
     /// The SQLite extended result code, when the error came from SQLite.
     #[cfg(feature = "sqlite")]
     pub fn sqlite_code(&self) -> Option<i32> {
-        match self.source.as_deref()?.downcast_ref::<rusqlite::Error>()? {
+        match self
+            .0
+            .source
+            .as_deref()?
+            .downcast_ref::<rusqlite::Error>()?
+        {
             rusqlite::Error::SqliteFailure(e, _) => Some(e.extended_code),
             _ => None,
         }
@@ -173,7 +181,7 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        f.write_str(&self.0.message)
     }
 }
 
@@ -182,11 +190,12 @@ impl fmt::Debug for Error {
         // The message is already redacted; the source is a driver error that
         // never sees the URL, so printing both is safe.
         let mut d = f.debug_struct("Error");
-        d.field("code", &self.code).field("message", &self.message);
-        if let Some(p) = &self.pool {
+        d.field("code", &self.0.code)
+            .field("message", &self.0.message);
+        if let Some(p) = &self.0.pool {
             d.field("pool", p);
         }
-        if let Some(s) = &self.source {
+        if let Some(s) = &self.0.source {
             d.field("source", &s.to_string());
         }
         d.finish()
@@ -195,7 +204,8 @@ impl fmt::Debug for Error {
 
 impl StdError for Error {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.source
+        self.0
+            .source
             .as_deref()
             .map(|e| e as &(dyn StdError + 'static))
     }

@@ -383,6 +383,7 @@ impl ToSql for Value {
     }
 }
 
+#[inline]
 pub(crate) fn value_from_ref(v: ValueRef<'_>) -> Value {
     match v {
         ValueRef::Null => Value::Null,
@@ -393,16 +394,11 @@ pub(crate) fn value_from_ref(v: ValueRef<'_>) -> Value {
     }
 }
 
+#[inline]
 fn bind(stmt: &mut rusqlite::CachedStatement<'_>, params: &[Value]) -> Result<()> {
     let expected = stmt.parameter_count();
     if expected != params.len() {
-        return Err(Error::new(
-            ErrorCode::InvalidParameter,
-            format!(
-                "the statement takes {expected} parameter(s) but {} were given",
-                params.len()
-            ),
-        ));
+        return Err(param_count_error(expected, params.len()));
     }
     for (i, p) in params.iter().enumerate() {
         stmt.raw_bind_parameter(i + 1, p)?;
@@ -410,7 +406,16 @@ fn bind(stmt: &mut rusqlite::CachedStatement<'_>, params: &[Value]) -> Result<()
     Ok(())
 }
 
+#[cold]
+fn param_count_error(expected: usize, given: usize) -> Error {
+    Error::new(
+        ErrorCode::InvalidParameter,
+        format!("the statement takes {expected} parameter(s) but {given} were given"),
+    )
+}
+
 /// Runs one [`Op`] on a SQLite connection.
+#[inline]
 pub(crate) fn run(conn: &rusqlite::Connection, sql: &str, op: Op<'_>) -> Result<Out> {
     Ok(match op {
         Op::Execute(p) => Out::Count(execute(conn, sql, p)?),
@@ -466,23 +471,24 @@ fn query(conn: &rusqlite::Connection, sql: &str, params: &[Value]) -> Result<Row
     Ok(Rows::new(columns, out))
 }
 
-/// Runs a query and returns the first column of the first row.
-fn query_value(
+#[cold]
+fn no_rows() -> Error {
+    Error::new(ErrorCode::NoRows, "the query returned no rows")
+}
+
+/// Runs a query and returns the first column of the first row (a statement
+/// without result columns, such as an INSERT, runs and reports no rows).
+#[inline]
+pub(crate) fn query_value(
     conn: &rusqlite::Connection,
     sql: &str,
     params: &[Value],
 ) -> Result<Value> {
     let mut stmt = conn.prepare_cached(sql)?;
     bind(&mut stmt, params)?;
-    if stmt.column_count() == 0 {
-        return Err(Error::new(
-            ErrorCode::NoRows,
-            "the statement returns no columns; use execute for statements without results",
-        ));
-    }
     let mut rows = stmt.raw_query();
     match rows.next()? {
         Some(r) => Ok(value_from_ref(r.get_ref(0)?)),
-        None => Err(Error::new(ErrorCode::NoRows, "the query returned no rows")),
+        None => Err(no_rows()),
     }
 }
