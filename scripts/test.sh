@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs every test suite of dbmux. This is the README's test command, and
+# .ci/run calls it. It installs nothing it does not need; later suites
+# (PostgreSQL, C, Python, wasm) add their own setup here.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+echo "== Rust: unit, integration, CLI and doc tests (SQLite on real files)"
+cargo test --locked
+
+echo "== Rust: a build without default features still compiles and parses URLs"
+cargo test --locked --no-default-features --lib --test url_config
+
+echo "== README's first command: the quickstart on the embedded default, in an empty directory"
+QS=$(mktemp -d)
+trap 'rm -rf "$QS"' EXIT
+(cd "$QS" && env -u DATABASE_URL cargo run --locked --quiet --manifest-path "$ROOT/Cargo.toml" --example quickstart)
+test -f "$QS/dbmux.db" || { echo "quickstart did not create dbmux.db" >&2; exit 1; }
+
+echo "== Benchmark smoke run (short; run 'cargo bench --bench pool' for real figures)"
+DBMUX_BENCH_QUICK=1 cargo bench --locked --bench pool
+
+echo "dbmux: all test suites passed"
