@@ -338,14 +338,18 @@ impl Manager {
     /// manager fails with [`ErrorCode::ManagerClosed`], and the database files
     /// may be deleted or reopened by a new manager. Calling it twice is harmless.
     pub fn shutdown(&self) {
-        let taken = self
-            .inner
-            .pool
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if taken.is_some() {
-            drop(taken);
+        // The pool (and the in-memory keeper) is dropped at the end of this
+        // block, which closes every idle connection before we return.
+        let was_open = {
+            let taken = self
+                .inner
+                .pool
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
+            taken.is_some()
+        };
+        if was_open {
             *self
                 .inner
                 .health_cache
