@@ -2,7 +2,8 @@
 //!
 //! `cargo bench --bench pool` prints, for each comparison, the median of
 //! each side and the median of the per-round ratios (rounds alternate A and
-//! B, so drift of a noisy machine hits both sides alike):
+//! B, and alternate which goes first, so drift of a noisy machine hits both
+//! sides alike):
 //!
 //! 1. checkout + return through `Manager::get` vs a plain r2d2_sqlite pool
 //!    (target: ratio <= 1.5);
@@ -38,6 +39,15 @@ fn quick() -> bool {
     std::env::var("DBMUX_BENCH_QUICK").is_ok_and(|v| v == "1")
 }
 
+/// ns per call of `f`, over `iters` calls.
+fn time<F: FnMut(u64)>(iters: u64, f: &mut F) -> f64 {
+    let s = Instant::now();
+    for i in 0..iters {
+        f(i);
+    }
+    s.elapsed().as_nanos() as f64 / iters as f64
+}
+
 /// Runs `a` and `b` alternately for `rounds` rounds of `iters` iterations;
 /// returns (median ns/op of a, median ns/op of b, median ratio a/b).
 fn compare(
@@ -52,17 +62,15 @@ fn compare(
         a(i);
         b(i);
     }
-    for _ in 0..rounds {
-        let s = Instant::now();
-        for i in 0..iters {
-            a(i);
-        }
-        let na = s.elapsed().as_nanos() as f64 / iters as f64;
-        let s = Instant::now();
-        for i in 0..iters {
-            b(i);
-        }
-        let nb = s.elapsed().as_nanos() as f64 / iters as f64;
+    for round in 0..rounds {
+        // alternate which side goes first, so neither always runs on a warmer cache
+        let (na, nb) = if round % 2 == 0 {
+            let na = time(iters, &mut a);
+            (na, time(iters, &mut b))
+        } else {
+            let nb = time(iters, &mut b);
+            (time(iters, &mut a), nb)
+        };
         ta.push(na);
         tb.push(nb);
         ratios.push(na / nb);
@@ -226,7 +234,7 @@ fn main() {
     // `cargo bench` passes --bench; `cargo test --benches` passes nothing else we need.
     let dir = tempfile::tempdir().unwrap();
     let q = quick();
-    let (rounds, iters) = if q { (3, 2_000) } else { (9, 100_000) };
+    let (rounds, iters) = if q { (3, 2_000) } else { (15, 100_000) };
     let wdur = if q {
         Duration::from_millis(200)
     } else {

@@ -18,28 +18,23 @@ enum Pooled {
     None(std::convert::Infallible),
 }
 
-/// One statement-level operation, dispatched to the backend.
-pub(crate) enum Op<'a> {
-    Execute(&'a [Value]),
-    Batch,
-    Query(&'a [Value]),
-    Scalar(&'a [Value]),
-}
-
-/// The result of an [`Op`].
-pub(crate) enum Out {
-    Count(u64),
-    Unit,
-    Rows(Rows),
-    Value(Value),
+/// A borrowed native connection, handed to the statement runners.
+pub(crate) enum Native<'a> {
+    #[cfg(feature = "sqlite")]
+    Sqlite(&'a rusqlite::Connection),
+    #[cfg(not(feature = "sqlite"))]
+    #[allow(dead_code)]
+    None(std::convert::Infallible, std::marker::PhantomData<&'a ()>),
 }
 
 #[cold]
-fn unexpected() -> Error {
-    Error::new(
-        ErrorCode::Internal,
-        "backend returned the wrong kind of result",
-    )
+fn log_statement(sql: &str, start: Instant, failed: bool) {
+    log::info!(
+        target: "dbmux::sql",
+        "{sql} [{:.3} ms{}]",
+        start.elapsed().as_secs_f64() * 1000.0,
+        if failed { ", failed" } else { "" }
+    );
 }
 
 /// A connection checked out of a [`Manager`](crate::Manager)'s pool.
@@ -85,18 +80,18 @@ impl Connection {
         }
     }
 
-    /// Runs `op` on the native connection with echo logging and the
-    /// statement timeout around it.
+    /// Runs `f` on the native connection with echo logging and the
+    /// statement timeout around it. Generic, so the hot path inlines.
     #[inline]
-    fn run(&mut self, sql: &str, op: Op<'_>) -> Result<Out> {
+    fn run<R>(&mut self, sql: &str, f: impl FnOnce(Native<'_>) -> Result<R>) -> Result<R> {
         let cfg = &self.mgr.config;
         let timeout = cfg.statement_timeout();
         let start = cfg.echo().then(Instant::now);
-        let result: Result<Out> = match &mut self.conn {
+        let result: Result<R> = match &mut self.conn {
             #[cfg(feature = "sqlite")]
             Pooled::Sqlite(c) => {
                 c.arm(timeout);
-                let r = crate::sqlite::run(&c.conn, sql, op);
+                let r = f(Native::Sqlite(&c.conn));
                 c.disarm(timeout);
                 r
             }
@@ -104,12 +99,7 @@ impl Connection {
             Pooled::None(n) => match *n {},
         };
         if let Some(start) = start {
-            log::info!(
-                target: "dbmux::sql",
-                "{sql} [{:.3} ms{}]",
-                start.elapsed().as_secs_f64() * 1000.0,
-                if result.is_err() { ", failed" } else { "" }
-            );
+            log_statement(sql, start, result.is_err());
         }
         result
     }
@@ -121,10 +111,12 @@ impl Connection {
     /// The database's error, classified ([`Error::code`]); a wrong number of
     /// parameters gives [`ErrorCode::InvalidParameter`].
     pub fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
-        match self.run(sql, Op::Execute(params))? {
-            Out::Count(n) => Ok(n),
-            _ => Err(unexpected()),
-        }
+        self.run(sql, |n| match n {
+            #[cfg(feature = "sqlite")]
+            Native::Sqlite(c) => crate::sqlite::execute(c, sql, params),
+            #[cfg(not(feature = "sqlite"))]
+            Native::None(n, _) => match n {},
+        })
     }
 
     /// Runs several `;`-separated statements without parameters (a script).
@@ -132,10 +124,12 @@ impl Connection {
     /// # Errors
     /// The first failing statement's error.
     pub fn execute_batch(&mut self, sql: &str) -> Result<()> {
-        match self.run(sql, Op::Batch)? {
-            Out::Unit => Ok(()),
-            _ => Err(unexpected()),
-        }
+        self.run(sql, |n| match n {
+            #[cfg(feature = "sqlite")]
+            Native::Sqlite(c) => c.execute_batch(sql).map_err(Error::from),
+            #[cfg(not(feature = "sqlite"))]
+            Native::None(n, _) => match n {},
+        })
     }
 
     /// Runs a query and returns every row, with column names and declared types.
@@ -143,10 +137,12 @@ impl Connection {
     /// # Errors
     /// The database's error, classified.
     pub fn query(&mut self, sql: &str, params: &[Value]) -> Result<Rows> {
-        match self.run(sql, Op::Query(params))? {
-            Out::Rows(r) => Ok(r),
-            _ => Err(unexpected()),
-        }
+        self.run(sql, |n| match n {
+            #[cfg(feature = "sqlite")]
+            Native::Sqlite(c) => crate::sqlite::query(c, sql, params),
+            #[cfg(not(feature = "sqlite"))]
+            Native::None(n, _) => match n {},
+        })
     }
 
     /// Runs a query and returns its first row.
@@ -166,10 +162,13 @@ impl Connection {
     /// [`ErrorCode::NoRows`] when there is none, [`ErrorCode::TypeMismatch`]
     /// when the value does not convert to `T`.
     pub fn query_scalar<T: FromValue>(&mut self, sql: &str, params: &[Value]) -> Result<T> {
-        match self.run(sql, Op::Scalar(params))? {
-            Out::Value(v) => T::from_value(v),
-            _ => Err(unexpected()),
-        }
+        let v = self.run(sql, |n| match n {
+            #[cfg(feature = "sqlite")]
+            Native::Sqlite(c) => crate::sqlite::query_value(c, sql, params),
+            #[cfg(not(feature = "sqlite"))]
+            Native::None(n, _) => match n {},
+        })?;
+        T::from_value(v)
     }
 
     /// The rowid of the last successful INSERT on this connection.

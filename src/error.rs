@@ -213,6 +213,7 @@ impl StdError for Error {
 
 #[cfg(feature = "sqlite")]
 impl From<rusqlite::Error> for Error {
+    #[cold]
     fn from(e: rusqlite::Error) -> Error {
         crate::sqlite::classify(e)
     }

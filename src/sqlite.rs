@@ -10,7 +10,6 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{ffi, OpenFlags, ToSql, TransactionBehavior};
 
-use crate::connection::{Op, Out};
 use crate::error::{Error, ErrorCode, Result};
 use crate::pool::{ConnError, Stats};
 use crate::sqlite_options::{CacheMode, OpenMode, ResolvedPragmas};
@@ -54,6 +53,7 @@ fn epoch() -> Instant {
 
 impl SqliteConn {
     /// Arms the statement timeout (if any) for the next statement.
+    #[inline]
     pub fn arm(&self, timeout: Option<Duration>) {
         if let Some(t) = timeout {
             let at = (Instant::now() + t).duration_since(epoch()).as_nanos() as u64;
@@ -62,6 +62,7 @@ impl SqliteConn {
     }
 
     /// Disarms the statement timeout.
+    #[inline]
     pub fn disarm(&self, timeout: Option<Duration>) {
         if timeout.is_some() {
             self.deadline.store(0, Relaxed);
@@ -302,6 +303,8 @@ impl r2d2::ManageConnection for SqliteManager {
 
 /// Maps a rusqlite error to a dbmux error with a stable code and a message
 /// that says what to do.
+#[cold]
+#[inline(never)]
 pub(crate) fn classify(e: rusqlite::Error) -> Error {
     use rusqlite::Error as E;
     let (code, msg) = match &e {
@@ -396,12 +399,19 @@ pub(crate) fn value_from_ref(v: ValueRef<'_>) -> Value {
 
 #[inline]
 fn bind(stmt: &mut rusqlite::CachedStatement<'_>, params: &[Value]) -> Result<()> {
+    check_count(stmt, params)?;
+    for (i, p) in params.iter().enumerate() {
+        stmt.raw_bind_parameter(i + 1, p)?;
+    }
+    Ok(())
+}
+
+/// Fails unless the statement takes exactly `params.len()` parameters.
+#[inline]
+fn check_count(stmt: &rusqlite::CachedStatement<'_>, params: &[Value]) -> Result<()> {
     let expected = stmt.parameter_count();
     if expected != params.len() {
         return Err(param_count_error(expected, params.len()));
-    }
-    for (i, p) in params.iter().enumerate() {
-        stmt.raw_bind_parameter(i + 1, p)?;
     }
     Ok(())
 }
@@ -414,23 +424,9 @@ fn param_count_error(expected: usize, given: usize) -> Error {
     )
 }
 
-/// Runs one [`Op`] on a SQLite connection.
-#[inline]
-pub(crate) fn run(conn: &rusqlite::Connection, sql: &str, op: Op<'_>) -> Result<Out> {
-    Ok(match op {
-        Op::Execute(p) => Out::Count(execute(conn, sql, p)?),
-        Op::Batch => {
-            conn.execute_batch(sql)?;
-            Out::Unit
-        }
-        Op::Query(p) => Out::Rows(query(conn, sql, p)?),
-        Op::Scalar(p) => Out::Value(query_value(conn, sql, p)?),
-    })
-}
-
 /// Runs a statement and returns the number of rows it changed. A statement
 /// that returns rows (e.g. a PRAGMA) is run to completion and reports 0.
-fn execute(conn: &rusqlite::Connection, sql: &str, params: &[Value]) -> Result<u64> {
+pub(crate) fn execute(conn: &rusqlite::Connection, sql: &str, params: &[Value]) -> Result<u64> {
     let mut stmt = conn.prepare_cached(sql)?;
     bind(&mut stmt, params)?;
     if stmt.column_count() > 0 {
@@ -442,7 +438,7 @@ fn execute(conn: &rusqlite::Connection, sql: &str, params: &[Value]) -> Result<u
 }
 
 /// Runs a query and collects every row, with column names and declared types.
-fn query(conn: &rusqlite::Connection, sql: &str, params: &[Value]) -> Result<Rows> {
+pub(crate) fn query(conn: &rusqlite::Connection, sql: &str, params: &[Value]) -> Result<Rows> {
     let mut stmt = conn.prepare_cached(sql)?;
     bind(&mut stmt, params)?;
     let columns: Arc<[Column]> = stmt
@@ -485,10 +481,21 @@ pub(crate) fn query_value(
     params: &[Value],
 ) -> Result<Value> {
     let mut stmt = conn.prepare_cached(sql)?;
-    bind(&mut stmt, params)?;
-    let mut rows = stmt.raw_query();
-    match rows.next()? {
-        Some(r) => Ok(value_from_ref(r.get_ref(0)?)),
-        None => Err(no_rows()),
+    check_count(&stmt, params)?;
+    // Stay in rusqlite's error type on the hot path; convert once at the end.
+    let first = (|| -> rusqlite::Result<Option<Value>> {
+        for (i, p) in params.iter().enumerate() {
+            stmt.raw_bind_parameter(i + 1, p)?;
+        }
+        let mut rows = stmt.raw_query();
+        match rows.next()? {
+            Some(r) => Ok(Some(value_from_ref(r.get_ref(0)?))),
+            None => Ok(None),
+        }
+    })();
+    match first {
+        Ok(Some(v)) => Ok(v),
+        Ok(None) => Err(no_rows()),
+        Err(e) => Err(classify(e)),
     }
 }

@@ -122,6 +122,7 @@ pub trait FromValue: Sized {
     fn from_value(v: Value) -> Result<Self>;
 }
 
+#[cold]
 fn mismatch(want: &str, v: &Value) -> Error {
     Error::new(
         ErrorCode::TypeMismatch,
@@ -130,11 +131,13 @@ fn mismatch(want: &str, v: &Value) -> Error {
 }
 
 impl FromValue for Value {
+    #[inline]
     fn from_value(v: Value) -> Result<Self> {
         Ok(v)
     }
 }
 impl FromValue for i64 {
+    #[inline]
     fn from_value(v: Value) -> Result<Self> {
         match v {
             Value::Integer(i) => Ok(i),
@@ -145,7 +148,8 @@ impl FromValue for i64 {
 macro_rules! from_value_int {
     ($($t:ty),*) => {$(
         impl FromValue for $t {
-            fn from_value(v: Value) -> Result<Self> {
+            #[inline]
+    fn from_value(v: Value) -> Result<Self> {
                 match v {
                     Value::Integer(i) => <$t>::try_from(i).map_err(|_| Error::new(
                         ErrorCode::TypeMismatch,
@@ -160,6 +164,7 @@ macro_rules! from_value_int {
 from_value_int!(i32, u32, u64, usize, i16, u16, i8, u8);
 
 impl FromValue for bool {
+    #[inline]
     fn from_value(v: Value) -> Result<Self> {
         match v {
             Value::Integer(i) => Ok(i != 0),
@@ -168,6 +173,7 @@ impl FromValue for bool {
     }
 }
 impl FromValue for f64 {
+    #[inline]
     fn from_value(v: Value) -> Result<Self> {
         match v {
             Value::Real(r) => Ok(r),
@@ -177,6 +183,7 @@ impl FromValue for f64 {
     }
 }
 impl FromValue for String {
+    #[inline]
     fn from_value(v: Value) -> Result<Self> {
         match v {
             Value::Text(s) => Ok(s),
@@ -185,6 +192,7 @@ impl FromValue for String {
     }
 }
 impl FromValue for Vec<u8> {
+    #[inline]
     fn from_value(v: Value) -> Result<Self> {
         match v {
             Value::Blob(b) => Ok(b),
@@ -194,6 +202,7 @@ impl FromValue for Vec<u8> {
     }
 }
 impl<T: FromValue> FromValue for Option<T> {
+    #[inline]
     fn from_value(v: Value) -> Result<Self> {
         match v {
             Value::Null => Ok(None),
