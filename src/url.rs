@@ -313,14 +313,7 @@ fn looks_like_path(s: &str) -> bool {
 
 /// Parses what follows `sqlite:` / `sqlite+driver:`.
 fn parse_sqlite_url(rest: &str) -> Result<SqliteTarget> {
-    let (path_part, query) = match rest.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
-        None => (rest, None),
-    };
-    let options = match query {
-        Some(q) => SqliteOptions::from_query(q)?,
-        None => SqliteOptions::default(),
-    };
+    let (path_part, options) = split_query(rest)?;
     let path = if let Some(after) = path_part.strip_prefix("//") {
         // SQLAlchemy form: sqlite://<host>/<path>. The host must be empty.
         match after.find('/') {
@@ -350,25 +343,12 @@ fn parse_sqlite_url(rest: &str) -> Result<SqliteTarget> {
     } else {
         path_part.to_string() // sqlx form: sqlite:rel.db, sqlite::memory:
     };
-    let decoded = percent_decode(&path, "path")?;
-    let location = if decoded == ":memory:" {
-        SqliteLocation::Memory
-    } else {
-        SqliteLocation::File(PathBuf::from(decoded))
-    };
-    Ok(SqliteTarget { location, options })
+    target(&path, options)
 }
 
 /// Parses what follows `file:` (an SQLite URI filename).
 fn parse_file_uri(rest: &str) -> Result<SqliteTarget> {
-    let (path_part, query) = match rest.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
-        None => (rest, None),
-    };
-    let options = match query {
-        Some(q) => SqliteOptions::from_query(q)?,
-        None => SqliteOptions::default(),
-    };
+    let (path_part, options) = split_query(rest)?;
     let path = if let Some(after) = path_part.strip_prefix("//") {
         // file://[localhost]/abs/path
         let (host, p) = match after.find('/') {
@@ -385,12 +365,25 @@ fn parse_file_uri(rest: &str) -> Result<SqliteTarget> {
     } else {
         path_part.to_string()
     };
-    let decoded = percent_decode(&path, "path")?;
-    if decoded.is_empty() {
+    if path.is_empty() {
         return Err(invalid(
             "the file: URI names no file; write file:path.db or file:///abs/path.db",
         ));
     }
+    target(&path, options)
+}
+
+/// Splits `path?query` and parses the query's SQLite options.
+fn split_query(rest: &str) -> Result<(&str, SqliteOptions)> {
+    match rest.split_once('?') {
+        Some((p, q)) => Ok((p, SqliteOptions::from_query(q)?)),
+        None => Ok((rest, SqliteOptions::default())),
+    }
+}
+
+/// The target for a still percent-encoded path (`:memory:` is in-memory).
+fn target(path: &str, options: SqliteOptions) -> Result<SqliteTarget> {
+    let decoded = percent_decode(path, "path")?;
     let location = if decoded == ":memory:" {
         SqliteLocation::Memory
     } else {

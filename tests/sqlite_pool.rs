@@ -610,3 +610,30 @@ fn statement_timeout_cancels_long_queries() {
         42
     );
 }
+
+#[test]
+fn creating_a_manager_does_not_touch_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = Instant::now();
+    let mgr = Manager::from_url(&file_url(&dir, "lazy.db")).unwrap();
+    assert!(start.elapsed() < Duration::from_millis(500));
+    assert!(
+        !dir.path().join("lazy.db").exists(),
+        "no file before first use"
+    );
+    assert_eq!(mgr.debug_info().connections_opened, 0);
+    mgr.execute("CREATE TABLE t (x)", params![]).unwrap();
+    assert!(dir.path().join("lazy.db").exists());
+    // even an unopenable path gives a manager; the error comes on use
+    let bad = Manager::from_url("sqlite:////nonexistent-dir/a/b.db").unwrap();
+    assert_eq!(bad.debug_info().connections_opened, 0);
+}
+
+#[test]
+fn managers_and_connections_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<Manager>();
+    send_sync::<dbmux::Error>();
+    send::<dbmux::Connection>();
+}
