@@ -11,6 +11,7 @@ mod error;
 mod global;
 mod health;
 mod manager;
+mod pg_url;
 mod pool;
 #[cfg(feature = "sqlite")]
 mod sqlite;
@@ -24,6 +25,10 @@ pub use error::{Error, ErrorCode, Result};
 pub use global::{debug_info, global, health, init, is_initialized, shutdown};
 pub use health::{DebugInfo, HealthReport};
 pub use manager::Manager;
+pub use pg_url::{
+    parse_postgres, parse_postgres_with_env, PgSettings, SslMode, TargetSessionAttrs,
+    DEFAULT_SOCKET_DIR,
+};
 pub use pool::PoolStatus;
 pub use sqlite_options::{
     CacheMode, JournalMode, OpenMode, ResolvedPragmas, SqliteOptions, Synchronous,

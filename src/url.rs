@@ -10,6 +10,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, ErrorCode, Result};
+use crate::pg_url::{parse_postgres, PgSettings};
 use crate::sqlite_options::SqliteOptions;
 
 /// The database engine a URL points at.
@@ -74,29 +75,29 @@ impl SqliteTarget {
     }
 }
 
-/// A PostgreSQL connection string, kept as given (the PostgreSQL backend
-/// parses it). Its `Display` and `Debug` hide the password.
+/// A PostgreSQL connection string, normalised the way libpq reads it.
+/// Its `Display` and `Debug` hide the password.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PostgresTarget {
-    raw: String,
+    settings: Box<PgSettings>,
 }
 
 impl PostgresTarget {
-    /// The connection string as given. It may contain a password: do not log it.
-    pub fn raw(&self) -> &str {
-        &self.raw
+    /// The normalised settings (host list, ports, sslmode, ...).
+    pub fn settings(&self) -> &PgSettings {
+        &self.settings
     }
 }
 
 impl fmt::Display for PostgresTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&redact(&self.raw))
+        self.settings.fmt(f)
     }
 }
 
 impl fmt::Debug for PostgresTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PostgresTarget({:?})", redact(&self.raw))
+        write!(f, "PostgresTarget({:?})", self.settings)
     }
 }
 
@@ -116,6 +117,34 @@ impl Target {
         match self {
             Target::Sqlite(_) => Backend::Sqlite,
             Target::Postgres(_) => Backend::Postgres,
+        }
+    }
+}
+
+impl Target {
+    /// How the URL was understood, as JSON: for PostgreSQL libpq's keyword
+    /// names (`host`, `port`, `dbname`, `user`, `sslmode`, ...; the password
+    /// as `***`), for SQLite the resolved path, open options and the pragmas
+    /// every connection will get.
+    pub fn describe(&self) -> serde_json::Value {
+        match self {
+            Target::Sqlite(t) => {
+                let pragmas = t.options.resolved(t.is_memory());
+                serde_json::json!({
+                    "backend": "sqlite",
+                    "path": t.display_path(),
+                    "memory": t.is_memory(),
+                    "mode": t.options.mode,
+                    "cache": t.options.cache,
+                    "vfs": t.options.vfs,
+                    "immutable": t.options.immutable,
+                    "busy_timeout": pragmas.busy_timeout.as_millis() as u64,
+                    "journal_mode": pragmas.journal_mode.map(|j| j.as_str().to_ascii_lowercase()),
+                    "synchronous": pragmas.synchronous.as_str().to_ascii_lowercase(),
+                    "foreign_keys": pragmas.foreign_keys,
+                })
+            }
+            Target::Postgres(p) => p.settings.describe(),
         }
     }
 }
@@ -184,6 +213,11 @@ const LIBPQ_KEYWORDS: &[&str] = &[
     "channel_binding",
 ];
 
+/// True for a keyword libpq knows (dbmux may still not support it).
+pub(crate) fn is_libpq_keyword(k: &str) -> bool {
+    LIBPQ_KEYWORDS.contains(&k)
+}
+
 fn invalid(msg: impl Into<String>) -> Error {
     Error::new(ErrorCode::InvalidUrl, msg)
 }
@@ -215,9 +249,9 @@ pub fn parse_url(url: &str) -> Result<Target> {
         return match base {
             "sqlite" | "sqlite3" => parse_sqlite_url(rest).map(Target::Sqlite),
             "file" => parse_file_uri(rest).map(Target::Sqlite),
-            "postgres" | "postgresql" => {
-                Ok(Target::Postgres(PostgresTarget { raw: s.to_string() }))
-            }
+            "postgres" | "postgresql" => Ok(Target::Postgres(PostgresTarget {
+                settings: Box::new(parse_postgres(s)?),
+            })),
             _ => Err(invalid(format!(
                 "unsupported database URL scheme '{}:'; {SUPPORTED_FORMS}",
                 scheme
@@ -226,7 +260,9 @@ pub fn parse_url(url: &str) -> Result<Target> {
     }
     if let Some(key) = libpq_leading_key(s) {
         return if LIBPQ_KEYWORDS.contains(&key.as_str()) {
-            Ok(Target::Postgres(PostgresTarget { raw: s.to_string() }))
+            Ok(Target::Postgres(PostgresTarget {
+                settings: Box::new(parse_postgres(s)?),
+            }))
         } else {
             Err(invalid(format!(
                 "'{key}' is not a libpq connection keyword, so this is not a PostgreSQL \

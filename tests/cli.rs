@@ -153,3 +153,63 @@ fn info_prints_debug_json() {
         format!("dbmux {}\n", env!("CARGO_PKG_VERSION"))
     );
 }
+
+#[test]
+fn parse_url_shows_how_a_url_is_understood() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dbmux(
+        dir.path(),
+        &["parse-url", "postgresql+psycopg://app:Hidden-Pw@db1:5432,db2:5433/app?sslmode=verify-full&options=-c%20statement_timeout%3D5s", "--json"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(!text(&out.stdout).contains("Hidden-Pw"));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["backend"], "postgresql");
+    assert_eq!(v["host"], "db1,db2");
+    assert_eq!(v["port"], "5432,5433");
+    assert_eq!(v["dbname"], "app");
+    assert_eq!(v["user"], "app");
+    assert_eq!(v["password"], "***");
+    assert_eq!(v["sslmode"], "verify-full");
+    assert_eq!(v["options"], "-c statement_timeout=5s");
+
+    let out = dbmux(
+        dir.path(),
+        &[
+            "parse-url",
+            "sqlite:///rel/app.db?mode=ro&busy_timeout=250",
+            "--json",
+        ],
+        &[],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["backend"], "sqlite");
+    assert_eq!(
+        v["path"],
+        dir.path()
+            .canonicalize()
+            .unwrap()
+            .join("rel/app.db")
+            .display()
+            .to_string()
+    );
+    assert_eq!(v["mode"], "ro");
+    assert_eq!(v["busy_timeout"], 250);
+    assert_eq!(
+        v["journal_mode"],
+        serde_json::Value::Null,
+        "no WAL switch on a read-only file"
+    );
+
+    for bad in [
+        "postgresql://h/db?bogus=1",
+        "mysql://x",
+        "",
+        "postgresql://h:99999/db",
+    ] {
+        let out = dbmux(dir.path(), &["parse-url", bad], &[]);
+        assert_eq!(out.status.code(), Some(3), "{bad:?}");
+        assert!(!text(&out.stderr).is_empty());
+    }
+}

@@ -15,6 +15,7 @@ usage:
   dbmux health [--url URL] [--json]     check the database (exit 0 healthy, 2 no response, 3 bad parameters)
   dbmux info [--url URL] [--json]       show configuration, pool state and counters
   dbmux sql [--url URL] SQL [PARAM...]  run one statement with ? parameters and print the result as a table
+  dbmux parse-url URL [--json]          show how a URL is understood (exit 3 if it is invalid)
   dbmux --version | --help
 
 Without --url the environment is used (DATABASE_URL, DB_* variables, ./.env),
@@ -141,6 +142,7 @@ fn main() -> ExitCode {
         "health" => health(&args),
         "info" => info(&args),
         "sql" => sql(&args),
+        "parse-url" => parse_url(&args),
         other => {
             eprintln!("dbmux: unknown command '{other}'\n{USAGE}");
             ExitCode::from(EXIT_INVALID)
@@ -182,6 +184,40 @@ fn health(args: &Args) -> ExitCode {
     } else {
         ExitCode::from(EXIT_NO_RESPONSE)
     }
+}
+
+fn parse_url(args: &Args) -> ExitCode {
+    let [url] = args.rest.as_slice() else {
+        eprintln!("dbmux: parse-url takes exactly one URL\n{USAGE}");
+        return ExitCode::from(EXIT_INVALID);
+    };
+    let target = match dbmux::parse_url(url) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("dbmux: {e}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    let mut described = target.describe();
+    if let (dbmux::Target::Sqlite(t), Some(map)) = (&target, described.as_object_mut()) {
+        // resolve a relative path against the current directory, as a manager would
+        if let dbmux::SqliteLocation::File(p) = &t.location {
+            let abs = std::path::absolute(p).unwrap_or_else(|_| p.clone());
+            map.insert("path".into(), abs.display().to_string().into());
+        }
+    }
+    if args.json {
+        println!("{described}");
+    } else if let Some(map) = described.as_object() {
+        for (k, v) in map {
+            match v {
+                serde_json::Value::Null => {}
+                serde_json::Value::String(s) => println!("{k:<22} {s}"),
+                other => println!("{k:<22} {other}"),
+            }
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 fn info(args: &Args) -> ExitCode {
