@@ -12,8 +12,10 @@ use crate::value::{FromValue, Row, Rows, Value};
 enum Pooled {
     #[cfg(feature = "sqlite")]
     Sqlite(r2d2::PooledConnection<crate::sqlite::SqliteManager>),
-    /// Keeps the enum inhabited-looking in a build without any backend.
-    #[cfg(not(feature = "sqlite"))]
+    #[cfg(feature = "postgres")]
+    Postgres(r2d2::PooledConnection<crate::pg::PgManager>),
+    /// Keeps the enum matchable in a build without any backend.
+    #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
     #[allow(dead_code)]
     None(std::convert::Infallible),
 }
@@ -22,7 +24,9 @@ enum Pooled {
 pub(crate) enum Native<'a> {
     #[cfg(feature = "sqlite")]
     Sqlite(&'a rusqlite::Connection),
-    #[cfg(not(feature = "sqlite"))]
+    #[cfg(feature = "postgres")]
+    Postgres(&'a mut crate::pg::PgConn),
+    #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
     #[allow(dead_code)]
     None(std::convert::Infallible, std::marker::PhantomData<&'a ()>),
 }
@@ -75,7 +79,9 @@ impl Connection {
         match &self.conn {
             #[cfg(feature = "sqlite")]
             Pooled::Sqlite(_) => Backend::Sqlite,
-            #[cfg(not(feature = "sqlite"))]
+            #[cfg(feature = "postgres")]
+            Pooled::Postgres(_) => Backend::Postgres,
+            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
             Pooled::None(n) => match *n {},
         }
     }
@@ -95,7 +101,12 @@ impl Connection {
                 c.disarm(timeout);
                 r
             }
-            #[cfg(not(feature = "sqlite"))]
+            #[cfg(feature = "postgres")]
+            Pooled::Postgres(c) => {
+                let _ = timeout; // enforced by the server (statement_timeout option)
+                f(Native::Postgres(c))
+            }
+            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
             Pooled::None(n) => match *n {},
         };
         if let Some(start) = start {
@@ -114,7 +125,9 @@ impl Connection {
         self.run(sql, |n| match n {
             #[cfg(feature = "sqlite")]
             Native::Sqlite(c) => crate::sqlite::execute(c, sql, params),
-            #[cfg(not(feature = "sqlite"))]
+            #[cfg(feature = "postgres")]
+            Native::Postgres(c) => crate::pg::execute(c, sql, params),
+            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
             Native::None(n, _) => match n {},
         })
     }
@@ -127,7 +140,9 @@ impl Connection {
         self.run(sql, |n| match n {
             #[cfg(feature = "sqlite")]
             Native::Sqlite(c) => c.execute_batch(sql).map_err(Error::from),
-            #[cfg(not(feature = "sqlite"))]
+            #[cfg(feature = "postgres")]
+            Native::Postgres(c) => crate::pg::execute_batch(c, sql),
+            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
             Native::None(n, _) => match n {},
         })
     }
@@ -140,7 +155,9 @@ impl Connection {
         self.run(sql, |n| match n {
             #[cfg(feature = "sqlite")]
             Native::Sqlite(c) => crate::sqlite::query(c, sql, params),
-            #[cfg(not(feature = "sqlite"))]
+            #[cfg(feature = "postgres")]
+            Native::Postgres(c) => crate::pg::query(c, sql, params),
+            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
             Native::None(n, _) => match n {},
         })
     }
@@ -165,18 +182,40 @@ impl Connection {
         let v = self.run(sql, |n| match n {
             #[cfg(feature = "sqlite")]
             Native::Sqlite(c) => crate::sqlite::query_value(c, sql, params),
-            #[cfg(not(feature = "sqlite"))]
+            #[cfg(feature = "postgres")]
+            Native::Postgres(c) => crate::pg::query_value(c, sql, params),
+            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
             Native::None(n, _) => match n {},
         })?;
         T::from_value(v)
     }
 
-    /// The rowid of the last successful INSERT on this connection.
-    pub fn last_insert_id(&self) -> i64 {
+    /// The id of the last row inserted on this connection: SQLite's rowid;
+    /// on PostgreSQL `lastval()`, the value a sequence last handed out in
+    /// this session.
+    ///
+    /// # Errors
+    /// On PostgreSQL, when no sequence was used yet in this session.
+    pub fn last_insert_id(&mut self) -> Result<i64> {
+        match &mut self.conn {
+            #[cfg(feature = "sqlite")]
+            Pooled::Sqlite(c) => Ok(c.conn.last_insert_rowid()),
+            #[cfg(feature = "postgres")]
+            Pooled::Postgres(c) => crate::pg::last_insert_id(c),
+            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+            Pooled::None(n) => match *n {},
+        }
+    }
+
+    /// Whether the session is encrypted: `Some(true/false)` on PostgreSQL
+    /// (as `pg_stat_ssl` reports it), `None` for SQLite.
+    pub fn is_encrypted(&self) -> Option<bool> {
         match &self.conn {
             #[cfg(feature = "sqlite")]
-            Pooled::Sqlite(c) => c.conn.last_insert_rowid(),
-            #[cfg(not(feature = "sqlite"))]
+            Pooled::Sqlite(_) => None,
+            #[cfg(feature = "postgres")]
+            Pooled::Postgres(c) => Some(c.tls),
+            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
             Pooled::None(n) => match *n {},
         }
     }
@@ -186,17 +225,22 @@ impl Connection {
         match &self.conn {
             #[cfg(feature = "sqlite")]
             Pooled::Sqlite(c) => !c.conn.is_autocommit(),
-            #[cfg(not(feature = "sqlite"))]
+            #[cfg(feature = "postgres")]
+            Pooled::Postgres(c) => c.in_tx,
+            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
             Pooled::None(n) => match *n {},
         }
     }
 
-    /// The database version (`sqlite_version()`).
+    /// The database version: `sqlite_version()`, or PostgreSQL's `version()`.
     ///
     /// # Errors
     /// The query's error.
     pub fn server_version(&mut self) -> Result<String> {
-        self.query_scalar("SELECT sqlite_version()", &[])
+        match self.backend() {
+            Backend::Postgres => self.query_scalar("SELECT version()", &[]),
+            _ => self.query_scalar("SELECT sqlite_version()", &[]),
+        }
     }
 
     /// The native `rusqlite::Connection`, for anything dbmux does not wrap.
@@ -205,10 +249,35 @@ impl Connection {
     pub fn as_sqlite(&mut self) -> Option<&mut rusqlite::Connection> {
         match &mut self.conn {
             Pooled::Sqlite(c) => Some(&mut c.conn),
+            #[allow(unreachable_patterns)]
+            _ => None,
         }
     }
 
-    /// Runs `f` in a write transaction: `BEGIN IMMEDIATE` on SQLite, so that
+    /// The native `postgres::Client`, for anything dbmux does not wrap. On
+    /// the calling thread it must not be used inside a tokio runtime. A
+    /// transaction it opens is not seen by dbmux's reset on return: close it.
+    #[cfg(feature = "postgres")]
+    pub fn as_postgres(&mut self) -> Option<&mut ::postgres::Client> {
+        match &mut self.conn {
+            Pooled::Postgres(c) => Some(c.client()),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        }
+    }
+
+    #[cfg(feature = "postgres")]
+    pub(crate) fn postgres(
+        c: r2d2::PooledConnection<crate::pg::PgManager>,
+        mgr: Arc<Inner>,
+    ) -> Connection {
+        Connection {
+            conn: Pooled::Postgres(c),
+            mgr,
+        }
+    }
+
+    /// Runs `f` in a write transaction: `BEGIN` on PostgreSQL, `BEGIN IMMEDIATE` on SQLite, so that
     /// read-then-write transactions from several threads queue on the lock
     /// instead of failing with "database is locked". Commits when `f` returns
     /// `Ok`, rolls back when it returns `Err` or panics.
@@ -228,7 +297,11 @@ impl Connection {
             )
             .into());
         }
-        self.execute_batch("BEGIN IMMEDIATE")?;
+        let begin = match self.backend() {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            _ => "BEGIN",
+        };
+        self.execute_batch(begin)?;
         let mut tx = Transaction {
             conn: self,
             finished: false,

@@ -24,8 +24,12 @@ pub struct HealthReport {
     pub latency_ms: f64,
     /// What happened, in words; the error message when unhealthy.
     pub message: String,
-    /// The redacted URL (SQLite: the absolute path).
+    /// The redacted URL (SQLite: the absolute path; PostgreSQL: the server
+    /// addresses, no password).
     pub database: String,
+    /// PostgreSQL: whether the checked connection is encrypted (as the
+    /// server's `pg_stat_ssl` reports it); `null` for SQLite.
+    pub tls: Option<bool>,
     /// The stable error code name when unhealthy (`connect_failed`, ...).
     pub error_code: Option<String>,
     /// The pool's state after the check.
@@ -126,17 +130,19 @@ pub(crate) fn check(mgr: &Manager) -> HealthReport {
     let timeout = c.pool_timeout().min(c.connect_timeout());
     let result = mgr
         .get_timeout(timeout)
-        .and_then(|mut conn| conn.server_version());
+        .and_then(|mut conn| Ok((conn.server_version()?, conn.is_encrypted())));
     let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
-    let (status, version, message, error_code) = match result {
-        Ok(v) => (
+    let (status, version, tls, message, error_code) = match result {
+        Ok((v, tls)) => (
             "healthy",
             Some(v),
+            tls,
             "database is reachable".to_string(),
             None,
         ),
         Err(e) => (
             "unhealthy",
+            None,
             None,
             e.to_string(),
             Some(e.code().name().to_string()),
@@ -150,6 +156,7 @@ pub(crate) fn check(mgr: &Manager) -> HealthReport {
         latency_ms,
         message,
         database: c.redacted_url(),
+        tls,
         error_code,
         pool_status: mgr.pool_status(),
     }
@@ -199,6 +206,7 @@ impl HealthReport {
             latency_ms: 0.0,
             message: e.to_string(),
             database: String::new(),
+            tls: None,
             error_code: Some(e.code().name().to_string()),
             pool_status: PoolStatus::closed(0, 0),
         }

@@ -3,7 +3,10 @@
 #![forbid(unsafe_code)]
 // A build without any backend compiles (so features can be combined freely) but
 // has nothing to run; its unused plumbing is expected.
-#![cfg_attr(not(feature = "sqlite"), allow(unused, unreachable_code))]
+#![cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres")),
+    allow(unused, unreachable_code)
+)]
 
 mod config;
 mod connection;
@@ -11,7 +14,12 @@ mod error;
 mod global;
 mod health;
 mod manager;
+#[cfg(feature = "postgres")]
+mod pg;
 mod pg_url;
+#[cfg(feature = "postgres")]
+mod pg_values;
+mod placeholders;
 mod pool;
 #[cfg(feature = "sqlite")]
 mod sqlite;
@@ -38,6 +46,10 @@ pub use url::{
     SUPPORTED_FORMS,
 };
 pub use value::{Column, ColumnIndex, FromValue, Row, Rows, Value};
+
+/// The postgres crate dbmux is built on, for use with [`Connection::as_postgres`].
+#[cfg(feature = "postgres")]
+pub use ::postgres as postgres_client;
 
 /// The rusqlite crate dbmux is built on, for use with [`Connection::as_sqlite`].
 #[cfg(feature = "sqlite")]

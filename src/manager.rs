@@ -21,10 +21,14 @@ pub(crate) enum BackendPool {
     Sqlite {
         pool: r2d2::Pool<crate::sqlite::SqliteManager>,
         /// Keeps an in-memory database alive until shutdown.
-        _keeper: Option<Mutex<rusqlite::Connection>>,
+        _keeper: Option<Box<Mutex<rusqlite::Connection>>>,
+    },
+    #[cfg(feature = "postgres")]
+    Postgres {
+        pool: r2d2::Pool<crate::pg::PgManager>,
     },
     /// Keeps the enum matchable in a build without any backend.
-    #[cfg(not(feature = "sqlite"))]
+    #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
     #[allow(dead_code)]
     None(std::convert::Infallible),
 }
@@ -161,7 +165,17 @@ impl Manager {
                     Err(e) => Err(self.timeout_error(start.elapsed(), pool.state(), e)),
                 }
             }
-            #[cfg(not(feature = "sqlite"))]
+            #[cfg(feature = "postgres")]
+            BackendPool::Postgres { pool } => {
+                let pool = pool.clone();
+                drop(guard);
+                let start = Instant::now();
+                match crate::pg::outside_runtime(|| pool.get_timeout(timeout)) {
+                    Ok(c) => Ok(Connection::postgres(c, self.inner.clone())),
+                    Err(e) => Err(self.timeout_error(start.elapsed(), pool.state(), e)),
+                }
+            }
+            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
             BackendPool::None(n) => match *n {},
         }
     }
@@ -287,7 +301,9 @@ impl Manager {
         let state = match self.read_pool().as_ref() {
             #[cfg(feature = "sqlite")]
             Some(BackendPool::Sqlite { pool, .. }) => Some(pool.state()),
-            #[cfg(not(feature = "sqlite"))]
+            #[cfg(feature = "postgres")]
+            Some(BackendPool::Postgres { pool }) => Some(pool.state()),
+            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
             Some(BackendPool::None(n)) => match *n {},
             None => None,
         };
@@ -376,7 +392,7 @@ fn build_pool(config: &Config, stats: &Arc<Stats>) -> Result<BackendPool> {
             use crate::sqlite::{open_keeper, open_spec, CheckSettings, SqliteManager};
             let spec = open_spec(t);
             let keeper = if spec.memory {
-                Some(Mutex::new(open_keeper(&spec)?))
+                Some(Box::new(Mutex::new(open_keeper(&spec)?)))
             } else {
                 None
             };
@@ -401,6 +417,26 @@ fn build_pool(config: &Config, stats: &Arc<Stats>) -> Result<BackendPool> {
             "this build of dbmux has no SQLite backend; enable the `sqlite` Cargo feature \
              (it is on by default)",
         )),
+        #[cfg(feature = "postgres")]
+        Target::Postgres(p) => {
+            use crate::pg::{PgCheckSettings, PgManager, SessionSettings};
+            let settings = Arc::new(PgCheckSettings {
+                pool_size: config.pool_size(),
+                recycle: config.pool_recycle(),
+                pre_ping: config.pool_pre_ping(),
+                pre_ping_window: config.pre_ping_window(),
+                stats: stats.clone(),
+            });
+            let session = SessionSettings {
+                statement_timeout: config.statement_timeout(),
+                connect_timeout: config.connect_timeout(),
+                application_name: application_name(config.worker_id()),
+            };
+            let manager = PgManager::new(p.settings(), &session, settings)?;
+            let pool = r2d2_builder(config, stats).build_unchecked(manager);
+            Ok(BackendPool::Postgres { pool })
+        }
+        #[cfg(not(feature = "postgres"))]
         Target::Postgres(p) => Err(Error::new(
             ErrorCode::FeatureDisabled,
             format!(
@@ -408,6 +444,17 @@ fn build_pool(config: &Config, stats: &Arc<Stats>) -> Result<BackendPool> {
                  it needs the `postgres` Cargo feature"
             ),
         )),
+    }
+}
+
+/// `dbmux`, or `dbmux_<worker>_<pid>` when a worker id is set, so that
+/// parallel test workers can be told apart in `pg_stat_activity`.
+#[cfg(feature = "postgres")]
+pub(crate) fn application_name(worker_id: &str) -> String {
+    if worker_id == "main" || worker_id.is_empty() {
+        "dbmux".to_string()
+    } else {
+        format!("dbmux_{worker_id}_{}", std::process::id())
     }
 }
 

@@ -11,6 +11,7 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{ffi, OpenFlags, ToSql, TransactionBehavior};
 
 use crate::error::{Error, ErrorCode, Result};
+use crate::placeholders::{rewrite, Target};
 use crate::pool::{ConnError, Stats};
 use crate::sqlite_options::{CacheMode, OpenMode, ResolvedPragmas};
 use crate::url::{SqliteLocation, SqliteTarget};
@@ -344,10 +345,6 @@ pub(crate) fn classify(e: rusqlite::Error) -> Error {
                 _ => (ErrorCode::Sql, text),
             }
         }
-        E::SqlInputError { msg, offset, .. } => (
-            ErrorCode::Sql,
-            format!("{msg} (at byte {offset} of the SQL text)"),
-        ),
         E::InvalidParameterCount(given, expected) => (
             ErrorCode::InvalidParameter,
             format!("the statement takes {expected} parameter(s) but {given} were given"),
@@ -427,6 +424,7 @@ fn param_count_error(expected: usize, given: usize) -> Error {
 /// Runs a statement and returns the number of rows it changed. A statement
 /// that returns rows (e.g. a PRAGMA) is run to completion and reports 0.
 pub(crate) fn execute(conn: &rusqlite::Connection, sql: &str, params: &[Value]) -> Result<u64> {
+    let sql = &*rewrite(sql, Target::Question)?;
     let mut stmt = conn.prepare_cached(sql)?;
     bind(&mut stmt, params)?;
     if stmt.column_count() > 0 {
@@ -439,6 +437,7 @@ pub(crate) fn execute(conn: &rusqlite::Connection, sql: &str, params: &[Value]) 
 
 /// Runs a query and collects every row, with column names and declared types.
 pub(crate) fn query(conn: &rusqlite::Connection, sql: &str, params: &[Value]) -> Result<Rows> {
+    let sql = &*rewrite(sql, Target::Question)?;
     let mut stmt = conn.prepare_cached(sql)?;
     bind(&mut stmt, params)?;
     let columns: Arc<[Column]> = stmt
@@ -480,6 +479,7 @@ pub(crate) fn query_value(
     sql: &str,
     params: &[Value],
 ) -> Result<Value> {
+    let sql = &*rewrite(sql, Target::Question)?;
     let mut stmt = conn.prepare_cached(sql)?;
     check_count(&stmt, params)?;
     // Stay in rusqlite's error type on the hot path; convert once at the end.

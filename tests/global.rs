@@ -95,20 +95,32 @@ fn init_sets_the_global_once_and_shutdown_allows_a_fresh_one() {
 fn a_bad_environment_gives_an_error_and_an_unhealthy_report_without_secrets() {
     let _g = serial();
     dbmux::shutdown();
+    // port 1 on loopback: nothing listens, the refusal is immediate
     std::env::set_var(
         "DATABASE_URL",
-        "postgresql://svc:Gl0bal-Secret@db.example/app",
+        "postgresql://svc:Gl0bal-Secret@127.0.0.1:1/app",
     );
-    let e = dbmux::global().unwrap_err();
-    assert_eq!(e.code(), ErrorCode::FeatureDisabled);
+    std::env::set_var("DB_POOL_TIMEOUT", "0.5");
     let h = dbmux::health();
     assert!(!h.is_healthy());
-    assert_eq!(h.error_code.as_deref(), Some("feature_disabled"));
     let json = h.to_json();
-    assert!(json.contains("svc:***@db.example"), "{json}");
+    assert!(json.contains("svc:***@127.0.0.1:1"), "{json}");
     assert!(!json.contains("Gl0bal-Secret"));
-    let e = dbmux::debug_info().unwrap_err();
-    assert!(!format!("{e} {e:?}").contains("Gl0bal-Secret"));
+    #[cfg(feature = "postgres")]
+    {
+        assert_eq!(h.error_code.as_deref(), Some("connect_failed"), "{json}");
+        let d = dbmux::debug_info().unwrap();
+        assert!(!d.to_json().contains("Gl0bal-Secret"));
+        assert!(d.connection_failures >= 1);
+    }
+    #[cfg(not(feature = "postgres"))]
+    {
+        assert_eq!(h.error_code.as_deref(), Some("feature_disabled"));
+        let e = dbmux::debug_info().unwrap_err();
+        assert!(!format!("{e} {e:?}").contains("Gl0bal-Secret"));
+    }
+    dbmux::shutdown();
+    std::env::remove_var("DB_POOL_TIMEOUT");
 
     std::env::set_var("DATABASE_URL", "sqlite::memory:");
     std::env::set_var("DB_POOL_SIZE", "many");

@@ -512,7 +512,7 @@ fn values_round_trip_with_columns_and_declared_types() {
         )
         .unwrap();
     assert_eq!(changed, 1);
-    assert_eq!(c.last_insert_id(), 1);
+    assert_eq!(c.last_insert_id().unwrap(), 1);
     let rows = c.query("SELECT * FROM v", params![]).unwrap();
     let names: Vec<_> = rows.columns().iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, ["i", "r", "t", "b", "n"]);

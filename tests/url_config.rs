@@ -488,6 +488,7 @@ fn code_overrides_url_pragmas() {
 }
 
 #[test]
+#[cfg(not(feature = "postgres"))]
 fn postgres_url_without_the_feature_names_the_feature() {
     let e = dbmux::Manager::from_url("postgresql://app:s3cr3t-pw@db.internal/app").unwrap_err();
     assert_eq!(e.code(), ErrorCode::FeatureDisabled);

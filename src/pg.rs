@@ -1,0 +1,603 @@
+//! The PostgreSQL backend: r2d2_postgres managers wrapped with libpq's
+//! sslmode semantics (TLS through native-tls), dbmux's checks, typed
+//! binding and result decoding.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use postgres::{NoTls, Statement};
+use r2d2_postgres::PostgresConnectionManager;
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::pg_url::{PgSettings, SslMode, TargetSessionAttrs};
+use crate::pg_values::PgValue;
+use crate::placeholders::{rewrite, Target};
+use crate::pool::{ConnError, Stats};
+use crate::value::{Column, Row, Rows, Value};
+
+/// Runs `f` where the sync `postgres` client may block: on this thread
+/// normally, on a helper thread when called from inside a tokio runtime
+/// (where `postgres` would panic with "Cannot start a runtime from within a
+/// runtime"), as in a Tauri app.
+pub(crate) fn outside_runtime<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return f();
+    }
+    std::thread::scope(|s| match s.spawn(f).join() {
+        Ok(r) => r,
+        Err(panic) => std::panic::resume_unwind(panic),
+    })
+}
+
+/// Settings the connection checks need.
+#[derive(Debug)]
+pub(crate) struct PgCheckSettings {
+    pub pool_size: u32,
+    pub recycle: Option<Duration>,
+    pub pre_ping: bool,
+    pub pre_ping_window: Duration,
+    pub stats: Arc<Stats>,
+}
+
+/// Prepared statements kept per connection.
+const STATEMENT_CACHE: usize = 128;
+
+/// A pooled PostgreSQL connection.
+pub(crate) struct PgConn {
+    /// `None` only while being dropped.
+    client: Option<postgres::Client>,
+    born: Instant,
+    idle_since: Instant,
+    /// Whether the session is encrypted, as `pg_stat_ssl` reports it.
+    pub tls: bool,
+    /// Set when dbmux (or the user's SQL) opened a transaction.
+    pub in_tx: bool,
+    statements: HashMap<String, Statement>,
+    stats: Arc<Stats>,
+}
+
+impl PgConn {
+    pub fn client(&mut self) -> &mut postgres::Client {
+        self.client.as_mut().expect("client present until drop")
+    }
+}
+
+impl Drop for PgConn {
+    fn drop(&mut self) {
+        self.stats.closed.fetch_add(1, Relaxed);
+        if let Some(c) = self.client.take() {
+            // Dropping a client blocks on its runtime: never inside another.
+            if tokio::runtime::Handle::try_current().is_ok() {
+                std::thread::spawn(move || drop(c));
+            } else {
+                drop(c);
+            }
+        }
+    }
+}
+
+#[cfg(feature = "tls")]
+type TlsMaker = postgres_native_tls::MakeTlsConnector;
+
+/// The pool's connection manager: one r2d2_postgres manager per way of
+/// connecting that the sslmode may need.
+pub(crate) struct PgManager {
+    sslmode: SslMode,
+    plain: PostgresConnectionManager<NoTls>,
+    #[cfg(feature = "tls")]
+    tls_prefer: Option<PostgresConnectionManager<TlsMaker>>,
+    #[cfg(feature = "tls")]
+    tls_require: Option<PostgresConnectionManager<TlsMaker>>,
+    settings: Arc<PgCheckSettings>,
+    display: String,
+}
+
+impl std::fmt::Debug for PgManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgManager")
+            .field("server", &self.display)
+            .field("sslmode", &self.sslmode)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Session-level settings from dbmux's config.
+pub(crate) struct SessionSettings {
+    pub statement_timeout: Option<Duration>,
+    pub connect_timeout: Duration,
+    pub application_name: String,
+}
+
+fn base_config(s: &PgSettings, session: &SessionSettings) -> postgres::Config {
+    let mut c = postgres::Config::new();
+    for h in &s.host {
+        c.host(h);
+    }
+    for a in &s.hostaddr {
+        if let Ok(ip) = a.parse() {
+            c.hostaddr(ip);
+        }
+    }
+    for p in &s.port {
+        c.port(*p);
+    }
+    c.user(&s.user).dbname(&s.dbname);
+    if let Some(p) = &s.password {
+        c.password(p);
+    }
+    let app = s
+        .application_name
+        .clone()
+        .unwrap_or_else(|| session.application_name.clone());
+    c.application_name(&app);
+    let mut options = s.options.clone().unwrap_or_default();
+    if let Some(t) = session.statement_timeout {
+        if !options.is_empty() {
+            options.push(' ');
+        }
+        options.push_str(&format!("-c statement_timeout={}", t.as_millis()));
+    }
+    if !options.is_empty() {
+        c.options(&options);
+    }
+    let timeout = s
+        .connect_timeout
+        .map(Duration::from_secs)
+        .unwrap_or(session.connect_timeout);
+    c.connect_timeout(timeout);
+    c.keepalives(s.keepalives);
+    if let Some(idle) = s.keepalives_idle {
+        c.keepalives_idle(Duration::from_secs(idle.max(1)));
+    }
+    c.target_session_attrs(match s.target_session_attrs {
+        TargetSessionAttrs::Any => postgres::config::TargetSessionAttrs::Any,
+        TargetSessionAttrs::ReadWrite => postgres::config::TargetSessionAttrs::ReadWrite,
+        TargetSessionAttrs::ReadOnly => postgres::config::TargetSessionAttrs::ReadOnly,
+    });
+    c
+}
+
+#[cfg(feature = "tls")]
+fn tls_config_error(msg: String) -> Error {
+    Error::new(ErrorCode::InvalidConfig, msg)
+}
+
+/// Builds the native-tls connector for `s.sslmode`, following libpq:
+/// verification only for verify-ca / verify-full, and for require when a
+/// root certificate is given; host names only for verify-full.
+#[cfg(feature = "tls")]
+fn tls_connector(s: &PgSettings) -> Result<native_tls::TlsConnector> {
+    let mut b = native_tls::TlsConnector::builder();
+    let root = match (&s.sslrootcert, s.sslmode) {
+        (Some(r), _) => Some(r.clone()),
+        (None, SslMode::VerifyCa | SslMode::VerifyFull) => {
+            let home = std::env::var("HOME").unwrap_or_default();
+            let default = format!("{home}/.postgresql/root.crt");
+            if !std::path::Path::new(&default).exists() {
+                return Err(tls_config_error(format!(
+                    "root certificate file \"{default}\" does not exist; either provide the \
+                     file with sslrootcert=<file>, use the system's trusted roots with \
+                     sslrootcert=system, or change sslmode to disable server certificate \
+                     verification"
+                )));
+            }
+            Some(default)
+        }
+        (None, _) => None,
+    };
+    let verify = match s.sslmode {
+        SslMode::VerifyCa | SslMode::VerifyFull => true,
+        SslMode::Require => root.is_some(),
+        _ => false,
+    };
+    if verify {
+        match root.as_deref() {
+            Some("system") | None => {}
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(|e| {
+                    tls_config_error(format!(
+                        "could not read root certificate file \"{path}\": {e}"
+                    ))
+                })?;
+                let certs = native_tls::Certificate::stack_from_pem(&pem).map_err(|e| {
+                    tls_config_error(format!(
+                        "could not parse root certificate file \"{path}\": {e}"
+                    ))
+                })?;
+                if certs.is_empty() {
+                    return Err(tls_config_error(format!(
+                        "root certificate file \"{path}\" holds no PEM certificate"
+                    )));
+                }
+                b.disable_built_in_roots(true);
+                for c in certs {
+                    b.add_root_certificate(c);
+                }
+            }
+        }
+        b.danger_accept_invalid_hostnames(s.sslmode != SslMode::VerifyFull);
+    } else {
+        b.danger_accept_invalid_certs(true);
+        b.danger_accept_invalid_hostnames(true);
+    }
+    match (&s.sslcert, &s.sslkey) {
+        (Some(cert), Some(key)) => {
+            let read = |p: &str, what: &str| {
+                std::fs::read(p).map_err(|e| {
+                    tls_config_error(format!("could not read {what} file \"{p}\": {e}"))
+                })
+            };
+            let id = native_tls::Identity::from_pkcs8(
+                &read(cert, "certificate")?,
+                &read(key, "private key")?,
+            )
+            .map_err(|e| {
+                tls_config_error(format!(
+                    "could not load client certificate \"{cert}\" with key \"{key}\": {e}"
+                ))
+            })?;
+            b.identity(id);
+        }
+        (None, None) => {}
+        _ => {
+            return Err(tls_config_error(
+                "sslcert and sslkey must be given together".to_string(),
+            ))
+        }
+    }
+    b.build()
+        .map_err(|e| tls_config_error(format!("could not set up TLS: {e}")))
+}
+
+impl PgManager {
+    pub fn new(
+        s: &PgSettings,
+        session: &SessionSettings,
+        settings: Arc<PgCheckSettings>,
+    ) -> Result<PgManager> {
+        let base = base_config(s, session);
+        let mut plain_cfg = base.clone();
+        plain_cfg.ssl_mode(postgres::config::SslMode::Disable);
+        #[cfg(not(feature = "tls"))]
+        if !matches!(
+            s.sslmode,
+            SslMode::Disable | SslMode::Allow | SslMode::Prefer
+        ) {
+            return Err(Error::new(
+                ErrorCode::FeatureDisabled,
+                format!(
+                    "sslmode={} needs TLS, but this build of dbmux has no TLS support; enable \
+                     the `tls` Cargo feature",
+                    s.sslmode.as_str()
+                ),
+            ));
+        }
+        #[cfg(feature = "tls")]
+        let (tls_prefer, tls_require) = {
+            let needs_tls = s.sslmode != SslMode::Disable;
+            if needs_tls {
+                let maker = postgres_native_tls::MakeTlsConnector::new(tls_connector(s)?);
+                let mut prefer = base.clone();
+                prefer.ssl_mode(postgres::config::SslMode::Prefer);
+                let mut require = base.clone();
+                require.ssl_mode(postgres::config::SslMode::Require);
+                (
+                    Some(PostgresConnectionManager::new(prefer, maker.clone())),
+                    Some(PostgresConnectionManager::new(require, maker)),
+                )
+            } else {
+                (None, None)
+            }
+        };
+        Ok(PgManager {
+            sslmode: s.sslmode,
+            plain: PostgresConnectionManager::new(plain_cfg, NoTls),
+            #[cfg(feature = "tls")]
+            tls_prefer,
+            #[cfg(feature = "tls")]
+            tls_require,
+            settings,
+            display: s.to_string(),
+        })
+    }
+
+    /// Opens a client following libpq's sslmode rules.
+    fn open(&self) -> std::result::Result<postgres::Client, postgres::Error> {
+        use r2d2::ManageConnection;
+        #[cfg(feature = "tls")]
+        {
+            let prefer = self.tls_prefer.as_ref();
+            let require = self.tls_require.as_ref();
+            match (self.sslmode, prefer, require) {
+                (SslMode::Disable, _, _) => self.plain.connect(),
+                // plaintext first; TLS if the server refuses it
+                (SslMode::Allow, _, Some(tls)) => self.plain.connect().or_else(|_| tls.connect()),
+                // TLS (or plaintext if the server has no TLS); plaintext if TLS fails
+                (SslMode::Prefer, Some(tls), _) => tls.connect().or_else(|_| self.plain.connect()),
+                (_, _, Some(tls)) => tls.connect(),
+                _ => self.plain.connect(),
+            }
+        }
+        #[cfg(not(feature = "tls"))]
+        {
+            self.plain.connect()
+        }
+    }
+}
+
+/// Maps a `postgres::Error` to a dbmux error with a stable code; the message
+/// carries the server's message, detail, hint and SQLSTATE.
+#[cold]
+#[inline(never)]
+pub(crate) fn classify(e: postgres::Error) -> Error {
+    use postgres::error::SqlState;
+    let Some(db) = e.as_db_error() else {
+        let text = e.to_string();
+        let code = if e.is_closed()
+            || text.contains("connection")
+            || text.contains("timed out")
+            || text.contains("error connecting")
+        {
+            ErrorCode::ConnectFailed
+        } else if text.contains("serializ") || text.contains("parameters") {
+            ErrorCode::InvalidParameter
+        } else if text.contains("deserializ") {
+            ErrorCode::TypeMismatch
+        } else {
+            ErrorCode::Sql
+        };
+        let mut msg = text;
+        let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&e);
+        while let Some(s) = src {
+            msg.push_str(": ");
+            msg.push_str(&s.to_string());
+            src = s.source();
+        }
+        return Error::new(code, msg).with_source(e);
+    };
+    let state = db.code().code();
+    let class = &state[..2];
+    let code = match class {
+        "23" => ErrorCode::Constraint,
+        "22" => ErrorCode::TypeMismatch,
+        "08" | "28" | "3D" | "53" | "57" if *db.code() != SqlState::QUERY_CANCELED => {
+            ErrorCode::ConnectFailed
+        }
+        _ if *db.code() == SqlState::QUERY_CANCELED => ErrorCode::StatementTimeout,
+        _ if *db.code() == SqlState::READ_ONLY_SQL_TRANSACTION => ErrorCode::ReadOnly,
+        _ if *db.code() == SqlState::T_R_SERIALIZATION_FAILURE
+            || *db.code() == SqlState::T_R_DEADLOCK_DETECTED
+            || *db.code() == SqlState::LOCK_NOT_AVAILABLE =>
+        {
+            ErrorCode::Busy
+        }
+        _ => ErrorCode::Sql,
+    };
+    let mut msg = format!("{}: {}", db.severity(), db.message());
+    if let Some(d) = db.detail() {
+        msg.push_str(&format!(" (detail: {d})"));
+    }
+    if let Some(h) = db.hint() {
+        msg.push_str(&format!(" (hint: {h})"));
+    }
+    msg.push_str(&format!(" [SQLSTATE {state}]"));
+    if code == ErrorCode::StatementTimeout {
+        msg.push_str("; the statement ran longer than statement_timeout (DB_STATEMENT_TIMEOUT)");
+    }
+    Error::new(code, msg).with_source(e)
+}
+
+impl r2d2::ManageConnection for PgManager {
+    type Connection = PgConn;
+    type Error = ConnError;
+
+    fn connect(&self) -> std::result::Result<PgConn, ConnError> {
+        let open_err = |e: postgres::Error| {
+            let inner = classify(e);
+            ConnError::Open(
+                Error::new(
+                    ErrorCode::ConnectFailed,
+                    format!("could not connect to {}: {inner}", self.display),
+                )
+                .with_source(inner),
+            )
+        };
+        let mut client = outside_runtime(|| self.open()).map_err(open_err)?;
+        let tls = outside_runtime(|| {
+            client
+                .query_one(
+                    "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                    &[],
+                )
+                .and_then(|r| r.try_get::<_, bool>(0))
+        })
+        .map_err(open_err)?;
+        let now = Instant::now();
+        Ok(PgConn {
+            client: Some(client),
+            born: now,
+            idle_since: now,
+            tls,
+            in_tx: false,
+            statements: HashMap::new(),
+            stats: self.settings.stats.clone(),
+        })
+    }
+
+    fn is_valid(&self, c: &mut PgConn) -> std::result::Result<(), ConnError> {
+        let s = &self.settings;
+        let now = Instant::now();
+        if s.recycle.is_some_and(|r| now.duration_since(c.born) >= r) {
+            return Err(ConnError::Expired);
+        }
+        if c.client().is_closed() {
+            return Err(ConnError::PingFailed(Error::new(
+                ErrorCode::ConnectFailed,
+                "the server closed the connection",
+            )));
+        }
+        if s.pre_ping && now.duration_since(c.idle_since) >= s.pre_ping_window {
+            s.stats.pre_pings.fetch_add(1, Relaxed);
+            let client = c.client();
+            outside_runtime(|| client.simple_query("SELECT 1"))
+                .map_err(|e| ConnError::PingFailed(classify(e)))?;
+        }
+        Ok(())
+    }
+
+    fn has_broken(&self, c: &mut PgConn) -> bool {
+        let s = &self.settings;
+        c.idle_since = Instant::now();
+        if c.client().is_closed() {
+            s.stats.invalidated.fetch_add(1, Relaxed);
+            return true;
+        }
+        if c.in_tx {
+            s.stats.resets.fetch_add(1, Relaxed);
+            let client = c.client();
+            if outside_runtime(|| client.batch_execute("ROLLBACK")).is_err() {
+                s.stats.invalidated.fetch_add(1, Relaxed);
+                return true;
+            }
+            c.in_tx = false;
+        }
+        s.stats.open().saturating_sub(s.stats.checked_out()) > u64::from(s.pool_size)
+    }
+}
+
+/// Notes transaction-control statements so that a connection returned with
+/// an open transaction is rolled back.
+fn track_tx(c: &mut PgConn, sql: &str) {
+    let first: String = sql
+        .trim_start()
+        .chars()
+        .take_while(|ch| ch.is_ascii_alphabetic())
+        .collect::<String>()
+        .to_ascii_uppercase();
+    match first.as_str() {
+        "BEGIN" | "START" => c.in_tx = true,
+        "COMMIT" | "END" | "ABORT" => c.in_tx = false,
+        "ROLLBACK" => {
+            let rest = sql.trim_start()[8..].trim_start().to_ascii_uppercase();
+            if !rest.starts_with("TO") {
+                c.in_tx = false;
+            }
+        }
+        "PREPARE" if sql.to_ascii_uppercase().contains("TRANSACTION") => c.in_tx = false,
+        _ => {}
+    }
+}
+
+fn prepared(c: &mut PgConn, sql: &str) -> Result<Statement> {
+    if let Some(s) = c.statements.get(sql) {
+        return Ok(s.clone());
+    }
+    let pg_sql = rewrite(sql, Target::Dollar)?;
+    let stmt = c.client().prepare(&pg_sql).map_err(classify)?;
+    if c.statements.len() >= STATEMENT_CACHE {
+        c.statements.clear();
+    }
+    c.statements.insert(sql.to_string(), stmt.clone());
+    Ok(stmt)
+}
+
+fn check_count(stmt: &Statement, params: &[Value]) -> Result<()> {
+    let expected = stmt.params().len();
+    if expected != params.len() {
+        return Err(Error::new(
+            ErrorCode::InvalidParameter,
+            format!(
+                "the statement takes {expected} parameter(s) but {} were given",
+                params.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn refs(params: &[Value]) -> Vec<&(dyn postgres::types::ToSql + Sync)> {
+    params
+        .iter()
+        .map(|p| p as &(dyn postgres::types::ToSql + Sync))
+        .collect()
+}
+
+fn columns(stmt: &Statement) -> Arc<[Column]> {
+    stmt.columns()
+        .iter()
+        .map(|c| Column {
+            name: c.name().to_string(),
+            decl_type: Some(c.type_().name().to_string()),
+        })
+        .collect()
+}
+
+fn row_values(r: &postgres::Row, n: usize) -> Result<Vec<Value>> {
+    (0..n)
+        .map(|i| r.try_get::<_, PgValue>(i).map(|v| v.0).map_err(classify))
+        .collect()
+}
+
+pub(crate) fn execute(c: &mut PgConn, sql: &str, params: &[Value]) -> Result<u64> {
+    track_tx(c, sql);
+    let stmt = prepared(c, sql)?;
+    check_count(&stmt, params)?;
+    let p = refs(params);
+    let client = c.client();
+    outside_runtime(|| client.execute(&stmt, &p)).map_err(classify)
+}
+
+pub(crate) fn execute_batch(c: &mut PgConn, sql: &str) -> Result<()> {
+    track_tx(c, sql);
+    let client = c.client();
+    outside_runtime(|| client.batch_execute(sql)).map_err(classify)
+}
+
+pub(crate) fn query(c: &mut PgConn, sql: &str, params: &[Value]) -> Result<Rows> {
+    track_tx(c, sql);
+    let stmt = prepared(c, sql)?;
+    check_count(&stmt, params)?;
+    let cols = columns(&stmt);
+    let p = refs(params);
+    let client = c.client();
+    if cols.is_empty() {
+        let n = outside_runtime(|| client.execute(&stmt, &p)).map_err(classify)?;
+        return Ok(Rows::new(cols, Vec::new()).with_rows_affected(n));
+    }
+    let rows = outside_runtime(|| client.query(&stmt, &p)).map_err(classify)?;
+    let n = cols.len();
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        out.push(Row::new(cols.clone(), row_values(r, n)?));
+    }
+    Ok(Rows::new(cols, out))
+}
+
+pub(crate) fn query_value(c: &mut PgConn, sql: &str, params: &[Value]) -> Result<Value> {
+    let stmt = prepared(c, sql)?;
+    check_count(&stmt, params)?;
+    let p = refs(params);
+    let client = c.client();
+    let rows = outside_runtime(|| client.query(&stmt, &p)).map_err(classify)?;
+    match rows.first() {
+        Some(r) if !r.is_empty() => r.try_get::<_, PgValue>(0).map(|v| v.0).map_err(classify),
+        _ => Err(Error::new(ErrorCode::NoRows, "the query returned no rows")),
+    }
+}
+
+pub(crate) fn last_insert_id(c: &mut PgConn) -> Result<i64> {
+    let client = c.client();
+    let row = outside_runtime(|| client.query_one("SELECT lastval()", &[])).map_err(|e| {
+        let inner = classify(e);
+        Error::new(
+            ErrorCode::Sql,
+            format!(
+                "no last insert id: {inner}; on PostgreSQL use INSERT ... RETURNING id, or \
+                 insert into a table with a serial/identity column first"
+            ),
+        )
+    })?;
+    row.try_get::<_, i64>(0).map_err(classify)
+}
