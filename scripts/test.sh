@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Runs every test suite of dbmux. This is the README's test command, and
-# .ci/run calls it. It installs nothing it does not need; later suites
-# (PostgreSQL, C, Python, wasm) add their own setup here.
+# .ci/run calls it. It installs what it needs (the PostgreSQL server
+# package, through scripts/with-test-postgres.sh). With CI=true a suite
+# whose prerequisites are missing fails instead of skipping.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-echo "== Rust: unit, integration, CLI and doc tests (SQLite on real files)"
-cargo test --locked
+echo "== Rust: unit, integration, CLI and doc tests (SQLite on real files, PostgreSQL on real servers)"
+# Two throwaway PostgreSQL clusters (one with TLS) live for the duration of the run.
+scripts/with-test-postgres.sh cargo test --locked
 
 echo "== Rust: a build without default features still compiles and parses URLs"
 cargo test --locked --no-default-features --lib --test url_config

@@ -495,7 +495,8 @@ fn prepared(c: &mut PgConn, sql: &str) -> Result<Statement> {
         return Ok(s.clone());
     }
     let pg_sql = rewrite(sql, Target::Dollar)?;
-    let stmt = c.client().prepare(&pg_sql).map_err(classify)?;
+    let client = c.client();
+    let stmt = outside_runtime(|| client.prepare(&pg_sql)).map_err(classify)?;
     if c.statements.len() >= STATEMENT_CACHE {
         c.statements.clear();
     }

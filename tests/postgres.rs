@@ -1,0 +1,653 @@
+//! PostgreSQL against real servers started by scripts/with-test-postgres.sh:
+//! every sslmode, client certificates, statement timeouts, application
+//! names, pool limits, reset on return, typed binding and result mapping.
+//!
+//! Without the servers these tests skip with a message locally, and fail in
+//! CI (CI=true).
+#![cfg(feature = "postgres")]
+
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use dbmux::{params, Config, ErrorCode, Manager, Value};
+
+struct Pg {
+    port: String,
+    plain_port: String,
+    password: String,
+    certs: String,
+}
+
+fn pg() -> Option<Pg> {
+    let get = |k: &str| std::env::var(k).ok();
+    match (
+        get("DBMUX_TEST_PG_PORT"),
+        get("DBMUX_TEST_PG_PLAIN_PORT"),
+        get("DBMUX_TEST_PG_PASSWORD"),
+        get("DBMUX_TEST_PG_CERTS"),
+    ) {
+        (Some(port), Some(plain_port), Some(password), Some(certs)) => Some(Pg {
+            port,
+            plain_port,
+            password,
+            certs,
+        }),
+        _ => {
+            let msg = "PostgreSQL test servers are not running: run the tests through \
+                       scripts/with-test-postgres.sh (scripts/test.sh does)";
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("{msg}");
+            }
+            eprintln!("SKIPPED: {msg}");
+            None
+        }
+    }
+}
+
+impl Pg {
+    fn url(&self, user: &str, host: &str, port: &str, query: &str) -> String {
+        format!(
+            "postgresql://{user}:{}@{host}:{port}/dbmux_test{}{query}",
+            self.password,
+            if query.is_empty() { "" } else { "?" }
+        )
+    }
+    fn main(&self) -> String {
+        self.url("dbmux", "localhost", &self.port, "")
+    }
+    fn manager(&self, url: &str) -> dbmux::Result<Manager> {
+        Manager::new(
+            Config::builder()
+                .url(url)
+                .pool_timeout(Duration::from_secs(5))
+                .connect_timeout(Duration::from_secs(5))
+                .build()?,
+        )
+    }
+    fn cert(&self, name: &str) -> String {
+        format!("{}/{name}", self.certs)
+    }
+}
+
+/// Connects once; returns Ok(encrypted) or the error.
+fn try_connect(pg: &Pg, url: &str) -> dbmux::Result<bool> {
+    let mgr = Manager::new(
+        Config::builder()
+            .url(url)
+            .pool_timeout(Duration::from_millis(1500))
+            .connect_timeout(Duration::from_secs(3))
+            .build()?,
+    )?;
+    let mut c = mgr.get()?;
+    let server_says: bool = c.query_scalar(
+        "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+        params![],
+    )?;
+    assert_eq!(
+        c.is_encrypted(),
+        Some(server_says),
+        "client and pg_stat_ssl disagree"
+    );
+    let _ = pg;
+    drop(c);
+    mgr.shutdown();
+    Ok(server_says)
+}
+
+#[test]
+fn every_sslmode_with_right_wrong_and_no_root() {
+    let Some(pg) = pg() else { return };
+    let right = pg.cert("ca.crt");
+    let wrong = pg.cert("wrong-ca.crt");
+    // (host, port, sslmode, root, expected: Some(encrypted) or None for failure)
+    let tls = pg.port.as_str();
+    let plain = pg.plain_port.as_str();
+    type Case<'a> = (&'a str, &'a str, &'a str, Option<&'a str>, Option<bool>);
+    let cases: Vec<Case<'_>> = vec![
+        ("localhost", tls, "disable", None, Some(false)),
+        ("localhost", tls, "allow", None, Some(false)),
+        ("localhost", tls, "prefer", None, Some(true)),
+        ("localhost", tls, "prefer", Some(&wrong), Some(true)), // prefer never verifies
+        ("localhost", tls, "require", None, Some(true)),
+        ("localhost", tls, "require", Some(&right), Some(true)),
+        ("localhost", tls, "require", Some(&wrong), None), // a root makes require verify
+        ("localhost", tls, "verify-ca", Some(&right), Some(true)),
+        ("localhost", tls, "verify-ca", Some(&wrong), None),
+        ("localhost", tls, "verify-ca", None, None),
+        ("localhost", tls, "verify-full", Some(&right), Some(true)),
+        ("localhost", tls, "verify-full", Some(&wrong), None),
+        ("localhost", tls, "verify-full", None, None),
+        // the certificate names localhost only
+        ("127.0.0.1", tls, "verify-ca", Some(&right), Some(true)),
+        ("127.0.0.1", tls, "verify-full", Some(&right), None),
+        ("127.0.0.1", tls, "require", None, Some(true)),
+        // a server with TLS off
+        ("127.0.0.1", plain, "disable", None, Some(false)),
+        ("127.0.0.1", plain, "allow", None, Some(false)),
+        ("127.0.0.1", plain, "prefer", None, Some(false)),
+        ("127.0.0.1", plain, "require", None, None),
+        ("127.0.0.1", plain, "verify-ca", Some(&right), None),
+        ("127.0.0.1", plain, "verify-full", Some(&right), None),
+    ];
+    let mut failures = Vec::new();
+    for (host, port, mode, root, expected) in &cases {
+        let mut q = format!("sslmode={mode}");
+        if let Some(r) = root {
+            q.push_str(&format!("&sslrootcert={r}"));
+        }
+        // HOME without ~/.postgresql/root.crt, so "no root" really means none
+        std::env::set_var("HOME", "/nonexistent-home");
+        let url = pg.url("dbmux", host, port, &q);
+        let got = try_connect(&pg, &url);
+        let ok = match (&got, expected) {
+            (Ok(enc), Some(want)) => enc == want,
+            (Err(e), None) => {
+                assert!(!e.to_string().contains(&pg.password), "password in {e}");
+                true
+            }
+            _ => false,
+        };
+        if !ok {
+            failures.push(format!(
+                "{host}:{port} sslmode={mode} root={root:?}: expected {expected:?}, got {got:?}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn allow_falls_back_to_tls_when_the_server_insists() {
+    let Some(pg) = pg() else { return };
+    // pg_hba.conf rejects role sslonly without TLS
+    let allow = pg.url("sslonly", "127.0.0.1", &pg.port, "sslmode=allow");
+    assert!(try_connect(&pg, &allow).unwrap(), "allow retried with TLS");
+    let disable = pg.url("sslonly", "127.0.0.1", &pg.port, "sslmode=disable");
+    let e = try_connect(&pg, &disable).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::ConnectFailed);
+    assert!(e.to_string().contains("pg_hba.conf"), "{e}");
+}
+
+#[test]
+fn client_certificate_required_by_pg_hba() {
+    let Some(pg) = pg() else { return };
+    let with_cert = format!(
+        "postgresql://certuser@localhost:{}/dbmux_test?sslmode=verify-full&sslrootcert={}&sslcert={}&sslkey={}",
+        pg.port,
+        pg.cert("ca.crt"),
+        pg.cert("client.crt"),
+        pg.cert("client.key")
+    );
+    let mgr = pg.manager(&with_cert).unwrap();
+    assert_eq!(
+        mgr.query_scalar::<String>("SELECT current_user::text", params![])
+            .unwrap(),
+        "certuser"
+    );
+    mgr.shutdown();
+    let without = format!(
+        "postgresql://certuser@localhost:{}/dbmux_test?sslmode=require",
+        pg.port
+    );
+    let e = try_connect(&pg, &without).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::ConnectFailed);
+    assert!(e.to_string().contains("certificate"), "{e}");
+    // a missing key file is a configuration error naming the file
+    let bad = format!("{with_cert}x");
+    let e = pg.manager(&bad).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::InvalidConfig);
+    assert!(e.to_string().contains("client.keyx"), "{e}");
+}
+
+#[test]
+fn statement_timeout_cancels_pg_sleep() {
+    let Some(pg) = pg() else { return };
+    let mgr = Manager::new(
+        Config::builder()
+            .url(pg.main())
+            .statement_timeout(Some(Duration::from_millis(300)))
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let start = Instant::now();
+    let e = mgr.execute("SELECT pg_sleep(5)", params![]).unwrap_err();
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(e.code(), ErrorCode::StatementTimeout, "{e}");
+    assert!(e.to_string().contains("57014"), "{e}");
+    // the same connection still works
+    assert_eq!(mgr.query_scalar::<i64>("SELECT 1", params![]).unwrap(), 1);
+    // and options from the URL work too
+    let mgr = pg
+        .manager(&format!(
+            "{}?options=-c%20statement_timeout%3D250",
+            pg.main()
+        ))
+        .unwrap();
+    assert_eq!(
+        mgr.execute("SELECT pg_sleep(3)", params![])
+            .unwrap_err()
+            .code(),
+        ErrorCode::StatementTimeout
+    );
+}
+
+#[test]
+fn application_name_is_visible_in_pg_stat_activity() {
+    let Some(pg) = pg() else { return };
+    let mgr = pg.manager(&pg.main()).unwrap();
+    let name: String = mgr
+        .query_scalar(
+            "SELECT application_name FROM pg_stat_activity WHERE pid = pg_backend_pid()",
+            params![],
+        )
+        .unwrap();
+    assert_eq!(name, "dbmux");
+    let worker = Manager::new(
+        Config::builder()
+            .url(pg.main())
+            .worker_id("gw3")
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let name: String = worker
+        .query_scalar(
+            "SELECT application_name FROM pg_stat_activity WHERE pid = pg_backend_pid()",
+            params![],
+        )
+        .unwrap();
+    assert_eq!(name, format!("dbmux_gw3_{}", std::process::id()));
+    let explicit = pg
+        .manager(&format!("{}?application_name=billing", pg.main()))
+        .unwrap();
+    let name: String = explicit
+        .query_scalar("SELECT current_setting('application_name')", params![])
+        .unwrap();
+    assert_eq!(name, "billing");
+}
+
+#[test]
+fn thirty_two_threads_never_exceed_pool_size_plus_overflow() {
+    let Some(pg) = pg() else { return };
+    let app = format!("dbmux_cap_{}", std::process::id());
+    let mgr = Manager::new(
+        Config::builder()
+            .url(format!("{}?application_name={app}", pg.main()))
+            .pool_size(3)
+            .max_overflow(2)
+            .pool_timeout(Duration::from_secs(20))
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let monitor = pg.manager(&pg.main()).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let max_seen = Arc::new(AtomicI64::new(0));
+    let watcher = {
+        let (stop, max_seen, app) = (stop.clone(), max_seen.clone(), app.clone());
+        thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let n: i64 = monitor
+                    .query_scalar(
+                        "SELECT count(*) FROM pg_stat_activity WHERE application_name = ?",
+                        params![app.clone()],
+                    )
+                    .unwrap();
+                max_seen.fetch_max(n, Ordering::Relaxed);
+                thread::sleep(Duration::from_millis(5));
+            }
+        })
+    };
+    let workers: Vec<_> = (0..32)
+        .map(|i| {
+            let mgr = mgr.clone();
+            thread::spawn(move || {
+                for j in 0..10 {
+                    let v: i64 = mgr
+                        .query_scalar(
+                            "SELECT ?::int8 + 0 FROM pg_sleep(0.005)",
+                            params![i * 100 + j],
+                        )
+                        .unwrap();
+                    assert_eq!(v, i * 100 + j);
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    watcher.join().unwrap();
+    let seen = max_seen.load(Ordering::Relaxed);
+    assert!(
+        (1..=5).contains(&seen),
+        "saw {seen} connections for a pool of 3 + 2"
+    );
+    let d = mgr.debug_info();
+    assert!(d.connections_opened <= 5 + d.connections_closed, "{d:?}");
+    assert_eq!(d.session_creation_count, 320);
+}
+
+#[test]
+fn an_open_transaction_is_rolled_back_on_return() {
+    let Some(pg) = pg() else { return };
+    let mgr = Manager::new(
+        Config::builder()
+            .url(pg.main())
+            .pool_size(1)
+            .max_overflow(0)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let table = format!("reset_{}", std::process::id());
+    mgr.execute_batch(&format!(
+        "DROP TABLE IF EXISTS {table}; CREATE TABLE {table} (x int)"
+    ))
+    .unwrap();
+    {
+        let mut c = mgr.get().unwrap();
+        c.execute_batch("BEGIN").unwrap();
+        c.execute(&format!("INSERT INTO {table} VALUES (?)"), params![1])
+            .unwrap();
+        assert!(c.in_transaction());
+    }
+    let mut c = mgr.get().unwrap();
+    assert!(!c.in_transaction());
+    assert_eq!(
+        c.query_scalar::<i64>(&format!("SELECT count(*) FROM {table}"), params![])
+            .unwrap(),
+        0
+    );
+    // the transaction API too: Err rolls back, Ok commits
+    drop(c);
+    let r: dbmux::Result<()> = mgr.transaction(|tx| {
+        tx.execute(&format!("INSERT INTO {table} VALUES (?)"), params![2])?;
+        Err(tx.execute("SELEC", params![]).unwrap_err())
+    });
+    assert!(r.is_err());
+    mgr.transaction(|tx| tx.execute(&format!("INSERT INTO {table} VALUES (?)"), params![3]))
+        .unwrap();
+    let xs = mgr
+        .query(&format!("SELECT x FROM {table}"), params![])
+        .unwrap();
+    assert_eq!(xs.len(), 1);
+    assert_eq!(xs.rows()[0].get::<i64>(0).unwrap(), 3);
+    assert_eq!(mgr.debug_info().resets_on_return, 1);
+    mgr.execute_batch(&format!("DROP TABLE {table}")).unwrap();
+}
+
+#[test]
+fn placeholders_and_typed_binding() {
+    let Some(pg) = pg() else { return };
+    let mgr = pg.manager(&pg.main()).unwrap();
+    let mut c = mgr.get().unwrap();
+    // ? rewritten to $n; a ? in literals, identifiers, comments and dollar quotes stays
+    let r = c
+        .query(
+            "SELECT ? AS a, '?' AS \"b?\", $$?$$ AS c /* ? */, ?::int4 + 1 AS d -- ?\n",
+            params!["x", 41],
+        )
+        .unwrap();
+    assert_eq!(
+        r.rows()[0].values(),
+        &[
+            Value::Text("x".into()),
+            Value::Text("?".into()),
+            Value::Text("?".into()),
+            Value::Integer(42)
+        ]
+    );
+    assert_eq!(r.columns()[1].name, "b?");
+    assert_eq!(r.columns()[3].decl_type.as_deref(), Some("int4"));
+    // $n keeps its meaning: $2 before $1, a number used twice
+    let r = c
+        .query("SELECT $2::text || $1::text || $2::text", params!["b", "a"])
+        .unwrap();
+    assert_eq!(r.rows()[0].get::<String>(0).unwrap(), "aba");
+    // an i64 binds to int2/int4/int8/numeric/float parameters as the server inferred them
+    assert_eq!(
+        c.query_scalar::<i64>("SELECT $1::int2 + 1", params![1])
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        c.query_scalar::<f64>("SELECT ?::float8 / 2", params![3])
+            .unwrap(),
+        1.5
+    );
+    assert_eq!(
+        c.query_scalar::<String>("SELECT ?::numeric * 2", params![5])
+            .unwrap(),
+        "10"
+    );
+    // out of range for int4: a clear data error, not a panic
+    let e = c
+        .query_scalar::<i64>("SELECT $1::int4", params![i64::MAX])
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::TypeMismatch, "{e}");
+    assert!(e.to_string().contains("out of range"), "{e}");
+    // wrong parameter count
+    let e = c.query("SELECT ?, ?", params![1]).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::InvalidParameter);
+    assert_eq!(
+        e.to_string(),
+        "the statement takes 2 parameter(s) but 1 were given"
+    );
+    // mixing styles
+    assert_eq!(
+        c.query("SELECT ?, $1", params![1]).unwrap_err().code(),
+        ErrorCode::InvalidParameter
+    );
+    // a syntax error
+    let e = c.execute("SELEC 1", params![]).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::Sql);
+    assert!(e.to_string().contains("42601"), "{e}");
+}
+
+#[test]
+fn every_type_round_trips_without_losing_precision() {
+    let Some(pg) = pg() else { return };
+    let mgr = pg.manager(&pg.main()).unwrap();
+    let table = format!("types_{}", std::process::id());
+    mgr.execute_batch(&format!(
+        "DROP TABLE IF EXISTS {table};
+         CREATE TABLE {table} (
+           i2 int2, i4 int4, i8 int8, f4 float4, f8 float8, n numeric, b bool, t text,
+           v varchar(20), by bytea, j json, jb jsonb, u uuid, d date, ts timestamp,
+           tz timestamptz, e text)"
+    ))
+    .unwrap();
+    let inserted = mgr
+        .execute(
+            &format!(
+                "INSERT INTO {table} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            ),
+            params![
+                -32768,
+                2147483647,
+                i64::MIN,
+                1.5,
+                0.1,
+                "12345678901234567890.123456789012345678901",
+                true,
+                "héllo ✓",
+                "short",
+                vec![0u8, 1, 254, 255],
+                "{\"a\": [1, 2]}",
+                "{\"b\": null}",
+                "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+                "2024-02-29",
+                "2024-02-29 12:34:56.789012",
+                "2024-02-29T12:34:56.5+02:00",
+                None::<String>
+            ],
+        )
+        .unwrap();
+    assert_eq!(inserted, 1);
+    let rows = mgr
+        .query(&format!("SELECT * FROM {table}"), params![])
+        .unwrap();
+    let types: Vec<_> = rows
+        .columns()
+        .iter()
+        .map(|c| c.decl_type.clone().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "int2",
+            "int4",
+            "int8",
+            "float4",
+            "float8",
+            "numeric",
+            "bool",
+            "text",
+            "varchar",
+            "bytea",
+            "json",
+            "jsonb",
+            "uuid",
+            "date",
+            "timestamp",
+            "timestamptz",
+            "text"
+        ]
+    );
+    assert_eq!(
+        rows.rows()[0].values(),
+        &[
+            Value::Integer(-32768),
+            Value::Integer(2147483647),
+            Value::Integer(i64::MIN),
+            Value::Real(1.5),
+            Value::Real(0.1),
+            Value::Text("12345678901234567890.123456789012345678901".into()),
+            Value::Integer(1),
+            Value::Text("héllo ✓".into()),
+            Value::Text("short".into()),
+            Value::Blob(vec![0, 1, 254, 255]),
+            Value::Text("{\"a\": [1, 2]}".into()),
+            Value::Text("{\"b\": null}".into()),
+            Value::Text("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11".into()),
+            Value::Text("2024-02-29".into()),
+            Value::Text("2024-02-29T12:34:56.789012".into()),
+            Value::Text("2024-02-29T10:34:56.5+00:00".into()),
+            Value::Null,
+        ]
+    );
+    // NaN and infinities, negative and tiny numerics
+    let r = mgr
+        .query("SELECT 'NaN'::numeric, '-0.000001'::numeric, 'infinity'::timestamp, '-infinity'::float8", params![])
+        .unwrap();
+    assert_eq!(
+        r.rows()[0].values(),
+        &[
+            Value::Text("NaN".into()),
+            Value::Text("-0.000001".into()),
+            Value::Text("infinity".into()),
+            Value::Real(f64::NEG_INFINITY)
+        ]
+    );
+    // an unsupported type says how to read it
+    let e = mgr.query("SELECT interval '1 day'", params![]).unwrap_err();
+    assert!(e.to_string().contains("::text"), "{e}");
+    assert_eq!(
+        mgr.query_scalar::<String>("SELECT (interval '1 day')::text", params![])
+            .unwrap(),
+        "1 day"
+    );
+    // last_insert_id through lastval()
+    let mut c = mgr.get().unwrap();
+    c.execute_batch(&format!("CREATE TEMP TABLE ids_{table} (id serial, x int)"))
+        .unwrap();
+    c.execute(
+        &format!("INSERT INTO ids_{table} (x) VALUES (?)"),
+        params![7],
+    )
+    .unwrap();
+    c.execute(
+        &format!("INSERT INTO ids_{table} (x) VALUES (?)"),
+        params![8],
+    )
+    .unwrap();
+    assert_eq!(c.last_insert_id().unwrap(), 2);
+    drop(c);
+    mgr.execute_batch(&format!("DROP TABLE {table}")).unwrap();
+}
+
+#[test]
+fn health_reports_version_tls_and_address_without_password() {
+    let Some(pg) = pg() else { return };
+    let mgr = pg
+        .manager(&format!(
+            "{}?sslmode=verify-full&sslrootcert={}",
+            pg.main(),
+            pg.cert("ca.crt")
+        ))
+        .unwrap();
+    let h = mgr.check_health();
+    assert!(h.is_healthy(), "{h:?}");
+    assert_eq!(h.database_type, "postgresql");
+    assert!(
+        h.version.as_deref().unwrap().starts_with("PostgreSQL 15"),
+        "{h:?}"
+    );
+    assert_eq!(h.tls, Some(true));
+    let json = h.to_json();
+    assert!(
+        json.contains(&format!("dbmux:***@localhost:{}", pg.port)),
+        "{json}"
+    );
+    assert!(!json.contains(&pg.password));
+    assert!(!mgr.debug_info().to_json().contains(&pg.password));
+    let plain = pg
+        .manager(&pg.url("dbmux", "127.0.0.1", &pg.plain_port, ""))
+        .unwrap();
+    assert_eq!(plain.check_health().tls, Some(false));
+    // a wrong password: unhealthy, says why, no password
+    let bad = pg
+        .manager(
+            &pg.url("dbmux", "127.0.0.1", &pg.port, "")
+                .replace(&pg.password, "wrong-pw-123"),
+        )
+        .unwrap();
+    let h = bad.check_health();
+    assert_eq!(h.error_code.as_deref(), Some("connect_failed"), "{h:?}");
+    assert!(
+        h.message.contains("password authentication failed"),
+        "{}",
+        h.message
+    );
+    assert!(!h.to_json().contains("wrong-pw-123"));
+}
+
+#[test]
+fn works_when_called_from_inside_a_tokio_runtime() {
+    let Some(pg) = pg() else { return };
+    let url = pg.main();
+    // as a Tauri command would: a current-thread runtime calling the sync API
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let n = rt.block_on(async move {
+        let mgr = Manager::from_url(&url).unwrap();
+        let n: i64 = mgr.query_scalar("SELECT ?::int8 * 2", params![21]).unwrap();
+        mgr.transaction(|tx| tx.execute("SELECT 1", params![]))
+            .unwrap();
+        let h = mgr.check_health();
+        assert!(h.is_healthy(), "{h:?}");
+        mgr.shutdown();
+        n
+    });
+    assert_eq!(n, 42);
+}
