@@ -234,7 +234,7 @@ fn main() {
     // `cargo bench` passes --bench; `cargo test --benches` passes nothing else we need.
     let dir = tempfile::tempdir().unwrap();
     let q = quick();
-    let (rounds, iters) = if q { (3, 2_000) } else { (15, 100_000) };
+    let (rounds, iters) = if q { (3, 2_000) } else { (31, 50_000) };
     let wdur = if q {
         Duration::from_millis(200)
     } else {

@@ -51,6 +51,12 @@ fn log_statement(sql: &str, start: Instant, failed: bool) {
 pub struct Connection {
     conn: Pooled,
     mgr: Arc<Inner>,
+    /// No echo and no client-side statement timeout: statements skip both.
+    plain: bool,
+}
+
+fn is_plain(mgr: &Inner) -> bool {
+    !mgr.config.echo() && mgr.config.statement_timeout().is_none()
 }
 
 impl std::fmt::Debug for Connection {
@@ -70,6 +76,7 @@ impl Connection {
     ) -> Connection {
         Connection {
             conn: Pooled::Sqlite(c),
+            plain: is_plain(&mgr),
             mgr,
         }
     }
@@ -90,6 +97,16 @@ impl Connection {
     /// statement timeout around it. Generic, so the hot path inlines.
     #[inline]
     fn run<R>(&mut self, sql: &str, f: impl FnOnce(Native<'_>) -> Result<R>) -> Result<R> {
+        if self.plain {
+            return match &mut self.conn {
+                #[cfg(feature = "sqlite")]
+                Pooled::Sqlite(c) => f(Native::Sqlite(&c.conn)),
+                #[cfg(feature = "postgres")]
+                Pooled::Postgres(c) => f(Native::Postgres(c)),
+                #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+                Pooled::None(n) => match *n {},
+            };
+        }
         let cfg = &self.mgr.config;
         let timeout = cfg.statement_timeout();
         let start = cfg.echo().then(Instant::now);
@@ -273,6 +290,7 @@ impl Connection {
     ) -> Connection {
         Connection {
             conn: Pooled::Postgres(c),
+            plain: is_plain(&mgr),
             mgr,
         }
     }

@@ -28,15 +28,24 @@ fn mixed() -> Error {
 
 /// Rewrites `sql` for `target`. Returns the input unchanged (borrowed) when
 /// there is nothing to rewrite.
+#[inline]
 pub(crate) fn rewrite(sql: &str, target: Target) -> Result<Cow<'_, str>> {
-    // Fast path: nothing that could be a placeholder.
+    // Fast path (every SQLite statement): nothing that could need rewriting.
+    let b = sql.as_bytes();
     let needs = match target {
-        Target::Dollar => sql.contains('?'),
-        Target::Question => sql.contains('$') || sql.contains("??"),
+        Target::Dollar => b.contains(&b'?'),
+        Target::Question => b
+            .iter()
+            .enumerate()
+            .any(|(i, &c)| c == b'$' || (c == b'?' && b.get(i + 1) == Some(&b'?'))),
     };
     if !needs {
         return Ok(Cow::Borrowed(sql));
     }
+    rewrite_slow(sql, target)
+}
+
+fn rewrite_slow(sql: &str, target: Target) -> Result<Cow<'_, str>> {
     let b = sql.as_bytes();
     let n = b.len();
     let mut out = String::with_capacity(n + 8);

@@ -1,0 +1,171 @@
+//! `SELECT 1` from 8 threads against a real PostgreSQL server, measured in
+//! the same run three ways:
+//!
+//! - dbmux: a pool of 8, a checkout per query (as a web handler would);
+//! - r2d2_postgres with its default settings, a checkout per query;
+//! - one raw `postgres::Client` per thread with a prepared statement (the limit).
+//!
+//! Targets: at least 2x the r2d2_postgres defaults and at least 0.95x the
+//! limit. Needs `DBMUX_TEST_PG_URL`: run it as
+//! `scripts/with-test-postgres.sh cargo bench --bench postgres`.
+//! `DBMUX_BENCH_QUICK=1` shortens it to a smoke run.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::Duration;
+
+use dbmux::{params, Config, Manager};
+
+const THREADS: usize = 8;
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+/// Runs `work` on 8 threads for `dur`; returns queries per second.
+fn run<S: Send + 'static>(
+    dur: Duration,
+    setup: impl Fn() -> S + Send + Sync + 'static,
+    work: impl Fn(&mut S) + Send + Sync + 'static,
+) -> f64 {
+    let setup = Arc::new(setup);
+    let work = Arc::new(work);
+    let stop = Arc::new(AtomicBool::new(false));
+    let count = Arc::new(AtomicU64::new(0));
+    let ready = Arc::new(Barrier::new(THREADS + 1));
+    let handles: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let (setup, work, stop, count, ready) = (
+                setup.clone(),
+                work.clone(),
+                stop.clone(),
+                count.clone(),
+                ready.clone(),
+            );
+            thread::spawn(move || {
+                let mut state = setup();
+                work(&mut state); // warm: connect, prepare
+                ready.wait();
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    work(&mut state);
+                    n += 1;
+                }
+                count.fetch_add(n, Ordering::Relaxed);
+            })
+        })
+        .collect();
+    ready.wait();
+    thread::sleep(dur);
+    stop.store(true, Ordering::Relaxed);
+    for h in handles {
+        h.join().unwrap();
+    }
+    count.load(Ordering::Relaxed) as f64 / dur.as_secs_f64()
+}
+
+fn main() {
+    let Ok(url) = std::env::var("DBMUX_TEST_PG_URL") else {
+        let msg = "DBMUX_TEST_PG_URL is not set: run scripts/with-test-postgres.sh cargo bench --bench postgres";
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("{msg}");
+        }
+        eprintln!("SKIPPED: {msg}");
+        return;
+    };
+    let quick = std::env::var("DBMUX_BENCH_QUICK").is_ok_and(|v| v == "1");
+    let (rounds, dur) = if quick {
+        (1, Duration::from_millis(300))
+    } else {
+        (9, Duration::from_millis(1500))
+    };
+    let plain_url = format!("{url}?sslmode=disable");
+
+    let mgr = Manager::new(
+        Config::builder()
+            .url(plain_url.clone())
+            .pool_size(THREADS as u32)
+            .max_overflow(0)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let pg_config: postgres::Config = url.parse().unwrap();
+    let r2d2_pool = r2d2::Pool::new(r2d2_postgres::PostgresConnectionManager::new(
+        pg_config.clone(),
+        postgres::NoTls,
+    ))
+    .unwrap();
+
+    let dbmux_side = {
+        let m = mgr.clone();
+        move || {
+            run(dur, || (), {
+                let m = m.clone();
+                move |_| {
+                    let v: i64 = m.query_scalar("SELECT 1", params![]).unwrap();
+                    assert_eq!(v, 1);
+                }
+            })
+        }
+    };
+    let r2d2_side = {
+        let p = r2d2_pool.clone();
+        move || {
+            run(dur, || (), {
+                let p = p.clone();
+                move |_| {
+                    let mut c = p.get().unwrap();
+                    let v: i32 = c.query_one("SELECT 1", &[]).unwrap().get(0);
+                    assert_eq!(v, 1);
+                }
+            })
+        }
+    };
+    let raw_side = {
+        let cfg = pg_config.clone();
+        move || {
+            let cfg = cfg.clone();
+            run(
+                dur,
+                move || {
+                    let mut client = cfg.connect(postgres::NoTls).unwrap();
+                    let stmt = client.prepare("SELECT 1").unwrap();
+                    (client, stmt)
+                },
+                |(client, stmt): &mut (postgres::Client, postgres::Statement)| {
+                    let v: i32 = client.query_one(&*stmt, &[]).unwrap().get(0);
+                    assert_eq!(v, 1);
+                },
+            )
+        }
+    };
+    let (mut a, mut b, mut c, mut ra, mut rc) = (vec![], vec![], vec![], vec![], vec![]);
+    for round in 0..rounds {
+        // rotate the order so that no side always runs first or last
+        let mut q = [0.0f64; 3];
+        for k in 0..3 {
+            let side = (round + k) % 3;
+            q[side] = match side {
+                0 => dbmux_side(),
+                1 => r2d2_side(),
+                _ => raw_side(),
+            };
+        }
+        let [qa, qb, qc] = q;
+        a.push(qa);
+        b.push(qb);
+        c.push(qc);
+        ra.push(qa / qb);
+        rc.push(qa / qc);
+    }
+    let (a, b, c) = (median(&mut a), median(&mut b), median(&mut c));
+    let (ra, rc) = (median(&mut ra), median(&mut rc));
+    println!("SELECT 1 from {THREADS} threads (pool of {THREADS}), medians of {rounds} rounds of {dur:?}, PostgreSQL on loopback, no TLS:");
+    println!("  dbmux                          {a:>9.0} queries/s");
+    println!("  r2d2_postgres defaults         {b:>9.0} queries/s   dbmux/r2d2_postgres = {ra:.2}x (target >= 2x: {})", if ra >= 2.0 { "meets target" } else { "MISSES target" });
+    println!("  raw postgres::Client/thread    {c:>9.0} queries/s   dbmux/limit = {rc:.2}x (target >= 0.95x: {})", if rc >= 0.95 { "meets target" } else { "MISSES target" });
+    mgr.shutdown();
+}
