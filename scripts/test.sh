@@ -20,7 +20,8 @@ trap 'rm -rf "$QS"' EXIT
 (cd "$QS" && env -u DATABASE_URL cargo run --locked --quiet --manifest-path "$ROOT/Cargo.toml" --example quickstart)
 test -f "$QS/dbmux.db" || { echo "quickstart did not create dbmux.db" >&2; exit 1; }
 
-echo "== Benchmark smoke run (short; run 'cargo bench --bench pool' for real figures)"
+echo "== Benchmark smoke runs (short; see the README's Benchmarks section for real figures)"
 DBMUX_BENCH_QUICK=1 cargo bench --locked --bench pool
+DBMUX_BENCH_QUICK=1 scripts/with-test-postgres.sh cargo bench --locked --bench postgres
 
 echo "dbmux: all test suites passed"
