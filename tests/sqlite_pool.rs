@@ -637,3 +637,26 @@ fn managers_and_connections_cross_threads() {
     send_sync::<dbmux::Error>();
     send::<dbmux::Connection>();
 }
+
+#[test]
+fn dollar_placeholders_keep_their_positions_on_sqlite() {
+    let mgr = Manager::from_url(":memory:").unwrap();
+    let r = mgr
+        .query("SELECT $2 || $1 || $2, '$1', ? IS NULL", params!["b", "a"])
+        .unwrap_err();
+    assert_eq!(
+        r.code(),
+        ErrorCode::InvalidParameter,
+        "mixing styles is refused: {r}"
+    );
+    let r = mgr
+        .query("SELECT $2 || $1 || $2 AS s, '$1' AS lit", params!["b", "a"])
+        .unwrap();
+    assert_eq!(r.rows()[0].get::<String>("s").unwrap(), "aba");
+    assert_eq!(r.rows()[0].get::<String>("lit").unwrap(), "$1");
+    // ? inside literals and comments is not a placeholder on SQLite either
+    let v: String = mgr
+        .query_scalar("SELECT '?' || ? -- ?", params!["x"])
+        .unwrap();
+    assert_eq!(v, "?x");
+}
