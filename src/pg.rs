@@ -132,12 +132,17 @@ fn base_config(s: &PgSettings, session: &SessionSettings) -> postgres::Config {
         .clone()
         .unwrap_or_else(|| session.application_name.clone());
     c.application_name(&app);
-    let mut options = s.options.clone().unwrap_or_default();
-    if let Some(t) = session.statement_timeout {
+    // DB_STATEMENT_TIMEOUT first, so that an explicit `options` in the URL
+    // (later on the command line, so it wins) can still override it
+    let mut options = match session.statement_timeout {
+        Some(t) => format!("-c statement_timeout={}", t.as_millis()),
+        None => String::new(),
+    };
+    if let Some(o) = &s.options {
         if !options.is_empty() {
             options.push(' ');
         }
-        options.push_str(&format!("-c statement_timeout={}", t.as_millis()));
+        options.push_str(o);
     }
     if !options.is_empty() {
         c.options(&options);
