@@ -95,7 +95,7 @@ impl Connection {
 
     /// Runs `f` on the native connection with echo logging and the
     /// statement timeout around it. Generic, so the hot path inlines.
-    #[inline]
+    #[inline(always)]
     fn run<R>(&mut self, sql: &str, f: impl FnOnce(Native<'_>) -> Result<R>) -> Result<R> {
         if self.plain {
             return match &mut self.conn {

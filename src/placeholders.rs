@@ -3,8 +3,8 @@
 //!
 //! A `?` or `$n` inside a string literal (`'...'`, `E'...'`), a quoted
 //! identifier (`"..."`), a `--` comment, a nested `/* */` comment or a
-//! dollar-quoted body (`$tag$...$tag$`) is not a placeholder. `??` stands
-//! for a literal `?` (for PostgreSQL's jsonb `?` operators).
+//! dollar-quoted body (`$tag$...$tag$`) is not a placeholder. On
+//! PostgreSQL `??` stands for a literal `?` (for the jsonb `?` operators).
 
 use std::borrow::Cow;
 
@@ -31,13 +31,10 @@ fn mixed() -> Error {
 #[inline]
 pub(crate) fn rewrite(sql: &str, target: Target) -> Result<Cow<'_, str>> {
     // Fast path (every SQLite statement): nothing that could need rewriting.
-    let b = sql.as_bytes();
     let needs = match target {
-        Target::Dollar => b.contains(&b'?'),
-        Target::Question => b
-            .iter()
-            .enumerate()
-            .any(|(i, &c)| c == b'$' || (c == b'?' && b.get(i + 1) == Some(&b'?'))),
+        Target::Dollar => sql.as_bytes().contains(&b'?'),
+        // SQLite has no `?` operator, so `??` needs no rewriting there
+        Target::Question => sql.as_bytes().contains(&b'$'),
     };
     if !needs {
         return Ok(Cow::Borrowed(sql));

@@ -473,7 +473,7 @@ fn no_rows() -> Error {
 
 /// Runs a query and returns the first column of the first row (a statement
 /// without result columns, such as an INSERT, runs and reports no rows).
-#[inline]
+#[inline(always)]
 pub(crate) fn query_value(
     conn: &rusqlite::Connection,
     sql: &str,
