@@ -142,30 +142,67 @@ fn main() {
             )
         }
     };
-    let (mut a, mut b, mut c, mut ra, mut rc) = (vec![], vec![], vec![], vec![], vec![]);
+    // For reference: the least a pool can do (a mutex around a Vec of clients
+    // with their prepared statement), with a checkout per query. It shows
+    // what checkout-per-query itself costs on this machine.
+    let minimal_side = {
+        let cfg = pg_config.clone();
+        move || {
+            let pool: Arc<std::sync::Mutex<Vec<(postgres::Client, postgres::Statement)>>> =
+                Arc::new(std::sync::Mutex::new(
+                    (0..THREADS)
+                        .map(|_| {
+                            let mut c = cfg.connect(postgres::NoTls).unwrap();
+                            let s = c.prepare("SELECT 1").unwrap();
+                            (c, s)
+                        })
+                        .collect(),
+                ));
+            run(
+                dur,
+                || (),
+                move |_| {
+                    let (mut c, s) = pool.lock().unwrap().pop().unwrap();
+                    let v: i32 = c.query_one(&s, &[]).unwrap().get(0);
+                    assert_eq!(v, 1);
+                    pool.lock().unwrap().push((c, s));
+                },
+            )
+        }
+    };
+    let (mut a, mut b, mut c, mut d, mut ra, mut rc) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
     for round in 0..rounds {
         // rotate the order so that no side always runs first or last
-        let mut q = [0.0f64; 3];
-        for k in 0..3 {
-            let side = (round + k) % 3;
+        let mut q = [0.0f64; 4];
+        for k in 0..4 {
+            let side = (round + k) % 4;
             q[side] = match side {
                 0 => dbmux_side(),
                 1 => r2d2_side(),
-                _ => raw_side(),
+                2 => raw_side(),
+                _ => minimal_side(),
             };
         }
-        let [qa, qb, qc] = q;
+        let [qa, qb, qc, qd] = q;
         a.push(qa);
         b.push(qb);
         c.push(qc);
+        d.push(qd);
         ra.push(qa / qb);
         rc.push(qa / qc);
     }
-    let (a, b, c) = (median(&mut a), median(&mut b), median(&mut c));
+    let (a, b, c, d) = (
+        median(&mut a),
+        median(&mut b),
+        median(&mut c),
+        median(&mut d),
+    );
     let (ra, rc) = (median(&mut ra), median(&mut rc));
     println!("SELECT 1 from {THREADS} threads (pool of {THREADS}), medians of {rounds} rounds of {dur:?}, PostgreSQL on loopback, no TLS:");
     println!("  dbmux                          {a:>9.0} queries/s");
     println!("  r2d2_postgres defaults         {b:>9.0} queries/s   dbmux/r2d2_postgres = {ra:.2}x (target >= 2x: {})", if ra >= 2.0 { "meets target" } else { "MISSES target" });
     println!("  raw postgres::Client/thread    {c:>9.0} queries/s   dbmux/limit = {rc:.2}x (target >= 0.95x: {})", if rc >= 0.95 { "meets target" } else { "MISSES target" });
+    println!("  (reference) minimal mutex pool  {d:>9.0} queries/s   minimal/limit = {:.2}x: the cost of a checkout per query itself", d / c);
     mgr.shutdown();
 }
