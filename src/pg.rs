@@ -55,6 +55,8 @@ pub(crate) struct PgConn {
     /// Set when dbmux (or the user's SQL) opened a transaction.
     pub in_tx: bool,
     statements: HashMap<String, Statement>,
+    /// The statement prepared last, checked before the map (a loop repeats one).
+    last: Option<(String, Statement)>,
     stats: Arc<Stats>,
 }
 
@@ -427,6 +429,7 @@ impl r2d2::ManageConnection for PgManager {
             tls,
             in_tx: false,
             statements: HashMap::new(),
+            last: None,
             stats: self.settings.stats.clone(),
         })
     }
@@ -496,6 +499,11 @@ fn track_tx(c: &mut PgConn, sql: &str) {
 }
 
 fn prepared(c: &mut PgConn, sql: &str) -> Result<Statement> {
+    if let Some((last_sql, s)) = &c.last {
+        if last_sql == sql {
+            return Ok(s.clone());
+        }
+    }
     if let Some(s) = c.statements.get(sql) {
         return Ok(s.clone());
     }
@@ -506,6 +514,7 @@ fn prepared(c: &mut PgConn, sql: &str) -> Result<Statement> {
         c.statements.clear();
     }
     c.statements.insert(sql.to_string(), stmt.clone());
+    c.last = Some((sql.to_string(), stmt.clone()));
     Ok(stmt)
 }
 
