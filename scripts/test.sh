@@ -9,7 +9,12 @@ ROOT=$PWD
 
 echo "== Rust: unit, integration, CLI and doc tests (SQLite on real files, PostgreSQL on real servers)"
 # Two throwaway PostgreSQL clusters (one with TLS) live for the duration of the run.
-scripts/with-test-postgres.sh cargo test --locked
+scripts/with-test-postgres.sh cargo test --locked --workspace
+
+echo "== C: header up to date, tests against the shared and static library and under ASan+UBSan, on SQLite and PostgreSQL"
+CDB=$(mktemp -d)
+scripts/with-test-postgres.sh bash -c 'scripts/test-c.sh "sqlite:///$0/c.db" "$DBMUX_TEST_PG_URL?sslmode=require"' "$CDB"
+rm -rf "$CDB"
 
 echo "== Rust: a build without default features still compiles and parses URLs"
 cargo test --locked --no-default-features --lib --test url_config

@@ -310,7 +310,7 @@ impl Connection {
     {
         if self.in_transaction() {
             return Err(Error::new(
-                ErrorCode::Sql,
+                ErrorCode::Misuse,
                 "a transaction is already open on this connection; nest with SAVEPOINT instead",
             )
             .into());

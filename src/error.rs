@@ -47,6 +47,9 @@ pub enum ErrorCode {
     InvalidParameter = 15,
     /// A file-system level failure (disk full, I/O error, corrupt file).
     Io = 16,
+    /// The API was used out of order or with a missing argument (a NULL
+    /// pointer in C, COMMIT without BEGIN, a handle used after release).
+    Misuse = 17,
     /// A bug in dbmux or a dependency (including a caught panic).
     Internal = 99,
 }
@@ -76,6 +79,7 @@ impl ErrorCode {
             ErrorCode::NoRows => "no_rows",
             ErrorCode::InvalidParameter => "invalid_parameter",
             ErrorCode::Io => "io",
+            ErrorCode::Misuse => "misuse",
             ErrorCode::Internal => "internal",
         }
     }
@@ -110,8 +114,9 @@ struct Inner {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    /// Builds an error from a code and a message.
-    pub(crate) fn new(code: ErrorCode, message: impl Into<String>) -> Error {
+    /// Builds an error from a code and a message (for layers built on dbmux,
+    /// such as the C ABI).
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Error {
         Error(Box::new(Inner {
             code,
             message: message.into(),
@@ -243,6 +248,7 @@ mod tests {
             (ErrorCode::NoRows, 14),
             (ErrorCode::InvalidParameter, 15),
             (ErrorCode::Io, 16),
+            (ErrorCode::Misuse, 17),
             (ErrorCode::Internal, 99),
         ];
         for (code, n) in table {

@@ -1,0 +1,226 @@
+/*
+ * C tests of libdbmux against a real database: the URL is argv[1]
+ * (a SQLite file URL, or a PostgreSQL URL). Built with
+ * -std=c11 -Wall -Wextra -Werror -pedantic, linked once against the shared
+ * and once against the static library, and run under AddressSanitizer and
+ * UndefinedBehaviorSanitizer by scripts/test-c.sh.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dbmux.h"
+
+static int failures = 0;
+static int checks = 0;
+
+#define CHECK(cond, ...)                                                     \
+  do {                                                                       \
+    checks++;                                                                \
+    if (!(cond)) {                                                           \
+      failures++;                                                            \
+      fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
+      fprintf(stderr, __VA_ARGS__);                                          \
+      fprintf(stderr, "\n");                                                 \
+    }                                                                        \
+  } while (0)
+
+/* Checks a status; on failure prints dbmux's message. */
+static void ok(enum dbmux_status s, const char *what) {
+  checks++;
+  if (s != DBMUX_OK) {
+    char *msg = dbmux_last_error_message();
+    failures++;
+    fprintf(stderr, "%s failed with status %d: %s\n", what, (int)s, msg ? msg : "(no message)");
+    dbmux_string_free(msg);
+  }
+}
+
+static int message_contains(const char *needle) {
+  char *msg = dbmux_last_error_message();
+  int found = msg != NULL && strstr(msg, needle) != NULL;
+  if (!found) fprintf(stderr, "  last error: %s\n", msg ? msg : "(none)");
+  dbmux_string_free(msg);
+  return found;
+}
+
+static struct dbmux_value v_null(void) {
+  struct dbmux_value v;
+  memset(&v, 0, sizeof v);
+  v.type = DBMUX_TYPE_NULL;
+  return v;
+}
+static struct dbmux_value v_int(int64_t i) {
+  struct dbmux_value v = v_null();
+  v.type = DBMUX_TYPE_INT64;
+  v.int64 = i;
+  return v;
+}
+static struct dbmux_value v_real(double d) {
+  struct dbmux_value v = v_null();
+  v.type = DBMUX_TYPE_DOUBLE;
+  v.real = d;
+  return v;
+}
+static struct dbmux_value v_text(const char *s) {
+  struct dbmux_value v = v_null();
+  v.type = DBMUX_TYPE_TEXT;
+  v.ptr = (const uint8_t *)s;
+  v.len = strlen(s);
+  return v;
+}
+static struct dbmux_value v_blob(const uint8_t *b, size_t n) {
+  struct dbmux_value v = v_null();
+  v.type = DBMUX_TYPE_BLOB;
+  v.ptr = b;
+  v.len = n;
+  return v;
+}
+
+static int64_t scalar_int(struct dbmux_conn *c, const char *sql) {
+  struct dbmux_result *r = NULL;
+  bool has = false;
+  int64_t v = -1;
+  ok(dbmux_query(c, sql, NULL, 0, &r), sql);
+  ok(dbmux_result_next(r, &has), "next");
+  CHECK(has, "%s returned no row", sql);
+  ok(dbmux_result_int64(r, 0, &v), "int64");
+  dbmux_result_free(r);
+  return v;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fprintf(stderr, "usage: %s URL\n", argv[0]);
+    return 2;
+  }
+  const char *url = argv[1];
+  int pg = strncmp(url, "postgres", 8) == 0;
+  printf("dbmux C tests against %s (%s)\n", pg ? "PostgreSQL" : "SQLite", dbmux_version());
+  CHECK(DBMUX_VERSION_MAJOR == 0 && DBMUX_VERSION_MINOR == 1, "header version");
+
+  /* a bad URL: status and message, out untouched */
+  struct dbmux_manager *mgr = NULL;
+  CHECK(dbmux_manager_open("mysql://u:pw@h/db", &mgr) == DBMUX_INVALID_URL, "bad url");
+  CHECK(mgr == NULL, "out written on failure");
+  CHECK(message_contains("unsupported database URL scheme"), "message");
+  CHECK(dbmux_manager_open(url, NULL) == DBMUX_MISUSE, "NULL out");
+
+  ok(dbmux_manager_open(url, &mgr), "open");
+  struct dbmux_conn *c = NULL;
+  ok(dbmux_conn_get(mgr, &c), "conn_get");
+
+  uint64_t n = 0;
+  ok(dbmux_execute(c, "DROP TABLE IF EXISTS ctest", NULL, 0, &n), "drop");
+  const char *ddl = pg ? "CREATE TABLE ctest (id SERIAL PRIMARY KEY, i BIGINT, r DOUBLE PRECISION, t TEXT, b BYTEA, z TEXT)"
+                       : "CREATE TABLE ctest (id INTEGER PRIMARY KEY, i INTEGER, r REAL, t TEXT, b BLOB, z TEXT)";
+  ok(dbmux_execute(c, ddl, NULL, 0, &n), "create");
+
+  /* insert every type */
+  const uint8_t blob[] = {0, 1, 2, 254, 255};
+  struct dbmux_value params[5];
+  params[0] = v_int(INT64_MIN);
+  params[1] = v_real(3.25);
+  params[2] = v_text("h\xc3\xa9llo \xe2\x9c\x93");
+  params[3] = v_blob(blob, sizeof blob);
+  params[4] = v_null();
+  ok(dbmux_execute(c, "INSERT INTO ctest (i, r, t, b, z) VALUES (?, ?, ?, ?, ?)", params, 5, &n), "insert");
+  CHECK(n == 1, "rows affected %llu", (unsigned long long)n);
+  int64_t id = 0;
+  ok(dbmux_last_insert_id(c, &id), "last_insert_id");
+  CHECK(id == 1, "id %lld", (long long)id);
+
+  /* read everything back and compare */
+  struct dbmux_result *r = NULL;
+  struct dbmux_value idp = v_int(1);
+  ok(dbmux_query(c, "SELECT i, r, t, b, z FROM ctest WHERE id = ?", &idp, 1, &r), "select");
+  size_t cols = 0;
+  ok(dbmux_result_column_count(r, &cols), "column_count");
+  CHECK(cols == 5, "cols %zu", cols);
+  const char *name = NULL;
+  ok(dbmux_result_column_name(r, 2, &name), "column_name");
+  CHECK(name && strcmp(name, "t") == 0, "name %s", name ? name : "NULL");
+  const char *decl = NULL;
+  ok(dbmux_result_column_decltype(r, 3, &decl), "decltype");
+  CHECK(decl && (strcmp(decl, "BLOB") == 0 || strcmp(decl, "bytea") == 0), "decltype %s", decl ? decl : "NULL");
+  bool has = false;
+  ok(dbmux_result_next(r, &has), "next");
+  CHECK(has, "a row");
+  int64_t i = 0;
+  ok(dbmux_result_int64(r, 0, &i), "int64");
+  CHECK(i == INT64_MIN, "int64 %lld", (long long)i);
+  double d = 0;
+  ok(dbmux_result_double(r, 1, &d), "double");
+  CHECK(fabs(d - 3.25) < 1e-12, "double %f", d);
+  const uint8_t *p = NULL;
+  size_t len = 0;
+  ok(dbmux_result_text(r, 2, &p, &len), "text");
+  CHECK(len == strlen("h\xc3\xa9llo \xe2\x9c\x93") && memcmp(p, "h\xc3\xa9llo \xe2\x9c\x93", len) == 0, "text");
+  ok(dbmux_result_blob(r, 3, &p, &len), "blob");
+  CHECK(len == sizeof blob && memcmp(p, blob, len) == 0, "blob");
+  enum dbmux_value_type ty;
+  ok(dbmux_result_value_type(r, 4, &ty), "value_type");
+  CHECK(ty == DBMUX_TYPE_NULL, "null type %d", (int)ty);
+  /* wrong-type getters and out-of-range columns */
+  CHECK(dbmux_result_int64(r, 2, &i) == DBMUX_TYPE_MISMATCH, "text as int64");
+  CHECK(message_contains("not int64"), "type message");
+  CHECK(dbmux_result_text(r, 9, &p, &len) == DBMUX_INVALID_PARAMETER, "column 9");
+  ok(dbmux_result_next(r, &has), "next");
+  CHECK(!has, "one row only");
+  dbmux_result_free(r);
+
+  /* SQL error */
+  CHECK(dbmux_execute(c, "SELEC 1", NULL, 0, &n) == DBMUX_SQL, "syntax error");
+  CHECK(message_contains("syntax error"), "syntax message");
+
+  /* transactions */
+  CHECK(dbmux_commit(c) == DBMUX_MISUSE, "commit without begin");
+  ok(dbmux_begin(c), "begin");
+  ok(dbmux_execute(c, "DELETE FROM ctest", NULL, 0, &n), "delete");
+  ok(dbmux_rollback(c), "rollback");
+  CHECK(scalar_int(c, "SELECT count(*) FROM ctest") == 1, "rollback kept the row");
+  ok(dbmux_begin(c), "begin");
+  struct dbmux_value two = v_int(2);
+  ok(dbmux_execute(c, "INSERT INTO ctest (i) VALUES (?)", &two, 1, &n), "insert in tx");
+  ok(dbmux_commit(c), "commit");
+  CHECK(scalar_int(c, "SELECT count(*) FROM ctest") == 2, "commit kept the row");
+  /* an open transaction is rolled back on release */
+  ok(dbmux_begin(c), "begin");
+  ok(dbmux_execute(c, "DELETE FROM ctest", NULL, 0, &n), "delete");
+  dbmux_conn_release(c);
+  ok(dbmux_conn_get(mgr, &c), "conn_get again");
+  CHECK(scalar_int(c, "SELECT count(*) FROM ctest") == 2, "released transaction rolled back");
+
+  /* health and debug JSON */
+  char *json = NULL;
+  ok(dbmux_health_json(mgr, &json), "health");
+  CHECK(json && strstr(json, "\"status\":\"healthy\""), "health %s", json ? json : "NULL");
+  dbmux_string_free(json);
+  ok(dbmux_debug_info_json(mgr, &json), "debug");
+  CHECK(json && strstr(json, "\"session_creation_count\""), "debug %s", json ? json : "NULL");
+  dbmux_string_free(json);
+
+  ok(dbmux_execute(c, "DROP TABLE ctest", NULL, 0, &n), "drop");
+  dbmux_conn_release(c);
+  dbmux_manager_close(mgr);
+
+  /* a checkout timeout: pool 1, overflow 0 */
+  setenv("DB_POOL_SIZE", "1", 1);
+  setenv("DB_MAX_OVERFLOW", "0", 1);
+  setenv("DB_POOL_TIMEOUT", "0.3", 1);
+  ok(dbmux_manager_open(url, &mgr), "open small");
+  unsetenv("DB_POOL_SIZE");
+  unsetenv("DB_MAX_OVERFLOW");
+  unsetenv("DB_POOL_TIMEOUT");
+  struct dbmux_conn *held = NULL, *second = NULL;
+  ok(dbmux_conn_get(mgr, &held), "first");
+  CHECK(dbmux_conn_get(mgr, &second) == DBMUX_POOL_TIMEOUT, "second times out");
+  CHECK(second == NULL, "out untouched");
+  CHECK(message_contains("pool_size=1"), "timeout message");
+  dbmux_conn_release(held);
+  dbmux_manager_close(mgr);
+
+  printf("%d passed, %d failed\n", checks - failures, failures);
+  return failures == 0 ? 0 : 1;
+}
