@@ -230,6 +230,7 @@ enum dbmux_status dbmux_manager_open(const char *url, struct dbmux_manager **out
  * Closes every connection of the manager (those still checked out close
  * when released) and frees it. NULL is accepted. The global manager's
  * handle is not freed (use `dbmux_global_shutdown`).
+ * Thread: Any thread, once no other thread uses the manager.
  */
 void dbmux_manager_close(struct dbmux_manager *mgr);
 
@@ -243,6 +244,7 @@ enum dbmux_status dbmux_global(struct dbmux_manager **out);
 /**
  * Shuts the global manager down and invalidates handles from
  * `dbmux_global`; the next `dbmux_global` builds a fresh one.
+ * Thread: Any thread, once no other thread uses the global handle.
  */
 void dbmux_global_shutdown(void);
 
@@ -250,12 +252,14 @@ void dbmux_global_shutdown(void);
  * The manager's health report as JSON (the same object as Rust's
  * `HealthReport`), cached for DB_HEALTH_CHECK_INTERVAL. `*out` is owned by
  * the caller: free it with `dbmux_string_free`.
+ * Thread: Any thread.
  */
 enum dbmux_status dbmux_health_json(const struct dbmux_manager *mgr, char **out);
 
 /**
  * The manager's debug info as JSON (Rust's `DebugInfo`). `*out` is owned
  * by the caller: free it with `dbmux_string_free`.
+ * Thread: Any thread.
  */
 enum dbmux_status dbmux_debug_info_json(const struct dbmux_manager *mgr, char **out);
 
@@ -269,22 +273,26 @@ enum dbmux_status dbmux_conn_get(const struct dbmux_manager *mgr, struct dbmux_c
 /**
  * Returns the connection to its pool (an open transaction is rolled back
  * first) and frees the handle. NULL is accepted.
+ * Thread: The thread using the connection.
  */
 void dbmux_conn_release(struct dbmux_conn *conn);
 
 /**
  * Begins a write transaction (`BEGIN IMMEDIATE` on SQLite, `BEGIN` on
  * PostgreSQL). DBMUX_MISUSE when one is already open.
+ * Thread: One thread at a time per connection.
  */
 enum dbmux_status dbmux_begin(struct dbmux_conn *conn);
 
 /**
  * Commits the open transaction. DBMUX_MISUSE when none is open.
+ * Thread: One thread at a time per connection.
  */
 enum dbmux_status dbmux_commit(struct dbmux_conn *conn);
 
 /**
  * Rolls back the open transaction. DBMUX_MISUSE when none is open.
+ * Thread: One thread at a time per connection.
  */
 enum dbmux_status dbmux_rollback(struct dbmux_conn *conn);
 
@@ -292,6 +300,7 @@ enum dbmux_status dbmux_rollback(struct dbmux_conn *conn);
  * Runs one statement with `?` placeholders bound to `params[0..n]`
  * (`params` may be NULL when `n` is 0). On success writes the number of
  * rows changed to `*rows_affected` (which may be NULL).
+ * Thread: One thread at a time per connection.
  */
 enum dbmux_status dbmux_execute(struct dbmux_conn *conn,
                                 const char *sql,
@@ -303,6 +312,7 @@ enum dbmux_status dbmux_execute(struct dbmux_conn *conn,
  * Runs a query and returns all rows in `*out` (free with
  * `dbmux_result_free`). A statement without result columns runs too, and
  * its result has 0 columns and `dbmux_result_rows_affected`.
+ * Thread: One thread at a time per connection; the result is independent of it.
  */
 enum dbmux_status dbmux_query(struct dbmux_conn *conn,
                               const char *sql,
@@ -313,17 +323,20 @@ enum dbmux_status dbmux_query(struct dbmux_conn *conn,
 /**
  * The id of the last inserted row on this connection (SQLite's rowid;
  * PostgreSQL's `lastval()`).
+ * Thread: One thread at a time per connection.
  */
 enum dbmux_status dbmux_last_insert_id(struct dbmux_conn *conn, int64_t *out);
 
 /**
  * The number of columns (also for a result without rows).
+ * Thread: One thread at a time per result.
  */
 enum dbmux_status dbmux_result_column_count(const struct dbmux_result *r, size_t *out);
 
 /**
  * The name of column `i` (0-based). `*out` is borrowed from the result and
  * valid until `dbmux_result_free`.
+ * Thread: One thread at a time per result.
  */
 enum dbmux_status dbmux_result_column_name(const struct dbmux_result *r,
                                            size_t i,
@@ -332,6 +345,7 @@ enum dbmux_status dbmux_result_column_name(const struct dbmux_result *r,
 /**
  * The declared type of column `i` (`INTEGER`, `int4`, ...), or NULL for an
  * expression without one. Borrowed, valid until `dbmux_result_free`.
+ * Thread: One thread at a time per result.
  */
 enum dbmux_status dbmux_result_column_decltype(const struct dbmux_result *r,
                                                size_t i,
@@ -339,11 +353,13 @@ enum dbmux_status dbmux_result_column_decltype(const struct dbmux_result *r,
 
 /**
  * Advances to the next row; `*has_row` is false after the last one.
+ * Thread: One thread at a time per result.
  */
 enum dbmux_status dbmux_result_next(struct dbmux_result *r, bool *has_row);
 
 /**
  * The type of column `i` in the current row.
+ * Thread: One thread at a time per result.
  */
 enum dbmux_status dbmux_result_value_type(const struct dbmux_result *r,
                                           size_t i,
@@ -351,12 +367,14 @@ enum dbmux_status dbmux_result_value_type(const struct dbmux_result *r,
 
 /**
  * Column `i` of the current row as an int64 (DBMUX_TYPE_MISMATCH otherwise).
+ * Thread: One thread at a time per result.
  */
 enum dbmux_status dbmux_result_int64(const struct dbmux_result *r, size_t i, int64_t *out);
 
 /**
  * Column `i` of the current row as a double (integers convert; other
  * types give DBMUX_TYPE_MISMATCH).
+ * Thread: One thread at a time per result.
  */
 enum dbmux_status dbmux_result_double(const struct dbmux_result *r, size_t i, double *out);
 
@@ -364,6 +382,7 @@ enum dbmux_status dbmux_result_double(const struct dbmux_result *r, size_t i, do
  * Column `i` of the current row as UTF-8 text: `*ptr` and `*len` stay
  * valid until the next `dbmux_result_next` or `dbmux_result_free`. The
  * text is not NUL-terminated.
+ * Thread: One thread at a time per result.
  */
 enum dbmux_status dbmux_result_text(const struct dbmux_result *r,
                                     size_t i,
@@ -373,6 +392,7 @@ enum dbmux_status dbmux_result_text(const struct dbmux_result *r,
 /**
  * Column `i` of the current row as bytes: `*ptr` and `*len` stay valid
  * until the next `dbmux_result_next` or `dbmux_result_free`.
+ * Thread: One thread at a time per result.
  */
 enum dbmux_status dbmux_result_blob(const struct dbmux_result *r,
                                     size_t i,
@@ -381,11 +401,13 @@ enum dbmux_status dbmux_result_blob(const struct dbmux_result *r,
 
 /**
  * For a statement without result columns: the rows it changed.
+ * Thread: One thread at a time per result.
  */
 enum dbmux_status dbmux_result_rows_affected(const struct dbmux_result *r, uint64_t *out);
 
 /**
  * Frees a result. NULL is accepted.
+ * Thread: The thread using the result.
  */
 void dbmux_result_free(struct dbmux_result *r);
 

@@ -346,6 +346,7 @@ pub unsafe extern "C" fn dbmux_manager_open(
 /// Closes every connection of the manager (those still checked out close
 /// when released) and frees it. NULL is accepted. The global manager's
 /// handle is not freed (use `dbmux_global_shutdown`).
+/// Thread: Any thread, once no other thread uses the manager.
 #[no_mangle]
 pub unsafe extern "C" fn dbmux_manager_close(mgr: *mut dbmux_manager) {
     let _ = guard(|| {
@@ -390,6 +391,7 @@ pub unsafe extern "C" fn dbmux_global(out: *mut *mut dbmux_manager) -> dbmux_sta
 
 /// Shuts the global manager down and invalidates handles from
 /// `dbmux_global`; the next `dbmux_global` builds a fresh one.
+/// Thread: Any thread, once no other thread uses the global handle.
 #[no_mangle]
 pub extern "C" fn dbmux_global_shutdown() {
     let _ = guard(|| {
@@ -402,6 +404,7 @@ pub extern "C" fn dbmux_global_shutdown() {
 /// The manager's health report as JSON (the same object as Rust's
 /// `HealthReport`), cached for DB_HEALTH_CHECK_INTERVAL. `*out` is owned by
 /// the caller: free it with `dbmux_string_free`.
+/// Thread: Any thread.
 #[no_mangle]
 pub unsafe extern "C" fn dbmux_health_json(
     mgr: *const dbmux_manager,
@@ -421,6 +424,7 @@ pub unsafe extern "C" fn dbmux_health_json(
 
 /// The manager's debug info as JSON (Rust's `DebugInfo`). `*out` is owned
 /// by the caller: free it with `dbmux_string_free`.
+/// Thread: Any thread.
 #[no_mangle]
 pub unsafe extern "C" fn dbmux_debug_info_json(
     mgr: *const dbmux_manager,
@@ -467,6 +471,7 @@ pub unsafe extern "C" fn dbmux_conn_get(
 
 /// Returns the connection to its pool (an open transaction is rolled back
 /// first) and frees the handle. NULL is accepted.
+/// Thread: The thread using the connection.
 #[no_mangle]
 pub unsafe extern "C" fn dbmux_conn_release(conn: *mut dbmux_conn) {
     let _ = guard(|| {
@@ -498,6 +503,7 @@ fn transaction_sql(c: &mut Connection, sql: &str) -> dbmux_status {
 
 /// Begins a write transaction (`BEGIN IMMEDIATE` on SQLite, `BEGIN` on
 /// PostgreSQL). DBMUX_MISUSE when one is already open.
+/// Thread: One thread at a time per connection.
 #[no_mangle]
 pub unsafe extern "C" fn dbmux_begin(conn: *mut dbmux_conn) -> dbmux_status {
     with_conn(conn, |c| {
@@ -513,6 +519,7 @@ pub unsafe extern "C" fn dbmux_begin(conn: *mut dbmux_conn) -> dbmux_status {
 }
 
 /// Commits the open transaction. DBMUX_MISUSE when none is open.
+/// Thread: One thread at a time per connection.
 #[no_mangle]
 pub unsafe extern "C" fn dbmux_commit(conn: *mut dbmux_conn) -> dbmux_status {
     with_conn(conn, |c| {
@@ -524,6 +531,7 @@ pub unsafe extern "C" fn dbmux_commit(conn: *mut dbmux_conn) -> dbmux_status {
 }
 
 /// Rolls back the open transaction. DBMUX_MISUSE when none is open.
+/// Thread: One thread at a time per connection.
 #[no_mangle]
 pub unsafe extern "C" fn dbmux_rollback(conn: *mut dbmux_conn) -> dbmux_status {
     with_conn(conn, |c| {
@@ -537,6 +545,7 @@ pub unsafe extern "C" fn dbmux_rollback(conn: *mut dbmux_conn) -> dbmux_status {
 /// Runs one statement with `?` placeholders bound to `params[0..n]`
 /// (`params` may be NULL when `n` is 0). On success writes the number of
 /// rows changed to `*rows_affected` (which may be NULL).
+/// Thread: One thread at a time per connection.
 #[no_mangle]
 pub unsafe extern "C" fn dbmux_execute(
     conn: *mut dbmux_conn,
@@ -569,6 +578,7 @@ pub unsafe extern "C" fn dbmux_execute(
 /// Runs a query and returns all rows in `*out` (free with
 /// `dbmux_result_free`). A statement without result columns runs too, and
 /// its result has 0 columns and `dbmux_result_rows_affected`.
+/// Thread: One thread at a time per connection; the result is independent of it.
 #[no_mangle]
 pub unsafe extern "C" fn dbmux_query(
     conn: *mut dbmux_conn,
@@ -618,6 +628,7 @@ pub unsafe extern "C" fn dbmux_query(
 
 /// The id of the last inserted row on this connection (SQLite's rowid;
 /// PostgreSQL's `lastval()`).
+/// Thread: One thread at a time per connection.
 #[no_mangle]
 pub unsafe extern "C" fn dbmux_last_insert_id(
     conn: *mut dbmux_conn,
@@ -652,6 +663,7 @@ unsafe fn with_result(
 }
 
 /// The number of columns (also for a result without rows).
+/// Thread: One thread at a time per result.
 #[no_mangle]
 pub unsafe extern "C" fn dbmux_result_column_count(
     r: *const dbmux_result,
@@ -668,6 +680,7 @@ pub unsafe extern "C" fn dbmux_result_column_count(
 
 /// The name of column `i` (0-based). `*out` is borrowed from the result and
 /// valid until `dbmux_result_free`.
+/// Thread: One thread at a time per result.
 #[no_mangle]
 pub unsafe extern "C" fn dbmux_result_column_name(
     r: *const dbmux_result,
@@ -690,6 +703,7 @@ pub unsafe extern "C" fn dbmux_result_column_name(
 
 /// The declared type of column `i` (`INTEGER`, `int4`, ...), or NULL for an
 /// expression without one. Borrowed, valid until `dbmux_result_free`.
+/// Thread: One thread at a time per result.
 #[no_mangle]
 pub unsafe extern "C" fn dbmux_result_column_decltype(
     r: *const dbmux_result,
@@ -718,6 +732,7 @@ fn column_range(i: usize, n: usize) -> dbmux_status {
 }
 
 /// Advances to the next row; `*has_row` is false after the last one.
+/// Thread: One thread at a time per result.
 #[no_mangle]
 pub unsafe extern "C" fn dbmux_result_next(
     r: *mut dbmux_result,
@@ -753,6 +768,7 @@ fn cell(r: &dbmux_result, i: usize) -> Result<&Value, dbmux_status> {
 }
 
 /// The type of column `i` in the current row.
+/// Thread: One thread at a time per result.
 #[no_mangle]
 pub unsafe extern "C" fn dbmux_result_value_type(
     r: *const dbmux_result,
@@ -785,6 +801,7 @@ fn wrong_type(want: &str, v: &Value) -> dbmux_status {
 }
 
 /// Column `i` of the current row as an int64 (DBMUX_TYPE_MISMATCH otherwise).
+/// Thread: One thread at a time per result.
 #[no_mangle]
 pub unsafe extern "C" fn dbmux_result_int64(
     r: *const dbmux_result,
@@ -808,6 +825,7 @@ pub unsafe extern "C" fn dbmux_result_int64(
 
 /// Column `i` of the current row as a double (integers convert; other
 /// types give DBMUX_TYPE_MISMATCH).
+/// Thread: One thread at a time per result.
 #[no_mangle]
 pub unsafe extern "C" fn dbmux_result_double(
     r: *const dbmux_result,
@@ -836,6 +854,7 @@ pub unsafe extern "C" fn dbmux_result_double(
 /// Column `i` of the current row as UTF-8 text: `*ptr` and `*len` stay
 /// valid until the next `dbmux_result_next` or `dbmux_result_free`. The
 /// text is not NUL-terminated.
+/// Thread: One thread at a time per result.
 #[no_mangle]
 pub unsafe extern "C" fn dbmux_result_text(
     r: *const dbmux_result,
@@ -861,6 +880,7 @@ pub unsafe extern "C" fn dbmux_result_text(
 
 /// Column `i` of the current row as bytes: `*ptr` and `*len` stay valid
 /// until the next `dbmux_result_next` or `dbmux_result_free`.
+/// Thread: One thread at a time per result.
 #[no_mangle]
 pub unsafe extern "C" fn dbmux_result_blob(
     r: *const dbmux_result,
@@ -885,6 +905,7 @@ pub unsafe extern "C" fn dbmux_result_blob(
 }
 
 /// For a statement without result columns: the rows it changed.
+/// Thread: One thread at a time per result.
 #[no_mangle]
 pub unsafe extern "C" fn dbmux_result_rows_affected(
     r: *const dbmux_result,
@@ -900,6 +921,7 @@ pub unsafe extern "C" fn dbmux_result_rows_affected(
 }
 
 /// Frees a result. NULL is accepted.
+/// Thread: The thread using the result.
 #[no_mangle]
 pub unsafe extern "C" fn dbmux_result_free(r: *mut dbmux_result) {
     if !r.is_null() {

@@ -406,3 +406,150 @@ fn checkout_timeout_and_json() {
         dbmux_manager_close(mgr);
     }
 }
+
+#[test]
+fn every_result_getter_checks_its_pointers() {
+    unsafe {
+        let mgr = open(":memory:");
+        let c = conn(mgr);
+        let sql = cs("SELECT 1, 'x', x'00', 2.5");
+        let mut r = ptr::null_mut();
+        assert_eq!(
+            dbmux_query(c, sql.as_ptr(), ptr::null(), 0, &mut r),
+            DBMUX_OK
+        );
+        let mut has = false;
+        assert_eq!(dbmux_result_next(r, &mut has), DBMUX_OK);
+        let (mut p, mut l): (*const u8, usize) = (ptr::null(), 0);
+        let mut name: *const c_char = ptr::null();
+        let mut ty = dbmux_value_type::DBMUX_TYPE_NULL;
+        let (mut i, mut d, mut n) = (0i64, 0f64, 0u64);
+        let nulls: Vec<(&str, dbmux_status)> = vec![
+            (
+                "column_name out",
+                dbmux_result_column_name(r, 0, ptr::null_mut()),
+            ),
+            (
+                "column_name r",
+                dbmux_result_column_name(ptr::null(), 0, &mut name),
+            ),
+            (
+                "decltype out",
+                dbmux_result_column_decltype(r, 0, ptr::null_mut()),
+            ),
+            (
+                "decltype r",
+                dbmux_result_column_decltype(ptr::null(), 0, &mut name),
+            ),
+            (
+                "value_type out",
+                dbmux_result_value_type(r, 0, ptr::null_mut()),
+            ),
+            (
+                "value_type r",
+                dbmux_result_value_type(ptr::null(), 0, &mut ty),
+            ),
+            ("int64 out", dbmux_result_int64(r, 0, ptr::null_mut())),
+            ("int64 r", dbmux_result_int64(ptr::null(), 0, &mut i)),
+            ("double out", dbmux_result_double(r, 3, ptr::null_mut())),
+            ("double r", dbmux_result_double(ptr::null(), 3, &mut d)),
+            ("text ptr", dbmux_result_text(r, 1, ptr::null_mut(), &mut l)),
+            ("text r", dbmux_result_text(ptr::null(), 1, &mut p, &mut l)),
+            ("blob len", dbmux_result_blob(r, 2, &mut p, ptr::null_mut())),
+            ("blob r", dbmux_result_blob(ptr::null(), 2, &mut p, &mut l)),
+            (
+                "rows_affected out",
+                dbmux_result_rows_affected(r, ptr::null_mut()),
+            ),
+            (
+                "rows_affected r",
+                dbmux_result_rows_affected(ptr::null(), &mut n),
+            ),
+        ];
+        for (what, status) in nulls {
+            assert_eq!(status, DBMUX_MISUSE, "{what}");
+            assert!(last().ends_with("must not be NULL"), "{what}");
+        }
+        // the same getters work with real pointers
+        assert_eq!(dbmux_result_value_type(r, 2, &mut ty), DBMUX_OK);
+        assert_eq!(ty, dbmux_value_type::DBMUX_TYPE_BLOB);
+        assert_eq!(dbmux_result_blob(r, 2, &mut p, &mut l), DBMUX_OK);
+        assert_eq!(std::slice::from_raw_parts(p, l), &[0u8]);
+        assert_eq!(
+            dbmux_result_double(r, 0, &mut d),
+            DBMUX_OK,
+            "an integer reads as a double"
+        );
+        assert_eq!(d, 1.0);
+        dbmux_result_free(r);
+        // a statement without columns through dbmux_query: rows affected
+        let ddl = cs("CREATE TABLE t (x)");
+        assert_eq!(
+            dbmux_query(c, ddl.as_ptr(), ptr::null(), 0, &mut r),
+            DBMUX_OK
+        );
+        dbmux_result_free(r);
+        let ins = cs("INSERT INTO t VALUES (1), (2)");
+        assert_eq!(
+            dbmux_query(c, ins.as_ptr(), ptr::null(), 0, &mut r),
+            DBMUX_OK
+        );
+        let mut cols = 9usize;
+        assert_eq!(dbmux_result_column_count(r, &mut cols), DBMUX_OK);
+        assert_eq!(cols, 0);
+        assert_eq!(dbmux_result_rows_affected(r, &mut n), DBMUX_OK);
+        assert_eq!(n, 2);
+        dbmux_result_free(r);
+        dbmux_conn_release(c);
+        dbmux_manager_close(mgr);
+    }
+}
+
+static LOGGED: Mutex<Vec<(i32, String, String)>> = Mutex::new(Vec::new());
+
+unsafe extern "C" fn collect(
+    level: i32,
+    target: *const c_char,
+    message: *const c_char,
+    user_data: *mut c_void,
+) {
+    assert_eq!(user_data as usize, 0xD8);
+    let t = CStr::from_ptr(target).to_string_lossy().into_owned();
+    let m = CStr::from_ptr(message).to_string_lossy().into_owned();
+    LOGGED.lock().unwrap().push((level, t, m));
+}
+
+#[test]
+fn log_lines_reach_the_callback() {
+    unsafe {
+        assert_eq!(
+            dbmux_set_log_callback(Some(collect), 0xD8 as *mut c_void),
+            DBMUX_OK
+        );
+        std::env::set_var("DB_ECHO", "1");
+        let mgr = open(":memory:");
+        std::env::remove_var("DB_ECHO");
+        let c = conn(mgr);
+        let sql = cs("SELECT 42 AS answer");
+        let mut n = 0u64;
+        assert_eq!(
+            dbmux_execute(c, sql.as_ptr(), ptr::null(), 0, &mut n),
+            DBMUX_OK
+        );
+        dbmux_conn_release(c);
+        dbmux_manager_close(mgr);
+        assert_eq!(dbmux_set_log_callback(None, ptr::null_mut()), DBMUX_OK);
+        let logged = LOGGED.lock().unwrap().clone();
+        let line = logged
+            .iter()
+            .find(|(_, t, m)| t == "dbmux::sql" && m.starts_with("SELECT 42 AS answer"))
+            .unwrap_or_else(|| panic!("no echo line in {logged:?}"));
+        assert_eq!(line.0, 3, "INFO is level 3");
+        assert!(
+            logged
+                .iter()
+                .any(|(_, t, m)| t == "dbmux" && m.contains("shut down")),
+            "{logged:?}"
+        );
+    }
+}
