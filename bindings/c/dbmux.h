@@ -219,8 +219,10 @@ char *dbmux_last_error_message(void);
 const char *dbmux_version(void);
 
 /**
- * Opens a manager for `url`, or from the environment (`DATABASE_URL`,
- * `DB_*`, `./.env`) when `url` is NULL. Does not connect. On success `*out`
+ * Opens a manager for `url`, or for `DATABASE_URL` (then `./.env`, then the
+ * embedded default `./dbmux.db`) when `url` is NULL. In both cases the pool
+ * settings come from the `DB_*` environment variables (`DB_POOL_SIZE`,
+ * `DB_POOL_TIMEOUT`, ...) and their defaults. Does not connect. On success `*out`
  * owns the manager: close it with `dbmux_manager_close`. A manager may be
  * used from any thread at once.
  */

@@ -308,8 +308,10 @@ pub extern "C" fn dbmux_version() -> *const c_char {
 
 // --------------------------------------------------------------- managers --
 
-/// Opens a manager for `url`, or from the environment (`DATABASE_URL`,
-/// `DB_*`, `./.env`) when `url` is NULL. Does not connect. On success `*out`
+/// Opens a manager for `url`, or for `DATABASE_URL` (then `./.env`, then the
+/// embedded default `./dbmux.db`) when `url` is NULL. In both cases the pool
+/// settings come from the `DB_*` environment variables (`DB_POOL_SIZE`,
+/// `DB_POOL_TIMEOUT`, ...) and their defaults. Does not connect. On success `*out`
 /// owns the manager: close it with `dbmux_manager_close`. A manager may be
 /// used from any thread at once.
 #[no_mangle]
