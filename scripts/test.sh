@@ -16,6 +16,13 @@ CDB=$(mktemp -d)
 scripts/with-test-postgres.sh bash -c 'scripts/test-c.sh "sqlite:///$0/c.db" "$DBMUX_TEST_PG_URL?sslmode=require"' "$CDB"
 rm -rf "$CDB"
 
+echo "== Python: pip install ./bindings/python into a fresh venv (it builds the Rust library), then pytest on SQLite and PostgreSQL"
+VENV=$ROOT/target/py-venv
+rm -rf "$VENV"
+python3 -m venv "$VENV"
+"$VENV/bin/pip" install --quiet --disable-pip-version-check "./bindings/python[test]"
+scripts/with-test-postgres.sh bash -c 'cd bindings/python/tests && "$0/bin/python" -m pytest -q -p no:cacheprovider' "$VENV"
+
 echo "== Rust: a build without default features still compiles and parses URLs"
 cargo test --locked --no-default-features --lib --test url_config
 

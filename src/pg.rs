@@ -603,8 +603,26 @@ pub(crate) fn query_value(c: &mut PgConn, sql: &str, params: &[Value]) -> Result
 }
 
 pub(crate) fn last_insert_id(c: &mut PgConn) -> Result<i64> {
+    // Inside a transaction a failing lastval() would abort it: guard it with
+    // a savepoint so that the caller's transaction survives the error.
+    let in_tx = c.in_tx;
     let client = c.client();
-    let row = outside_runtime(|| client.query_one("SELECT lastval()", &[])).map_err(|e| {
+    let result = outside_runtime(|| {
+        if in_tx {
+            client.batch_execute("SAVEPOINT dbmux_lastval")?;
+        }
+        let r = client.query_one("SELECT lastval()", &[]);
+        if in_tx {
+            let undo = if r.is_ok() {
+                "RELEASE SAVEPOINT dbmux_lastval"
+            } else {
+                "ROLLBACK TO SAVEPOINT dbmux_lastval; RELEASE SAVEPOINT dbmux_lastval"
+            };
+            client.batch_execute(undo)?;
+        }
+        r
+    });
+    let row = result.map_err(|e| {
         let inner = classify(e);
         Error::new(
             ErrorCode::Sql,

@@ -1,0 +1,74 @@
+"""The PEP 249 exception hierarchy, and the mapping from dbmux status codes
+(the Rust `ErrorCode` numbers) to it. The class is chosen by the code, never
+by parsing the message."""
+
+
+class Warning(Exception):  # noqa: A001 - the name is required by PEP 249
+    """Important warnings (PEP 249)."""
+
+
+class Error(Exception):
+    """Base class of every dbmux error. `code` is the dbmux status number."""
+
+    def __init__(self, message, code=None):
+        super().__init__(message)
+        self.code = code
+
+
+class InterfaceError(Error):
+    """The driver was misused or misconfigured (bad URL, closed connection, ...)."""
+
+
+class DatabaseError(Error):
+    """Errors related to the database."""
+
+
+class DataError(DatabaseError):
+    """A value is out of range or of the wrong type."""
+
+
+class OperationalError(DatabaseError):
+    """The database is unreachable, busy, read-only, or a timeout expired."""
+
+
+class IntegrityError(DatabaseError):
+    """A constraint (UNIQUE, NOT NULL, FOREIGN KEY, CHECK) was violated."""
+
+
+class InternalError(DatabaseError):
+    """A bug in dbmux."""
+
+
+class ProgrammingError(DatabaseError):
+    """Bad SQL, wrong number of parameters, a closed cursor, ..."""
+
+
+class NotSupportedError(DatabaseError):
+    """A feature the build or the backend does not support."""
+
+
+# dbmux_status -> class (the numbers never change)
+STATUS = {
+    1: InterfaceError,      # invalid URL
+    2: InterfaceError,      # invalid configuration
+    3: NotSupportedError,   # backend compiled out
+    4: OperationalError,    # connect failed
+    5: OperationalError,    # pool timeout
+    6: InterfaceError,      # manager closed
+    7: InterfaceError,      # already initialised
+    8: ProgrammingError,    # SQL error
+    9: IntegrityError,      # constraint
+    10: OperationalError,   # read-only
+    11: OperationalError,   # busy
+    12: OperationalError,   # statement timeout
+    13: DataError,          # type mismatch / out of range
+    14: ProgrammingError,   # no rows
+    15: ProgrammingError,   # invalid parameter
+    16: OperationalError,   # I/O
+    17: InterfaceError,     # misuse
+    99: InternalError,      # internal
+}
+
+
+def from_status(status, message):
+    return STATUS.get(status, InternalError)(message, status)

@@ -1,0 +1,298 @@
+"""PEP 249 behaviour of the dbmux Python package, on a real SQLite file and
+on the throwaway PostgreSQL server that scripts/with-test-postgres.sh starts.
+Without that server the PostgreSQL cases skip with a message locally and
+fail in CI (CI=true)."""
+
+import datetime
+import decimal
+import logging
+import os
+import threading
+import uuid
+
+import pytest
+
+import dbmux
+
+
+def _pg_url():
+    url = os.environ.get("DBMUX_TEST_PG_URL")
+    if url:
+        return url + "?sslmode=require"
+    msg = "PostgreSQL test server not running: run through scripts/with-test-postgres.sh"
+    if os.environ.get("CI") == "true":
+        pytest.fail(msg)
+    pytest.skip(msg)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/py.db"
+    return _pg_url()
+
+
+@pytest.fixture
+def table(url):
+    """A fresh table name (PostgreSQL is shared between tests)."""
+    name = "t_" + uuid.uuid4().hex[:10]
+    yield name
+    with dbmux.connect(url) as c:
+        c.cursor().execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def is_pg(url):
+    return url.startswith("postgres")
+
+
+def test_module_attributes_and_type_objects():
+    assert dbmux.apilevel == "2.0"
+    assert dbmux.threadsafety == 2
+    assert dbmux.paramstyle == "qmark"
+    for name in ["Warning", "Error", "InterfaceError", "DatabaseError", "DataError", "OperationalError",
+                 "IntegrityError", "InternalError", "ProgrammingError", "NotSupportedError"]:
+        assert isinstance(getattr(dbmux, name), type)
+    assert issubclass(dbmux.IntegrityError, dbmux.DatabaseError)
+    assert issubclass(dbmux.DatabaseError, dbmux.Error)
+    assert issubclass(dbmux.InterfaceError, dbmux.Error)
+    assert "INTEGER" == dbmux.NUMBER and "int4" == dbmux.NUMBER and "numeric" == dbmux.NUMBER
+    assert "TEXT" == dbmux.STRING and "varchar" == dbmux.STRING
+    assert "BLOB" == dbmux.BINARY and "bytea" == dbmux.BINARY
+    assert "timestamptz" == dbmux.DATETIME and "DATE" == dbmux.DATETIME
+    assert "INTEGER" != dbmux.STRING
+    assert dbmux.Date(2024, 1, 2) == datetime.date(2024, 1, 2)
+    assert dbmux.Binary(bytearray(b"ab")) == b"ab"
+    assert isinstance(dbmux.TimestampFromTicks(0), datetime.datetime)
+    assert isinstance(dbmux.DateFromTicks(0), datetime.date)
+    assert isinstance(dbmux.TimeFromTicks(0), datetime.time)
+
+
+def test_values_round_trip(url, table):
+    pg = is_pg(url)
+    ddl = (f"CREATE TABLE {table} (i BIGINT, r DOUBLE PRECISION, s TEXT, b BYTEA, n NUMERIC, "
+           "ts TIMESTAMP, tz TIMESTAMPTZ, d DATE, tm TIME, f BOOLEAN, z TEXT)") if pg else \
+          (f"CREATE TABLE {table} (i INTEGER, r REAL, s TEXT, b BLOB, n DECIMAL, "
+           "ts TIMESTAMP, tz TIMESTAMP, d DATE, tm TIME, f BOOLEAN, z TEXT)")
+    utc = datetime.timezone.utc
+    values = (
+        -(1 << 63), 0.1, "héllo ✓ 'quoted'", b"\x00\x01\xfe\xff", decimal.Decimal("12.345"),
+        datetime.datetime(2024, 2, 29, 12, 34, 56, 789012),
+        datetime.datetime(2024, 2, 29, 10, 34, 56, 500000, tzinfo=utc),
+        datetime.date(2024, 2, 29), datetime.time(3, 4, 5, 600000), True, None,
+    )
+    with dbmux.connect(url) as c:
+        cur = c.cursor()
+        cur.execute(ddl)
+        cur.execute(f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
+        assert cur.rowcount == 1
+        # bytearray and memoryview bind as bytes too
+        cur.execute(f"INSERT INTO {table} (b) VALUES (?)", (bytearray(b"ba"),))
+        cur.execute(f"INSERT INTO {table} (b) VALUES (?)", (memoryview(b"mv"),))
+    with dbmux.connect(url) as c:
+        cur = c.cursor()
+        cur.execute(f"SELECT * FROM {table} WHERE i IS NOT NULL")
+        row = cur.fetchone()
+        assert row == values
+        cur.execute(f"SELECT b FROM {table} WHERE i IS NULL ORDER BY b")
+        assert cur.fetchall() == [(b"ba",), (b"mv",)]
+
+
+def test_status_codes_pick_the_exception_class(url, table, tmp_path):
+    with pytest.raises(dbmux.InterfaceError, match="unsupported database URL scheme"):
+        dbmux.Manager("mysql://u:pw@h/db")
+    with dbmux.connect(url) as c:
+        cur = c.cursor()
+        with pytest.raises(dbmux.ProgrammingError, match="syntax error"):
+            cur.execute("SELEC 1")
+        c.rollback()
+        cur.execute(f"CREATE TABLE {table} (x INTEGER UNIQUE)")
+        cur.execute(f"INSERT INTO {table} VALUES (?)", (1,))
+        c.commit()
+        with pytest.raises(dbmux.IntegrityError) as e:
+            cur.execute(f"INSERT INTO {table} VALUES (?)", (1,))
+        assert e.value.code == 9
+        c.rollback()
+        if is_pg(url):
+            with pytest.raises(dbmux.DataError, match="out of range"):
+                cur.execute("SELECT ?::int4", (1 << 40,))
+            c.rollback()
+    with pytest.raises(dbmux.DataError, match="does not fit in 64 bits"):
+        dbmux.connect(url).cursor().execute("SELECT ?", (1 << 70,))
+
+
+def test_pool_timeout_is_an_operational_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("DB_POOL_SIZE", "1")
+    monkeypatch.setenv("DB_MAX_OVERFLOW", "0")
+    monkeypatch.setenv("DB_POOL_TIMEOUT", "0.3")
+    m = dbmux.Manager(f"sqlite:///{tmp_path}/small.db")
+    held = m.connect()
+    with pytest.raises(dbmux.OperationalError, match="pool_size=1") as e:
+        m.connect()
+    assert e.value.code == 5
+    held.close()
+    m.connect().close()
+    m.close()
+
+
+def test_close_without_commit_rolls_back_and_the_pool_hands_out_clean_connections(url, table):
+    m = dbmux.Manager(url)
+    c = m.connect()
+    cur = c.cursor()
+    cur.execute(f"CREATE TABLE {table} (x INTEGER)")
+    cur.execute(f"INSERT INTO {table} VALUES (?)", (1,))
+    c.close()
+    with pytest.raises(dbmux.Error, match="closed"):
+        c.cursor()
+    with pytest.raises(dbmux.InterfaceError):
+        c.commit()
+    c2 = m.connect()
+    with pytest.raises(dbmux.ProgrammingError):
+        c2.cursor().execute(f"SELECT * FROM {table}")
+    c2.close()
+    info = m.debug_info()
+    assert info["resets_on_return"] >= 1, info
+    m.close()
+
+
+def test_context_manager_commits_or_rolls_back(url, table):
+    with dbmux.connect(url) as c:
+        c.cursor().execute(f"CREATE TABLE {table} (x INTEGER)")
+    with pytest.raises(RuntimeError):
+        with dbmux.connect(url) as c:
+            c.cursor().execute(f"INSERT INTO {table} VALUES (?)", (1,))
+            raise RuntimeError("boom")
+    with dbmux.connect(url) as c:
+        c.cursor().execute(f"INSERT INTO {table} VALUES (?)", (2,))
+    with dbmux.connect(url) as c:
+        cur = c.execute(f"SELECT x FROM {table}")
+        assert cur.fetchall() == [(2,)]
+
+
+def test_eight_threads_reuse_pooled_connections(url, table):
+    m = dbmux.Manager(url)
+    with m.connect() as c:
+        c.cursor().execute(f"CREATE TABLE {table} (t INTEGER, n INTEGER)")
+    errors = []
+
+    def work(t):
+        try:
+            for n in range(25):
+                with m.connect() as c:
+                    c.cursor().execute(f"INSERT INTO {table} VALUES (?, ?)", (t, n))
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert errors == []
+    with m.connect() as c:
+        assert c.execute(f"SELECT count(*) FROM {table}").fetchone() == (200,)
+    info = m.debug_info()
+    assert info["session_creation_count"] >= 202
+    assert info["connections_opened"] <= 15, info  # pool_size 5 + max_overflow 10
+    assert info["session_creation_count"] > 10 * info["connections_opened"], "connections were reused"
+    m.close()
+
+
+def test_a_hundred_thousand_rows(url):
+    sql = ("SELECT g, g * 2 FROM generate_series(1, 100000) AS g" if is_pg(url) else
+           "WITH RECURSIVE c(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM c WHERE g < 100000) SELECT g, g * 2 FROM c")
+    with dbmux.connect(url) as c:
+        rows = c.execute(sql).fetchall()
+    assert len(rows) == 100000
+    assert rows[0] == (1, 2) and rows[-1] == (100000, 200000)
+    assert sum(r[0] for r in rows) == 100000 * 100001 // 2
+
+
+def test_bad_input_gives_useful_errors(url):
+    with dbmux.connect(url) as c:
+        cur = c.cursor()
+        with pytest.raises(dbmux.ProgrammingError, match="no statement was executed"):
+            cur.fetchone()
+        with pytest.raises(dbmux.ProgrammingError, match="takes 2 parameter"):
+            cur.execute("SELECT ?, ?", (1,))
+        with pytest.raises(dbmux.ProgrammingError, match="type list are not supported"):
+            cur.execute("SELECT ?", ([1, 2],))
+        with pytest.raises(dbmux.ProgrammingError, match="must be a sequence"):
+            cur.execute("SELECT ?", "ab")
+        cur.close()
+        with pytest.raises(dbmux.ProgrammingError, match="closed cursor"):
+            cur.execute("SELECT 1")
+
+
+def test_fetch_after_a_statement_without_rows_is_an_error(url, table):
+    with dbmux.connect(url) as c:
+        cur = c.cursor()
+        cur.execute(f"CREATE TABLE {table} (x INTEGER)")
+        with pytest.raises(dbmux.Error, match="not a query"):
+            cur.fetchall()
+        cur.executemany(f"INSERT INTO {table} VALUES (?)", [(1,), (2,), (3,)])
+        assert cur.rowcount == 3
+        with pytest.raises(dbmux.Error, match="not a query"):
+            cur.fetchone()
+        cur.execute(f"SELECT x FROM {table} ORDER BY x")
+        cur.arraysize = 2
+        assert cur.fetchmany() == [(1,), (2,)]
+        assert list(cur) == [(3,)]
+        assert cur.fetchone() is None
+
+
+def test_question_mark_in_a_literal_is_not_a_parameter(url):
+    with dbmux.connect(url) as c:
+        assert c.execute("SELECT '?', ?", ("x",)).fetchone() == ("?", "x")
+
+
+def test_description_type_codes_even_without_rows(url, table):
+    with dbmux.connect(url) as c:
+        cur = c.cursor()
+        cur.execute(f"CREATE TABLE {table} (i INTEGER, s TEXT, b {'BYTEA' if is_pg(url) else 'BLOB'}, d DATE)")
+        cur.execute(f"SELECT i, s, b, d FROM {table}")
+        assert cur.fetchall() == []
+        codes = [d[1] for d in cur.description]
+        assert codes[0] == dbmux.NUMBER and codes[1] == dbmux.STRING
+        assert codes[2] == dbmux.BINARY and codes[3] == dbmux.DATETIME
+        assert [d[0] for d in cur.description] == ["i", "s", "b", "d"]
+
+
+def test_lastrowid_and_connection_attributes(tmp_path):
+    with dbmux.connect(f"sqlite:///{tmp_path}/rid.db") as c:
+        assert c.Error is dbmux.Error and c.ProgrammingError is dbmux.ProgrammingError
+        cur = c.cursor()
+        cur.execute("CREATE TABLE r (id INTEGER PRIMARY KEY, x TEXT)")
+        cur.execute("INSERT INTO r (x) VALUES (?)", ("a",))
+        cur.execute("INSERT INTO r (x) VALUES (?)", ("b",))
+        assert cur.lastrowid == 2
+
+
+def test_health_debug_and_logging(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("DB_ECHO", "1")
+    m = dbmux.Manager(f"sqlite:///{tmp_path}/h.db")
+    caplog.set_level(logging.INFO, logger="dbmux")
+    with m.connect() as c:
+        c.execute("SELECT 12345 AS marker").fetchall()
+    h = m.health()
+    assert h["status"] == "healthy" and h["database_type"] == "sqlite"
+    assert set(h["pool_status"]) == {"pool_size", "max_overflow", "checked_in", "checked_out", "overflow"}
+    d = m.debug_info()
+    assert d["backend"] == "sqlite" and d["session_creation_count"] >= 2
+    assert any("SELECT 12345 AS marker" in r.getMessage() and r.name.startswith("dbmux") for r in caplog.records), \
+        [r.getMessage() for r in caplog.records]
+    m.close()
+    with pytest.raises(dbmux.InterfaceError, match="closed"):
+        m.connect()
+
+
+def test_global_connect_uses_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/global.db")
+    dbmux._lib.dbmux_global_shutdown()
+    dbmux._managers.clear()
+    with dbmux.connect() as c:
+        c.execute("CREATE TABLE g (x INTEGER)")
+    assert os.path.exists(tmp_path / "global.db")
+    assert dbmux.health()["database"].endswith("global.db")
+    assert dbmux.debug_info()["url"].endswith("global.db")
+    dbmux._lib.dbmux_global_shutdown()
+    dbmux._managers.clear()
