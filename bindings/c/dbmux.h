@@ -408,6 +408,21 @@ enum dbmux_status dbmux_result_blob(const struct dbmux_result *r,
 enum dbmux_status dbmux_result_rows_affected(const struct dbmux_result *r, uint64_t *out);
 
 /**
+ * For the Python binding: the result's columns and all rows from the
+ * cursor on, as CPython `marshal` bytes of
+ * `(((name, decltype or None), ...), [(value, ...), ...])`, and moves the
+ * cursor past the last row. `*out` (`*len` bytes) is owned by the caller:
+ * free it with `dbmux_bytes_free`. One thread at a time per result.
+ */
+enum dbmux_status dbmux_result_pymarshal(struct dbmux_result *r, uint8_t **out, size_t *len);
+
+/**
+ * Frees bytes returned by dbmux (`dbmux_result_pymarshal`), given their
+ * length. NULL is accepted. Any thread.
+ */
+void dbmux_bytes_free(uint8_t *p, size_t len);
+
+/**
  * Frees a result. NULL is accepted.
  * Thread: The thread using the result.
  */

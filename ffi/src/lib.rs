@@ -922,6 +922,138 @@ pub unsafe extern "C" fn dbmux_result_rows_affected(
     })
 }
 
+/// Encodes values in CPython's `marshal` format (version 2+, stable since
+/// Python 3.4 for these types), so the Python binding can turn a whole result
+/// into Python objects with one call into C (`marshal.loads`).
+mod pymarshal {
+    use dbmux::Value;
+
+    fn len(out: &mut Vec<u8>, n: usize) {
+        out.extend_from_slice(&(n.min(i32::MAX as usize) as i32).to_le_bytes());
+    }
+
+    pub fn str(out: &mut Vec<u8>, s: &str) {
+        out.push(b'u');
+        len(out, s.len());
+        out.extend_from_slice(s.as_bytes());
+    }
+
+    pub fn none(out: &mut Vec<u8>) {
+        out.push(b'N');
+    }
+
+    pub fn int(out: &mut Vec<u8>, i: i64) {
+        if let Ok(small) = i32::try_from(i) {
+            out.push(b'i');
+            out.extend_from_slice(&small.to_le_bytes());
+            return;
+        }
+        // a long: base 2**15 digits, least significant first; the sign is
+        // the sign of the digit count
+        let mut mag = i.unsigned_abs();
+        let mut digits = Vec::with_capacity(5);
+        while mag > 0 {
+            digits.push((mag & 0x7fff) as u16);
+            mag >>= 15;
+        }
+        out.push(b'l');
+        let n = digits.len() as i32;
+        out.extend_from_slice(&(if i < 0 { -n } else { n }).to_le_bytes());
+        for d in digits {
+            out.extend_from_slice(&d.to_le_bytes());
+        }
+    }
+
+    pub fn value(out: &mut Vec<u8>, v: &Value) {
+        match v {
+            Value::Null => none(out),
+            Value::Integer(i) => int(out, *i),
+            Value::Real(r) => {
+                out.push(b'g');
+                out.extend_from_slice(&r.to_le_bytes());
+            }
+            Value::Text(s) => str(out, s),
+            Value::Blob(b) => {
+                out.push(b's');
+                len(out, b.len());
+                out.extend_from_slice(b);
+            }
+        }
+    }
+
+    pub fn tuple(out: &mut Vec<u8>, n: usize) {
+        if n < 256 {
+            out.push(b')');
+            out.push(n as u8);
+        } else {
+            out.push(b'(');
+            len(out, n);
+        }
+    }
+
+    pub fn list(out: &mut Vec<u8>, n: usize) {
+        out.push(b'[');
+        len(out, n);
+    }
+}
+
+/// For the Python binding: the result's columns and all rows from the
+/// cursor on, as CPython `marshal` bytes of
+/// `(((name, decltype or None), ...), [(value, ...), ...])`, and moves the
+/// cursor past the last row. `*out` (`*len` bytes) is owned by the caller:
+/// free it with `dbmux_bytes_free`. One thread at a time per result.
+#[no_mangle]
+pub unsafe extern "C" fn dbmux_result_pymarshal(
+    r: *mut dbmux_result,
+    out: *mut *mut u8,
+    len: *mut usize,
+) -> dbmux_status {
+    guard(|| {
+        if r.is_null() {
+            return null_arg("result");
+        }
+        if out.is_null() || len.is_null() {
+            return null_arg("out and len");
+        }
+        let r = &mut *r;
+        let cols = r.rows.columns();
+        let start = r.current.map_or(0, |c| c + 1).min(r.rows.len());
+        let rows = &r.rows.rows()[start..];
+        let mut buf = Vec::with_capacity(64 + rows.len() * cols.len() * 12);
+        pymarshal::tuple(&mut buf, 2);
+        pymarshal::tuple(&mut buf, cols.len());
+        for c in cols {
+            pymarshal::tuple(&mut buf, 2);
+            pymarshal::str(&mut buf, &c.name);
+            match &c.decl_type {
+                Some(t) => pymarshal::str(&mut buf, t),
+                None => pymarshal::none(&mut buf),
+            }
+        }
+        pymarshal::list(&mut buf, rows.len());
+        for row in rows {
+            pymarshal::tuple(&mut buf, row.values().len());
+            for v in row.values() {
+                pymarshal::value(&mut buf, v);
+            }
+        }
+        r.current = Some(r.rows.len());
+        let boxed = buf.into_boxed_slice();
+        *len = boxed.len();
+        *out = Box::into_raw(boxed) as *mut u8;
+        dbmux_status::DBMUX_OK
+    })
+}
+
+/// Frees bytes returned by dbmux (`dbmux_result_pymarshal`), given their
+/// length. NULL is accepted. Any thread.
+#[no_mangle]
+pub unsafe extern "C" fn dbmux_bytes_free(p: *mut u8, len: usize) {
+    if !p.is_null() {
+        let _ = catch_unwind(|| drop(Box::from_raw(std::ptr::slice_from_raw_parts_mut(p, len))));
+    }
+}
+
 /// Frees a result. NULL is accepted.
 /// Thread: The thread using the result.
 #[no_mangle]

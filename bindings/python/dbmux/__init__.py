@@ -17,6 +17,7 @@ import datetime
 import decimal
 import json
 import logging
+import marshal
 import threading
 import time
 from ctypes import byref, c_bool, c_char_p, c_double, c_int, c_int64, c_size_t, c_uint64, c_void_p
@@ -417,41 +418,40 @@ class Connection:
             pass
 
 
+def _converter(decl):
+    """A function converting values of a column declared `decl`, or None when
+    values need no conversion."""
+    if decl is None:
+        return None
+    t = decl.upper()
+    if "BOOL" in t or t == "DATE" or "TIME" in t or "NUMERIC" in t or "DECIMAL" in t:
+        return lambda v: _convert(decl, v)
+    return None
+
+
 class Cursor:
-    """A PEP 249 cursor. Results are read from dbmux row by row."""
+    """A PEP 249 cursor. `execute` brings the whole result across the C
+    boundary in one call (CPython marshal bytes); fetching is then pure Python."""
 
     def __init__(self, conn):
         self.connection = conn
         self.arraysize = 1
-        self._result = None
-        self._columns = None  # list of (name, decltype) or None
+        self._rows = None  # list of tuples, or None when the statement returned no rows
+        self._pos = 0
         self._executed = False
         self._closed = False
-        self._peeked = None  # a row read ahead, as a 1-tuple
         self.description = None
         self.rowcount = -1
         self.lastrowid = None
 
-    # -- helpers --
     def _check(self):
         if self._closed:
             raise ProgrammingError("cannot operate on a closed cursor")
         self.connection._conn()
 
-    def _free(self):
-        if self._result:
-            _lib.dbmux_result_free(self._result)
-        self._result = None
-
     def close(self):
-        self._free()
+        self._rows = None
         self._closed = True
-
-    def __del__(self):
-        try:
-            self._free()
-        except Exception:
-            pass
 
     def setinputsizes(self, sizes):
         """Accepted and ignored (PEP 249)."""
@@ -466,61 +466,43 @@ class Cursor:
         arr, n, _keep = _params(params)
         conn = self.connection
         with conn._lock:
-            self._free()
             self._executed = True
-            self._peeked = None
-            self.description, self._columns = None, None
+            self._rows, self._pos = None, 0
+            self.description = None
             self.rowcount, self.lastrowid = -1, None
             conn._begin_if_needed(sql)
             r = _ffi.Result_p()
             _lib.dbmux_query(conn._conn(), sql.encode("utf-8"), arr, n, byref(r))
-            self._result = r
-            ncols = c_size_t()
-            _lib.dbmux_result_column_count(r, byref(ncols))
-            if ncols.value:
-                cols = []
-                for i in range(ncols.value):
-                    name, decl = c_char_p(), c_char_p()
-                    _lib.dbmux_result_column_name(r, i, byref(name))
-                    _lib.dbmux_result_column_decltype(r, i, byref(decl))
-                    cols.append((name.value.decode(), decl.value.decode() if decl.value else None))
-                self._columns = cols
-                self.description = [(nm, self._type_code(i, d), None, None, None, None, None)
-                                    for i, (nm, d) in enumerate(cols)]
-            else:
-                affected = c_uint64()
-                _lib.dbmux_result_rows_affected(r, byref(affected))
-                self.rowcount = affected.value
+            try:
+                buf, size = c_void_p(), c_size_t()
+                _lib.dbmux_result_pymarshal(r, byref(buf), byref(size))
+                try:
+                    cols, rows = marshal.loads(ctypes.string_at(buf, size.value))
+                finally:
+                    _lib.dbmux_bytes_free(buf, size)
+                if cols:
+                    convs = [_converter(d) for _, d in cols]
+                    if any(convs):
+                        rows = [tuple(v if f is None or v is None else f(v) for f, v in zip(convs, row))
+                                for row in rows]
+                    self._rows = rows
+                    first = rows[0] if rows else None
+                    self.description = [
+                        (name, decl if decl else _expr_type(first, i), None, None, None, None, None)
+                        for i, (name, decl) in enumerate(cols)]
+                else:
+                    affected = c_uint64()
+                    _lib.dbmux_result_rows_affected(r, byref(affected))
+                    self.rowcount = affected.value
+            finally:
+                _lib.dbmux_result_free(r)
+            if self._rows is None and _first_word(sql) in ("INSERT", "REPLACE") \
+                    and conn._manager.backend == "sqlite":
                 # SQLite's rowid; on PostgreSQL lastrowid stays None (use RETURNING)
-                if _first_word(sql) in ("INSERT", "REPLACE") and conn._manager.backend == "sqlite":
-                    lid = c_int64()
-                    try:
-                        _lib.dbmux_last_insert_id(conn._conn(), byref(lid))
-                        self.lastrowid = lid.value
-                    except DatabaseError:
-                        self.lastrowid = None
-                self._free()
+                lid = c_int64()
+                _lib.dbmux_last_insert_id(conn._conn(), byref(lid))
+                self.lastrowid = lid.value
         return self
-
-    def _type_code(self, i, decl):
-        if decl:
-            return decl
-        # an expression: the kind of its first value, if any
-        row = self._peek()
-        if row is not None and row[i] is not None:
-            v = row[i]
-            if isinstance(v, (int, float)):
-                return "NUMERIC"
-            if isinstance(v, bytes):
-                return "BLOB"
-            return "TEXT"
-        return None
-
-    def _peek(self):
-        """The first row, read ahead (for the type codes of expressions)."""
-        if self._peeked is None:
-            self._peeked = (self._read_row() if self._result else None,)
-        return self._peeked[0]
 
     def executemany(self, sql, seq_of_params):
         total = 0
@@ -531,77 +513,33 @@ class Cursor:
         self.rowcount = total
         return self
 
-    def _read_row(self):
-        r = self._result
-        has = c_bool()
-        _lib.dbmux_result_next(r, byref(has))
-        if not has.value:
-            return None
-        out = []
-        ty = c_int()
-        for i, (_name, decl) in enumerate(self._columns):
-            _lib.dbmux_result_value_type(r, i, byref(ty))
-            t = ty.value
-            if t == _ffi.NULL:
-                v = None
-            elif t == _ffi.INT64:
-                x = c_int64()
-                _lib.dbmux_result_int64(r, i, byref(x))
-                v = x.value
-            elif t == _ffi.DOUBLE:
-                x = c_double()
-                _lib.dbmux_result_double(r, i, byref(x))
-                v = x.value
-            else:
-                p, n = c_void_p(), c_size_t()
-                if t == _ffi.TEXT:
-                    _lib.dbmux_result_text(r, i, byref(p), byref(n))
-                    v = ctypes.string_at(p, n.value).decode("utf-8") if n.value else ""
-                else:
-                    _lib.dbmux_result_blob(r, i, byref(p), byref(n))
-                    v = ctypes.string_at(p, n.value) if n.value else b""
-            out.append(_convert(decl, v))
-        return tuple(out)
-
     def _rows_available(self):
         self._check()
         if not self._executed:
             raise ProgrammingError("no statement was executed on this cursor; call execute() first")
-        if self._columns is None:
+        if self._rows is None:
             raise ProgrammingError("the last statement returned no rows to fetch (it was not a query)")
 
     def fetchone(self):
         self._rows_available()
-        with self.connection._lock:
-            if self._peeked is not None:
-                (row,), self._peeked = self._peeked, None
-                if row is None:
-                    self._free()
-                return row
-            if not self._result:
-                return None
-            row = self._read_row()
-            if row is None:
-                self._free()
-            return row
+        if self._pos >= len(self._rows):
+            return None
+        row = self._rows[self._pos]
+        self._pos += 1
+        return row
 
     def fetchmany(self, size=None):
+        self._rows_available()
         size = self.arraysize if size is None else size
-        out = []
-        while len(out) < size:
-            row = self.fetchone()
-            if row is None:
-                break
-            out.append(row)
+        out = self._rows[self._pos:self._pos + size]
+        self._pos += len(out)
         return out
 
     def fetchall(self):
-        out = []
-        while True:
-            row = self.fetchone()
-            if row is None:
-                return out
-            out.append(row)
+        self._rows_available()
+        out = self._rows[self._pos:] if self._pos else self._rows
+        self._pos = len(self._rows)
+        return out
 
     def __iter__(self):
         return self
@@ -617,3 +555,15 @@ class Cursor:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _expr_type(first_row, i):
+    """The type code of a column without a declared type: from its first value."""
+    if first_row is None or first_row[i] is None:
+        return None
+    v = first_row[i]
+    if isinstance(v, (int, float)):
+        return "NUMERIC"
+    if isinstance(v, bytes):
+        return "BLOB"
+    return "TEXT"

@@ -108,6 +108,8 @@ _TABLE = {
     "dbmux_result_blob": (S, [Result_p, c_size_t, POINTER(c_void_p), POINTER(c_size_t)], True),
     "dbmux_result_rows_affected": (S, [Result_p, POINTER(c_uint64)], True),
     "dbmux_result_free": (None, [Result_p], False),
+    "dbmux_result_pymarshal": (S, [Result_p, POINTER(c_void_p), POINTER(c_size_t)], True),
+    "dbmux_bytes_free": (None, [c_void_p, c_size_t], False),
     "dbmux_set_log_callback": (S, [LOG_FN, c_void_p], True),
 }
 
