@@ -995,11 +995,37 @@ mod pymarshal {
         out.push(b'[');
         len(out, n);
     }
+
+    /// `(columns, rows[start..], rows_affected)`.
+    pub fn result(rows: &dbmux::Rows, start: usize) -> Vec<u8> {
+        let cols = rows.columns();
+        let rest = &rows.rows()[start.min(rows.len())..];
+        let mut buf = Vec::with_capacity(64 + rest.len() * cols.len() * 12);
+        tuple(&mut buf, 3);
+        tuple(&mut buf, cols.len());
+        for c in cols {
+            tuple(&mut buf, 2);
+            str(&mut buf, &c.name);
+            match &c.decl_type {
+                Some(t) => str(&mut buf, t),
+                None => none(&mut buf),
+            }
+        }
+        list(&mut buf, rest.len());
+        for row in rest {
+            tuple(&mut buf, row.values().len());
+            for v in row.values() {
+                value(&mut buf, v);
+            }
+        }
+        int(&mut buf, rows.rows_affected().min(i64::MAX as u64) as i64);
+        buf
+    }
 }
 
 /// For the Python binding: the result's columns and all rows from the
 /// cursor on, as CPython `marshal` bytes of
-/// `(((name, decltype or None), ...), [(value, ...), ...])`, and moves the
+/// `(((name, decltype or None), ...), [(value, ...), ...], rows_affected)`, and moves the
 /// cursor past the last row. `*out` (`*len` bytes) is owned by the caller:
 /// free it with `dbmux_bytes_free`. One thread at a time per result.
 #[no_mangle]
@@ -1016,32 +1042,53 @@ pub unsafe extern "C" fn dbmux_result_pymarshal(
             return null_arg("out and len");
         }
         let r = &mut *r;
-        let cols = r.rows.columns();
         let start = r.current.map_or(0, |c| c + 1).min(r.rows.len());
-        let rows = &r.rows.rows()[start..];
-        let mut buf = Vec::with_capacity(64 + rows.len() * cols.len() * 12);
-        pymarshal::tuple(&mut buf, 2);
-        pymarshal::tuple(&mut buf, cols.len());
-        for c in cols {
-            pymarshal::tuple(&mut buf, 2);
-            pymarshal::str(&mut buf, &c.name);
-            match &c.decl_type {
-                Some(t) => pymarshal::str(&mut buf, t),
-                None => pymarshal::none(&mut buf),
-            }
-        }
-        pymarshal::list(&mut buf, rows.len());
-        for row in rows {
-            pymarshal::tuple(&mut buf, row.values().len());
-            for v in row.values() {
-                pymarshal::value(&mut buf, v);
-            }
-        }
+        let buf = pymarshal::result(&r.rows, start);
         r.current = Some(r.rows.len());
-        let boxed = buf.into_boxed_slice();
-        *len = boxed.len();
-        *out = Box::into_raw(boxed) as *mut u8;
+        give_bytes(buf, out, len);
         dbmux_status::DBMUX_OK
+    })
+}
+
+unsafe fn give_bytes(buf: Vec<u8>, out: *mut *mut u8, len: *mut usize) {
+    let boxed = buf.into_boxed_slice();
+    *len = boxed.len();
+    *out = Box::into_raw(boxed) as *mut u8;
+}
+
+/// For the Python binding: runs a statement like `dbmux_query` and returns
+/// the whole result at once as CPython `marshal` bytes of
+/// `(((name, decltype or None), ...), [(value, ...), ...], rows_affected)`.
+/// `*out` (`*len` bytes) is owned by the caller: free it with
+/// `dbmux_bytes_free`. One thread at a time per connection.
+#[no_mangle]
+pub unsafe extern "C" fn dbmux_query_pymarshal(
+    conn: *mut dbmux_conn,
+    sql: *const c_char,
+    params: *const dbmux_value,
+    n: usize,
+    out: *mut *mut u8,
+    len: *mut usize,
+) -> dbmux_status {
+    with_conn(conn, |c| {
+        if out.is_null() || len.is_null() {
+            return null_arg("out and len");
+        }
+        let sql = match c_str(sql, "sql") {
+            Ok(s) => s,
+            Err(s) => return s,
+        };
+        let params = match values(params, n) {
+            Ok(p) => p,
+            Err(s) => return s,
+        };
+        match c.query(sql, &params) {
+            Ok(rows) => {
+                give_bytes(pymarshal::result(&rows, 0), out, len);
+                dbmux_status::DBMUX_OK
+            }
+            Err(e) => fail(e),
+        }
     })
 }
 

@@ -16,11 +16,12 @@ import ctypes
 import datetime
 import decimal
 import json
+import functools
 import logging
 import marshal
 import threading
 import time
-from ctypes import byref, c_bool, c_char_p, c_double, c_int, c_int64, c_size_t, c_uint64, c_void_p
+from ctypes import byref, c_int64, c_size_t, c_void_p
 
 from . import _ffi
 from ._errors import (  # noqa: F401 - re-exported (PEP 249)
@@ -36,11 +37,7 @@ paramstyle = "qmark"
 
 _lib = _ffi.lib
 
-_native_version = _lib.dbmux_version().decode()
-if not _native_version.startswith(f"dbmux {__version__} "):
-    raise ImportError(
-        f"dbmux: the native library is {_native_version!r} but this package is {__version__}; "
-        "rebuild it ('pip install ./bindings/python') or point DBMUX_LIBRARY at a matching libdbmux")
+assert _ffi.PACKAGE_VERSION == __version__  # checked against the library in _ffi
 
 
 # ---------------------------------------------------------------- types --
@@ -142,6 +139,8 @@ except InterfaceError:  # another logger owns Rust's log facade in this process
 
 def _params(params):
     """Converts Python values to a dbmux_value array (and keeps the buffers alive)."""
+    if not params and params is not None and isinstance(params, (tuple, list)):
+        return None, 0, ()
     if params is None:
         return None, 0, ()
     if isinstance(params, (str, bytes)) or not hasattr(params, "__len__"):
@@ -309,6 +308,7 @@ _NO_IMPLICIT_TX = ("SELECT", "WITH", "VALUES", "SHOW", "EXPLAIN", "PRAGMA", "BEG
                    "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE", "SET", "ANALYZE", "VACUUM")
 
 
+@functools.lru_cache(maxsize=512)
 def _first_word(sql):
     s = sql.lstrip()
     while s.startswith("--") or s.startswith("/*"):
@@ -471,31 +471,24 @@ class Cursor:
             self.description = None
             self.rowcount, self.lastrowid = -1, None
             conn._begin_if_needed(sql)
-            r = _ffi.Result_p()
-            _lib.dbmux_query(conn._conn(), sql.encode("utf-8"), arr, n, byref(r))
+            buf, size = c_void_p(), c_size_t()
+            _lib.dbmux_query_pymarshal(conn._conn(), sql.encode("utf-8"), arr, n, byref(buf), byref(size))
             try:
-                buf, size = c_void_p(), c_size_t()
-                _lib.dbmux_result_pymarshal(r, byref(buf), byref(size))
-                try:
-                    cols, rows = marshal.loads(ctypes.string_at(buf, size.value))
-                finally:
-                    _lib.dbmux_bytes_free(buf, size)
-                if cols:
-                    convs = [_converter(d) for _, d in cols]
-                    if any(convs):
-                        rows = [tuple(v if f is None or v is None else f(v) for f, v in zip(convs, row))
-                                for row in rows]
-                    self._rows = rows
-                    first = rows[0] if rows else None
-                    self.description = [
-                        (name, decl if decl else _expr_type(first, i), None, None, None, None, None)
-                        for i, (name, decl) in enumerate(cols)]
-                else:
-                    affected = c_uint64()
-                    _lib.dbmux_result_rows_affected(r, byref(affected))
-                    self.rowcount = affected.value
+                cols, rows, affected = marshal.loads(ctypes.string_at(buf, size.value))
             finally:
-                _lib.dbmux_result_free(r)
+                _lib.dbmux_bytes_free(buf, size)
+            if cols:
+                convs = [_converter(d) for _, d in cols]
+                if any(convs):
+                    rows = [tuple(v if f is None or v is None else f(v) for f, v in zip(convs, row))
+                            for row in rows]
+                self._rows = rows
+                first = rows[0] if rows else None
+                self.description = [
+                    (name, decl if decl else _expr_type(first, i), None, None, None, None, None)
+                    for i, (name, decl) in enumerate(cols)]
+            else:
+                self.rowcount = affected
             if self._rows is None and _first_word(sql) in ("INSERT", "REPLACE") \
                     and conn._manager.backend == "sqlite":
                 # SQLite's rowid; on PostgreSQL lastrowid stays None (use RETURNING)

@@ -61,6 +61,17 @@ def _load():
 
 lib = _load()
 
+# The package and the library must come from the same release: check before
+# declaring anything else, so that a mismatched library fails clearly.
+PACKAGE_VERSION = "0.1.0"
+lib.dbmux_version.restype = c_char_p
+lib.dbmux_version.argtypes = []
+NATIVE_VERSION = lib.dbmux_version().decode("utf-8", "replace")
+if not NATIVE_VERSION.startswith(f"dbmux {PACKAGE_VERSION} "):
+    raise ImportError(
+        f"dbmux: the native library is {NATIVE_VERSION!r} but this package is {PACKAGE_VERSION}; "
+        "rebuild it ('pip install ./bindings/python') or point DBMUX_LIBRARY at a matching libdbmux")
+
 
 def _errcheck(status, func, args):
     """Turns a dbmux_status into the matching PEP 249 exception."""
@@ -110,6 +121,7 @@ _TABLE = {
     "dbmux_result_free": (None, [Result_p], False),
     "dbmux_result_pymarshal": (S, [Result_p, POINTER(c_void_p), POINTER(c_size_t)], True),
     "dbmux_bytes_free": (None, [c_void_p, c_size_t], False),
+    "dbmux_query_pymarshal": (S, [Conn_p, c_char_p, POINTER(Value), c_size_t, POINTER(c_void_p), POINTER(c_size_t)], True),
     "dbmux_set_log_callback": (S, [LOG_FN, c_void_p], True),
 }
 

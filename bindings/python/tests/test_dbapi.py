@@ -296,3 +296,18 @@ def test_global_connect_uses_the_environment(tmp_path, monkeypatch):
     assert dbmux.debug_info()["url"].endswith("global.db")
     dbmux._lib.dbmux_global_shutdown()
     dbmux._managers.clear()
+
+
+def test_a_mismatched_library_is_refused_on_import(tmp_path):
+    """DBMUX_LIBRARY pointing at a library of another version: a clear ImportError."""
+    import subprocess
+    import sys
+    src = tmp_path / "stub.c"
+    src.write_text('const char *dbmux_version(void) { return "dbmux 9.9.9 (sqlite)"; }\n')
+    lib = tmp_path / "libstub.so"
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(lib), str(src)], check=True)
+    env = dict(os.environ, DBMUX_LIBRARY=str(lib))
+    r = subprocess.run([sys.executable, "-c", "import dbmux"], env=env, capture_output=True, text=True,
+                       cwd=tmp_path)
+    assert r.returncode != 0
+    assert "ImportError" in r.stderr and "'dbmux 9.9.9 (sqlite)' but this package is 0.1.0" in r.stderr, r.stderr
