@@ -553,3 +553,50 @@ fn log_lines_reach_the_callback() {
         );
     }
 }
+
+#[test]
+fn pymarshal_functions_check_pointers_and_encode_longs() {
+    unsafe {
+        let mgr = open(":memory:");
+        let c = conn(mgr);
+        let sql = cs("SELECT ?");
+        let (mut p, mut l): (*mut u8, usize) = (ptr::null_mut(), 0);
+        assert_eq!(
+            dbmux_query_pymarshal(
+                ptr::null_mut(),
+                sql.as_ptr(),
+                ptr::null(),
+                0,
+                &mut p,
+                &mut l
+            ),
+            DBMUX_MISUSE
+        );
+        assert_eq!(
+            dbmux_query_pymarshal(c, sql.as_ptr(), ptr::null(), 0, ptr::null_mut(), &mut l),
+            DBMUX_MISUSE
+        );
+        assert_eq!(
+            dbmux_result_pymarshal(ptr::null_mut(), &mut p, &mut l),
+            DBMUX_MISUSE
+        );
+        assert!(p.is_null());
+        // i64::MIN as a marshal long: 'l', -5 digits of 15 bits
+        let v = int(i64::MIN);
+        assert_eq!(
+            dbmux_query_pymarshal(c, sql.as_ptr(), &v, 1, &mut p, &mut l),
+            DBMUX_OK
+        );
+        let bytes = std::slice::from_raw_parts(p, l).to_vec();
+        dbmux_bytes_free(p, l);
+        let at = bytes.iter().position(|&b| b == b'l').expect("a long");
+        assert_eq!(
+            i32::from_le_bytes(bytes[at + 1..at + 5].try_into().unwrap()),
+            -5
+        );
+        assert_eq!(&bytes[at + 5..at + 15], &[0, 0, 0, 0, 0, 0, 0, 0, 8, 0]); // 2**63 = 8 * (2**15)**4
+        dbmux_bytes_free(ptr::null_mut(), 0);
+        dbmux_conn_release(c);
+        dbmux_manager_close(mgr);
+    }
+}
