@@ -179,6 +179,29 @@ impl Connection {
         })
     }
 
+    /// Runs a statement and streams its columns and values into `sink`
+    /// instead of building [`Rows`] (for bindings that convert values
+    /// straight into their own objects). Returns the rows changed by a
+    /// statement without result columns, else 0.
+    ///
+    /// # Errors
+    /// As [`Connection::query`].
+    pub fn query_into(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        sink: &mut dyn crate::value::RowSink,
+    ) -> Result<u64> {
+        self.run(sql, |n| match n {
+            #[cfg(feature = "sqlite")]
+            Native::Sqlite(c) => crate::sqlite::query_into(c, sql, params, sink),
+            #[cfg(feature = "postgres")]
+            Native::Postgres(c) => crate::pg::query_into(c, sql, params, sink),
+            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+            Native::None(n, _) => match n {},
+        })
+    }
+
     /// Runs a query and returns its first row.
     ///
     /// # Errors

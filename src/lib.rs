@@ -45,7 +45,7 @@ pub use url::{
     parse_url, redact, Backend, PostgresTarget, SqliteLocation, SqliteTarget, Target,
     SUPPORTED_FORMS,
 };
-pub use value::{Column, ColumnIndex, FromValue, Row, Rows, Value};
+pub use value::{Column, ColumnIndex, FromValue, Row, RowSink, Rows, Value, ValueRef};
 
 /// The postgres crate dbmux is built on, for use with [`Connection::as_postgres`].
 #[cfg(feature = "postgres")]

@@ -590,6 +590,39 @@ pub(crate) fn query(c: &mut PgConn, sql: &str, params: &[Value]) -> Result<Rows>
     Ok(Rows::new(cols, out))
 }
 
+/// Runs a statement and streams its result into `sink`; returns the rows
+/// changed (0 for a query).
+pub(crate) fn query_into(
+    c: &mut PgConn,
+    sql: &str,
+    params: &[Value],
+    sink: &mut dyn crate::value::RowSink,
+) -> Result<u64> {
+    use crate::pg_values::Cell;
+    track_tx(c, sql);
+    let stmt = prepared(c, sql)?;
+    check_count(&stmt, params)?;
+    let cols = columns(&stmt);
+    sink.columns(&cols);
+    let p = refs(params);
+    let client = c.client();
+    if cols.is_empty() {
+        return outside_runtime(|| client.execute(&stmt, &p)).map_err(classify);
+    }
+    let rows = outside_runtime(|| client.query(&stmt, &p)).map_err(classify)?;
+    let n = cols.len();
+    for r in &rows {
+        for i in 0..n {
+            match r.try_get::<_, Cell<'_>>(i).map_err(classify)? {
+                Cell::Ref(v) => sink.value(v),
+                Cell::Owned(v) => sink.value(v.as_ref()),
+            }
+        }
+        sink.end_row();
+    }
+    Ok(0)
+}
+
 pub(crate) fn query_value(c: &mut PgConn, sql: &str, params: &[Value]) -> Result<Value> {
     let stmt = prepared(c, sql)?;
     check_count(&stmt, params)?;

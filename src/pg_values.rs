@@ -258,6 +258,42 @@ fn decode(ty: &Type, raw: &[u8]) -> Result<Value, BoxError> {
     })
 }
 
+/// A result cell borrowed from the row buffer where the wire format is the
+/// value itself (text, bytea), decoded otherwise.
+pub(crate) enum Cell<'a> {
+    Ref(crate::value::ValueRef<'a>),
+    Owned(Value),
+}
+
+impl<'a> FromSql<'a> for Cell<'a> {
+    fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, BoxError> {
+        use crate::value::ValueRef as V;
+        Ok(match *ty {
+            Type::TEXT
+            | Type::VARCHAR
+            | Type::BPCHAR
+            | Type::NAME
+            | Type::UNKNOWN
+            | Type::JSON
+            | Type::XML
+            | Type::CHAR => Cell::Ref(V::Text(std::str::from_utf8(raw)?)),
+            Type::JSONB if raw.first() == Some(&1) => {
+                Cell::Ref(V::Text(std::str::from_utf8(&raw[1..])?))
+            }
+            Type::BYTEA => Cell::Ref(V::Blob(raw)),
+            _ => Cell::Owned(decode(ty, raw)?),
+        })
+    }
+
+    fn from_sql_null(_: &Type) -> Result<Self, BoxError> {
+        Ok(Cell::Ref(crate::value::ValueRef::Null))
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+}
+
 impl<'a> FromSql<'a> for PgValue {
     fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, BoxError> {
         decode(ty, raw).map(PgValue)

@@ -466,6 +466,50 @@ pub(crate) fn query(conn: &rusqlite::Connection, sql: &str, params: &[Value]) ->
     Ok(Rows::new(columns, out))
 }
 
+/// Runs a statement and streams its result into `sink`; returns the rows
+/// changed (0 for a query).
+pub(crate) fn query_into(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    params: &[Value],
+    sink: &mut dyn crate::value::RowSink,
+) -> Result<u64> {
+    use crate::value::ValueRef as V;
+    let sql = &*rewrite(sql, Target::Question)?;
+    let mut stmt = conn.prepare_cached(sql)?;
+    bind(&mut stmt, params)?;
+    let columns: Vec<Column> = stmt
+        .columns()
+        .into_iter()
+        .map(|c| Column {
+            name: c.name().to_string(),
+            decl_type: c.decl_type().map(str::to_string),
+        })
+        .collect();
+    sink.columns(&columns);
+    let n = columns.len();
+    if n == 0 {
+        return Ok(stmt.raw_execute()? as u64);
+    }
+    let mut rows = stmt.raw_query();
+    while let Some(r) = rows.next()? {
+        for i in 0..n {
+            match r.get_ref(i)? {
+                ValueRef::Null => sink.value(V::Null),
+                ValueRef::Integer(x) => sink.value(V::Integer(x)),
+                ValueRef::Real(x) => sink.value(V::Real(x)),
+                ValueRef::Text(t) => match std::str::from_utf8(t) {
+                    Ok(s) => sink.value(V::Text(s)),
+                    Err(_) => sink.value(V::Text(&String::from_utf8_lossy(t))),
+                },
+                ValueRef::Blob(b) => sink.value(V::Blob(b)),
+            }
+        }
+        sink.end_row();
+    }
+    Ok(0)
+}
+
 #[cold]
 fn no_rows() -> Error {
     Error::new(ErrorCode::NoRows, "the query returned no rows")

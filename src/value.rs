@@ -223,6 +223,46 @@ macro_rules! params {
     ($($v:expr),+ $(,)?) => { &[$($crate::Value::from($v)),+] as &[$crate::Value] };
 }
 
+/// A borrowed value, handed to a [`RowSink`] while a result is read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ValueRef<'a> {
+    /// SQL NULL.
+    Null,
+    /// A 64-bit signed integer.
+    Integer(i64),
+    /// A 64-bit float.
+    Real(f64),
+    /// UTF-8 text.
+    Text(&'a str),
+    /// Bytes.
+    Blob(&'a [u8]),
+}
+
+impl Value {
+    /// This value, borrowed.
+    pub fn as_ref(&self) -> ValueRef<'_> {
+        match self {
+            Value::Null => ValueRef::Null,
+            Value::Integer(i) => ValueRef::Integer(*i),
+            Value::Real(r) => ValueRef::Real(*r),
+            Value::Text(s) => ValueRef::Text(s),
+            Value::Blob(b) => ValueRef::Blob(b),
+        }
+    }
+}
+
+/// Receives a result cell by cell, without building [`Rows`]: for bindings
+/// that turn values straight into their own objects
+/// ([`Connection::query_into`](crate::Connection::query_into)).
+pub trait RowSink {
+    /// The result's columns, once, before any value.
+    fn columns(&mut self, columns: &[Column]);
+    /// The next value of the current row, in column order.
+    fn value(&mut self, v: ValueRef<'_>);
+    /// The current row is complete.
+    fn end_row(&mut self);
+}
+
 /// A result column: its name and the type it was declared with.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Column {

@@ -660,3 +660,63 @@ fn dollar_placeholders_keep_their_positions_on_sqlite() {
         .unwrap();
     assert_eq!(v, "?x");
 }
+
+#[test]
+fn query_into_streams_columns_and_values() {
+    #[derive(Default)]
+    struct Collect {
+        cols: Vec<String>,
+        rows: Vec<Vec<Value>>,
+        cur: Vec<Value>,
+    }
+    impl dbmux::RowSink for Collect {
+        fn columns(&mut self, c: &[dbmux::Column]) {
+            self.cols = c.iter().map(|c| c.name.clone()).collect();
+        }
+        fn value(&mut self, v: dbmux::ValueRef<'_>) {
+            self.cur.push(match v {
+                dbmux::ValueRef::Null => Value::Null,
+                dbmux::ValueRef::Integer(i) => Value::Integer(i),
+                dbmux::ValueRef::Real(r) => Value::Real(r),
+                dbmux::ValueRef::Text(t) => Value::Text(t.to_string()),
+                dbmux::ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+            });
+        }
+        fn end_row(&mut self) {
+            self.rows.push(std::mem::take(&mut self.cur));
+        }
+    }
+    let mgr = Manager::from_url(":memory:").unwrap();
+    let mut c = mgr.get().unwrap();
+    let mut sink = Collect::default();
+    assert_eq!(
+        c.query_into("CREATE TABLE t (a, b)", params![], &mut sink)
+            .unwrap(),
+        0
+    );
+    let mut sink = Collect::default();
+    assert_eq!(
+        c.query_into(
+            "INSERT INTO t VALUES (1, 'x'), (2, NULL)",
+            params![],
+            &mut sink
+        )
+        .unwrap(),
+        2
+    );
+    let mut sink = Collect::default();
+    c.query_into(
+        "SELECT a, b FROM t WHERE a >= ? ORDER BY a",
+        params![1],
+        &mut sink,
+    )
+    .unwrap();
+    assert_eq!(sink.cols, ["a", "b"]);
+    assert_eq!(
+        sink.rows,
+        vec![
+            vec![Value::Integer(1), Value::Text("x".into())],
+            vec![Value::Integer(2), Value::Null]
+        ]
+    );
+}

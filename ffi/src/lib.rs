@@ -965,19 +965,87 @@ mod pymarshal {
     }
 
     pub fn value(out: &mut Vec<u8>, v: &Value) {
+        value_ref(out, v.as_ref())
+    }
+
+    pub fn value_ref(out: &mut Vec<u8>, v: dbmux::ValueRef<'_>) {
+        use dbmux::ValueRef as V;
         match v {
-            Value::Null => none(out),
-            Value::Integer(i) => int(out, *i),
-            Value::Real(r) => {
+            V::Null => none(out),
+            V::Integer(i) => int(out, i),
+            V::Real(r) => {
                 out.push(b'g');
                 out.extend_from_slice(&r.to_le_bytes());
             }
-            Value::Text(s) => str(out, s),
-            Value::Blob(b) => {
+            V::Text(s) => str(out, s),
+            V::Blob(b) => {
                 out.push(b's');
                 len(out, b.len());
                 out.extend_from_slice(b);
             }
+        }
+    }
+
+    /// Streams `(columns, [rows], rows_affected)` as a result is read.
+    pub struct Sink {
+        pub buf: Vec<u8>,
+        ncols: usize,
+        cell: usize,
+        rows: usize,
+        count_at: Option<usize>,
+    }
+
+    impl Sink {
+        pub fn new() -> Sink {
+            Sink {
+                buf: Vec::with_capacity(4096),
+                ncols: 0,
+                cell: 0,
+                rows: 0,
+                count_at: None,
+            }
+        }
+
+        /// Closes the row list and appends `rows_affected`.
+        pub fn finish(mut self, rows_affected: u64) -> Vec<u8> {
+            if let Some(at) = self.count_at {
+                let n = (self.rows.min(i32::MAX as usize) as i32).to_le_bytes();
+                self.buf[at..at + 4].copy_from_slice(&n);
+            }
+            int(&mut self.buf, rows_affected.min(i64::MAX as u64) as i64);
+            self.buf
+        }
+    }
+
+    impl dbmux::RowSink for Sink {
+        fn columns(&mut self, cols: &[dbmux::Column]) {
+            self.ncols = cols.len();
+            tuple(&mut self.buf, 3);
+            tuple(&mut self.buf, cols.len());
+            for c in cols {
+                tuple(&mut self.buf, 2);
+                str(&mut self.buf, &c.name);
+                match &c.decl_type {
+                    Some(t) => str(&mut self.buf, t),
+                    None => none(&mut self.buf),
+                }
+            }
+            self.buf.push(b'[');
+            self.count_at = Some(self.buf.len());
+            self.buf.extend_from_slice(&[0, 0, 0, 0]);
+        }
+
+        fn value(&mut self, v: dbmux::ValueRef<'_>) {
+            if self.cell == 0 {
+                tuple(&mut self.buf, self.ncols);
+            }
+            self.cell += 1;
+            value_ref(&mut self.buf, v);
+        }
+
+        fn end_row(&mut self) {
+            self.cell = 0;
+            self.rows += 1;
         }
     }
 
@@ -1082,9 +1150,10 @@ pub unsafe extern "C" fn dbmux_query_pymarshal(
             Ok(p) => p,
             Err(s) => return s,
         };
-        match c.query(sql, &params) {
-            Ok(rows) => {
-                give_bytes(pymarshal::result(&rows, 0), out, len);
+        let mut sink = pymarshal::Sink::new();
+        match c.query_into(sql, &params, &mut sink) {
+            Ok(affected) => {
+                give_bytes(sink.finish(affected), out, len);
                 dbmux_status::DBMUX_OK
             }
             Err(e) => fail(e),
