@@ -84,6 +84,9 @@ struct Layer {
     health_check_interval: Option<Duration>,
     profile: Option<Profile>,
     worker_id: Option<String>,
+    retry_attempts: Option<u32>,
+    retry_base_delay: Option<Duration>,
+    retry_max_delay: Option<Duration>,
 }
 
 macro_rules! first_set {
@@ -241,6 +244,15 @@ impl ConfigBuilder {
         self
     }
 
+    /// The retry policy of `with_retry` / `transaction_with_retry`.
+    /// Defaults to 3 attempts, 50 ms base delay, 2 s maximum delay.
+    pub fn retry(mut self, p: crate::RetryPolicy) -> Self {
+        self.code.retry_attempts = Some(p.attempts);
+        self.code.retry_base_delay = Some(p.base_delay);
+        self.code.retry_max_delay = Some(p.max_delay);
+        self
+    }
+
     /// SQLite options and pragmas that override the URL's query parameters.
     pub fn sqlite_options(mut self, o: SqliteOptions) -> Self {
         self.sqlite = o;
@@ -354,6 +366,14 @@ impl ConfigBuilder {
                 .unwrap_or(Duration::from_secs(30)),
             profile,
             worker_id: first_set!(layers, worker_id).unwrap_or_else(|| "main".to_string()),
+            retry: {
+                let d = crate::RetryPolicy::default();
+                crate::RetryPolicy::new(
+                    first_set!(layers, retry_attempts).unwrap_or(d.attempts),
+                    first_set!(layers, retry_base_delay).unwrap_or(d.base_delay),
+                    first_set!(layers, retry_max_delay).unwrap_or(d.max_delay),
+                )
+            },
         };
         config.validate()?;
         Ok(config)
@@ -414,6 +434,32 @@ fn read_layer(get: impl Fn(&str) -> Option<String>, suffix: &str) -> Result<Laye
         l.profile = Some(Profile::parse(&name("APP_ENV"), &v)?);
     }
     l.worker_id = var("PYTEST_XDIST_WORKER")?.or(var("DBMUX_WORKER_ID")?);
+    if let Some(v) = var("DB_RETRY_ATTEMPTS")? {
+        let n = parse_count(&name("DB_RETRY_ATTEMPTS"), &v)?;
+        if !(1..=100).contains(&n) {
+            return Err(Error::config(
+                &name("DB_RETRY_ATTEMPTS"),
+                &v,
+                "must be from 1 to 100",
+            ));
+        }
+        l.retry_attempts = Some(n);
+    }
+    for (var_name, slot) in [
+        ("DB_RETRY_BASE_DELAY_MS", &mut l.retry_base_delay),
+        ("DB_RETRY_MAX_DELAY_MS", &mut l.retry_max_delay),
+    ] {
+        if let Some(v) = var(var_name)? {
+            let ms: u64 = v.parse().map_err(|_| {
+                Error::config(
+                    &name(var_name),
+                    &v,
+                    "must be a whole number of milliseconds",
+                )
+            })?;
+            *slot = Some(Duration::from_millis(ms));
+        }
+    }
     Ok(l)
 }
 
@@ -526,6 +572,7 @@ pub struct Config {
     health_check_interval: Duration,
     profile: Option<Profile>,
     worker_id: String,
+    retry: crate::RetryPolicy,
 }
 
 impl Config {
@@ -677,6 +724,11 @@ impl Config {
     /// The profile in force, if any.
     pub fn profile(&self) -> Option<Profile> {
         self.profile
+    }
+
+    /// The retry policy of `with_retry` / `transaction_with_retry`.
+    pub fn retry(&self) -> crate::RetryPolicy {
+        self.retry
     }
 
     /// The worker id for debug info (`main` unless set).

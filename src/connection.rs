@@ -98,7 +98,7 @@ impl Connection {
     #[inline(always)]
     fn run<R>(&mut self, sql: &str, f: impl FnOnce(Native<'_>) -> Result<R>) -> Result<R> {
         if self.plain {
-            return match &mut self.conn {
+            let r = match &mut self.conn {
                 #[cfg(feature = "sqlite")]
                 Pooled::Sqlite(c) => f(Native::Sqlite(&c.conn)),
                 #[cfg(feature = "postgres")]
@@ -106,6 +106,10 @@ impl Connection {
                 #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
                 Pooled::None(n) => match *n {},
             };
+            if let Err(e) = &r {
+                self.after_error(e);
+            }
+            return r;
         }
         let cfg = &self.mgr.config;
         let timeout = cfg.statement_timeout();
@@ -129,7 +133,31 @@ impl Connection {
         if let Some(start) = start {
             log_statement(sql, start, result.is_err());
         }
+        if let Err(e) = &result {
+            self.after_error(e);
+        }
         result
+    }
+
+    /// A connection-class failure: this connection is discarded on return,
+    /// and on a server (which may have restarted) every idle connection
+    /// opened before now is invalidated too, as SQLAlchemy does.
+    #[cold]
+    fn after_error(&mut self, e: &Error) {
+        if e.code() != ErrorCode::ConnectFailed {
+            return;
+        }
+        match &mut self.conn {
+            #[cfg(feature = "sqlite")]
+            Pooled::Sqlite(c) => c.broken = true,
+            #[cfg(feature = "postgres")]
+            Pooled::Postgres(c) => {
+                c.broken = true;
+                self.mgr.stats.invalidate_all_now();
+            }
+            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+            Pooled::None(n) => match *n {},
+        }
     }
 
     /// Runs one statement with `?` placeholders and returns the number of rows
@@ -351,6 +379,11 @@ impl Connection {
             Ok(v) => {
                 tx.finished = true;
                 if let Err(e) = tx.conn.execute_batch("COMMIT") {
+                    if e.code() == ErrorCode::ConnectFailed {
+                        // the connection broke during COMMIT: nobody knows
+                        // whether the server applied it
+                        return Err(e.into_commit_unknown().into());
+                    }
                     if tx.conn.in_transaction() {
                         let _ = tx.conn.execute_batch("ROLLBACK");
                     }

@@ -50,6 +50,10 @@ pub enum ErrorCode {
     /// The API was used out of order or with a missing argument (a NULL
     /// pointer in C, COMMIT without BEGIN, a handle used after release).
     Misuse = 17,
+    /// COMMIT failed in a way that leaves its outcome unknown (the connection
+    /// broke during it): the transaction may or may not have been applied.
+    /// Never retried automatically; check and decide.
+    CommitUnknown = 18,
     /// A bug in dbmux or a dependency (including a caught panic).
     Internal = 99,
 }
@@ -80,6 +84,7 @@ impl ErrorCode {
             ErrorCode::InvalidParameter => "invalid_parameter",
             ErrorCode::Io => "io",
             ErrorCode::Misuse => "misuse",
+            ErrorCode::CommitUnknown => "commit_unknown",
             ErrorCode::Internal => "internal",
         }
     }
@@ -169,6 +174,73 @@ impl Error {
         )
     }
 
+    /// The PostgreSQL SQLSTATE (e.g. `40001`), when the server sent one.
+    pub fn sqlstate(&self) -> Option<String> {
+        #[cfg(feature = "postgres")]
+        {
+            let mut cur: Option<&(dyn StdError + 'static)> =
+                self.0.source.as_deref().map(|e| e as _);
+            while let Some(e) = cur {
+                if let Some(pg) = e.downcast_ref::<postgres::Error>() {
+                    return pg.code().map(|c| c.code().to_string());
+                }
+                if let Some(inner) = e.downcast_ref::<Error>() {
+                    cur = inner.0.source.as_deref().map(|e| e as _);
+                    continue;
+                }
+                cur = e.source();
+            }
+        }
+        None
+    }
+
+    /// True for failures that a retry on a fresh connection may cure: a
+    /// lost or refused connection (SQLSTATE class 08, 57P01-57P03, a closed
+    /// socket), a serialization failure or deadlock (40001, 40P01), and
+    /// SQLite's BUSY/LOCKED. Never true for syntax, permission or constraint
+    /// errors, nor for [`ErrorCode::CommitUnknown`].
+    pub fn is_transient(&self) -> bool {
+        match self.0.code {
+            ErrorCode::Busy => true,
+            ErrorCode::ConnectFailed => match self.sqlstate() {
+                Some(s) => s.starts_with("08") || matches!(s.as_str(), "57P01" | "57P02" | "57P03"),
+                None => !self.is_sqlite_error(),
+            },
+            _ => false,
+        }
+    }
+
+    fn is_sqlite_error(&self) -> bool {
+        #[cfg(feature = "sqlite")]
+        {
+            let mut cur: Option<&(dyn StdError + 'static)> =
+                self.0.source.as_deref().map(|e| e as _);
+            while let Some(e) = cur {
+                if e.downcast_ref::<rusqlite::Error>().is_some() {
+                    return true;
+                }
+                if let Some(inner) = e.downcast_ref::<Error>() {
+                    cur = inner.0.source.as_deref().map(|e| e as _);
+                    continue;
+                }
+                cur = e.source();
+            }
+        }
+        false
+    }
+
+    /// Re-labels a failed COMMIT whose outcome is unknown.
+    pub(crate) fn into_commit_unknown(self) -> Error {
+        let msg = format!(
+            "the outcome of COMMIT is unknown: {}; the transaction may or may not have been \
+             applied, so check before repeating it",
+            self.0.message
+        );
+        let mut e = Error::new(ErrorCode::CommitUnknown, msg);
+        e.0.source = Some(Box::new(self));
+        e
+    }
+
     /// The SQLite extended result code, when the error came from SQLite.
     #[cfg(feature = "sqlite")]
     pub fn sqlite_code(&self) -> Option<i32> {
@@ -249,6 +321,7 @@ mod tests {
             (ErrorCode::InvalidParameter, 15),
             (ErrorCode::Io, 16),
             (ErrorCode::Misuse, 17),
+            (ErrorCode::CommitUnknown, 18),
             (ErrorCode::Internal, 99),
         ];
         for (code, n) in table {

@@ -102,6 +102,8 @@ pub struct DebugInfo {
     pub resets_on_return: u64,
     /// Pre-ping queries run on checkout.
     pub pre_pings: u64,
+    /// Retries made by `with_retry` / `transaction_with_retry`.
+    pub retries: u64,
 }
 
 impl DebugInfo {
@@ -192,6 +194,7 @@ pub(crate) fn debug_info(mgr: &Manager) -> DebugInfo {
         connections_closed: s.closed.load(Relaxed),
         resets_on_return: s.resets.load(Relaxed),
         pre_pings: s.pre_pings.load(Relaxed),
+        retries: s.retries.load(Relaxed),
     }
 }
 

@@ -21,6 +21,7 @@ mod pg_url;
 mod pg_values;
 mod placeholders;
 mod pool;
+mod retry;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod sqlite_options;
@@ -38,6 +39,7 @@ pub use pg_url::{
     DEFAULT_SOCKET_DIR,
 };
 pub use pool::PoolStatus;
+pub use retry::RetryPolicy;
 pub use sqlite_options::{
     CacheMode, JournalMode, OpenMode, ResolvedPragmas, SqliteOptions, Synchronous,
 };

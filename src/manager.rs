@@ -295,6 +295,55 @@ impl Manager {
         self.get()?.transaction(f)
     }
 
+    /// Runs `f` on a pooled connection, and again on a fresh connection when
+    /// it fails with a transient error ([`Error::is_transient`]: a lost or
+    /// refused connection, a serialization failure or deadlock, SQLite
+    /// BUSY), up to the retry policy's attempts with exponential backoff and
+    /// full jitter. Each retry is logged at WARN and counted in
+    /// `debug_info().retries`. `f` must be safe to run again.
+    ///
+    /// # Errors
+    /// The last error, or the first that is not transient.
+    pub fn with_retry<T>(&self, mut f: impl FnMut(&mut Connection) -> Result<T>) -> Result<T> {
+        let policy = self.inner.config.retry();
+        let mut attempt = 0;
+        loop {
+            let r = self.get().and_then(|mut c| f(&mut c));
+            match r {
+                Ok(v) => return Ok(v),
+                Err(e) if e.is_transient() && attempt + 1 < policy.attempts => {
+                    self.inner.stats.retries.fetch_add(1, Relaxed);
+                    let delay = policy.delay(attempt);
+                    log::warn!(
+                        target: "dbmux::retry",
+                        "attempt {} of {} failed ({}): {e}; retrying in {:.0} ms",
+                        attempt + 1,
+                        policy.attempts,
+                        e.code(),
+                        delay.as_secs_f64() * 1000.0
+                    );
+                    std::thread::sleep(delay);
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// [`Manager::transaction`] under [`Manager::with_retry`]: the whole
+    /// transaction is run again on a fresh connection after a transient
+    /// failure. A failure during COMMIT whose outcome is unknown is reported
+    /// as [`ErrorCode::CommitUnknown`] and never retried.
+    ///
+    /// # Errors
+    /// As [`Manager::with_retry`].
+    pub fn transaction_with_retry<T>(
+        &self,
+        mut f: impl FnMut(&mut Transaction<'_>) -> Result<T>,
+    ) -> Result<T> {
+        self.with_retry(|c| c.transaction(&mut f))
+    }
+
     /// The pool's current state.
     pub fn pool_status(&self) -> PoolStatus {
         let c = &self.inner.config;

@@ -54,6 +54,8 @@ pub(crate) struct PgConn {
     pub tls: bool,
     /// Set when dbmux (or the user's SQL) opened a transaction.
     pub in_tx: bool,
+    /// Set after a connection-class failure: discard instead of pooling.
+    pub broken: bool,
     statements: HashMap<String, Statement>,
     /// The statement prepared last, checked before the map (a loop repeats one).
     last: Option<(String, Statement)>,
@@ -428,6 +430,7 @@ impl r2d2::ManageConnection for PgManager {
             idle_since: now,
             tls,
             in_tx: false,
+            broken: false,
             statements: HashMap::new(),
             last: None,
             stats: self.settings.stats.clone(),
@@ -439,6 +442,12 @@ impl r2d2::ManageConnection for PgManager {
         let now = Instant::now();
         if s.recycle.is_some_and(|r| now.duration_since(c.born) >= r) {
             return Err(ConnError::Expired);
+        }
+        if s.stats.is_stale(c.born) {
+            return Err(ConnError::PingFailed(Error::new(
+                ErrorCode::ConnectFailed,
+                "opened before the server failed; replaced by a new connection",
+            )));
         }
         if c.client().is_closed() {
             return Err(ConnError::PingFailed(Error::new(
@@ -458,6 +467,10 @@ impl r2d2::ManageConnection for PgManager {
     fn has_broken(&self, c: &mut PgConn) -> bool {
         let s = &self.settings;
         c.idle_since = Instant::now();
+        if c.broken {
+            s.stats.invalidated.fetch_add(1, Relaxed);
+            return true;
+        }
         if c.client().is_closed() {
             s.stats.invalidated.fetch_add(1, Relaxed);
             return true;

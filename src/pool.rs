@@ -71,6 +71,11 @@ pub(crate) struct Stats {
     pub recycled: AtomicU64,
     pub resets: AtomicU64,
     pub pre_pings: AtomicU64,
+    pub retries: AtomicU64,
+    /// Connections born before this (ns since the process epoch) are
+    /// invalidated: the server went away after they were opened. 0 = none.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub invalidate_before: AtomicU64,
     pub last_error: Mutex<Option<String>>,
 }
 
@@ -95,6 +100,20 @@ impl Stats {
         self.wait_max_us.fetch_max(us, Relaxed);
     }
 
+    /// Marks every connection opened until now as stale (the server went away).
+    #[cfg(feature = "postgres")]
+    pub fn invalidate_all_now(&self) {
+        self.invalidate_before
+            .store(epoch_nanos(std::time::Instant::now()), Relaxed);
+    }
+
+    /// True when a connection born at `born` predates a server failure.
+    #[cfg(feature = "postgres")]
+    pub fn is_stale(&self, born: std::time::Instant) -> bool {
+        let before = self.invalidate_before.load(Relaxed);
+        before != 0 && epoch_nanos(born) < before
+    }
+
     pub fn last_error(&self) -> Option<String> {
         self.last_error
             .lock()
@@ -105,6 +124,14 @@ impl Stats {
     fn set_last_error(&self, msg: String) {
         *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(msg);
     }
+}
+
+/// Nanoseconds between a process-wide epoch and `t`.
+#[cfg(feature = "postgres")]
+pub(crate) fn epoch_nanos(t: std::time::Instant) -> u64 {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let e = *EPOCH.get_or_init(|| std::time::Instant::now() - std::time::Duration::from_secs(1));
+    t.saturating_duration_since(e).as_nanos() as u64
 }
 
 /// Feeds r2d2's events into [`Stats`]. Closed connections are counted by the

@@ -39,6 +39,8 @@ pub(crate) struct SqliteConn {
     /// Deadline of the running statement, in ns since [`epoch`]; 0 = none.
     deadline: Arc<AtomicU64>,
     stats: Arc<Stats>,
+    /// Set after a connection-class failure: discard instead of pooling.
+    pub broken: bool,
 }
 
 impl Drop for SqliteConn {
@@ -266,6 +268,7 @@ impl r2d2::ManageConnection for SqliteManager {
             idle_since: now,
             deadline,
             stats: self.settings.stats.clone(),
+            broken: false,
         })
     }
 
@@ -286,6 +289,10 @@ impl r2d2::ManageConnection for SqliteManager {
 
     fn has_broken(&self, c: &mut SqliteConn) -> bool {
         let s = &self.settings;
+        if c.broken {
+            s.stats.invalidated.fetch_add(1, Relaxed);
+            return true;
+        }
         c.idle_since = Instant::now();
         c.deadline.store(0, Relaxed);
         if !c.conn.is_autocommit() {

@@ -115,6 +115,10 @@ typedef enum dbmux_status {
    */
   DBMUX_MISUSE = 17,
   /**
+   * The connection broke during COMMIT: the transaction may or may not be applied.
+   */
+  DBMUX_COMMIT_UNKNOWN = 18,
+  /**
    * A bug in dbmux (including a caught panic).
    */
   DBMUX_INTERNAL = 99,

@@ -63,6 +63,8 @@ pub enum dbmux_status {
     DBMUX_IO = 16,
     /// The API was misused: a NULL pointer, COMMIT without BEGIN, a call out of order.
     DBMUX_MISUSE = 17,
+    /// The connection broke during COMMIT: the transaction may or may not be applied.
+    DBMUX_COMMIT_UNKNOWN = 18,
     /// A bug in dbmux (including a caught panic).
     DBMUX_INTERNAL = 99,
 }
@@ -87,6 +89,7 @@ fn status_of(code: ErrorCode) -> dbmux_status {
         ErrorCode::InvalidParameter => DBMUX_INVALID_PARAMETER,
         ErrorCode::Io => DBMUX_IO,
         ErrorCode::Misuse => DBMUX_MISUSE,
+        ErrorCode::CommitUnknown => DBMUX_COMMIT_UNKNOWN,
         _ => DBMUX_INTERNAL,
     }
 }

@@ -70,6 +70,7 @@ fn status_numbers_are_the_rust_error_codes() {
         (ErrorCode::InvalidParameter, DBMUX_INVALID_PARAMETER),
         (ErrorCode::Io, DBMUX_IO),
         (ErrorCode::Misuse, DBMUX_MISUSE),
+        (ErrorCode::CommitUnknown, DBMUX_COMMIT_UNKNOWN),
         (ErrorCode::Internal, DBMUX_INTERNAL),
     ];
     for (code, status) in pairs {

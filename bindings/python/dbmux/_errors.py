@@ -66,6 +66,7 @@ STATUS = {
     15: ProgrammingError,   # invalid parameter
     16: OperationalError,   # I/O
     17: InterfaceError,     # misuse
+    18: OperationalError,   # commit outcome unknown
     99: InternalError,      # internal
 }
 
