@@ -344,10 +344,19 @@ pub(crate) fn classify(e: postgres::Error) -> Error {
     use postgres::error::SqlState;
     let Some(db) = e.as_db_error() else {
         let text = e.to_string();
+        let mut io_error = false;
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&e);
+        while let Some(x) = cause {
+            io_error |= x.is::<std::io::Error>();
+            cause = x.source();
+        }
+        let lower = text.to_ascii_lowercase();
         let code = if e.is_closed()
-            || text.contains("connection")
-            || text.contains("timed out")
-            || text.contains("error connecting")
+            || io_error
+            || lower.contains("connection")
+            || lower.contains("communicating with the server")
+            || lower.contains("timed out")
+            || lower.contains("error connecting")
         {
             ErrorCode::ConnectFailed
         } else if text.contains("serializ") || text.contains("parameters") {
