@@ -87,6 +87,7 @@ struct Layer {
     retry_attempts: Option<u32>,
     retry_base_delay: Option<Duration>,
     retry_max_delay: Option<Duration>,
+    leak_threshold: Option<Option<Duration>>,
 }
 
 macro_rules! first_set {
@@ -253,6 +254,14 @@ impl ConfigBuilder {
         self
     }
 
+    /// Log (once, at WARN, with the checkout's backtrace) connections held
+    /// longer than this, and list them in debug info. `None` (the default)
+    /// turns leak detection off; no backtrace is captured then.
+    pub fn leak_detection_threshold(mut self, d: Option<Duration>) -> Self {
+        self.code.leak_threshold = Some(d);
+        self
+    }
+
     /// SQLite options and pragmas that override the URL's query parameters.
     pub fn sqlite_options(mut self, o: SqliteOptions) -> Self {
         self.sqlite = o;
@@ -366,6 +375,7 @@ impl ConfigBuilder {
                 .unwrap_or(Duration::from_secs(30)),
             profile,
             worker_id: first_set!(layers, worker_id).unwrap_or_else(|| "main".to_string()),
+            leak_threshold: first_set!(layers, leak_threshold).unwrap_or(None),
             retry: {
                 let d = crate::RetryPolicy::default();
                 crate::RetryPolicy::new(
@@ -444,6 +454,16 @@ fn read_layer(get: impl Fn(&str) -> Option<String>, suffix: &str) -> Result<Laye
             ));
         }
         l.retry_attempts = Some(n);
+    }
+    if let Some(v) = var("DB_LEAK_DETECTION_THRESHOLD_MS")? {
+        let ms: u64 = v.parse().map_err(|_| {
+            Error::config(
+                &name("DB_LEAK_DETECTION_THRESHOLD_MS"),
+                &v,
+                "must be a whole number of milliseconds (0 = off)",
+            )
+        })?;
+        l.leak_threshold = Some((ms > 0).then(|| Duration::from_millis(ms)));
     }
     for (var_name, slot) in [
         ("DB_RETRY_BASE_DELAY_MS", &mut l.retry_base_delay),
@@ -573,6 +593,7 @@ pub struct Config {
     profile: Option<Profile>,
     worker_id: String,
     retry: crate::RetryPolicy,
+    leak_threshold: Option<Duration>,
 }
 
 impl Config {
@@ -724,6 +745,11 @@ impl Config {
     /// The profile in force, if any.
     pub fn profile(&self) -> Option<Profile> {
         self.profile
+    }
+
+    /// The leak detection threshold (`None` = off).
+    pub fn leak_detection_threshold(&self) -> Option<Duration> {
+        self.leak_threshold
     }
 
     /// The retry policy of `with_retry` / `transaction_with_retry`.

@@ -53,6 +53,20 @@ pub struct Connection {
     mgr: Arc<Inner>,
     /// No echo and no client-side statement timeout: statements skip both.
     plain: bool,
+    /// The leak detector's id for this checkout (when detection is on).
+    leak_id: Option<u64>,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        if let (Some(id), Some(d)) = (self.leak_id, &self.mgr.leaks) {
+            d.checkin(id);
+        }
+    }
+}
+
+fn leak_id(mgr: &Inner) -> Option<u64> {
+    mgr.leaks.as_ref().map(|d| d.checkout())
 }
 
 fn is_plain(mgr: &Inner) -> bool {
@@ -77,6 +91,7 @@ impl Connection {
         Connection {
             conn: Pooled::Sqlite(c),
             plain: is_plain(&mgr),
+            leak_id: leak_id(&mgr),
             mgr,
         }
     }
@@ -342,6 +357,7 @@ impl Connection {
         Connection {
             conn: Pooled::Postgres(c),
             plain: is_plain(&mgr),
+            leak_id: leak_id(&mgr),
             mgr,
         }
     }

@@ -104,6 +104,11 @@ pub struct DebugInfo {
     pub pre_pings: u64,
     /// Retries made by `with_retry` / `transaction_with_retry`.
     pub retries: u64,
+    /// Connections held longer than the leak detection threshold, with
+    /// their age (empty when detection is off).
+    pub long_held: Vec<crate::leaks::LongHeld>,
+    /// Leak warnings logged so far.
+    pub leak_warnings: u64,
 }
 
 impl DebugInfo {
@@ -195,6 +200,13 @@ pub(crate) fn debug_info(mgr: &Manager) -> DebugInfo {
         resets_on_return: s.resets.load(Relaxed),
         pre_pings: s.pre_pings.load(Relaxed),
         retries: s.retries.load(Relaxed),
+        long_held: mgr
+            .inner
+            .leaks
+            .as_ref()
+            .map(|d| d.long_held())
+            .unwrap_or_default(),
+        leak_warnings: mgr.inner.leaks.as_ref().map_or(0, |d| d.warnings()),
     }
 }
 

@@ -13,6 +13,7 @@ mod connection;
 mod error;
 mod global;
 mod health;
+mod leaks;
 mod manager;
 #[cfg(feature = "postgres")]
 mod pg;
@@ -33,6 +34,7 @@ pub use connection::{Connection, Transaction};
 pub use error::{Error, ErrorCode, Result};
 pub use global::{debug_info, global, health, init, is_initialized, shutdown};
 pub use health::{DebugInfo, HealthReport};
+pub use leaks::LongHeld;
 pub use manager::Manager;
 pub use pg_url::{
     parse_postgres, parse_postgres_with_env, PgSettings, SslMode, TargetSessionAttrs,

@@ -38,6 +38,8 @@ pub(crate) struct Inner {
     pub pool: RwLock<Option<BackendPool>>,
     pub stats: Arc<Stats>,
     health_cache: Mutex<Option<(Instant, HealthReport)>>,
+    /// Present when leak detection is on.
+    pub leaks: Option<Arc<crate::leaks::LeakDetector>>,
 }
 
 /// A connection manager: one pool for one database.
@@ -84,6 +86,9 @@ impl Manager {
     pub fn new(config: Config) -> Result<Manager> {
         let stats = Arc::new(Stats::default());
         let pool = build_pool(&config, &stats)?;
+        let leaks = config
+            .leak_detection_threshold()
+            .map(|t| crate::leaks::LeakDetector::start(t, config.redacted_url()));
         MANAGERS_CREATED.fetch_add(1, Relaxed);
         Ok(Manager {
             inner: Arc::new(Inner {
@@ -91,6 +96,7 @@ impl Manager {
                 pool: RwLock::new(Some(pool)),
                 stats,
                 health_cache: Mutex::new(None),
+                leaks,
             }),
         })
     }

@@ -160,3 +160,43 @@ fn a_password_never_appears_anywhere() {
         "the password leaked:\n{seen}"
     );
 }
+
+#[test]
+fn leaked_connections_are_reported_once_with_the_checkout_backtrace() {
+    let _g = capture();
+    let mgr = Manager::new(
+        Config::builder()
+            .url(":memory:")
+            .leak_detection_threshold(Some(Duration::from_millis(100)))
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let quick = mgr.get().unwrap();
+    drop(quick); // returned at once: never reported
+    let held = mgr.get().unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    let d = mgr.debug_info();
+    assert_eq!(d.long_held.len(), 1, "{d:?}");
+    assert!(d.long_held[0].age_ms >= 300.0, "{d:?}");
+    assert_eq!(d.leak_warnings, 1, "logged once, not once per scan");
+    let warns: Vec<_> = lines()
+        .into_iter()
+        .filter(|l| l.starts_with("WARN dbmux::leak"))
+        .collect();
+    assert_eq!(warns.len(), 1, "{warns:?}");
+    assert!(warns[0].contains("has been held for"), "{}", warns[0]);
+    assert!(
+        warns[0].contains("leaked_connections_are_reported_once_with_the_checkout_backtrace"),
+        "the backtrace names the code that checked the connection out: {}",
+        warns[0]
+    );
+    drop(held);
+    assert!(mgr.debug_info().long_held.is_empty());
+    // off by default: nothing tracked
+    let plain = Manager::from_url(":memory:").unwrap();
+    let c = plain.get().unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(plain.debug_info().long_held.is_empty());
+    drop(c);
+}
