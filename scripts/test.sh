@@ -32,6 +32,9 @@ trap 'rm -rf "$QS"' EXIT
 (cd "$QS" && env -u DATABASE_URL cargo run --locked --quiet --manifest-path "$ROOT/Cargo.toml" --example quickstart)
 test -f "$QS/dbmux.db" || { echo "quickstart did not create dbmux.db" >&2; exit 1; }
 
+echo "== Fuzzing smoke pass: each cargo-fuzz target for 10 s from its seed corpus (scripts/fuzz.sh SECONDS for longer runs)"
+scripts/fuzz.sh 10
+
 echo "== Benchmark smoke runs (short; see the README's Benchmarks section for real figures)"
 DBMUX_BENCH_QUICK=1 cargo bench --locked --bench pool
 DBMUX_BENCH_QUICK=1 scripts/with-test-postgres.sh cargo bench --locked --bench postgres

@@ -59,5 +59,19 @@ pub use ::postgres as postgres_client;
 #[cfg(feature = "sqlite")]
 pub use rusqlite;
 
+/// Entry points for the fuzz targets in `fuzz/` (not a stable API).
+#[doc(hidden)]
+pub mod fuzzing {
+    /// The placeholder rewriter: `?` to `$n` when `dollar`, else `$n` to `?n`.
+    ///
+    /// # Errors
+    /// When the SQL mixes `?` and `$n`.
+    pub fn rewrite_placeholders(sql: &str, dollar: bool) -> crate::Result<String> {
+        use crate::placeholders::{rewrite, Target};
+        let t = if dollar { Target::Dollar } else { Target::Question };
+        rewrite(sql, t).map(|c| c.into_owned())
+    }
+}
+
 /// dbmux's version, from Cargo.toml.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
