@@ -68,7 +68,11 @@ pub mod fuzzing {
     /// When the SQL mixes `?` and `$n`.
     pub fn rewrite_placeholders(sql: &str, dollar: bool) -> crate::Result<String> {
         use crate::placeholders::{rewrite, Target};
-        let t = if dollar { Target::Dollar } else { Target::Question };
+        let t = if dollar {
+            Target::Dollar
+        } else {
+            Target::Question
+        };
         rewrite(sql, t).map(|c| c.into_owned())
     }
 }
