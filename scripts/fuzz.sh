@@ -4,6 +4,8 @@
 # into target/tools if needed. cargo-fuzz needs nightly flags; RUSTC_BOOTSTRAP
 # lets the stable toolchain accept them. Exits non-zero on any crash.
 #   scripts/fuzz.sh [SECONDS] [TARGET...]
+# With FUZZ_RUNS=N each target instead runs exactly N inputs from a fixed
+# seed (-seed=1): a reproducible pass, used by the test command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-30}
@@ -19,9 +21,15 @@ export RUSTC_BOOTSTRAP=1
 for t in "${TARGETS[@]}"; do
   WORK=$(mktemp -d)
   cp fuzz/corpus/"$t"/* "$WORK"/
-  echo "== fuzz $t for ${SECS}s"
+  if [ -n "${FUZZ_RUNS:-}" ]; then
+    LIMIT=(-runs="$FUZZ_RUNS" -seed=1)
+    echo "== fuzz $t for $FUZZ_RUNS runs (seed 1)"
+  else
+    LIMIT=(-max_total_time="$SECS")
+    echo "== fuzz $t for ${SECS}s"
+  fi
   LOG="$WORK.log"
-  if ! cargo fuzz run -O "$t" "$WORK" -- -max_total_time="$SECS" -print_final_stats=1 >"$LOG" 2>&1; then
+  if ! cargo fuzz run -O "$t" "$WORK" -- "${LIMIT[@]}" -print_final_stats=1 >"$LOG" 2>&1; then
     tail -40 "$LOG" >&2
     echo "fuzz: $t failed (a crash is saved under fuzz/artifacts/$t)" >&2
     exit 1

@@ -32,8 +32,8 @@ trap 'rm -rf "$QS"' EXIT
 (cd "$QS" && env -u DATABASE_URL cargo run --locked --quiet --manifest-path "$ROOT/Cargo.toml" --example quickstart)
 test -f "$QS/dbmux.db" || { echo "quickstart did not create dbmux.db" >&2; exit 1; }
 
-echo "== Fuzzing smoke pass: each cargo-fuzz target for 10 s from its seed corpus (scripts/fuzz.sh SECONDS for longer runs)"
-scripts/fuzz.sh 10
+echo "== Fuzzing smoke pass: 300,000 inputs per cargo-fuzz target from a fixed seed (scripts/fuzz.sh SECONDS for longer runs)"
+FUZZ_RUNS=300000 scripts/fuzz.sh
 
 echo "== Benchmark smoke runs (short; see the README's Benchmarks section for real figures)"
 DBMUX_BENCH_QUICK=1 cargo bench --locked --bench pool
