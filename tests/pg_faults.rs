@@ -270,3 +270,93 @@ fn a_restart_under_load_loses_no_acknowledged_insert() {
     mgr.execute_batch(&format!("DROP TABLE {table}")).unwrap();
     mgr.shutdown();
 }
+
+static LOG_LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+struct Capture;
+impl log::Log for Capture {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, r: &log::Record<'_>) {
+        LOG_LINES
+            .lock()
+            .unwrap()
+            .push(format!("{} {} {}", r.level(), r.target(), r.args()));
+    }
+    fn flush(&self) {}
+}
+
+/// Fault test 8: with a URL carrying a unique password, trigger the error
+/// paths (wrong password, refused port, bad TLS root, certificate mismatch,
+/// a bad certificate file, SQL errors, timeouts) and capture every log line,
+/// error message, Debug output and JSON: the password appears zero times.
+#[test]
+fn a_unique_password_never_appears_on_any_error_path() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(pg) = server() else { return };
+    let _ = log::set_logger(&Capture);
+    log::set_max_level(log::LevelFilter::Trace);
+    let secret = format!("Uniq-{}-Pw", std::process::id());
+    let port = std::env::var("DBMUX_TEST_PG_PORT").unwrap();
+    let certs = std::env::var("DBMUX_TEST_PG_CERTS").unwrap();
+    let mut seen = String::new();
+    let urls = [
+        format!("postgresql://dbmux:{secret}@127.0.0.1:{port}/dbmux_test"), // wrong password
+        format!("postgresql://dbmux:{secret}@127.0.0.1:1/dbmux_test"),      // refused
+        format!("postgresql://dbmux:{secret}@127.0.0.1:{port}/dbmux_test?sslmode=verify-full&sslrootcert={certs}/wrong-ca.crt"),
+        format!("postgresql://dbmux:{secret}@127.0.0.1:{port}/dbmux_test?sslmode=verify-full&sslrootcert={certs}/ca.crt"),
+        format!("postgresql://dbmux:{secret}@127.0.0.1:{port}/dbmux_test?sslmode=require&sslrootcert=/no/such/ca.pem"),
+        format!("host=127.0.0.1 port={port} dbname=dbmux_test user=dbmux password='{secret}' sslmode=verify-ca"),
+        format!("postgresql://dbmux:{secret}@127.0.0.1:{port}/dbmux_test?bogus=1"),
+    ];
+    for url in &urls {
+        let cfg = Config::builder()
+            .url(url.clone())
+            .pool_timeout(Duration::from_millis(700))
+            .echo(true)
+            .build();
+        seen += &format!("{cfg:?}\n");
+        let Ok(cfg) = cfg else { continue };
+        seen += &format!("{cfg} {}\n", cfg.redacted_url());
+        match Manager::new(cfg) {
+            Ok(m) => {
+                seen += &format!("{m:?}\n");
+                match m.get() {
+                    Ok(mut c) => {
+                        let e = c.execute("SELEC 1", params![]).unwrap_err();
+                        seen += &format!("{e} {e:?}\n");
+                    }
+                    Err(e) => seen += &format!("{e} {e:?} {:?}\n", std::error::Error::source(&e)),
+                }
+                seen += &m.check_health().to_json();
+                seen += &m.debug_info().to_json();
+                m.shutdown();
+            }
+            Err(e) => seen += &format!("{e} {e:?}\n"),
+        }
+    }
+    // a working manager with the real password, and SQL-level errors
+    let good = pg.manager(
+        "faults_secret",
+        RetryPolicy::default(),
+        Duration::from_secs(5),
+    );
+    let e = good.execute("SELECT 1/0", params![]).unwrap_err();
+    seen += &format!("{e} {e:?}\n");
+    good.shutdown();
+    seen += &LOG_LINES.lock().unwrap().join("\n");
+    assert!(
+        seen.contains("***"),
+        "the redaction marker is expected somewhere"
+    );
+    assert!(
+        seen.contains("password authentication failed"),
+        "the wrong password was tried"
+    );
+    assert_eq!(
+        seen.matches(&secret).count(),
+        0,
+        "the password leaked:\n{seen}"
+    );
+}
