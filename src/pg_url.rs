@@ -318,37 +318,19 @@ fn parse_keyvalue(s: &str) -> Result<Pairs> {
     Ok(pairs)
 }
 
-/// libpq's percent-decoding: a bad escape and `%00` are errors.
+/// libpq's percent-decoding: a bad escape and `%00` are errors, worded as libpq words them.
 fn decode(s: &str) -> Result<String> {
-    if !s.contains('%') {
-        return Ok(s.to_string());
-    }
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = b
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u8::from_str_radix(h, 16).ok());
-            match hex {
-                Some(0) => return Err(invalid("forbidden value %00 in percent-encoded value")),
-                Some(v) => out.push(v),
-                None => {
-                    return Err(invalid(
-                        "invalid percent-encoded token: a '%' must be followed by two hex \
-                         digits (write %25 for a literal '%')",
-                    ));
-                }
+    use crate::url::{decode_percent, PercentError};
+    decode_percent(s).map_err(|e| {
+        invalid(match e {
+            PercentError::Nul => "forbidden value %00 in percent-encoded value",
+            PercentError::BadEscape => {
+                "invalid percent-encoded token: a '%' must be followed by two hex digits \
+                 (write %25 for a literal '%')"
             }
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|_| invalid("a percent-encoded value is not valid UTF-8"))
+            PercentError::NotUtf8 => "a percent-encoded value is not valid UTF-8",
+        })
+    })
 }
 
 /// Parses a `postgres[ql][+driver]://` URI.

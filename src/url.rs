@@ -428,9 +428,20 @@ fn target(path: &str, options: SqliteOptions) -> Result<SqliteTarget> {
     Ok(SqliteTarget { location, options })
 }
 
-/// Decodes `%XX` escapes. A `%` not followed by two hex digits, or an escape
-/// that decodes to NUL or to invalid UTF-8, is an error.
-pub(crate) fn percent_decode(s: &str, what: &str) -> Result<String> {
+/// Why a percent-encoded string could not be decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PercentError {
+    /// `%00`: a NUL byte.
+    Nul,
+    /// A `%` not followed by two hex digits.
+    BadEscape,
+    /// The decoded bytes are not UTF-8.
+    NotUtf8,
+}
+
+/// Decodes `%XX` escapes (the one decoder behind both URL parsers, which
+/// word the errors their own way).
+pub(crate) fn decode_percent(s: &str) -> std::result::Result<String, PercentError> {
     if !s.contains('%') {
         return Ok(s.to_string());
     }
@@ -444,14 +455,9 @@ pub(crate) fn percent_decode(s: &str, what: &str) -> Result<String> {
                 u8::from_str_radix(h, 16).ok()
             });
             match hex {
-                Some(0) => return Err(invalid(format!("the {what} contains %00 (a NUL byte)"))),
+                Some(0) => return Err(PercentError::Nul),
                 Some(b) => out.push(b),
-                None => {
-                    return Err(invalid(format!(
-                        "bad percent escape in the {what}: '%' must be followed by two hex \
-                         digits (write %25 for a literal '%')"
-                    )))
-                }
+                None => return Err(PercentError::BadEscape),
             }
             i += 3;
         } else {
@@ -459,7 +465,23 @@ pub(crate) fn percent_decode(s: &str, what: &str) -> Result<String> {
             i += 1;
         }
     }
-    String::from_utf8(out).map_err(|_| invalid(format!("the {what} decodes to invalid UTF-8")))
+    String::from_utf8(out).map_err(|_| PercentError::NotUtf8)
+}
+
+/// Decodes `%XX` escapes in the `what` part of a SQLite URL. A `%` not
+/// followed by two hex digits, or an escape that decodes to NUL or to
+/// invalid UTF-8, is an error.
+pub(crate) fn percent_decode(s: &str, what: &str) -> Result<String> {
+    decode_percent(s).map_err(|e| {
+        invalid(match e {
+            PercentError::Nul => format!("the {what} contains %00 (a NUL byte)"),
+            PercentError::BadEscape => format!(
+                "bad percent escape in the {what}: '%' must be followed by two hex digits \
+                 (write %25 for a literal '%')"
+            ),
+            PercentError::NotUtf8 => format!("the {what} decodes to invalid UTF-8"),
+        })
+    })
 }
 
 /// Returns `url` with any password replaced by `***`.
