@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 use postgres::types::Format;
 use postgres::types::{FromSql, IsNull, Kind, ToSql, Type};
 
-use crate::value::Value;
+use crate::value::{Value, ValueRef};
 
 type BoxError = Box<dyn StdError + Sync + Send>;
 
@@ -199,20 +199,39 @@ fn uuid_text(b: [u8; 16]) -> String {
     )
 }
 
-fn utf8(raw: &[u8]) -> Result<String, BoxError> {
-    Ok(std::str::from_utf8(raw)?.to_string())
+/// A result cell borrowed from the row buffer where the wire format is the
+/// value itself (text, bytea), decoded otherwise.
+pub(crate) enum Cell<'a> {
+    Ref(ValueRef<'a>),
+    Owned(Value),
 }
 
-fn decode(ty: &Type, raw: &[u8]) -> Result<Value, BoxError> {
-    Ok(match *ty {
-        Type::BOOL => Value::Integer(i64::from(raw.first().copied().unwrap_or(0) != 0)),
-        Type::INT2 => Value::Integer(i16::from_be_bytes(fixed(raw)?).into()),
-        Type::INT4 => Value::Integer(i32::from_be_bytes(fixed(raw)?).into()),
-        Type::INT8 => Value::Integer(i64::from_be_bytes(fixed(raw)?)),
-        Type::OID => Value::Integer(u32::from_be_bytes(fixed(raw)?).into()),
-        Type::FLOAT4 => Value::Real(f32::from_be_bytes(fixed(raw)?).into()),
-        Type::FLOAT8 => Value::Real(f64::from_be_bytes(fixed(raw)?)),
-        Type::NUMERIC => Value::Text(numeric_text(raw)?),
+impl Cell<'_> {
+    fn into_value(self) -> Value {
+        match self {
+            Cell::Ref(v) => v.into(),
+            Cell::Owned(v) => v,
+        }
+    }
+}
+
+/// Decodes one cell: the single table of PostgreSQL types dbmux reads.
+fn cell<'a>(ty: &Type, raw: &'a [u8]) -> Result<Cell<'a>, BoxError> {
+    let text = |raw: &'a [u8]| -> Result<Cell<'a>, BoxError> {
+        Ok(Cell::Ref(ValueRef::Text(std::str::from_utf8(raw)?)))
+    };
+    let owned = |v: Value| Ok(Cell::Owned(v));
+    match *ty {
+        Type::BOOL => owned(Value::Integer(i64::from(
+            raw.first().copied().unwrap_or(0) != 0,
+        ))),
+        Type::INT2 => owned(Value::Integer(i16::from_be_bytes(fixed(raw)?).into())),
+        Type::INT4 => owned(Value::Integer(i32::from_be_bytes(fixed(raw)?).into())),
+        Type::INT8 => owned(Value::Integer(i64::from_be_bytes(fixed(raw)?))),
+        Type::OID => owned(Value::Integer(u32::from_be_bytes(fixed(raw)?).into())),
+        Type::FLOAT4 => owned(Value::Real(f32::from_be_bytes(fixed(raw)?).into())),
+        Type::FLOAT8 => owned(Value::Real(f64::from_be_bytes(fixed(raw)?))),
+        Type::NUMERIC => owned(Value::Text(numeric_text(raw)?)),
         Type::TEXT
         | Type::VARCHAR
         | Type::BPCHAR
@@ -220,73 +239,49 @@ fn decode(ty: &Type, raw: &[u8]) -> Result<Value, BoxError> {
         | Type::UNKNOWN
         | Type::JSON
         | Type::XML
-        | Type::CHAR => Value::Text(utf8(raw)?),
+        | Type::CHAR => text(raw),
         Type::JSONB => match raw.split_first() {
-            Some((1, rest)) => Value::Text(utf8(rest)?),
-            _ => return Err("unsupported jsonb version".into()),
+            Some((1, rest)) => text(rest),
+            _ => Err("unsupported jsonb version".into()),
         },
-        Type::BYTEA => Value::Blob(raw.to_vec()),
-        Type::UUID => Value::Text(uuid_text(fixed(raw)?)),
-        Type::DATE => Value::Text(match i32::from_be_bytes(fixed(raw)?) {
+        Type::BYTEA => Ok(Cell::Ref(ValueRef::Blob(raw))),
+        Type::UUID => owned(Value::Text(uuid_text(fixed(raw)?))),
+        Type::DATE => owned(Value::Text(match i32::from_be_bytes(fixed(raw)?) {
             i32::MAX => "infinity".into(),
             i32::MIN => "-infinity".into(),
             d => date_text(d.into()),
-        }),
-        Type::TIME => Value::Text(time_text(i64::from_be_bytes(fixed(raw)?))),
-        Type::TIMESTAMP => Value::Text(timestamp_text(i64::from_be_bytes(fixed(raw)?))),
+        })),
+        Type::TIME => owned(Value::Text(time_text(i64::from_be_bytes(fixed(raw)?)))),
+        Type::TIMESTAMP => owned(Value::Text(timestamp_text(i64::from_be_bytes(fixed(raw)?)))),
         Type::TIMESTAMPTZ => {
             let t = timestamp_text(i64::from_be_bytes(fixed(raw)?));
-            Value::Text(if t.ends_with("infinity") {
+            owned(Value::Text(if t.ends_with("infinity") {
                 t
             } else {
                 t + "+00:00"
-            })
+            }))
         }
         _ => match ty.kind() {
-            Kind::Enum(_) => Value::Text(utf8(raw)?),
-            Kind::Domain(inner) => return decode(inner, raw),
-            _ if ty.name() == "citext" => Value::Text(utf8(raw)?),
-            _ => {
-                return Err(format!(
-                    "dbmux cannot read PostgreSQL type {}; cast the column to text in the \
-                     query (e.g. col::text)",
-                    ty.name()
-                )
-                .into())
-            }
+            Kind::Enum(_) => text(raw),
+            Kind::Domain(inner) => cell(inner, raw),
+            _ if ty.name() == "citext" => text(raw),
+            _ => Err(format!(
+                "dbmux cannot read PostgreSQL type {}; cast the column to text in the \
+                 query (e.g. col::text)",
+                ty.name()
+            )
+            .into()),
         },
-    })
-}
-
-/// A result cell borrowed from the row buffer where the wire format is the
-/// value itself (text, bytea), decoded otherwise.
-pub(crate) enum Cell<'a> {
-    Ref(crate::value::ValueRef<'a>),
-    Owned(Value),
+    }
 }
 
 impl<'a> FromSql<'a> for Cell<'a> {
     fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, BoxError> {
-        use crate::value::ValueRef as V;
-        Ok(match *ty {
-            Type::TEXT
-            | Type::VARCHAR
-            | Type::BPCHAR
-            | Type::NAME
-            | Type::UNKNOWN
-            | Type::JSON
-            | Type::XML
-            | Type::CHAR => Cell::Ref(V::Text(std::str::from_utf8(raw)?)),
-            Type::JSONB if raw.first() == Some(&1) => {
-                Cell::Ref(V::Text(std::str::from_utf8(&raw[1..])?))
-            }
-            Type::BYTEA => Cell::Ref(V::Blob(raw)),
-            _ => Cell::Owned(decode(ty, raw)?),
-        })
+        cell(ty, raw)
     }
 
     fn from_sql_null(_: &Type) -> Result<Self, BoxError> {
-        Ok(Cell::Ref(crate::value::ValueRef::Null))
+        Ok(Cell::Ref(ValueRef::Null))
     }
 
     fn accepts(_: &Type) -> bool {
@@ -296,7 +291,7 @@ impl<'a> FromSql<'a> for Cell<'a> {
 
 impl<'a> FromSql<'a> for PgValue {
     fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, BoxError> {
-        decode(ty, raw).map(PgValue)
+        cell(ty, raw).map(|c| PgValue(c.into_value()))
     }
 
     fn from_sql_null(_: &Type) -> Result<Self, BoxError> {

@@ -251,6 +251,18 @@ impl Value {
     }
 }
 
+impl From<ValueRef<'_>> for Value {
+    fn from(v: ValueRef<'_>) -> Value {
+        match v {
+            ValueRef::Null => Value::Null,
+            ValueRef::Integer(i) => Value::Integer(i),
+            ValueRef::Real(r) => Value::Real(r),
+            ValueRef::Text(s) => Value::Text(s.to_string()),
+            ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+        }
+    }
+}
+
 /// Receives a result cell by cell, without building [`Rows`]: for bindings
 /// that turn values straight into their own objects
 /// ([`Connection::query_into`](crate::Connection::query_into)).
