@@ -212,14 +212,9 @@ impl Connection {
     /// # Errors
     /// The database's error, classified.
     pub fn query(&mut self, sql: &str, params: &[Value]) -> Result<Rows> {
-        self.run(sql, |n| match n {
-            #[cfg(feature = "sqlite")]
-            Native::Sqlite(c) => crate::sqlite::query(c, sql, params),
-            #[cfg(feature = "postgres")]
-            Native::Postgres(c) => crate::pg::query(c, sql, params),
-            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
-            Native::None(n, _) => match n {},
-        })
+        let mut rows = crate::value::RowsBuilder::default();
+        let affected = self.query_into(sql, params, &mut rows)?;
+        Ok(rows.finish(affected))
     }
 
     /// Runs a statement and streams its columns and values into `sink`

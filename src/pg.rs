@@ -15,7 +15,7 @@ use crate::pg_url::{PgSettings, SslMode, TargetSessionAttrs};
 use crate::pg_values::PgValue;
 use crate::placeholders::{rewrite, Target};
 use crate::pool::{ConnError, Stats};
-use crate::value::{Column, Row, Rows, Value};
+use crate::value::{Column, Value};
 
 /// Runs `f` where the sync `postgres` client may block: on this thread
 /// normally, on a helper thread when called from inside a tokio runtime
@@ -571,12 +571,6 @@ fn columns(stmt: &Statement) -> Arc<[Column]> {
         .collect()
 }
 
-fn row_values(r: &postgres::Row, n: usize) -> Result<Vec<Value>> {
-    (0..n)
-        .map(|i| r.try_get::<_, PgValue>(i).map(|v| v.0).map_err(classify))
-        .collect()
-}
-
 pub(crate) fn execute(c: &mut PgConn, sql: &str, params: &[Value]) -> Result<u64> {
     track_tx(c, sql);
     let stmt = prepared(c, sql)?;
@@ -590,26 +584,6 @@ pub(crate) fn execute_batch(c: &mut PgConn, sql: &str) -> Result<()> {
     track_tx(c, sql);
     let client = c.client();
     outside_runtime(|| client.batch_execute(sql)).map_err(classify)
-}
-
-pub(crate) fn query(c: &mut PgConn, sql: &str, params: &[Value]) -> Result<Rows> {
-    track_tx(c, sql);
-    let stmt = prepared(c, sql)?;
-    check_count(&stmt, params)?;
-    let cols = columns(&stmt);
-    let p = refs(params);
-    let client = c.client();
-    if cols.is_empty() {
-        let n = outside_runtime(|| client.execute(&stmt, &p)).map_err(classify)?;
-        return Ok(Rows::new(cols, Vec::new()).with_rows_affected(n));
-    }
-    let rows = outside_runtime(|| client.query(&stmt, &p)).map_err(classify)?;
-    let n = cols.len();
-    let mut out = Vec::with_capacity(rows.len());
-    for r in &rows {
-        out.push(Row::new(cols.clone(), row_values(r, n)?));
-    }
-    Ok(Rows::new(cols, out))
 }
 
 /// Runs a statement and streams its result into `sink`; returns the rows

@@ -15,7 +15,7 @@ use crate::placeholders::{rewrite, Target};
 use crate::pool::{ConnError, Stats};
 use crate::sqlite_options::{CacheMode, OpenMode, ResolvedPragmas};
 use crate::url::{SqliteLocation, SqliteTarget};
-use crate::value::{Column, Row, Rows, Value};
+use crate::value::{Column, Value};
 
 /// How many SQLite VM steps run between two statement-timeout checks.
 const PROGRESS_STEPS: i32 = 1000;
@@ -440,37 +440,6 @@ pub(crate) fn execute(conn: &rusqlite::Connection, sql: &str, params: &[Value]) 
         return Ok(0);
     }
     Ok(stmt.raw_execute()? as u64)
-}
-
-/// Runs a query and collects every row, with column names and declared types.
-pub(crate) fn query(conn: &rusqlite::Connection, sql: &str, params: &[Value]) -> Result<Rows> {
-    let sql = &*rewrite(sql, Target::Question)?;
-    let mut stmt = conn.prepare_cached(sql)?;
-    bind(&mut stmt, params)?;
-    let columns: Arc<[Column]> = stmt
-        .columns()
-        .into_iter()
-        .map(|c| Column {
-            name: c.name().to_string(),
-            decl_type: c.decl_type().map(str::to_string),
-        })
-        .collect();
-    let n = columns.len();
-    if n == 0 {
-        // Not a query (INSERT, DDL, ...): run it and report the rows changed.
-        let changed = stmt.raw_execute()? as u64;
-        return Ok(Rows::new(columns, Vec::new()).with_rows_affected(changed));
-    }
-    let mut out = Vec::new();
-    let mut rows = stmt.raw_query();
-    while let Some(r) = rows.next()? {
-        let mut values = Vec::with_capacity(n);
-        for i in 0..n {
-            values.push(value_from_ref(r.get_ref(i)?));
-        }
-        out.push(Row::new(columns.clone(), values));
-    }
-    Ok(Rows::new(columns, out))
 }
 
 /// Runs a statement and streams its result into `sink`; returns the rows

@@ -275,6 +275,45 @@ pub trait RowSink {
     fn end_row(&mut self);
 }
 
+/// The [`RowSink`] behind [`Connection::query`](crate::Connection::query):
+/// collects a result into [`Rows`].
+#[derive(Default)]
+pub(crate) struct RowsBuilder {
+    columns: Option<Arc<[Column]>>,
+    rows: Vec<Row>,
+    current: Vec<Value>,
+}
+
+impl RowsBuilder {
+    pub(crate) fn finish(self, rows_affected: u64) -> Rows {
+        Rows::new(
+            self.columns.unwrap_or_else(|| Arc::from(Vec::new())),
+            self.rows,
+        )
+        .with_rows_affected(rows_affected)
+    }
+}
+
+impl RowSink for RowsBuilder {
+    fn columns(&mut self, columns: &[Column]) {
+        self.columns = Some(columns.into());
+    }
+
+    fn value(&mut self, v: ValueRef<'_>) {
+        self.current.push(v.into());
+    }
+
+    fn end_row(&mut self) {
+        let n = self.columns.as_ref().map_or(0, |c| c.len());
+        let values = std::mem::replace(&mut self.current, Vec::with_capacity(n));
+        let columns = self
+            .columns
+            .clone()
+            .unwrap_or_else(|| Arc::from(Vec::new()));
+        self.rows.push(Row::new(columns, values));
+    }
+}
+
 /// A result column: its name and the type it was declared with.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Column {

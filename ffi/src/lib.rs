@@ -415,16 +415,7 @@ pub unsafe extern "C" fn dbmux_health_json(
     mgr: *const dbmux_manager,
     out: *mut *mut c_char,
 ) -> dbmux_status {
-    guard(|| {
-        if mgr.is_null() {
-            return null_arg("mgr");
-        }
-        if out.is_null() {
-            return null_arg("out");
-        }
-        *out = to_c_string((*mgr).mgr.health().to_json());
-        dbmux_status::DBMUX_OK
-    })
+    manager_json(mgr, out, |m| m.health().to_json())
 }
 
 /// The manager's debug info as JSON (Rust's `DebugInfo`). `*out` is owned
@@ -435,6 +426,15 @@ pub unsafe extern "C" fn dbmux_debug_info_json(
     mgr: *const dbmux_manager,
     out: *mut *mut c_char,
 ) -> dbmux_status {
+    manager_json(mgr, out, |m| m.debug_info().to_json())
+}
+
+/// Checks the pointers and hands `json(manager)` to the caller as a C string.
+unsafe fn manager_json(
+    mgr: *const dbmux_manager,
+    out: *mut *mut c_char,
+    json: impl FnOnce(&Manager) -> String,
+) -> dbmux_status {
     guard(|| {
         if mgr.is_null() {
             return null_arg("mgr");
@@ -442,7 +442,7 @@ pub unsafe extern "C" fn dbmux_debug_info_json(
         if out.is_null() {
             return null_arg("out");
         }
-        *out = to_c_string((*mgr).mgr.debug_info().to_json());
+        *out = to_c_string(json(&(*mgr).mgr));
         dbmux_status::DBMUX_OK
     })
 }
@@ -929,8 +929,6 @@ pub unsafe extern "C" fn dbmux_result_rows_affected(
 /// Python 3.4 for these types), so the Python binding can turn a whole result
 /// into Python objects with one call into C (`marshal.loads`).
 mod pymarshal {
-    use dbmux::Value;
-
     fn len(out: &mut Vec<u8>, n: usize) {
         out.extend_from_slice(&(n.min(i32::MAX as usize) as i32).to_le_bytes());
     }
@@ -967,11 +965,7 @@ mod pymarshal {
         }
     }
 
-    pub fn value(out: &mut Vec<u8>, v: &Value) {
-        value_ref(out, v.as_ref())
-    }
-
-    pub fn value_ref(out: &mut Vec<u8>, v: dbmux::ValueRef<'_>) {
+    pub fn value(out: &mut Vec<u8>, v: dbmux::ValueRef<'_>) {
         use dbmux::ValueRef as V;
         match v {
             V::Null => none(out),
@@ -1043,7 +1037,7 @@ mod pymarshal {
                 tuple(&mut self.buf, self.ncols);
             }
             self.cell += 1;
-            value_ref(&mut self.buf, v);
+            value(&mut self.buf, v);
         }
 
         fn end_row(&mut self) {
@@ -1062,35 +1056,18 @@ mod pymarshal {
         }
     }
 
-    pub fn list(out: &mut Vec<u8>, n: usize) {
-        out.push(b'[');
-        len(out, n);
-    }
-
     /// `(columns, rows[start..], rows_affected)`.
     pub fn result(rows: &dbmux::Rows, start: usize) -> Vec<u8> {
-        let cols = rows.columns();
-        let rest = &rows.rows()[start.min(rows.len())..];
-        let mut buf = Vec::with_capacity(64 + rest.len() * cols.len() * 12);
-        tuple(&mut buf, 3);
-        tuple(&mut buf, cols.len());
-        for c in cols {
-            tuple(&mut buf, 2);
-            str(&mut buf, &c.name);
-            match &c.decl_type {
-                Some(t) => str(&mut buf, t),
-                None => none(&mut buf),
-            }
-        }
-        list(&mut buf, rest.len());
-        for row in rest {
-            tuple(&mut buf, row.values().len());
+        use dbmux::RowSink;
+        let mut sink = Sink::new();
+        sink.columns(rows.columns());
+        for row in &rows.rows()[start.min(rows.len())..] {
             for v in row.values() {
-                value(&mut buf, v);
+                sink.value(v.as_ref());
             }
+            sink.end_row();
         }
-        int(&mut buf, rows.rows_affected().min(i64::MAX as u64) as i64);
-        buf
+        sink.finish(rows.rows_affected())
     }
 }
 
