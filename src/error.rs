@@ -174,22 +174,21 @@ impl Error {
         )
     }
 
+    /// The chain of underlying errors, nearest first.
+    fn causes(&self) -> impl Iterator<Item = &(dyn StdError + 'static)> {
+        std::iter::successors(StdError::source(self), |e: &&(dyn StdError + 'static)| {
+            (*e).source()
+        })
+    }
+
     /// The PostgreSQL SQLSTATE (e.g. `40001`), when the server sent one.
     pub fn sqlstate(&self) -> Option<String> {
         #[cfg(feature = "postgres")]
+        if let Some(pg) = self
+            .causes()
+            .find_map(|e| e.downcast_ref::<postgres::Error>())
         {
-            let mut cur: Option<&(dyn StdError + 'static)> =
-                self.0.source.as_deref().map(|e| e as _);
-            while let Some(e) = cur {
-                if let Some(pg) = e.downcast_ref::<postgres::Error>() {
-                    return pg.code().map(|c| c.code().to_string());
-                }
-                if let Some(inner) = e.downcast_ref::<Error>() {
-                    cur = inner.0.source.as_deref().map(|e| e as _);
-                    continue;
-                }
-                cur = e.source();
-            }
+            return pg.code().map(|c| c.code().to_string());
         }
         None
     }
@@ -212,19 +211,8 @@ impl Error {
 
     fn is_sqlite_error(&self) -> bool {
         #[cfg(feature = "sqlite")]
-        {
-            let mut cur: Option<&(dyn StdError + 'static)> =
-                self.0.source.as_deref().map(|e| e as _);
-            while let Some(e) = cur {
-                if e.downcast_ref::<rusqlite::Error>().is_some() {
-                    return true;
-                }
-                if let Some(inner) = e.downcast_ref::<Error>() {
-                    cur = inner.0.source.as_deref().map(|e| e as _);
-                    continue;
-                }
-                cur = e.source();
-            }
+        if self.causes().any(|e| e.is::<rusqlite::Error>()) {
+            return true;
         }
         false
     }
