@@ -444,21 +444,14 @@ fn build_pool(config: &Config, stats: &Arc<Stats>) -> Result<BackendPool> {
     match config.target() {
         #[cfg(feature = "sqlite")]
         Target::Sqlite(t) => {
-            use crate::sqlite::{open_keeper, open_spec, CheckSettings, SqliteManager};
+            use crate::sqlite::{open_keeper, open_spec, SqliteManager};
             let spec = open_spec(t);
             let keeper = if spec.memory {
                 Some(Box::new(Mutex::new(open_keeper(&spec)?)))
             } else {
                 None
             };
-            let settings = Arc::new(CheckSettings {
-                pool_size: config.pool_size(),
-                recycle: config.pool_recycle(),
-                pre_ping: config.pool_pre_ping(),
-                pre_ping_window: config.pre_ping_window(),
-                statement_timeout: config.statement_timeout(),
-                stats: stats.clone(),
-            });
+            let settings = crate::pool::CheckSettings::new(config, stats);
             let manager = SqliteManager::new(&spec, t.display_path(), settings);
             let pool = r2d2_builder(config, stats).build_unchecked(manager);
             Ok(BackendPool::Sqlite {
@@ -474,14 +467,8 @@ fn build_pool(config: &Config, stats: &Arc<Stats>) -> Result<BackendPool> {
         )),
         #[cfg(feature = "postgres")]
         Target::Postgres(p) => {
-            use crate::pg::{PgCheckSettings, PgManager, SessionSettings};
-            let settings = Arc::new(PgCheckSettings {
-                pool_size: config.pool_size(),
-                recycle: config.pool_recycle(),
-                pre_ping: config.pool_pre_ping(),
-                pre_ping_window: config.pre_ping_window(),
-                stats: stats.clone(),
-            });
+            use crate::pg::{PgManager, SessionSettings};
+            let settings = crate::pool::CheckSettings::new(config, stats);
             let session = SessionSettings {
                 statement_timeout: config.statement_timeout(),
                 connect_timeout: config.connect_timeout(),

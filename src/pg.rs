@@ -14,7 +14,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::pg_url::{PgSettings, SslMode, TargetSessionAttrs};
 use crate::pg_values::PgValue;
 use crate::placeholders::{rewrite, Target};
-use crate::pool::{ConnError, Stats};
+use crate::pool::{CheckSettings, ConnError, Stats};
 use crate::value::{Column, Value};
 
 /// Runs `f` where the sync `postgres` client may block: on this thread
@@ -29,16 +29,6 @@ pub(crate) fn outside_runtime<R: Send>(f: impl FnOnce() -> R + Send) -> R {
         Ok(r) => r,
         Err(panic) => std::panic::resume_unwind(panic),
     })
-}
-
-/// Settings the connection checks need.
-#[derive(Debug)]
-pub(crate) struct PgCheckSettings {
-    pub pool_size: u32,
-    pub recycle: Option<Duration>,
-    pub pre_ping: bool,
-    pub pre_ping_window: Duration,
-    pub stats: Arc<Stats>,
 }
 
 /// Prepared statements kept per connection.
@@ -94,7 +84,7 @@ pub(crate) struct PgManager {
     tls_prefer: Option<PostgresConnectionManager<TlsMaker>>,
     #[cfg(feature = "tls")]
     tls_require: Option<PostgresConnectionManager<TlsMaker>>,
-    settings: Arc<PgCheckSettings>,
+    settings: Arc<CheckSettings>,
     display: String,
 }
 
@@ -264,7 +254,7 @@ impl PgManager {
     pub fn new(
         s: &PgSettings,
         session: &SessionSettings,
-        settings: Arc<PgCheckSettings>,
+        settings: Arc<CheckSettings>,
     ) -> Result<PgManager> {
         let base = base_config(s, session);
         let mut plain_cfg = base.clone();

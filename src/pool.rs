@@ -126,6 +126,35 @@ impl Stats {
     }
 }
 
+/// Settings the connection checks of every backend need.
+#[derive(Debug)]
+pub(crate) struct CheckSettings {
+    pub pool_size: u32,
+    pub recycle: Option<std::time::Duration>,
+    pub pre_ping: bool,
+    pub pre_ping_window: std::time::Duration,
+    /// Client-side (SQLite's progress handler); PostgreSQL sends it to the server.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    pub statement_timeout: Option<std::time::Duration>,
+    pub stats: std::sync::Arc<Stats>,
+}
+
+impl CheckSettings {
+    pub fn new(
+        config: &crate::Config,
+        stats: &std::sync::Arc<Stats>,
+    ) -> std::sync::Arc<CheckSettings> {
+        std::sync::Arc::new(CheckSettings {
+            pool_size: config.pool_size(),
+            recycle: config.pool_recycle(),
+            pre_ping: config.pool_pre_ping(),
+            pre_ping_window: config.pre_ping_window(),
+            statement_timeout: config.statement_timeout(),
+            stats: stats.clone(),
+        })
+    }
+}
+
 /// Nanoseconds between a process-wide epoch and `t`.
 #[cfg(feature = "postgres")]
 pub(crate) fn epoch_nanos(t: std::time::Instant) -> u64 {

@@ -12,24 +12,13 @@ use rusqlite::{ffi, OpenFlags, ToSql, TransactionBehavior};
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::placeholders::{rewrite, Target};
-use crate::pool::{ConnError, Stats};
+use crate::pool::{CheckSettings, ConnError, Stats};
 use crate::sqlite_options::{CacheMode, OpenMode, ResolvedPragmas};
 use crate::url::{SqliteLocation, SqliteTarget};
 use crate::value::{Column, Value};
 
 /// How many SQLite VM steps run between two statement-timeout checks.
 const PROGRESS_STEPS: i32 = 1000;
-
-/// Settings the connection checks need.
-#[derive(Debug)]
-pub(crate) struct CheckSettings {
-    pub pool_size: u32,
-    pub recycle: Option<Duration>,
-    pub pre_ping: bool,
-    pub pre_ping_window: Duration,
-    pub statement_timeout: Option<Duration>,
-    pub stats: Arc<Stats>,
-}
 
 /// A pooled SQLite connection with the bookkeeping the checks need.
 pub(crate) struct SqliteConn {
