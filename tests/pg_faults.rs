@@ -5,6 +5,8 @@
 //! bounded in count and time.
 #![cfg(feature = "postgres")]
 
+mod common;
+
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -21,23 +23,12 @@ struct Server {
 }
 
 fn server() -> Option<Server> {
-    let get = |k: &str| std::env::var(k).ok();
-    match (
-        get("DBMUX_TEST_PG_URL"),
-        get("DBMUX_TEST_PG_BIN"),
-        get("DBMUX_TEST_PG_DATA"),
-    ) {
-        (Some(url), Some(bin), Some(data)) => Some(Server { url, bin, data }),
-        _ => {
-            let msg =
-                "PostgreSQL test server not running: run through scripts/with-test-postgres.sh";
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("{msg}");
-            }
-            eprintln!("SKIPPED: {msg}");
-            None
-        }
-    }
+    let [url, bin, data] = common::pg_env([
+        "DBMUX_TEST_PG_URL",
+        "DBMUX_TEST_PG_BIN",
+        "DBMUX_TEST_PG_DATA",
+    ])?;
+    Some(Server { url, bin, data })
 }
 
 impl Server {

@@ -6,6 +6,8 @@
 //! CI (CI=true).
 #![cfg(feature = "postgres")]
 
+mod common;
+
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -21,29 +23,18 @@ struct Pg {
 }
 
 fn pg() -> Option<Pg> {
-    let get = |k: &str| std::env::var(k).ok();
-    match (
-        get("DBMUX_TEST_PG_PORT"),
-        get("DBMUX_TEST_PG_PLAIN_PORT"),
-        get("DBMUX_TEST_PG_PASSWORD"),
-        get("DBMUX_TEST_PG_CERTS"),
-    ) {
-        (Some(port), Some(plain_port), Some(password), Some(certs)) => Some(Pg {
-            port,
-            plain_port,
-            password,
-            certs,
-        }),
-        _ => {
-            let msg = "PostgreSQL test servers are not running: run the tests through \
-                       scripts/with-test-postgres.sh (scripts/test.sh does)";
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("{msg}");
-            }
-            eprintln!("SKIPPED: {msg}");
-            None
-        }
-    }
+    let [port, plain_port, password, certs] = common::pg_env([
+        "DBMUX_TEST_PG_PORT",
+        "DBMUX_TEST_PG_PLAIN_PORT",
+        "DBMUX_TEST_PG_PASSWORD",
+        "DBMUX_TEST_PG_CERTS",
+    ])?;
+    Some(Pg {
+        port,
+        plain_port,
+        password,
+        certs,
+    })
 }
 
 impl Pg {
