@@ -71,9 +71,7 @@ def _kind(decl):
     """The DB-API kind of a declared type name (SQLite's affinity rules,
     extended with PostgreSQL's type names)."""
     t = decl.upper()
-    if t in ("OID",) or t.endswith("SERIAL") and "ROWID" in t:
-        return "ROWID"
-    if "ROWID" in t:
+    if t == "OID" or "ROWID" in t:
         return "ROWID"
     if "DATE" in t or "TIME" in t:
         return "DATETIME"
@@ -357,10 +355,11 @@ class Connection:
         return Cursor(self)
 
     def _begin_if_needed(self, sql):
-        if not self._in_tx and _first_word(sql) not in _NO_IMPLICIT_TX:
+        word = _first_word(sql)
+        if not self._in_tx and word not in _NO_IMPLICIT_TX:
             _lib.dbmux_begin(self._conn())
             self._in_tx = True
-        elif _first_word(sql) in ("COMMIT", "END", "ROLLBACK"):
+        elif word in ("COMMIT", "END", "ROLLBACK"):
             self._in_tx = False
 
     def commit(self):
