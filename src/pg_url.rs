@@ -454,7 +454,7 @@ fn split_host_port(item: &str) -> Result<(&str, Option<&str>)> {
             None if after.is_empty() => Ok((host, None)),
             None => Err(invalid(format!(
                 "unexpected character \"{}\" after an IPv6 host address in URI",
-                &after[..1]
+                after.chars().next().unwrap_or_default()
             ))),
         };
     }

@@ -191,6 +191,11 @@ fn invalid_strings_are_rejected_like_libpq() {
         ),
         ("postgresql://[::1/db", "\"]\""),
         ("postgresql://[]:5432/db", "may not be empty"),
+        // a multi-byte character right after "]" (found by fuzz_url)
+        (
+            "postgresql://[::1]ş:5432/db",
+            "unexpected character \"ş\" after an IPv6 host address",
+        ),
         (
             "postgresql://h/db?sslmode=sometimes",
             "invalid sslmode value: \"sometimes\"",
