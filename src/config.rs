@@ -80,6 +80,7 @@ struct Layer {
     pre_ping_window: Option<Duration>,
     echo: Option<bool>,
     statement_timeout: Option<Option<Duration>>,
+    query_timeout: Option<Option<Duration>>,
     connect_timeout: Option<Duration>,
     health_check_interval: Option<Duration>,
     profile: Option<Profile>,
@@ -112,6 +113,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     (
         "DB_STATEMENT_TIMEOUT",
         "cancel statements running longer than this",
+    ),
+    (
+        "DB_QUERY_TIMEOUT",
+        "give up waiting for the server's answer after this (client side)",
     ),
     (
         "DB_CONNECT_TIMEOUT",
@@ -217,6 +222,18 @@ impl ConfigBuilder {
     /// Cancel statements that run longer than this. `None` (the default) means no limit.
     pub fn statement_timeout(mut self, d: Option<Duration>) -> Self {
         self.code.statement_timeout = Some(d);
+        self
+    }
+
+    /// How long dbmux waits for the server's answer to one call before it
+    /// gives up and discards the connection ([`ErrorCode::StatementTimeout`]).
+    /// Unlike [`ConfigBuilder::statement_timeout`], which the server
+    /// enforces, this holds when the server itself hangs. `None` (the
+    /// default) means no limit; dbmux's own pings and rollbacks are always
+    /// bounded (by this, else by the connect timeout). On SQLite, which runs
+    /// in-process, it acts as a statement timeout.
+    pub fn query_timeout(mut self, d: Option<Duration>) -> Self {
+        self.code.query_timeout = Some(d);
         self
     }
 
@@ -370,6 +387,7 @@ impl ConfigBuilder {
                 .unwrap_or(Duration::from_millis(500)),
             echo: first_set!(layers, echo).unwrap_or(false),
             statement_timeout: first_set!(layers, statement_timeout).unwrap_or(None),
+            query_timeout: first_set!(layers, query_timeout).unwrap_or(None),
             connect_timeout: first_set!(layers, connect_timeout).unwrap_or(Duration::from_secs(10)),
             health_check_interval: first_set!(layers, health_check_interval)
                 .unwrap_or(Duration::from_secs(30)),
@@ -431,6 +449,9 @@ fn read_layer(get: impl Fn(&str) -> Option<String>, suffix: &str) -> Result<Laye
     }
     if let Some(v) = var("DB_STATEMENT_TIMEOUT")? {
         l.statement_timeout = Some(parse_optional_duration(&name("DB_STATEMENT_TIMEOUT"), &v)?);
+    }
+    if let Some(v) = var("DB_QUERY_TIMEOUT")? {
+        l.query_timeout = Some(parse_optional_duration(&name("DB_QUERY_TIMEOUT"), &v)?);
     }
     if let Some(v) = var("DB_CONNECT_TIMEOUT")? {
         l.connect_timeout = Some(parse_duration(&name("DB_CONNECT_TIMEOUT"), &v)?);
@@ -588,6 +609,7 @@ pub struct Config {
     pre_ping_window: Duration,
     echo: bool,
     statement_timeout: Option<Duration>,
+    query_timeout: Option<Duration>,
     connect_timeout: Duration,
     health_check_interval: Duration,
     profile: Option<Profile>,
@@ -668,6 +690,16 @@ impl Config {
                 "must be at least 1ms, or 0 for no limit",
             ));
         }
+        if self
+            .query_timeout
+            .is_some_and(|d| d < Duration::from_millis(1))
+        {
+            return Err(Error::config(
+                "query_timeout (DB_QUERY_TIMEOUT)",
+                format!("{:?}", self.query_timeout.unwrap_or_default()),
+                "must be at least 1ms, or 0 for no limit",
+            ));
+        }
         Ok(())
     }
 
@@ -730,6 +762,20 @@ impl Config {
     /// The statement timeout, if any.
     pub fn statement_timeout(&self) -> Option<Duration> {
         self.statement_timeout
+    }
+
+    /// The client-side query timeout, if any.
+    pub fn query_timeout(&self) -> Option<Duration> {
+        self.query_timeout
+    }
+
+    /// The limit SQLite enforces in-process: the shorter of the statement
+    /// and the query timeouts.
+    pub(crate) fn local_statement_timeout(&self) -> Option<Duration> {
+        match (self.statement_timeout, self.query_timeout) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The connect timeout.

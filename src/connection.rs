@@ -70,7 +70,7 @@ fn leak_id(mgr: &Inner) -> Option<u64> {
 }
 
 fn is_plain(mgr: &Inner) -> bool {
-    !mgr.config.echo() && mgr.config.statement_timeout().is_none()
+    !mgr.config.echo() && mgr.config.local_statement_timeout().is_none()
 }
 
 impl std::fmt::Debug for Connection {
@@ -127,7 +127,7 @@ impl Connection {
             return r;
         }
         let cfg = &self.mgr.config;
-        let timeout = cfg.statement_timeout();
+        let timeout = cfg.local_statement_timeout();
         let start = cfg.echo().then(Instant::now);
         let result: Result<R> = match &mut self.conn {
             #[cfg(feature = "sqlite")]
@@ -139,7 +139,8 @@ impl Connection {
             }
             #[cfg(feature = "postgres")]
             Pooled::Postgres(c) => {
-                let _ = timeout; // enforced by the server (statement_timeout option)
+                // statement_timeout is enforced by the server, DB_QUERY_TIMEOUT by PgClient
+                let _ = timeout;
                 f(Native::Postgres(c))
             }
             #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
@@ -332,11 +333,22 @@ impl Connection {
         }
     }
 
-    /// The native `postgres::Client`, for anything dbmux does not wrap. On
-    /// the calling thread it must not be used inside a tokio runtime. A
-    /// transaction it opens is not seen by dbmux's reset on return: close it.
+    /// The native session, for anything dbmux does not wrap: build a call on
+    /// [`PgClient::client`](crate::PgClient::client) (a `tokio_postgres::Client`) and wait for it with
+    /// [`PgClient::block_on`](crate::PgClient::block_on), which drives the connection and applies
+    /// `DB_QUERY_TIMEOUT`:
+    ///
+    /// ```no_run
+    /// # fn f(conn: &mut dbmux::Connection) -> dbmux::Result<()> {
+    /// let pg = conn.as_postgres().expect("a PostgreSQL connection");
+    /// let rows = pg.block_on(pg.client().query("SELECT $1::int4", &[&7i32]))?;
+    /// assert_eq!(rows[0].get::<_, i32>(0), 7);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// A transaction it opens is not seen by dbmux's reset on return: close it.
     #[cfg(feature = "postgres")]
-    pub fn as_postgres(&mut self) -> Option<&mut ::postgres::Client> {
+    pub fn as_postgres(&mut self) -> Option<&crate::PgClient> {
         match &mut self.conn {
             Pooled::Postgres(c) => Some(c.client()),
             #[allow(unreachable_patterns)]

@@ -186,7 +186,7 @@ impl Error {
         #[cfg(feature = "postgres")]
         if let Some(pg) = self
             .causes()
-            .find_map(|e| e.downcast_ref::<postgres::Error>())
+            .find_map(|e| e.downcast_ref::<tokio_postgres::Error>())
         {
             return pg.code().map(|c| c.code().to_string());
         }

@@ -17,6 +17,8 @@ mod leaks;
 mod manager;
 #[cfg(feature = "postgres")]
 mod pg;
+#[cfg(feature = "postgres")]
+mod pg_client;
 mod pg_url;
 #[cfg(feature = "postgres")]
 mod pg_values;
@@ -51,9 +53,13 @@ pub use url::{
 };
 pub use value::{Column, ColumnIndex, FromValue, Row, RowSink, Rows, Value, ValueRef};
 
-/// The postgres crate dbmux is built on, for use with [`Connection::as_postgres`].
+/// The tokio-postgres crate dbmux is built on, for use with
+/// [`Connection::as_postgres`].
 #[cfg(feature = "postgres")]
-pub use ::postgres as postgres_client;
+pub use tokio_postgres;
+
+#[cfg(feature = "postgres")]
+pub use pg_client::PgClient;
 
 /// The rusqlite crate dbmux is built on, for use with [`Connection::as_sqlite`].
 #[cfg(feature = "sqlite")]

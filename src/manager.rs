@@ -176,7 +176,7 @@ impl Manager {
                 let pool = pool.clone();
                 drop(guard);
                 let start = Instant::now();
-                match crate::pg::outside_runtime(|| pool.get_timeout(timeout)) {
+                match pool.get_timeout(timeout) {
                     Ok(c) => Ok(Connection::postgres(c, self.inner.clone())),
                     Err(e) => Err(self.timeout_error(start.elapsed(), pool.state(), e)),
                 }
@@ -472,6 +472,7 @@ fn build_pool(config: &Config, stats: &Arc<Stats>) -> Result<BackendPool> {
             let session = SessionSettings {
                 statement_timeout: config.statement_timeout(),
                 connect_timeout: config.connect_timeout(),
+                query_timeout: config.query_timeout(),
                 application_name: application_name(config.worker_id()),
             };
             let manager = PgManager::new(p.settings(), &session, settings)?;

@@ -1,35 +1,22 @@
-//! The PostgreSQL backend: r2d2_postgres managers wrapped with libpq's
-//! sslmode semantics (TLS through native-tls), dbmux's checks, typed
-//! binding and result decoding.
+//! The PostgreSQL backend: an r2d2 manager of [`PgClient`]s with libpq's
+//! sslmode semantics (TLS through native-tls), client-side deadlines,
+//! dbmux's checks, typed binding and result decoding.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use postgres::{NoTls, Statement};
-use r2d2_postgres::PostgresConnectionManager;
+use tokio_postgres::config::SslMode as WireSslMode;
+use tokio_postgres::{NoTls, Statement};
 
 use crate::error::{Error, ErrorCode, Result};
+use crate::pg_client::{PgClient, Waited};
 use crate::pg_url::{PgSettings, SslMode, TargetSessionAttrs};
 use crate::pg_values::PgValue;
 use crate::placeholders::{rewrite, Target};
 use crate::pool::{CheckSettings, ConnError, Stats};
 use crate::value::{Column, Value};
-
-/// Runs `f` where the sync `postgres` client may block: on this thread
-/// normally, on a helper thread when called from inside a tokio runtime
-/// (where `postgres` would panic with "Cannot start a runtime from within a
-/// runtime"), as in a Tauri app.
-pub(crate) fn outside_runtime<R: Send>(f: impl FnOnce() -> R + Send) -> R {
-    if tokio::runtime::Handle::try_current().is_err() {
-        return f();
-    }
-    std::thread::scope(|s| match s.spawn(f).join() {
-        Ok(r) => r,
-        Err(panic) => std::panic::resume_unwind(panic),
-    })
-}
 
 /// Prepared statements kept per connection.
 const STATEMENT_CACHE: usize = 128;
@@ -37,7 +24,7 @@ const STATEMENT_CACHE: usize = 128;
 /// A pooled PostgreSQL connection.
 pub(crate) struct PgConn {
     /// `None` only while being dropped.
-    client: Option<postgres::Client>,
+    client: Option<PgClient>,
     born: Instant,
     idle_since: Instant,
     /// Whether the session is encrypted, as `pg_stat_ssl` reports it.
@@ -53,8 +40,8 @@ pub(crate) struct PgConn {
 }
 
 impl PgConn {
-    pub fn client(&mut self) -> &mut postgres::Client {
-        self.client.as_mut().expect("client present until drop")
+    pub fn client(&self) -> &PgClient {
+        self.client.as_ref().expect("client present until drop")
     }
 }
 
@@ -75,15 +62,18 @@ impl Drop for PgConn {
 #[cfg(feature = "tls")]
 type TlsMaker = postgres_native_tls::MakeTlsConnector;
 
-/// The pool's connection manager: one r2d2_postgres manager per way of
-/// connecting that the sslmode may need.
+/// The pool's connection manager: the settings of each host to try, and the
+/// TLS connector when the sslmode may need one.
 pub(crate) struct PgManager {
     sslmode: SslMode,
-    plain: PostgresConnectionManager<NoTls>,
+    /// One config per host, tried in order, each with its own deadline.
+    hosts: Vec<tokio_postgres::Config>,
     #[cfg(feature = "tls")]
-    tls_prefer: Option<PostgresConnectionManager<TlsMaker>>,
-    #[cfg(feature = "tls")]
-    tls_require: Option<PostgresConnectionManager<TlsMaker>>,
+    tls: Option<TlsMaker>,
+    /// The deadline of one connection attempt, startup and TLS included.
+    connect_timeout: Duration,
+    /// The deadline of one call (`DB_QUERY_TIMEOUT`).
+    query_timeout: Option<Duration>,
     settings: Arc<CheckSettings>,
     display: String,
 }
@@ -101,22 +91,39 @@ impl std::fmt::Debug for PgManager {
 pub(crate) struct SessionSettings {
     pub statement_timeout: Option<Duration>,
     pub connect_timeout: Duration,
+    pub query_timeout: Option<Duration>,
     pub application_name: String,
 }
 
-fn base_config(s: &PgSettings, session: &SessionSettings) -> postgres::Config {
-    let mut c = postgres::Config::new();
-    for h in &s.host {
-        c.host(h);
-    }
-    for a in &s.hostaddr {
-        if let Ok(ip) = a.parse() {
-            c.hostaddr(ip);
-        }
-    }
-    for p in &s.port {
-        c.port(*p);
-    }
+/// The connect deadline: the URL's `connect_timeout`, else `DB_CONNECT_TIMEOUT`.
+fn connect_timeout(s: &PgSettings, session: &SessionSettings) -> Duration {
+    s.connect_timeout
+        .map(Duration::from_secs)
+        .unwrap_or(session.connect_timeout)
+}
+
+/// One config per host in `s` (with its port and hostaddr), in order.
+fn host_configs(s: &PgSettings, session: &SessionSettings) -> Vec<tokio_postgres::Config> {
+    let base = base_config(s, session);
+    (0..s.host.len().max(1))
+        .map(|i| {
+            let mut c = base.clone();
+            if let Some(h) = s.host.get(i) {
+                c.host(h);
+            }
+            if let Some(ip) = s.hostaddr.get(i).and_then(|a| a.parse().ok()) {
+                c.hostaddr(ip);
+            }
+            if let Some(p) = s.port.get(i).or(s.port.first()) {
+                c.port(*p);
+            }
+            c
+        })
+        .collect()
+}
+
+fn base_config(s: &PgSettings, session: &SessionSettings) -> tokio_postgres::Config {
+    let mut c = tokio_postgres::Config::new();
     c.user(&s.user).dbname(&s.dbname);
     if let Some(p) = &s.password {
         c.password(p);
@@ -141,19 +148,15 @@ fn base_config(s: &PgSettings, session: &SessionSettings) -> postgres::Config {
     if !options.is_empty() {
         c.options(&options);
     }
-    let timeout = s
-        .connect_timeout
-        .map(Duration::from_secs)
-        .unwrap_or(session.connect_timeout);
-    c.connect_timeout(timeout);
+    c.connect_timeout(connect_timeout(s, session));
     c.keepalives(s.keepalives);
     if let Some(idle) = s.keepalives_idle {
         c.keepalives_idle(Duration::from_secs(idle.max(1)));
     }
     c.target_session_attrs(match s.target_session_attrs {
-        TargetSessionAttrs::Any => postgres::config::TargetSessionAttrs::Any,
-        TargetSessionAttrs::ReadWrite => postgres::config::TargetSessionAttrs::ReadWrite,
-        TargetSessionAttrs::ReadOnly => postgres::config::TargetSessionAttrs::ReadOnly,
+        TargetSessionAttrs::Any => tokio_postgres::config::TargetSessionAttrs::Any,
+        TargetSessionAttrs::ReadWrite => tokio_postgres::config::TargetSessionAttrs::ReadWrite,
+        TargetSessionAttrs::ReadOnly => tokio_postgres::config::TargetSessionAttrs::ReadOnly,
     });
     c
 }
@@ -256,9 +259,6 @@ impl PgManager {
         session: &SessionSettings,
         settings: Arc<CheckSettings>,
     ) -> Result<PgManager> {
-        let base = base_config(s, session);
-        let mut plain_cfg = base.clone();
-        plain_cfg.ssl_mode(postgres::config::SslMode::Disable);
         #[cfg(not(feature = "tls"))]
         if !matches!(
             s.sslmode,
@@ -274,55 +274,85 @@ impl PgManager {
             ));
         }
         #[cfg(feature = "tls")]
-        let (tls_prefer, tls_require) = {
-            let needs_tls = s.sslmode != SslMode::Disable;
-            if needs_tls {
-                let maker = postgres_native_tls::MakeTlsConnector::new(tls_connector(s)?);
-                let mut prefer = base.clone();
-                prefer.ssl_mode(postgres::config::SslMode::Prefer);
-                let mut require = base.clone();
-                require.ssl_mode(postgres::config::SslMode::Require);
-                (
-                    Some(PostgresConnectionManager::new(prefer, maker.clone())),
-                    Some(PostgresConnectionManager::new(require, maker)),
-                )
-            } else {
-                (None, None)
-            }
+        let tls = if s.sslmode == SslMode::Disable {
+            None
+        } else {
+            Some(postgres_native_tls::MakeTlsConnector::new(tls_connector(
+                s,
+            )?))
         };
         Ok(PgManager {
             sslmode: s.sslmode,
-            plain: PostgresConnectionManager::new(plain_cfg, NoTls),
+            hosts: host_configs(s, session),
             #[cfg(feature = "tls")]
-            tls_prefer,
-            #[cfg(feature = "tls")]
-            tls_require,
+            tls,
+            connect_timeout: connect_timeout(s, session),
+            query_timeout: session.query_timeout,
             settings,
             display: s.to_string(),
         })
     }
 
-    /// Opens a client following libpq's sslmode rules.
-    fn open(&self) -> std::result::Result<postgres::Client, postgres::Error> {
-        use r2d2::ManageConnection;
+    /// One attempt on one host, plaintext or TLS (`wire` is Prefer or
+    /// Require), within the connect deadline.
+    fn attempt(
+        &self,
+        host: &tokio_postgres::Config,
+        wire: WireSslMode,
+    ) -> std::result::Result<PgClient, Waited> {
+        let (deadline, timeout) = (self.connect_timeout, self.query_timeout);
         #[cfg(feature = "tls")]
-        {
-            let prefer = self.tls_prefer.as_ref();
-            let require = self.tls_require.as_ref();
-            match (self.sslmode, prefer, require) {
-                (SslMode::Disable, _, _) => self.plain.connect(),
-                // plaintext first; TLS if the server refuses it
-                (SslMode::Allow, _, Some(tls)) => self.plain.connect().or_else(|_| tls.connect()),
-                // TLS (or plaintext if the server has no TLS); plaintext if TLS fails
-                (SslMode::Prefer, Some(tls), _) => tls.connect().or_else(|_| self.plain.connect()),
-                (_, _, Some(tls)) => tls.connect(),
-                _ => self.plain.connect(),
+        if wire != WireSslMode::Disable {
+            if let Some(tls) = &self.tls {
+                let mut c = host.clone();
+                c.ssl_mode(wire);
+                return PgClient::connect(&c, tls.clone(), deadline, timeout);
             }
         }
         #[cfg(not(feature = "tls"))]
-        {
-            self.plain.connect()
+        let _ = wire;
+        let mut c = host.clone();
+        c.ssl_mode(WireSslMode::Disable);
+        PgClient::connect(&c, NoTls, deadline, timeout)
+    }
+
+    /// Whether this build and sslmode can negotiate TLS at all.
+    fn can_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        false
+    }
+
+    /// Opens a client on the first host that accepts, following libpq's
+    /// sslmode rules on each.
+    fn open(&self) -> std::result::Result<PgClient, Waited> {
+        let (plain, prefer, require) = (
+            WireSslMode::Disable,
+            WireSslMode::Prefer,
+            WireSslMode::Require,
+        );
+        let mut last = None;
+        for host in &self.hosts {
+            let r = match self.sslmode {
+                _ if !self.can_tls() => self.attempt(host, plain),
+                SslMode::Disable => self.attempt(host, plain),
+                // plaintext first; TLS if the server refuses it
+                SslMode::Allow => self
+                    .attempt(host, plain)
+                    .or_else(|_| self.attempt(host, require)),
+                // TLS (or plaintext if the server has no TLS); plaintext if TLS fails
+                SslMode::Prefer => self
+                    .attempt(host, prefer)
+                    .or_else(|_| self.attempt(host, plain)),
+                _ => self.attempt(host, require),
+            };
+            match r {
+                Ok(c) => return Ok(c),
+                Err(e) => last = Some(e),
+            }
         }
+        Err(last.expect("at least one host"))
     }
 }
 
@@ -330,8 +360,8 @@ impl PgManager {
 /// carries the server's message, detail, hint and SQLSTATE.
 #[cold]
 #[inline(never)]
-pub(crate) fn classify(e: postgres::Error) -> Error {
-    use postgres::error::SqlState;
+pub(crate) fn classify(e: tokio_postgres::Error) -> Error {
+    use tokio_postgres::error::SqlState;
     let Some(db) = e.as_db_error() else {
         let text = e.to_string();
         let mut io_error = false;
@@ -397,13 +427,21 @@ pub(crate) fn classify(e: postgres::Error) -> Error {
     Error::new(code, msg).with_source(e)
 }
 
+impl PgManager {
+    /// The limit of dbmux's own round trips (pre-ping, rollback on return):
+    /// the query timeout, else the connect timeout, so that a hung server
+    /// never hangs the pool.
+    fn ping_limit(&self) -> Option<Duration> {
+        Some(self.query_timeout.unwrap_or(self.connect_timeout))
+    }
+}
+
 impl r2d2::ManageConnection for PgManager {
     type Connection = PgConn;
     type Error = ConnError;
 
     fn connect(&self) -> std::result::Result<PgConn, ConnError> {
-        let open_err = |e: postgres::Error| {
-            let inner = classify(e);
+        let open_err = |inner: Error| {
             ConnError::Open(
                 Error::new(
                     ErrorCode::ConnectFailed,
@@ -412,16 +450,33 @@ impl r2d2::ManageConnection for PgManager {
                 .with_source(inner),
             )
         };
-        let mut client = outside_runtime(|| self.open()).map_err(open_err)?;
-        let tls = outside_runtime(|| {
-            client
-                .query_one(
+        let timed_out = |d: Duration| {
+            Error::new(
+                ErrorCode::ConnectFailed,
+                format!(
+                    "timed out after {} (DB_CONNECT_TIMEOUT or connect_timeout) before the \
+                     server finished the connection, TLS and authentication included; the \
+                     server may be hung or overloaded",
+                    humantime::format_duration(d)
+                ),
+            )
+        };
+        let waited = |w: Waited| match w {
+            Waited::TimedOut(d) => timed_out(d),
+            w => w.into_error("connecting"),
+        };
+        let client = self.open().map_err(|w| open_err(waited(w)))?;
+        let tls = client
+            .wait_for(
+                Some(self.connect_timeout),
+                client.client().query_one(
                     "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
                     &[],
-                )
-                .and_then(|r| r.try_get::<_, bool>(0))
-        })
-        .map_err(open_err)?;
+                ),
+            )
+            .map_err(|w| open_err(waited(w)))?
+            .try_get::<_, bool>(0)
+            .map_err(|e| open_err(classify(e)))?;
         let now = Instant::now();
         Ok(PgConn {
             client: Some(client),
@@ -448,7 +503,7 @@ impl r2d2::ManageConnection for PgManager {
                 "opened before the server failed; replaced by a new connection",
             )));
         }
-        if c.client().is_closed() {
+        if c.client().is_dead() {
             return Err(ConnError::PingFailed(Error::new(
                 ErrorCode::ConnectFailed,
                 "the server closed the connection",
@@ -457,8 +512,9 @@ impl r2d2::ManageConnection for PgManager {
         if s.pre_ping && now.duration_since(c.idle_since) >= s.pre_ping_window {
             s.stats.pre_pings.fetch_add(1, Relaxed);
             let client = c.client();
-            outside_runtime(|| client.simple_query("SELECT 1"))
-                .map_err(|e| ConnError::PingFailed(classify(e)))?;
+            client
+                .wait_for(self.ping_limit(), client.client().simple_query("SELECT 1"))
+                .map_err(|w| ConnError::PingFailed(w.into_error("pinging before checkout")))?;
         }
         Ok(())
     }
@@ -470,14 +526,15 @@ impl r2d2::ManageConnection for PgManager {
             s.stats.invalidated.fetch_add(1, Relaxed);
             return true;
         }
-        if c.client().is_closed() {
+        if c.client().is_dead() {
             s.stats.invalidated.fetch_add(1, Relaxed);
             return true;
         }
         if c.in_tx {
             s.stats.resets.fetch_add(1, Relaxed);
             let client = c.client();
-            if outside_runtime(|| client.batch_execute("ROLLBACK")).is_err() {
+            let rollback = client.client().batch_execute("ROLLBACK");
+            if client.wait_for(self.ping_limit(), rollback).is_err() {
                 s.stats.invalidated.fetch_add(1, Relaxed);
                 return true;
             }
@@ -485,6 +542,15 @@ impl r2d2::ManageConnection for PgManager {
         }
         s.stats.open().saturating_sub(s.stats.checked_out()) > u64::from(s.pool_size)
     }
+}
+
+/// Waits for one call on `c`'s client within the query timeout.
+fn call<T: Send>(
+    c: &PgConn,
+    what: &str,
+    f: impl std::future::Future<Output = std::result::Result<T, tokio_postgres::Error>> + Send,
+) -> Result<T> {
+    c.client().wait(f).map_err(|w| w.into_error(what))
 }
 
 /// Notes transaction-control statements so that a connection returned with
@@ -520,8 +586,11 @@ fn prepared(c: &mut PgConn, sql: &str) -> Result<Statement> {
         return Ok(s.clone());
     }
     let pg_sql = rewrite(sql, Target::Dollar)?;
-    let client = c.client();
-    let stmt = outside_runtime(|| client.prepare(&pg_sql)).map_err(classify)?;
+    let stmt = call(
+        c,
+        "preparing a statement",
+        c.client().client().prepare(&pg_sql),
+    )?;
     if c.statements.len() >= STATEMENT_CACHE {
         c.statements.clear();
     }
@@ -544,10 +613,10 @@ fn check_count(stmt: &Statement, params: &[Value]) -> Result<()> {
     Ok(())
 }
 
-fn refs(params: &[Value]) -> Vec<&(dyn postgres::types::ToSql + Sync)> {
+fn refs(params: &[Value]) -> Vec<&(dyn tokio_postgres::types::ToSql + Sync)> {
     params
         .iter()
-        .map(|p| p as &(dyn postgres::types::ToSql + Sync))
+        .map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync))
         .collect()
 }
 
@@ -566,14 +635,12 @@ pub(crate) fn execute(c: &mut PgConn, sql: &str, params: &[Value]) -> Result<u64
     let stmt = prepared(c, sql)?;
     check_count(&stmt, params)?;
     let p = refs(params);
-    let client = c.client();
-    outside_runtime(|| client.execute(&stmt, &p)).map_err(classify)
+    call(c, "executing", c.client().client().execute(&stmt, &p))
 }
 
 pub(crate) fn execute_batch(c: &mut PgConn, sql: &str) -> Result<()> {
     track_tx(c, sql);
-    let client = c.client();
-    outside_runtime(|| client.batch_execute(sql)).map_err(classify)
+    call(c, "executing", c.client().client().batch_execute(sql))
 }
 
 /// Runs a statement and streams its result into `sink`; returns the rows
@@ -591,11 +658,11 @@ pub(crate) fn query_into(
     let cols = columns(&stmt);
     sink.columns(&cols);
     let p = refs(params);
-    let client = c.client();
+    let client = c.client().client();
     if cols.is_empty() {
-        return outside_runtime(|| client.execute(&stmt, &p)).map_err(classify);
+        return call(c, "executing", client.execute(&stmt, &p));
     }
-    let rows = outside_runtime(|| client.query(&stmt, &p)).map_err(classify)?;
+    let rows = call(c, "querying", client.query(&stmt, &p))?;
     let n = cols.len();
     for r in &rows {
         for i in 0..n {
@@ -613,8 +680,7 @@ pub(crate) fn query_value(c: &mut PgConn, sql: &str, params: &[Value]) -> Result
     let stmt = prepared(c, sql)?;
     check_count(&stmt, params)?;
     let p = refs(params);
-    let client = c.client();
-    let rows = outside_runtime(|| client.query(&stmt, &p)).map_err(classify)?;
+    let rows = call(c, "querying", c.client().client().query(&stmt, &p))?;
     match rows.first() {
         Some(r) if !r.is_empty() => r.try_get::<_, PgValue>(0).map(|v| v.0).map_err(classify),
         _ => Err(Error::new(ErrorCode::NoRows, "the query returned no rows")),
@@ -625,24 +691,26 @@ pub(crate) fn last_insert_id(c: &mut PgConn) -> Result<i64> {
     // Inside a transaction a failing lastval() would abort it: guard it with
     // a savepoint so that the caller's transaction survives the error.
     let in_tx = c.in_tx;
-    let client = c.client();
-    let result = outside_runtime(|| {
+    let client = c.client().client();
+    let result = call(c, "reading lastval()", async {
         if in_tx {
-            client.batch_execute("SAVEPOINT dbmux_lastval")?;
+            client.batch_execute("SAVEPOINT dbmux_lastval").await?;
         }
-        let r = client.query_one("SELECT lastval()", &[]);
+        let r = client.query_one("SELECT lastval()", &[]).await;
         if in_tx {
             let undo = if r.is_ok() {
                 "RELEASE SAVEPOINT dbmux_lastval"
             } else {
                 "ROLLBACK TO SAVEPOINT dbmux_lastval; RELEASE SAVEPOINT dbmux_lastval"
             };
-            client.batch_execute(undo)?;
+            client.batch_execute(undo).await?;
         }
         r
     });
-    let row = result.map_err(|e| {
-        let inner = classify(e);
+    let row = result.map_err(|inner| {
+        if inner.code() != ErrorCode::Sql {
+            return inner;
+        }
         Error::new(
             ErrorCode::Sql,
             format!(

@@ -10,8 +10,8 @@
 use std::error::Error as StdError;
 use std::fmt::Write as _;
 
-use postgres::types::Format;
-use postgres::types::{FromSql, IsNull, Kind, ToSql, Type};
+use tokio_postgres::types::Format;
+use tokio_postgres::types::{FromSql, IsNull, Kind, ToSql, Type};
 
 use crate::value::{Value, ValueRef};
 
@@ -69,7 +69,7 @@ impl ToSql for Value {
         }
     }
 
-    postgres::types::to_sql_checked!();
+    tokio_postgres::types::to_sql_checked!();
 }
 
 /// A result cell decoded from PostgreSQL's binary format.

@@ -149,7 +149,7 @@ impl CheckSettings {
             recycle: config.pool_recycle(),
             pre_ping: config.pool_pre_ping(),
             pre_ping_window: config.pre_ping_window(),
-            statement_timeout: config.statement_timeout(),
+            statement_timeout: config.local_statement_timeout(),
             stats: stats.clone(),
         })
     }

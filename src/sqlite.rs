@@ -329,7 +329,7 @@ pub(crate) fn classify(e: rusqlite::Error) -> Error {
                 ffi::ErrorCode::OperationInterrupted => (
                     ErrorCode::StatementTimeout,
                     "the statement was cancelled because it ran longer than statement_timeout \
-                     (DB_STATEMENT_TIMEOUT)"
+                     (DB_STATEMENT_TIMEOUT or DB_QUERY_TIMEOUT)"
                         .to_string(),
                 ),
                 ffi::ErrorCode::CannotOpen => (ErrorCode::ConnectFailed, text),

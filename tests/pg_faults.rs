@@ -351,3 +351,161 @@ fn a_unique_password_never_appears_on_any_error_path() {
         "the password leaked:\n{seen}"
     );
 }
+
+/// Sends SIGSTOP to a server process and SIGCONT when dropped, so that a
+/// failing assertion never leaves the test server frozen.
+struct Frozen(u32);
+
+fn signal(pid: u32, sig: &str) {
+    let status = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill {sig} {pid} failed");
+}
+
+impl Frozen {
+    fn stop(pid: u32) -> Frozen {
+        signal(pid, "-STOP");
+        Frozen(pid)
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        signal(self.0, "-CONT");
+    }
+}
+
+/// Fault test 4a: the backend serving a query is frozen (SIGSTOP), so it
+/// cannot run its own statement_timeout. The caller gets StatementTimeout
+/// after DB_QUERY_TIMEOUT instead of hanging; the connection is discarded;
+/// the rest of the pool keeps working meanwhile and after SIGCONT.
+#[test]
+fn a_frozen_backend_times_out_on_the_client_and_is_discarded() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(pg) = server() else { return };
+    let query_timeout = Duration::from_secs(1);
+    let mgr = Manager::new(
+        Config::builder()
+            .url(format!("{}?sslmode=require", pg.url))
+            .pool_size(2)
+            .max_overflow(0)
+            .query_timeout(Some(query_timeout))
+            .connect_timeout(Duration::from_secs(5))
+            .pool_timeout(Duration::from_secs(5))
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let mut conn = mgr.get().unwrap();
+    let pid: i64 = conn
+        .query_scalar("SELECT pg_backend_pid()", params![])
+        .unwrap();
+    let before = mgr.debug_info().pool_invalidated;
+    // a query that takes 300 ms; its backend is frozen 100 ms in
+    let worker = thread::spawn(move || {
+        let start = Instant::now();
+        let r = conn.query_scalar::<i64>("SELECT 7 FROM pg_sleep(0.3)", params![]);
+        (r, start.elapsed(), conn)
+    });
+    thread::sleep(Duration::from_millis(100));
+    let frozen = Frozen::stop(pid as u32);
+    let (r, waited, conn) = worker.join().unwrap();
+    let e = r.expect_err("a frozen backend answered");
+    eprintln!("frozen backend: {e}");
+    assert_eq!(e.code(), ErrorCode::StatementTimeout, "{e}");
+    assert!(e.to_string().contains("DB_QUERY_TIMEOUT"), "{e}");
+    assert!(
+        waited >= query_timeout && waited < query_timeout + Duration::from_millis(1500),
+        "waited {waited:?}"
+    );
+    // the connection is not reused: a second call fails at once
+    let mut conn = conn;
+    let start = Instant::now();
+    let again = conn.query_scalar::<i64>("SELECT 1", params![]);
+    assert!(again.is_err() && start.elapsed() < Duration::from_millis(200));
+    drop(conn);
+    let d = mgr.debug_info();
+    assert_eq!(d.pool_invalidated, before + 1, "{d:?}");
+    // while the backend is still frozen, the pool serves from a new one
+    let other: i64 = mgr
+        .query_scalar("SELECT pg_backend_pid()", params![])
+        .unwrap();
+    assert_ne!(other, pid);
+    drop(frozen);
+    for i in 0..10i64 {
+        assert_eq!(
+            mgr.query_scalar::<i64>("SELECT ?::int8 * 2", params![i])
+                .unwrap(),
+            i * 2
+        );
+    }
+    mgr.shutdown();
+}
+
+/// Fault test 4b: the postmaster is frozen during a connect. TCP still
+/// connects (the kernel completes the handshake), but the TLS negotiation
+/// and startup never get an answer; the connect timeout covers them, so the
+/// checkout fails within pool_timeout naming the timeout, and the same
+/// manager connects once the postmaster runs again.
+#[test]
+fn a_frozen_postmaster_fails_the_connect_within_the_limit_and_recovers() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(pg) = server() else { return };
+    let pid_file = std::fs::read_to_string(format!("{}/postmaster.pid", pg.data)).unwrap();
+    let postmaster: u32 = pid_file.lines().next().unwrap().trim().parse().unwrap();
+    let pool_timeout = Duration::from_secs(3);
+    let mgr = Manager::new(
+        Config::builder()
+            .url(format!("{}?sslmode=require", pg.url))
+            .pool_size(2)
+            .max_overflow(0)
+            .connect_timeout(Duration::from_millis(800))
+            .pool_timeout(pool_timeout)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let frozen = Frozen::stop(postmaster);
+    let start = Instant::now();
+    let r = mgr.get();
+    let waited = start.elapsed();
+    drop(frozen);
+    let e = r.expect_err("a checkout succeeded against a frozen postmaster");
+    eprintln!("frozen postmaster: {e}");
+    assert!(
+        waited < pool_timeout + Duration::from_millis(1500),
+        "waited {waited:?}"
+    );
+    assert_eq!(e.code(), ErrorCode::ConnectFailed, "{e}");
+    let text = e.to_string();
+    assert!(
+        text.contains("timed out after 800ms") && text.contains("TLS and authentication"),
+        "{text}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut last = None;
+    while Instant::now() < deadline {
+        match mgr.query_scalar::<i64>("SELECT 41 + 1", params![]) {
+            Ok(v) => {
+                last = Some(v);
+                break;
+            }
+            Err(e) => {
+                eprintln!("still recovering: {e}");
+                thread::sleep(Duration::from_millis(200));
+            }
+        }
+    }
+    assert_eq!(last, Some(42));
+    let d = mgr.debug_info();
+    assert!(d.connection_failures >= 1, "{d:?}");
+    assert!(
+        d.last_connection_error
+            .as_deref()
+            .is_some_and(|m| m.contains("timed out")),
+        "{d:?}"
+    );
+    mgr.shutdown();
+}

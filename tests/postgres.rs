@@ -637,8 +637,55 @@ fn works_when_called_from_inside_a_tokio_runtime() {
             .unwrap();
         let h = mgr.check_health();
         assert!(h.is_healthy(), "{h:?}");
+        // the native session too: block_on moves to a helper thread here
+        let mut conn = mgr.get().unwrap();
+        let pg = conn.as_postgres().unwrap();
+        let rows = pg
+            .block_on(pg.client().query("SELECT 2::int4", &[]))
+            .unwrap();
+        assert_eq!(rows[0].get::<_, i32>(0), 2);
+        drop(conn);
         mgr.shutdown();
         n
     });
     assert_eq!(n, 42);
+}
+
+/// The native tokio-postgres session: calls dbmux does not wrap, classified
+/// errors, and the query timeout applied to them as well.
+#[test]
+fn the_native_session_runs_tokio_postgres_calls_with_the_query_timeout() {
+    let Some(pg) = pg() else { return };
+    let mgr = Manager::new(
+        Config::builder()
+            .url(pg.main())
+            .query_timeout(Some(Duration::from_millis(300)))
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let mut conn = mgr.get().unwrap();
+    let native = conn.as_postgres().expect("a PostgreSQL connection");
+    let rows = native
+        .block_on(native.client().query("SELECT $1::int4 + 1", &[&41i32]))
+        .unwrap();
+    assert_eq!(rows[0].get::<_, i32>(0), 42);
+    let e = native
+        .block_on(native.client().batch_execute("SELEC 1"))
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::Sql, "{e}");
+    assert!(e.to_string().contains("42601"), "{e}");
+    // pg_sleep outlasts the client-side deadline: the call gives up, and
+    // the connection is discarded rather than returned
+    let start = Instant::now();
+    let e = native
+        .block_on(native.client().batch_execute("SELECT pg_sleep(5)"))
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::StatementTimeout, "{e}");
+    assert!(start.elapsed() < Duration::from_secs(3));
+    let before = mgr.debug_info().pool_invalidated;
+    drop(conn);
+    assert_eq!(mgr.debug_info().pool_invalidated, before + 1);
+    assert_eq!(mgr.query_scalar::<i64>("SELECT 1", params![]).unwrap(), 1);
+    mgr.shutdown();
 }

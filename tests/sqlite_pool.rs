@@ -611,6 +611,35 @@ fn statement_timeout_cancels_long_queries() {
     );
 }
 
+/// SQLite runs in-process, so DB_QUERY_TIMEOUT is enforced like the
+/// statement timeout (the shorter of the two wins).
+#[test]
+fn query_timeout_cancels_long_queries_on_sqlite_too() {
+    let mgr = Manager::new(
+        Config::builder()
+            .url(":memory:")
+            .statement_timeout(Some(Duration::from_secs(60)))
+            .query_timeout(Some(Duration::from_millis(200)))
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let start = Instant::now();
+    let e = mgr
+        .query_scalar::<i64>(
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c",
+            params![],
+        )
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::StatementTimeout);
+    assert!(start.elapsed() < Duration::from_secs(5));
+    assert!(e.to_string().contains("DB_QUERY_TIMEOUT"), "{e}");
+    assert_eq!(
+        mgr.query_scalar::<i64>("SELECT 41 + 1", params![]).unwrap(),
+        42
+    );
+}
+
 #[test]
 fn creating_a_manager_does_not_touch_the_database() {
     let dir = tempfile::tempdir().unwrap();

@@ -272,6 +272,7 @@ fn defaults_without_any_configuration() {
     assert_eq!(c.pre_ping_window(), Duration::from_millis(500));
     assert!(!c.echo());
     assert_eq!(c.statement_timeout(), None);
+    assert_eq!(c.query_timeout(), None);
     assert_eq!(c.connect_timeout(), Duration::from_secs(10));
     assert_eq!(c.health_check_interval(), Duration::from_secs(30));
     assert_eq!(c.profile(), None);
@@ -291,6 +292,7 @@ fn every_environment_variable_is_read() {
             ("DB_POOL_PRE_PING_WINDOW", "2s"),
             ("DB_ECHO", "yes"),
             ("DB_STATEMENT_TIMEOUT", "750ms"),
+            ("DB_QUERY_TIMEOUT", "3s"),
             ("DB_CONNECT_TIMEOUT", "4"),
             ("DB_HEALTH_CHECK_INTERVAL", "0"),
             ("DB_PROFILE", "production"),
@@ -306,6 +308,7 @@ fn every_environment_variable_is_read() {
     assert_eq!(c.pre_ping_window(), Duration::from_secs(2));
     assert!(c.echo());
     assert_eq!(c.statement_timeout(), Some(Duration::from_millis(750)));
+    assert_eq!(c.query_timeout(), Some(Duration::from_secs(3)));
     assert_eq!(c.connect_timeout(), Duration::from_secs(4));
     assert_eq!(c.health_check_interval(), Duration::ZERO);
     assert_eq!(c.profile(), Some(Profile::Production));
@@ -416,6 +419,7 @@ fn bad_settings_are_rejected_before_reaching_r2d2() {
             &[("DB_STATEMENT_TIMEOUT", "x")],
             "DB_STATEMENT_TIMEOUT = 'x'",
         ),
+        (&[("DB_QUERY_TIMEOUT", "soon")], "DB_QUERY_TIMEOUT = 'soon'"),
         (
             &[("DB_CONNECT_TIMEOUT", "0")],
             "connect_timeout (DB_CONNECT_TIMEOUT) = '0'",

@@ -1,0 +1,257 @@
+//! A blocking PostgreSQL client over tokio-postgres with deadlines.
+//!
+//! The sync `postgres` crate blocks inside its own runtime and cannot be
+//! interrupted, so a frozen server (a `SIGSTOP`ped backend, a hung
+//! postmaster) would hang the caller forever. This client does what the sync
+//! crate does -- one current-thread runtime per connection, polled only while
+//! a call is waiting, with the connection driven inside the same `block_on`
+//! -- and wraps each wait in a deadline when one is configured
+//! (`DB_QUERY_TIMEOUT`, `DB_CONNECT_TIMEOUT`). A connection whose deadline
+//! passed is marked dead and is never used again.
+
+use std::future::{poll_fn, Future};
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Mutex;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
+use tokio_postgres::{AsyncMessage, Socket};
+
+use crate::error::{Error, ErrorCode};
+
+type Message = Option<Result<AsyncMessage, tokio_postgres::Error>>;
+
+/// The connection half of tokio-postgres, with its TLS type erased.
+type Driver = Box<dyn FnMut(&mut Context<'_>) -> Poll<Message> + Send>;
+
+/// A PostgreSQL session that blocks the calling thread, as `postgres::Client`
+/// does, but gives up after a deadline.
+pub struct PgClient {
+    /// `None` only while being dropped (the client goes first, so that the
+    /// connection sends Terminate).
+    client: Option<tokio_postgres::Client>,
+    driver: Mutex<Driver>,
+    runtime: tokio::runtime::Runtime,
+    /// How long one call may wait for the server (`DB_QUERY_TIMEOUT`).
+    timeout: Option<Duration>,
+    /// Set when a deadline passed: the session state is unknown.
+    dead: AtomicBool,
+}
+
+/// Why a wait ended without the server's answer.
+pub(crate) enum Waited {
+    /// The server answered with an error, or the connection failed.
+    Failed(tokio_postgres::Error),
+    /// The deadline passed first.
+    TimedOut(Duration),
+    /// The runtime could not be created (out of threads or file handles).
+    Runtime(std::io::Error),
+    /// An earlier deadline passed on this connection: it is not used again.
+    Dead,
+}
+
+/// Runs `f` where blocking is allowed: on this thread normally, on a helper
+/// thread when called from inside a tokio runtime (where `block_on` would
+/// panic with "Cannot start a runtime from within a runtime"), as in a Tauri
+/// app.
+pub(crate) fn outside_runtime<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return f();
+    }
+    std::thread::scope(|s| match s.spawn(f).join() {
+        Ok(r) => r,
+        Err(panic) => std::panic::resume_unwind(panic),
+    })
+}
+
+/// Note: `tokio::time::timeout` must be created inside `block_on`, where
+/// the runtime's timer is in context.
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+}
+
+/// Polls the connection until it has nothing more to do. Returns
+/// `Ready(Err)` when it failed; notices are logged.
+fn drive(
+    driver: &mut Driver,
+    cx: &mut Context<'_>,
+    done: &mut bool,
+) -> Poll<tokio_postgres::Error> {
+    while !*done {
+        match driver(cx) {
+            Poll::Ready(Some(Ok(AsyncMessage::Notice(n)))) => {
+                log::info!(target: "dbmux", "server notice: {}: {}", n.severity(), n.message());
+            }
+            Poll::Ready(Some(Ok(_))) => {}
+            Poll::Ready(Some(Err(e))) => {
+                *done = true;
+                return Poll::Ready(e);
+            }
+            Poll::Ready(None) => *done = true,
+            Poll::Pending => break,
+        }
+    }
+    Poll::Pending
+}
+
+impl PgClient {
+    /// Connects with `config` and `tls`; the whole startup (TCP, TLS
+    /// negotiation, authentication) and the first `probe` query must finish
+    /// within `deadline`.
+    pub(crate) fn connect<T>(
+        config: &tokio_postgres::Config,
+        tls: T,
+        deadline: Duration,
+        timeout: Option<Duration>,
+    ) -> Result<PgClient, Waited>
+    where
+        T: MakeTlsConnect<Socket> + Send + 'static,
+        T::Stream: Send + 'static,
+        T::TlsConnect: Send,
+        <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
+    {
+        let runtime = runtime().map_err(Waited::Runtime)?;
+        let (client, connection) = outside_runtime(|| {
+            runtime.block_on(async { tokio::time::timeout(deadline, config.connect(tls)).await })
+        })
+        .map_err(|_| Waited::TimedOut(deadline))?
+        .map_err(Waited::Failed)?;
+        let mut connection = connection;
+        Ok(PgClient {
+            client: Some(client),
+            driver: Mutex::new(Box::new(move |cx: &mut Context<'_>| {
+                connection.poll_message(cx)
+            })),
+            runtime,
+            timeout,
+            dead: AtomicBool::new(false),
+        })
+    }
+
+    /// The tokio-postgres client, to build futures for [`PgClient::block_on`].
+    pub fn client(&self) -> &tokio_postgres::Client {
+        self.client.as_ref().expect("client present until drop")
+    }
+
+    /// Whether the connection can no longer be used: the server closed it,
+    /// or a deadline passed while waiting for it.
+    pub fn is_dead(&self) -> bool {
+        self.dead.load(Relaxed) || self.client().is_closed()
+    }
+
+    /// Waits for `f` (a call on [`PgClient::client`]), driving the
+    /// connection meanwhile, for at most the query timeout.
+    pub(crate) fn wait<T: Send>(
+        &self,
+        f: impl Future<Output = Result<T, tokio_postgres::Error>> + Send,
+    ) -> Result<T, Waited> {
+        self.wait_for(self.timeout, f)
+    }
+
+    /// Waits for `f`, a call built on [`PgClient::client`], driving the
+    /// connection meanwhile, for at most `DB_QUERY_TIMEOUT`. Safe to call
+    /// from inside a tokio runtime (it then blocks a helper thread).
+    ///
+    /// # Errors
+    /// The server's error, classified as dbmux classifies its own
+    /// ([`crate::Error::code`]); [`ErrorCode::StatementTimeout`] when the
+    /// deadline passed, after which the connection is discarded.
+    pub fn block_on<T: Send>(
+        &self,
+        f: impl Future<Output = Result<T, tokio_postgres::Error>> + Send,
+    ) -> crate::Result<T> {
+        self.wait(f)
+            .map_err(|w| w.into_error("waiting for the server"))
+    }
+
+    /// As [`PgClient::wait`], with an explicit limit (`None`: no limit).
+    pub(crate) fn wait_for<T: Send>(
+        &self,
+        limit: Option<Duration>,
+        f: impl Future<Output = Result<T, tokio_postgres::Error>> + Send,
+    ) -> Result<T, Waited> {
+        if self.dead.load(Relaxed) {
+            return Err(Waited::Dead);
+        }
+        let run = || {
+            let mut driver = self.driver.lock().unwrap_or_else(|p| p.into_inner());
+            let mut f = pin!(f);
+            let mut done = false;
+            let both = poll_fn(|cx| {
+                if let Poll::Ready(e) = drive(&mut driver, cx, &mut done) {
+                    return Poll::Ready(Err(e));
+                }
+                f.as_mut().poll(cx)
+            });
+            match limit {
+                None => self.runtime.block_on(both).map_err(Waited::Failed),
+                Some(d) => match self
+                    .runtime
+                    .block_on(async { tokio::time::timeout(d, both).await })
+                {
+                    Ok(r) => r.map_err(Waited::Failed),
+                    Err(_) => {
+                        self.dead.store(true, Relaxed);
+                        Err(Waited::TimedOut(d))
+                    }
+                },
+            }
+        };
+        outside_runtime(run)
+    }
+}
+
+impl Waited {
+    /// The dbmux error for a failed call; `what` names the call for the
+    /// timeout message.
+    pub(crate) fn into_error(self, what: &str) -> Error {
+        match self {
+            Waited::Failed(e) => crate::pg::classify(e),
+            Waited::TimedOut(d) => Error::new(
+                ErrorCode::StatementTimeout,
+                format!(
+                    "no answer from the server within {} while {what} (DB_QUERY_TIMEOUT); the \
+                     server may be hung or unreachable, and the connection was discarded",
+                    humantime::format_duration(d)
+                ),
+            ),
+            Waited::Runtime(e) => Error::new(
+                ErrorCode::ConnectFailed,
+                format!("could not start the I/O runtime for a connection: {e}"),
+            )
+            .with_source(e),
+            Waited::Dead => Error::new(
+                ErrorCode::ConnectFailed,
+                format!("not {what}: the connection stopped answering earlier and was discarded"),
+            ),
+        }
+    }
+}
+
+impl Drop for PgClient {
+    fn drop(&mut self) {
+        // Dropping the client makes the connection send Terminate and close;
+        // give that a moment unless the server already stopped answering.
+        drop(self.client.take());
+        if self.dead.load(Relaxed) {
+            return;
+        }
+        let driver = self.driver.get_mut().unwrap_or_else(|p| p.into_inner());
+        let mut done = false;
+        let closing = poll_fn(|cx| {
+            let _ = drive(driver, cx, &mut done);
+            if done {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        });
+        let _ = self
+            .runtime
+            .block_on(async { tokio::time::timeout(Duration::from_millis(500), closing).await });
+    }
+}
