@@ -23,6 +23,9 @@ python3 -m venv "$VENV"
 "$VENV/bin/pip" install --quiet --disable-pip-version-check "./bindings/python[test]"
 scripts/with-test-postgres.sh bash -c 'cd bindings/python/tests && "$0/bin/python" -m pytest -q -p no:cacheprovider' "$VENV"
 
+echo "== WebAssembly: wasm32-unknown-unknown build, tests in Node (wasm-bindgen-test), the Node example"
+scripts/test-wasm.sh
+
 echo "== Rust: a build without default features still compiles and parses URLs"
 cargo test --locked --no-default-features --lib --test url_config
 

@@ -346,14 +346,15 @@ impl ConfigBuilder {
         if self.use_env {
             let env_layer = match &self.lookup {
                 Some(f) => read_layer(|k| f(k), "")?,
-                None => read_layer(|k| std::env::var(k).ok(), "")?,
+                None => read_layer(process_env, "")?,
             };
             layers.push(env_layer);
             // A custom lookup replaces the process environment, so the
             // current directory's .env is only read when asked for.
             let dotenv = match (&self.dotenv, &self.lookup) {
                 (Some(p), _) => Some(p.clone()),
-                (None, None) => Some(PathBuf::from(".env")),
+                (None, None) if cfg!(not(target_arch = "wasm32")) => Some(PathBuf::from(".env")),
+                (None, None) => None,
                 (None, Some(_)) => None,
             };
             if let Some(vars) = dotenv.as_deref().map(read_dotenv).transpose()?.flatten() {
@@ -362,7 +363,12 @@ impl ConfigBuilder {
             }
         }
         let profile = first_set!(layers, profile);
-        let (profile_pool, profile_overflow) = profile.map(Profile::pool_sizes).unwrap_or((5, 10));
+        let (profile_pool, profile_overflow) = if cfg!(target_arch = "wasm32") {
+            // the wasm32 holder keeps one connection (see holder.rs)
+            (1, 0)
+        } else {
+            profile.map(Profile::pool_sizes).unwrap_or((5, 10))
+        };
 
         let url_given = first_set!(layers, url);
         let url_text = url_given.clone().unwrap_or_else(|| DEFAULT_URL.to_string());
@@ -502,6 +508,14 @@ fn read_layer(get: impl Fn(&str) -> Option<String>, suffix: &str) -> Result<Laye
         }
     }
     Ok(l)
+}
+
+/// A process environment variable; wasm32 has no environment.
+fn process_env(name: &str) -> Option<String> {
+    if cfg!(target_arch = "wasm32") {
+        return None;
+    }
+    std::env::var(name).ok()
 }
 
 /// Reads a `.env` file: `None` when it does not exist.

@@ -1,8 +1,11 @@
 //! `Connection`, the pooled connection guard, and `Transaction`.
 
+#[cfg(target_arch = "wasm32")]
+use crate::holder as r2d2;
+
+use crate::platform::Instant;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
-use std::time::Instant;
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::manager::Inner;

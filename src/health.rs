@@ -1,8 +1,8 @@
 //! Health reports and debug info, serialisable to JSON with the field names
 //! of the seed projects.
 
+use crate::platform::Instant;
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::{Instant, SystemTime};
 
 use crate::manager::{Manager, MANAGERS_CREATED};
 use crate::pool::PoolStatus;
@@ -128,7 +128,7 @@ fn thread_number() -> u64 {
 }
 
 pub(crate) fn timestamp_now() -> String {
-    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+    crate::platform::now_rfc3339()
 }
 
 pub(crate) fn check(mgr: &Manager) -> HealthReport {
@@ -175,7 +175,7 @@ pub(crate) fn debug_info(mgr: &Manager) -> DebugInfo {
     let pool = mgr.pool_status();
     DebugInfo {
         worker_id: c.worker_id().to_string(),
-        process_id: std::process::id(),
+        process_id: crate::platform::process_id(),
         thread_id: thread_number(),
         backend: c.backend().name().to_string(),
         url: c.redacted_url(),

@@ -1,12 +1,16 @@
 //! Leak detection: connections held longer than
 //! `DB_LEAK_DETECTION_THRESHOLD_MS` are logged once at WARN, with the
-//! backtrace of their checkout, and listed in debug info.
+//! backtrace of their checkout, and listed in debug info. A thread watches
+//! the held connections; on wasm32, which has no threads, they are checked at
+//! each checkout and each `debug_info()` instead.
 
 use std::backtrace::Backtrace;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::platform::Instant;
 
 struct Held {
     since: Instant,
@@ -21,6 +25,8 @@ pub(crate) struct LeakDetector {
     next: AtomicU64,
     held: Mutex<HashMap<u64, Held>>,
     warnings: AtomicU64,
+    /// The redacted URL, for the warning.
+    label: String,
 }
 
 /// A connection held too long, as listed in debug info.
@@ -41,19 +47,27 @@ impl LeakDetector {
             next: AtomicU64::new(1),
             held: Mutex::new(HashMap::new()),
             warnings: AtomicU64::new(0),
+            label,
         });
-        let weak: Weak<LeakDetector> = Arc::downgrade(&d);
+        #[cfg(not(target_arch = "wasm32"))]
+        d.watch();
+        d
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    fn watch(self: &Arc<Self>) {
+        let threshold = self.threshold;
+        let weak: std::sync::Weak<LeakDetector> = Arc::downgrade(self);
         let tick = (threshold / 4).clamp(Duration::from_millis(5), Duration::from_secs(1));
         let _ = std::thread::Builder::new()
             .name("dbmux-leaks".into())
             .spawn(move || loop {
                 std::thread::sleep(tick);
                 match weak.upgrade() {
-                    Some(d) => d.scan(&label),
+                    Some(d) => d.scan(),
                     None => return,
                 }
             });
-        d
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Held>> {
@@ -62,6 +76,8 @@ impl LeakDetector {
 
     /// Registers a checkout; the backtrace is captured here.
     pub fn checkout(&self) -> u64 {
+        #[cfg(target_arch = "wasm32")]
+        self.scan();
         let id = self.next.fetch_add(1, Relaxed);
         let held = Held {
             since: Instant::now(),
@@ -81,7 +97,8 @@ impl LeakDetector {
         self.lock().remove(&id);
     }
 
-    fn scan(&self, label: &str) {
+    fn scan(&self) {
+        let label = &self.label;
         let mut held = self.lock();
         for h in held.values_mut() {
             let age = h.since.elapsed();
@@ -103,6 +120,8 @@ impl LeakDetector {
 
     /// Connections held longer than the threshold, oldest first.
     pub fn long_held(&self) -> Vec<LongHeld> {
+        #[cfg(target_arch = "wasm32")]
+        self.scan();
         let mut out: Vec<LongHeld> = self
             .lock()
             .values()

@@ -8,11 +8,19 @@
     allow(unused, unreachable_code)
 )]
 
+#[cfg(all(target_arch = "wasm32", feature = "postgres"))]
+compile_error!(
+    "dbmux's PostgreSQL backend needs sockets and threads, which wasm32 lacks: build with \
+     --no-default-features --features sqlite (or wasm)"
+);
+
 mod config;
 mod connection;
 mod error;
 mod global;
 mod health;
+#[cfg(target_arch = "wasm32")]
+mod holder;
 mod leaks;
 mod manager;
 #[cfg(feature = "postgres")]
@@ -23,6 +31,7 @@ mod pg_url;
 #[cfg(feature = "postgres")]
 mod pg_values;
 mod placeholders;
+mod platform;
 mod pool;
 mod retry;
 #[cfg(feature = "sqlite")]
@@ -30,6 +39,8 @@ mod sqlite;
 mod sqlite_options;
 mod url;
 mod value;
+#[cfg(all(feature = "wasm", target_arch = "wasm32"))]
+pub mod wasm;
 
 pub use config::{Config, ConfigBuilder, Profile, DEFAULT_URL, ENV_VARS, MAX_POOL};
 pub use connection::{Connection, Transaction};

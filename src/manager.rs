@@ -1,8 +1,13 @@
 //! `Manager`: one pool for one database, with health and debug info.
 
+#[cfg(target_arch = "wasm32")]
+use crate::holder as r2d2;
+
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::platform::Instant;
 
 use crate::config::Config;
 use crate::connection::{Connection, Transaction};
@@ -190,8 +195,6 @@ impl Manager {
         let c = &self.inner.config;
         let status = PoolStatus::from_state(c.pool_size(), c.max_overflow(), state);
         let waited = format!("{:.2} s", waited.as_secs_f64());
-        let advice = "return connections sooner, or raise pool_size/max_overflow \
-                      (DB_POOL_SIZE/DB_MAX_OVERFLOW) or pool_timeout (DB_POOL_TIMEOUT)";
         let r2d2_cause = e
             .to_string()
             .strip_prefix("timed out waiting for connection: ")
@@ -207,7 +210,21 @@ impl Manager {
                 ),
             )
             .with_pool(status),
+            #[cfg(target_arch = "wasm32")]
+            None => Error::new(
+                ErrorCode::PoolTimeout,
+                format!(
+                    "the connection of this manager is checked out [pool: {status}]: on wasm32 a \
+                     manager holds one connection and nothing could return it while you wait; \
+                     drop the other Connection first (inside a transaction, use the \
+                     transaction's own methods)"
+                ),
+            )
+            .with_pool(status),
+            #[cfg(not(target_arch = "wasm32"))]
             None => {
+                let advice = "return connections sooner, or raise pool_size/max_overflow \
+                              (DB_POOL_SIZE/DB_MAX_OVERFLOW) or pool_timeout (DB_POOL_TIMEOUT)";
                 let last = match self.inner.stats.last_error() {
                     Some(l) => format!("; last connection error: {l}"),
                     None => String::new(),
@@ -328,7 +345,7 @@ impl Manager {
                         e.code(),
                         delay.as_secs_f64() * 1000.0
                     );
-                    std::thread::sleep(delay);
+                    crate::platform::sleep(delay);
                     attempt += 1;
                 }
                 Err(e) => return Err(e),
@@ -497,7 +514,7 @@ pub(crate) fn application_name(worker_id: &str) -> String {
     if worker_id == "main" || worker_id.is_empty() {
         "dbmux".to_string()
     } else {
-        format!("dbmux_{worker_id}_{}", std::process::id())
+        format!("dbmux_{worker_id}_{}", crate::platform::process_id())
     }
 }
 
@@ -507,18 +524,21 @@ fn r2d2_builder<M: r2d2::ManageConnection<Error = crate::pool::ConnError>>(
 ) -> r2d2::Builder<M> {
     // Validation in Config guarantees max_size >= 1, a positive timeout and a
     // positive lifetime, so none of r2d2's assertions can fire.
-    let threads = scheduled_thread_pool::ScheduledThreadPool::builder()
-        .num_threads(2)
-        .thread_name_pattern("dbmux-pool-{}")
-        .build();
-    r2d2::Pool::builder()
+    let builder = r2d2::Pool::builder();
+    #[cfg(not(target_arch = "wasm32"))]
+    let builder = builder.thread_pool(Arc::new(
+        scheduled_thread_pool::ScheduledThreadPool::builder()
+            .num_threads(2)
+            .thread_name_pattern("dbmux-pool-{}")
+            .build(),
+    ));
+    builder
         .max_size(config.pool_size() + config.max_overflow())
         .min_idle(Some(0))
         .connection_timeout(config.pool_timeout())
         .max_lifetime(config.pool_recycle())
         .idle_timeout(None)
         .test_on_check_out(true)
-        .thread_pool(Arc::new(threads))
         .event_handler(Box::new(crate::pool::EventHooks(stats.clone())))
         .error_handler(Box::new(crate::pool::ErrorHooks(stats.clone())))
 }

@@ -1,6 +1,9 @@
 //! Pool plumbing shared by every backend: the pool snapshot, the counters
 //! built on r2d2's event hooks, and the connection-check error type.
 
+#[cfg(target_arch = "wasm32")]
+use crate::holder as r2d2;
+
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
@@ -104,12 +107,12 @@ impl Stats {
     #[cfg(feature = "postgres")]
     pub fn invalidate_all_now(&self) {
         self.invalidate_before
-            .store(epoch_nanos(std::time::Instant::now()), Relaxed);
+            .store(epoch_nanos(crate::platform::Instant::now()), Relaxed);
     }
 
     /// True when a connection born at `born` predates a server failure.
     #[cfg(feature = "postgres")]
-    pub fn is_stale(&self, born: std::time::Instant) -> bool {
+    pub fn is_stale(&self, born: crate::platform::Instant) -> bool {
         let before = self.invalidate_before.load(Relaxed);
         before != 0 && epoch_nanos(born) < before
     }
@@ -157,9 +160,10 @@ impl CheckSettings {
 
 /// Nanoseconds between a process-wide epoch and `t`.
 #[cfg(feature = "postgres")]
-pub(crate) fn epoch_nanos(t: std::time::Instant) -> u64 {
-    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-    let e = *EPOCH.get_or_init(|| std::time::Instant::now() - std::time::Duration::from_secs(1));
+pub(crate) fn epoch_nanos(t: crate::platform::Instant) -> u64 {
+    static EPOCH: std::sync::OnceLock<crate::platform::Instant> = std::sync::OnceLock::new();
+    let e =
+        *EPOCH.get_or_init(|| crate::platform::Instant::now() - std::time::Duration::from_secs(1));
     t.saturating_duration_since(e).as_nanos() as u64
 }
 

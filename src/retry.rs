@@ -1,7 +1,9 @@
 //! Classified retry with exponential backoff and full jitter.
 
 use std::cell::Cell;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use crate::platform::SystemTime;
 
 /// How often, and how patiently, transient failures are retried by
 /// [`Manager::with_retry`](crate::Manager::with_retry) and
@@ -61,7 +63,7 @@ impl RetryPolicy {
 fn random() -> u64 {
     thread_local! {
         static STATE: Cell<u64> = Cell::new({
-            let t = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1);
+            let t = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1);
             let id = format!("{:?}", std::thread::current().id());
             t ^ (id.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1
         });

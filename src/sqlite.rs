@@ -1,11 +1,17 @@
 //! The SQLite backend: r2d2_sqlite wrapped with dbmux's pragmas, recycling,
 //! pre-ping and reset-on-return, and the statement runners.
 
+#[cfg(target_arch = "wasm32")]
+use crate::holder as r2d2;
+
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::platform::Instant;
+
+#[cfg(not(target_arch = "wasm32"))]
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{ffi, OpenFlags, ToSql, TransactionBehavior};
@@ -64,7 +70,11 @@ impl SqliteConn {
 
 /// `r2d2_sqlite::SqliteConnectionManager` plus dbmux's checks.
 pub(crate) struct SqliteManager {
+    #[cfg(not(target_arch = "wasm32"))]
     inner: SqliteConnectionManager,
+    /// On wasm32 (no r2d2_sqlite): what to open, and the pragmas.
+    #[cfg(target_arch = "wasm32")]
+    inner: WasmOpener,
     settings: Arc<CheckSettings>,
     display: String,
 }
@@ -90,7 +100,7 @@ fn memory_name() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     format!(
         "dbmux-mem-{}-{}",
-        std::process::id(),
+        crate::platform::process_id(),
         NEXT.fetch_add(1, Relaxed)
     )
 }
@@ -194,12 +204,30 @@ fn apply_pragmas(conn: &mut rusqlite::Connection, p: &ResolvedPragmas) -> rusqli
     Ok(())
 }
 
+/// Opens connections on wasm32 the way `SqliteConnectionManager` does.
+#[cfg(target_arch = "wasm32")]
+struct WasmOpener(OpenSpec);
+
+#[cfg(target_arch = "wasm32")]
+impl WasmOpener {
+    fn connect(&self) -> rusqlite::Result<rusqlite::Connection> {
+        let mut c = rusqlite::Connection::open_with_flags(&self.0.uri, self.0.flags)?;
+        apply_pragmas(&mut c, &self.0.pragmas)?;
+        Ok(c)
+    }
+}
+
 impl SqliteManager {
     pub fn new(spec: &OpenSpec, display: String, settings: Arc<CheckSettings>) -> SqliteManager {
-        let pragmas = spec.pragmas;
-        let inner = SqliteConnectionManager::file(&spec.uri)
-            .with_flags(spec.flags)
-            .with_init(move |c| apply_pragmas(c, &pragmas));
+        #[cfg(not(target_arch = "wasm32"))]
+        let inner = {
+            let pragmas = spec.pragmas;
+            SqliteConnectionManager::file(&spec.uri)
+                .with_flags(spec.flags)
+                .with_init(move |c| apply_pragmas(c, &pragmas))
+        };
+        #[cfg(target_arch = "wasm32")]
+        let inner = WasmOpener(spec.clone());
         SqliteManager {
             inner,
             settings,

@@ -260,9 +260,14 @@ impl SqliteOptions {
 
     /// The effective pragmas for a connection: explicit values, else dbmux's
     /// defaults (`busy_timeout=5000`, `journal_mode=WAL` for writable files,
-    /// `synchronous=NORMAL`, `foreign_keys=ON`).
+    /// `synchronous=NORMAL`, `foreign_keys=ON`). On wasm32 the journal mode
+    /// is left as it is (DELETE): the VFSs there have no shared memory, so
+    /// WAL is not available.
     pub fn resolved(&self, memory: bool) -> ResolvedPragmas {
-        let writable_file = !memory && !self.immutable && !matches!(self.mode, Some(OpenMode::Ro));
+        let writable_file = !memory
+            && !self.immutable
+            && !matches!(self.mode, Some(OpenMode::Ro))
+            && cfg!(not(target_arch = "wasm32"));
         ResolvedPragmas {
             busy_timeout: self.busy_timeout.unwrap_or(Duration::from_millis(5000)),
             journal_mode: self.journal_mode.or(if writable_file {

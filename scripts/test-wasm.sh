@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The wasm32 suite: builds the library for wasm32-unknown-unknown with the
+# SQLite backend alone, runs tests/wasm.rs in Node (wasm-bindgen-test-runner),
+# builds the Node example and checks that it prints a healthy report, and
+# prints the size of the .wasm it ships. scripts/wasm-setup.sh installs the
+# target, clang-19, Node.js and a wasm-bindgen-cli matching Cargo.lock.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+eval "$(scripts/wasm-setup.sh)"
+FLAGS=(--locked --target wasm32-unknown-unknown -p dbmux --no-default-features)
+
+echo "-- cargo build ${FLAGS[*]} --features sqlite"
+cargo build "${FLAGS[@]}" --features sqlite
+
+echo "-- clippy of the wasm32 code (library, tests, example)"
+cargo clippy "${FLAGS[@]}" --features wasm --lib --test wasm --example wasm_node -- -D warnings
+
+echo "-- tests/wasm.rs in Node"
+cargo test "${FLAGS[@]}" --features wasm --test wasm
+
+echo "-- the Node example (examples/wasm/health.js)"
+cargo build "${FLAGS[@]}" --features wasm --release --example wasm_node
+rm -rf target/wasm-example
+wasm-bindgen --target nodejs --out-dir target/wasm-example \
+  target/wasm32-unknown-unknown/release/examples/wasm_node.wasm
+OUT=$(node examples/wasm/health.js)
+echo "$OUT"
+grep -q '^health: {"status":"healthy","database_type":"sqlite"' <<<"$OUT" \
+  || { echo "test-wasm: the example did not print a healthy report" >&2; exit 1; }
+grep -q '^transaction rolled back: changed my mind$' <<<"$OUT" \
+  || { echo "test-wasm: the example's transaction did not roll back" >&2; exit 1; }
+grep -q '^note 1: hello from wasm (stars: 4.5, raw: 1,2,3)$' <<<"$OUT" \
+  || { echo "test-wasm: the example did not read its row back" >&2; exit 1; }
+
+SIZE=$(stat -c %s target/wasm-example/wasm_node_bg.wasm)
+GZ=$(gzip -9c target/wasm-example/wasm_node_bg.wasm | wc -c)
+echo "-- target/wasm-example/wasm_node_bg.wasm (release): $SIZE bytes, $GZ gzipped (scripts/wasm-size.sh for the size-optimised build)"

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs what the wasm32 build and its tests need, when missing:
+# - the wasm32-unknown-unknown target (rustup);
+# - clang-19, whose wasm32 backend compiles SQLite's C for sqlite-wasm-rs
+#   (Debian's default clang 14 is too old) -- apt, as root or through sudo;
+# - Node.js, which runs the tests (apt, if missing);
+# - wasm-bindgen-cli, at exactly the wasm-bindgen version in Cargo.lock,
+#   into target/tools (its test runner must match the library).
+# Prints the environment to use: `eval "$(scripts/wasm-setup.sh)"`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+log() { echo "wasm-setup: $*" >&2; }
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  log "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown >&2
+fi
+
+if ! command -v clang-19 >/dev/null; then
+  log "installing clang-19 (apt)"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q clang-19 >&2 \
+    || { $SUDO apt-get update -q >&2 && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q clang-19 >&2; }
+fi
+
+if ! command -v node >/dev/null; then
+  log "installing Node.js (apt), which runs the wasm tests"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs >&2
+fi
+
+VERSION=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/"/, "", $3); print $3; exit }' Cargo.lock)
+if [ -z "$VERSION" ]; then
+  log "no wasm-bindgen in Cargo.lock"
+  exit 1
+fi
+BIN=target/tools/bin/wasm-bindgen-test-runner
+if [ ! -x "$BIN" ] || ! target/tools/bin/wasm-bindgen --version | grep -q " $VERSION\$"; then
+  log "installing wasm-bindgen-cli $VERSION into target/tools (a few minutes, once)"
+  # --locked first; the registry mirror may lack a pinned dependency
+  # (webpki-roots 1.0.11 for 0.2.130), and then the newest that resolves
+  cargo install wasm-bindgen-cli --version "$VERSION" --locked --root target/tools --quiet >&2 \
+    || cargo install wasm-bindgen-cli --version "$VERSION" --root target/tools --quiet >&2
+fi
+
+echo "export CC_wasm32_unknown_unknown=clang-19"
+echo "export AR_wasm32_unknown_unknown=llvm-ar-19"
+echo "export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=$PWD/$BIN"
+echo "export PATH=$PWD/target/tools/bin:\$PATH"
