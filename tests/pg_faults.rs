@@ -62,6 +62,25 @@ impl Server {
     }
 }
 
+/// The same manager works again within 20 s, without any call from the test.
+fn assert_recovers(mgr: &Manager) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut last = None;
+    while Instant::now() < deadline {
+        match mgr.query_scalar::<i64>("SELECT 41 + 1", params![]) {
+            Ok(v) => {
+                last = Some(v);
+                break;
+            }
+            Err(e) => {
+                eprintln!("still recovering: {e}");
+                thread::sleep(Duration::from_millis(200));
+            }
+        }
+    }
+    assert_eq!(last, Some(42));
+}
+
 fn unique(name: &str) -> String {
     format!("{name}_{}", std::process::id())
 }
@@ -146,21 +165,7 @@ fn a_stopped_server_fails_fast_with_the_cause_and_recovers() {
         "{e}"
     );
     // the same manager recovers by itself once the server is back
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut last = None;
-    while Instant::now() < deadline {
-        match mgr.query_scalar::<i64>("SELECT 41 + 1", params![]) {
-            Ok(v) => {
-                last = Some(v);
-                break;
-            }
-            Err(e) => {
-                eprintln!("still recovering: {e}");
-                thread::sleep(Duration::from_millis(200));
-            }
-        }
-    }
-    assert_eq!(last, Some(42));
+    assert_recovers(&mgr);
     mgr.shutdown();
 }
 
@@ -484,21 +489,7 @@ fn a_frozen_postmaster_fails_the_connect_within_the_limit_and_recovers() {
         text.contains("timed out after 800ms") && text.contains("TLS and authentication"),
         "{text}"
     );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut last = None;
-    while Instant::now() < deadline {
-        match mgr.query_scalar::<i64>("SELECT 41 + 1", params![]) {
-            Ok(v) => {
-                last = Some(v);
-                break;
-            }
-            Err(e) => {
-                eprintln!("still recovering: {e}");
-                thread::sleep(Duration::from_millis(200));
-            }
-        }
-    }
-    assert_eq!(last, Some(42));
+    assert_recovers(&mgr);
     let d = mgr.debug_info();
     assert!(d.connection_failures >= 1, "{d:?}");
     assert!(
