@@ -289,11 +289,14 @@ fn sigkilled_writers_lose_nothing_acknowledged() {
     assert!(all_acked.len() >= 100);
 }
 
-/// Fault test 7: 10,000 rounds of a checkout timing out while another thread
-/// keeps the only connection busy: no deadlock, and every timeout carries the
-/// pool snapshot and says what happened.
+/// Fault test 7: 10,000 rounds of checkouts; in every other round another
+/// thread holds the only connection, so the checkout times out, and in the
+/// rounds between it succeeds. The two threads take turns through channels,
+/// so the contention does not depend on scheduling. No deadlock, and every
+/// timeout carries the pool snapshot and says what happened.
 #[test]
 fn ten_thousand_checkout_timeouts_without_deadlock() {
+    use std::sync::mpsc::channel;
     let mgr = Manager::new(
         Config::builder()
             .url(":memory:")
@@ -304,50 +307,72 @@ fn ten_thousand_checkout_timeouts_without_deadlock() {
             .unwrap(),
     )
     .unwrap();
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // open the only connection first: opening one takes longer than the
+    // 200 µs pool_timeout, and the rounds are about waiting, not opening
+    let warm = Instant::now() + Duration::from_secs(10);
+    while mgr.get().is_err() {
+        assert!(Instant::now() < warm, "the first connection never opened");
+    }
+    let before = mgr.debug_info().checkout_timeouts;
+    let (to_holder, orders) = channel::<bool>();
+    let (reply, from_holder) = channel::<()>();
     let holder = {
-        let (mgr, stop) = (mgr.clone(), stop.clone());
+        let mgr = mgr.clone();
         thread::spawn(move || {
             let mut held = 0u64;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                if let Ok(c) = mgr.get() {
-                    held += 1;
-                    thread::sleep(Duration::from_micros(300));
-                    drop(c);
+            // `true`: take the connection (and confirm); `false`: stop
+            while let Ok(true) = orders.recv() {
+                let c = mgr.get().expect("the holder's checkout");
+                held += 1;
+                reply.send(()).unwrap();
+                // hold it until told to let go
+                if orders.recv() != Ok(true) {
+                    break;
                 }
+                drop(c);
+                reply.send(()).unwrap();
             }
             held
         })
     };
     let deadline = Instant::now() + Duration::from_secs(60);
     let (mut ok, mut timeouts) = (0, 0);
-    for _ in 0..10_000 {
+    for round in 0..10_000 {
         assert!(Instant::now() < deadline, "bounded in time");
+        let contended = round % 2 == 0;
+        if contended {
+            to_holder.send(true).unwrap();
+            from_holder.recv().unwrap();
+        }
         match mgr.get() {
             Ok(c) => {
+                assert!(
+                    !contended,
+                    "a checkout succeeded while the only connection was held"
+                );
                 ok += 1;
                 drop(c);
             }
             Err(e) => {
+                assert!(contended, "a free pool timed out: {e}");
                 assert_eq!(e.code(), ErrorCode::PoolTimeout, "{e}");
                 let p = e.pool_status().expect("a pool snapshot");
-                assert_eq!((p.pool_size, p.max_overflow), (1, 0));
+                assert_eq!((p.pool_size, p.max_overflow, p.checked_out), (1, 0, 1));
                 assert!(
-                    e.to_string().contains("in use=") && e.to_string().contains("timed out after"),
+                    e.to_string().contains("in use=1") && e.to_string().contains("timed out after"),
                     "{e}"
                 );
                 timeouts += 1;
             }
         }
+        if contended {
+            to_holder.send(true).unwrap();
+            from_holder.recv().unwrap();
+        }
     }
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    to_holder.send(false).unwrap();
     let held = holder.join().unwrap();
-    assert_eq!(ok + timeouts, 10_000);
-    assert!(
-        timeouts > 0 && held > 0,
-        "ok {ok}, timeouts {timeouts}, holder {held}"
-    );
-    // the holder thread may time out too; every timeout is counted
-    assert!(mgr.debug_info().checkout_timeouts >= timeouts as u64);
+    assert_eq!((ok, timeouts, held), (5_000, 5_000, 5_000));
+    assert_eq!(mgr.debug_info().checkout_timeouts - before, 5_000);
     mgr.get().unwrap(); // the pool still works
 }
