@@ -37,7 +37,8 @@ pub enum ErrorCode {
     ReadOnly = 10,
     /// The database stayed locked by another connection for longer than `busy_timeout`.
     Busy = 11,
-    /// A statement ran longer than `statement_timeout` and was cancelled.
+    /// A statement ran longer than `statement_timeout` and was cancelled, or
+    /// the server gave no answer within `DB_QUERY_TIMEOUT`.
     StatementTimeout = 12,
     /// A value could not be converted to the requested Rust type.
     TypeMismatch = 13,

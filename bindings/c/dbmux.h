@@ -91,7 +91,8 @@ typedef enum dbmux_status {
    */
   DBMUX_BUSY = 11,
   /**
-   * A statement ran longer than statement_timeout.
+   * A statement ran longer than statement_timeout, or the server gave no
+   * answer within DB_QUERY_TIMEOUT.
    */
   DBMUX_STATEMENT_TIMEOUT = 12,
   /**

@@ -51,7 +51,8 @@ pub enum dbmux_status {
     DBMUX_READ_ONLY = 10,
     /// A lock was held longer than busy_timeout.
     DBMUX_BUSY = 11,
-    /// A statement ran longer than statement_timeout.
+    /// A statement ran longer than statement_timeout, or the server gave no
+    /// answer within DB_QUERY_TIMEOUT.
     DBMUX_STATEMENT_TIMEOUT = 12,
     /// A value has another type than the one asked for.
     DBMUX_TYPE_MISMATCH = 13,
