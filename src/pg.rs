@@ -544,13 +544,20 @@ impl r2d2::ManageConnection for PgManager {
     }
 }
 
-/// Waits for one call on `c`'s client within the query timeout.
+/// Waits for one call on `c`'s client within the query timeout. After a
+/// connection-class failure the client is not used again.
 fn call<T: Send>(
     c: &PgConn,
     what: &str,
     f: impl std::future::Future<Output = std::result::Result<T, tokio_postgres::Error>> + Send,
 ) -> Result<T> {
-    c.client().wait(f).map_err(|w| w.into_error(what))
+    c.client().wait(f).map_err(|w| {
+        let e = w.into_error(what);
+        if e.code() == ErrorCode::ConnectFailed {
+            c.client().mark_dead();
+        }
+        e
+    })
 }
 
 /// Notes transaction-control statements so that a connection returned with

@@ -36,7 +36,8 @@ pub struct PgClient {
     runtime: tokio::runtime::Runtime,
     /// How long one call may wait for the server (`DB_QUERY_TIMEOUT`).
     timeout: Option<Duration>,
-    /// Set when a deadline passed: the session state is unknown.
+    /// Set when a deadline passed (the session state is unknown) or the
+    /// connection failed or ended.
     dead: AtomicBool,
 }
 
@@ -48,7 +49,7 @@ pub(crate) enum Waited {
     TimedOut(Duration),
     /// The runtime could not be created (out of threads or file handles).
     Runtime(std::io::Error),
-    /// An earlier deadline passed on this connection: it is not used again.
+    /// The connection failed or a deadline passed earlier: it is not used again.
     Dead,
 }
 
@@ -143,6 +144,11 @@ impl PgClient {
         self.dead.load(Relaxed) || self.client().is_closed()
     }
 
+    /// Marks the connection unusable (after a connection-class failure).
+    pub(crate) fn mark_dead(&self) {
+        self.dead.store(true, Relaxed);
+    }
+
     /// Waits for `f` (a call on [`PgClient::client`]), driving the
     /// connection meanwhile, for at most the query timeout.
     pub(crate) fn wait<T: Send>(
@@ -182,7 +188,12 @@ impl PgClient {
             let mut f = pin!(f);
             let mut done = false;
             let both = poll_fn(|cx| {
-                if let Poll::Ready(e) = drive(&mut driver, cx, &mut done) {
+                let failed = drive(&mut driver, cx, &mut done);
+                if done {
+                    // the connection failed or ended: never use it again
+                    self.dead.store(true, Relaxed);
+                }
+                if let Poll::Ready(e) = failed {
                     return Poll::Ready(Err(e));
                 }
                 f.as_mut().poll(cx)
@@ -226,7 +237,10 @@ impl Waited {
             .with_source(e),
             Waited::Dead => Error::new(
                 ErrorCode::ConnectFailed,
-                format!("not {what}: the connection stopped answering earlier and was discarded"),
+                format!(
+                    "not {what}: this connection failed or stopped answering earlier and is \
+                     discarded; check out another"
+                ),
             ),
         }
     }
@@ -235,7 +249,7 @@ impl Waited {
 impl Drop for PgClient {
     fn drop(&mut self) {
         // Dropping the client makes the connection send Terminate and close;
-        // give that a moment unless the server already stopped answering.
+        // give that a moment unless the connection already failed or hung.
         drop(self.client.take());
         if self.dead.load(Relaxed) {
             return;

@@ -131,6 +131,45 @@ fn terminated_backends_are_replaced_without_errors() {
     admin.shutdown();
 }
 
+/// A connection whose backend was terminated fails with ConnectFailed, and
+/// a second call on it fails at once without touching the socket again; it
+/// is discarded on return.
+#[test]
+fn a_failed_connection_is_not_used_again() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(pg) = server() else { return };
+    let mgr = pg.manager(
+        &unique("faults_dead"),
+        RetryPolicy::new(1, Duration::ZERO, Duration::ZERO),
+        Duration::from_secs(10),
+    );
+    let mut conn = mgr.get().unwrap();
+    let pid: i64 = conn
+        .query_scalar("SELECT pg_backend_pid()", params![])
+        .unwrap();
+    let killed: bool = mgr
+        .query_scalar("SELECT pg_terminate_backend(?::int4)", params![pid])
+        .unwrap();
+    assert!(killed);
+    let first = conn.query_scalar::<i64>("SELECT 1", params![]).unwrap_err();
+    assert_eq!(first.code(), ErrorCode::ConnectFailed, "{first}");
+    let start = Instant::now();
+    let second = conn.query_scalar::<i64>("SELECT 1", params![]).unwrap_err();
+    assert_eq!(second.code(), ErrorCode::ConnectFailed, "{second}");
+    assert!(
+        second
+            .to_string()
+            .contains("failed or stopped answering earlier"),
+        "{second}"
+    );
+    assert!(start.elapsed() < Duration::from_millis(100));
+    let before = mgr.debug_info().pool_invalidated;
+    drop(conn);
+    assert!(mgr.debug_info().pool_invalidated > before);
+    assert_eq!(mgr.query_scalar::<i64>("SELECT 2", params![]).unwrap(), 2);
+    mgr.shutdown();
+}
+
 /// Fault test 3: with the server stopped, a checkout fails within
 /// pool_timeout and names the real cause; once it is back the same manager works.
 #[test]
