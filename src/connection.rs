@@ -171,7 +171,7 @@ impl Connection {
             Pooled::Sqlite(c) => c.broken = true,
             #[cfg(feature = "postgres")]
             Pooled::Postgres(c) => {
-                c.broken = true;
+                c.client().mark_dead();
                 self.mgr.stats.invalidate_all_now();
             }
             #[cfg(not(any(feature = "sqlite", feature = "postgres")))]

@@ -31,8 +31,6 @@ pub(crate) struct PgConn {
     pub tls: bool,
     /// Set when dbmux (or the user's SQL) opened a transaction.
     pub in_tx: bool,
-    /// Set after a connection-class failure: discard instead of pooling.
-    pub broken: bool,
     statements: HashMap<String, Statement>,
     /// The statement prepared last, checked before the map (a loop repeats one).
     last: Option<(String, Statement)>,
@@ -484,7 +482,6 @@ impl r2d2::ManageConnection for PgManager {
             idle_since: now,
             tls,
             in_tx: false,
-            broken: false,
             statements: HashMap::new(),
             last: None,
             stats: self.settings.stats.clone(),
@@ -522,10 +519,6 @@ impl r2d2::ManageConnection for PgManager {
     fn has_broken(&self, c: &mut PgConn) -> bool {
         let s = &self.settings;
         c.idle_since = Instant::now();
-        if c.broken {
-            s.stats.invalidated.fetch_add(1, Relaxed);
-            return true;
-        }
         if c.client().is_dead() {
             s.stats.invalidated.fetch_add(1, Relaxed);
             return true;
@@ -542,22 +535,6 @@ impl r2d2::ManageConnection for PgManager {
         }
         s.stats.open().saturating_sub(s.stats.checked_out()) > u64::from(s.pool_size)
     }
-}
-
-/// Waits for one call on `c`'s client within the query timeout. After a
-/// connection-class failure the client is not used again.
-fn call<T: Send>(
-    c: &PgConn,
-    what: &str,
-    f: impl std::future::Future<Output = std::result::Result<T, tokio_postgres::Error>> + Send,
-) -> Result<T> {
-    c.client().wait(f).map_err(|w| {
-        let e = w.into_error(what);
-        if e.code() == ErrorCode::ConnectFailed {
-            c.client().mark_dead();
-        }
-        e
-    })
 }
 
 /// Notes transaction-control statements so that a connection returned with
@@ -593,8 +570,7 @@ fn prepared(c: &mut PgConn, sql: &str) -> Result<Statement> {
         return Ok(s.clone());
     }
     let pg_sql = rewrite(sql, Target::Dollar)?;
-    let stmt = call(
-        c,
+    let stmt = c.client().call(
         "preparing a statement",
         c.client().client().prepare(&pg_sql),
     )?;
@@ -642,12 +618,14 @@ pub(crate) fn execute(c: &mut PgConn, sql: &str, params: &[Value]) -> Result<u64
     let stmt = prepared(c, sql)?;
     check_count(&stmt, params)?;
     let p = refs(params);
-    call(c, "executing", c.client().client().execute(&stmt, &p))
+    c.client()
+        .call("executing", c.client().client().execute(&stmt, &p))
 }
 
 pub(crate) fn execute_batch(c: &mut PgConn, sql: &str) -> Result<()> {
     track_tx(c, sql);
-    call(c, "executing", c.client().client().batch_execute(sql))
+    c.client()
+        .call("executing", c.client().client().batch_execute(sql))
 }
 
 /// Runs a statement and streams its result into `sink`; returns the rows
@@ -667,9 +645,9 @@ pub(crate) fn query_into(
     let p = refs(params);
     let client = c.client().client();
     if cols.is_empty() {
-        return call(c, "executing", client.execute(&stmt, &p));
+        return c.client().call("executing", client.execute(&stmt, &p));
     }
-    let rows = call(c, "querying", client.query(&stmt, &p))?;
+    let rows = c.client().call("querying", client.query(&stmt, &p))?;
     let n = cols.len();
     for r in &rows {
         for i in 0..n {
@@ -687,7 +665,9 @@ pub(crate) fn query_value(c: &mut PgConn, sql: &str, params: &[Value]) -> Result
     let stmt = prepared(c, sql)?;
     check_count(&stmt, params)?;
     let p = refs(params);
-    let rows = call(c, "querying", c.client().client().query(&stmt, &p))?;
+    let rows = c
+        .client()
+        .call("querying", c.client().client().query(&stmt, &p))?;
     match rows.first() {
         Some(r) if !r.is_empty() => r.try_get::<_, PgValue>(0).map(|v| v.0).map_err(classify),
         _ => Err(Error::new(ErrorCode::NoRows, "the query returned no rows")),
@@ -699,7 +679,7 @@ pub(crate) fn last_insert_id(c: &mut PgConn) -> Result<i64> {
     // a savepoint so that the caller's transaction survives the error.
     let in_tx = c.in_tx;
     let client = c.client().client();
-    let result = call(c, "reading lastval()", async {
+    let result = c.client().call("reading lastval()", async {
         if in_tx {
             client.batch_execute("SAVEPOINT dbmux_lastval").await?;
         }

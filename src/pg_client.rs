@@ -149,13 +149,21 @@ impl PgClient {
         self.dead.store(true, Relaxed);
     }
 
-    /// Waits for `f` (a call on [`PgClient::client`]), driving the
-    /// connection meanwhile, for at most the query timeout.
-    pub(crate) fn wait<T: Send>(
+    /// Waits for `f` within the query timeout and classifies a failure
+    /// (`what` names the call in a timeout message). After a
+    /// connection-class failure the connection is not used again.
+    pub(crate) fn call<T: Send>(
         &self,
+        what: &str,
         f: impl Future<Output = Result<T, tokio_postgres::Error>> + Send,
-    ) -> Result<T, Waited> {
-        self.wait_for(self.timeout, f)
+    ) -> crate::Result<T> {
+        self.wait_for(self.timeout, f).map_err(|w| {
+            let e = w.into_error(what);
+            if e.code() == ErrorCode::ConnectFailed {
+                self.mark_dead();
+            }
+            e
+        })
     }
 
     /// Waits for `f`, a call built on [`PgClient::client`], driving the
@@ -165,16 +173,17 @@ impl PgClient {
     /// # Errors
     /// The server's error, classified as dbmux classifies its own
     /// ([`crate::Error::code`]); [`ErrorCode::StatementTimeout`] when the
-    /// deadline passed, after which the connection is discarded.
+    /// deadline passed; after that, or after a connection-class failure, the
+    /// connection is discarded.
     pub fn block_on<T: Send>(
         &self,
         f: impl Future<Output = Result<T, tokio_postgres::Error>> + Send,
     ) -> crate::Result<T> {
-        self.wait(f)
-            .map_err(|w| w.into_error("waiting for the server"))
+        self.call("waiting for the server", f)
     }
 
-    /// As [`PgClient::wait`], with an explicit limit (`None`: no limit).
+    /// Waits for `f` (a call on [`PgClient::client`]), driving the
+    /// connection meanwhile, for at most `limit` (`None`: no limit).
     pub(crate) fn wait_for<T: Send>(
         &self,
         limit: Option<Duration>,
