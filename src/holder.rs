@@ -98,11 +98,14 @@ impl fmt::Display for Error {
     }
 }
 
-struct Slot<C> {
-    /// The idle connection, if any.
-    idle: Option<C>,
-    /// Whether a connection is open (idle or checked out).
-    open: bool,
+/// Where the one connection is.
+enum Slot<C> {
+    /// None is open.
+    Empty,
+    /// Open and idle in the holder.
+    Idle(C),
+    /// Open and checked out (or being opened).
+    Out,
 }
 
 struct Shared<M: ManageConnection> {
@@ -182,10 +185,7 @@ impl<M: ManageConnection> Builder<M> {
     pub fn build_unchecked(self, manager: M) -> Pool<M> {
         Pool(Arc::new(Shared {
             manager,
-            slot: Mutex::new(Slot {
-                idle: None,
-                open: false,
-            }),
+            slot: Mutex::new(Slot::Empty),
             test_on_check_out: self.test_on_check_out,
             events: self.events,
             errors: self.errors,
@@ -211,45 +211,34 @@ impl<M: ManageConnection> Pool<M> {
     /// out (`timeout` is not waited: no other code could return it).
     pub fn get_timeout(&self, _timeout: Duration) -> Result<PooledConnection<M>, Error> {
         let s = &self.0;
-        let mut slot = self.slot();
-        if slot.open && slot.idle.is_none() {
-            drop(slot);
-            s.events.handle_timeout(event::TimeoutEvent(Duration::ZERO));
-            return Err(Error(None));
-        }
-        if let Some(mut c) = slot.idle.take() {
-            match s.test_on_check_out.then(|| s.manager.is_valid(&mut c)) {
+        let previous = std::mem::replace(&mut *self.slot(), Slot::Out);
+        match previous {
+            Slot::Out => {
+                s.events.handle_timeout(event::TimeoutEvent(Duration::ZERO));
+                return Err(Error(None));
+            }
+            Slot::Idle(mut c) => match s.test_on_check_out.then(|| s.manager.is_valid(&mut c)) {
                 Some(Err(e)) => {
-                    slot.open = false;
-                    drop(slot);
                     drop(c);
                     s.errors.handle_error(e);
                 }
                 _ => {
-                    drop(slot);
                     s.events
                         .handle_checkout(event::CheckoutEvent(Duration::ZERO));
-                    return Ok(PooledConnection {
-                        pool: self.clone(),
-                        conn: Some(c),
-                    });
+                    return Ok(self.lend(c));
                 }
-            }
-        } else {
-            drop(slot);
+            },
+            Slot::Empty => {}
         }
         match s.manager.connect() {
             Ok(c) => {
-                self.slot().open = true;
                 s.events.handle_acquire(event::AcquireEvent);
                 s.events
                     .handle_checkout(event::CheckoutEvent(Duration::ZERO));
-                Ok(PooledConnection {
-                    pool: self.clone(),
-                    conn: Some(c),
-                })
+                Ok(self.lend(c))
             }
             Err(e) => {
+                *self.slot() = Slot::Empty;
                 let cause = e.to_string();
                 s.errors.handle_error(e);
                 s.events.handle_timeout(event::TimeoutEvent(Duration::ZERO));
@@ -258,12 +247,19 @@ impl<M: ManageConnection> Pool<M> {
         }
     }
 
+    fn lend(&self, c: M::Connection) -> PooledConnection<M> {
+        PooledConnection {
+            pool: self.clone(),
+            conn: Some(c),
+        }
+    }
+
     /// How many connections are open and idle.
     pub fn state(&self) -> State {
         let slot = self.slot();
         State {
-            connections: u32::from(slot.open),
-            idle_connections: u32::from(slot.idle.is_some()),
+            connections: u32::from(!matches!(*slot, Slot::Empty)),
+            idle_connections: u32::from(matches!(*slot, Slot::Idle(_))),
         }
     }
 }
@@ -294,14 +290,11 @@ impl<M: ManageConnection> Drop for PooledConnection<M> {
         };
         let s = &self.pool.0;
         s.events.handle_checkin(event::CheckinEvent);
-        let broken = s.manager.has_broken(&mut c);
-        let mut slot = self.pool.slot();
-        if broken {
-            slot.open = false;
-            drop(slot);
+        if s.manager.has_broken(&mut c) {
+            *self.pool.slot() = Slot::Empty;
             drop(c);
         } else {
-            slot.idle = Some(c);
+            *self.pool.slot() = Slot::Idle(c);
         }
     }
 }
