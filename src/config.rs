@@ -694,25 +694,20 @@ impl Config {
                 "must be positive, e.g. 10 or 500ms",
             ));
         }
-        if self
-            .statement_timeout
-            .is_some_and(|d| d < Duration::from_millis(1))
-        {
-            return Err(Error::config(
+        for (setting, limit) in [
+            (
                 "statement_timeout (DB_STATEMENT_TIMEOUT)",
-                format!("{:?}", self.statement_timeout.unwrap_or_default()),
-                "must be at least 1ms, or 0 for no limit",
-            ));
-        }
-        if self
-            .query_timeout
-            .is_some_and(|d| d < Duration::from_millis(1))
-        {
-            return Err(Error::config(
-                "query_timeout (DB_QUERY_TIMEOUT)",
-                format!("{:?}", self.query_timeout.unwrap_or_default()),
-                "must be at least 1ms, or 0 for no limit",
-            ));
+                self.statement_timeout,
+            ),
+            ("query_timeout (DB_QUERY_TIMEOUT)", self.query_timeout),
+        ] {
+            if let Some(d) = limit.filter(|d| *d < Duration::from_millis(1)) {
+                return Err(Error::config(
+                    setting,
+                    format!("{d:?}"),
+                    "must be at least 1ms, or 0 for no limit",
+                ));
+            }
         }
         Ok(())
     }

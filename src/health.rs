@@ -127,8 +127,14 @@ fn thread_number() -> u64 {
         .unwrap_or(0)
 }
 
+/// Now as an RFC 3339 timestamp with milliseconds.
 pub(crate) fn timestamp_now() -> String {
-    crate::platform::now_rfc3339()
+    use crate::platform::SystemTime;
+    let since = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    // web-time's SystemTime (wasm32) is not std's: format via the offset
+    humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + since).to_string()
 }
 
 pub(crate) fn check(mgr: &Manager) -> HealthReport {

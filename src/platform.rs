@@ -24,11 +24,3 @@ pub(crate) fn sleep(d: std::time::Duration) {
     #[cfg(target_arch = "wasm32")]
     let _ = d;
 }
-
-/// Now as an RFC 3339 timestamp with milliseconds.
-pub(crate) fn now_rfc3339() -> String {
-    let since = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default();
-    humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + since).to_string()
-}

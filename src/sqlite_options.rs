@@ -264,13 +264,11 @@ impl SqliteOptions {
     /// is left as it is (DELETE): the VFSs there have no shared memory, so
     /// WAL is not available.
     pub fn resolved(&self, memory: bool) -> ResolvedPragmas {
-        let writable_file = !memory
-            && !self.immutable
-            && !matches!(self.mode, Some(OpenMode::Ro))
-            && cfg!(not(target_arch = "wasm32"));
+        let writable_file = !memory && !self.immutable && !matches!(self.mode, Some(OpenMode::Ro));
+        let wal_by_default = writable_file && cfg!(not(target_arch = "wasm32"));
         ResolvedPragmas {
             busy_timeout: self.busy_timeout.unwrap_or(Duration::from_millis(5000)),
-            journal_mode: self.journal_mode.or(if writable_file {
+            journal_mode: self.journal_mode.or(if wal_by_default {
                 Some(JournalMode::Wal)
             } else {
                 None
