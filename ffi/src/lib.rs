@@ -806,6 +806,34 @@ fn wrong_type(want: &str, v: &Value) -> dbmux_status {
     dbmux_status::DBMUX_TYPE_MISMATCH
 }
 
+/// The body the typed getters share: `null_out` names an output pointer
+/// that is NULL; `pick` reads column `i` of the current row as `want`
+/// (`None`: another type, DBMUX_TYPE_MISMATCH); `put` writes it out.
+unsafe fn typed_getter<T>(
+    r: *const dbmux_result,
+    i: usize,
+    want: &str,
+    null_out: Option<&str>,
+    pick: impl FnOnce(&Value) -> Option<T>,
+    put: impl FnOnce(T),
+) -> dbmux_status {
+    with_result(r, |r| {
+        if let Some(name) = null_out {
+            return null_arg(name);
+        }
+        match cell(r, i) {
+            Ok(v) => match pick(v) {
+                Some(x) => {
+                    put(x);
+                    dbmux_status::DBMUX_OK
+                }
+                None => wrong_type(want, v),
+            },
+            Err(s) => s,
+        }
+    })
+}
+
 /// Column `i` of the current row as an int64 (DBMUX_TYPE_MISMATCH otherwise).
 /// Thread: One thread at a time per result.
 #[no_mangle]
@@ -814,19 +842,17 @@ pub unsafe extern "C" fn dbmux_result_int64(
     i: usize,
     out: *mut i64,
 ) -> dbmux_status {
-    with_result(r, |r| {
-        if out.is_null() {
-            return null_arg("out");
-        }
-        match cell(r, i) {
-            Ok(Value::Integer(v)) => {
-                *out = *v;
-                dbmux_status::DBMUX_OK
-            }
-            Ok(other) => wrong_type("int64", other),
-            Err(s) => s,
-        }
-    })
+    typed_getter(
+        r,
+        i,
+        "int64",
+        out.is_null().then_some("out"),
+        |v| match v {
+            Value::Integer(n) => Some(*n),
+            _ => None,
+        },
+        |n| *out = n,
+    )
 }
 
 /// Column `i` of the current row as a double (integers convert; other
@@ -838,23 +864,18 @@ pub unsafe extern "C" fn dbmux_result_double(
     i: usize,
     out: *mut f64,
 ) -> dbmux_status {
-    with_result(r, |r| {
-        if out.is_null() {
-            return null_arg("out");
-        }
-        match cell(r, i) {
-            Ok(Value::Real(v)) => {
-                *out = *v;
-                dbmux_status::DBMUX_OK
-            }
-            Ok(Value::Integer(v)) => {
-                *out = *v as f64;
-                dbmux_status::DBMUX_OK
-            }
-            Ok(other) => wrong_type("double", other),
-            Err(s) => s,
-        }
-    })
+    typed_getter(
+        r,
+        i,
+        "double",
+        out.is_null().then_some("out"),
+        |v| match v {
+            Value::Real(f) => Some(*f),
+            Value::Integer(n) => Some(*n as f64),
+            _ => None,
+        },
+        |f| *out = f,
+    )
 }
 
 /// Column `i` of the current row as UTF-8 text: `*ptr` and `*len` stay
@@ -868,20 +889,20 @@ pub unsafe extern "C" fn dbmux_result_text(
     ptr_out: *mut *const u8,
     len: *mut usize,
 ) -> dbmux_status {
-    with_result(r, |r| {
-        if ptr_out.is_null() || len.is_null() {
-            return null_arg("ptr and len");
-        }
-        match cell(r, i) {
-            Ok(Value::Text(s)) => {
-                *ptr_out = s.as_ptr();
-                *len = s.len();
-                dbmux_status::DBMUX_OK
-            }
-            Ok(other) => wrong_type("text", other),
-            Err(s) => s,
-        }
-    })
+    typed_getter(
+        r,
+        i,
+        "text",
+        (ptr_out.is_null() || len.is_null()).then_some("ptr and len"),
+        |v| match v {
+            Value::Text(s) => Some((s.as_ptr(), s.len())),
+            _ => None,
+        },
+        |(p, n)| {
+            *ptr_out = p;
+            *len = n;
+        },
+    )
 }
 
 /// Column `i` of the current row as bytes: `*ptr` and `*len` stay valid
@@ -894,20 +915,20 @@ pub unsafe extern "C" fn dbmux_result_blob(
     ptr_out: *mut *const u8,
     len: *mut usize,
 ) -> dbmux_status {
-    with_result(r, |r| {
-        if ptr_out.is_null() || len.is_null() {
-            return null_arg("ptr and len");
-        }
-        match cell(r, i) {
-            Ok(Value::Blob(b)) => {
-                *ptr_out = b.as_ptr();
-                *len = b.len();
-                dbmux_status::DBMUX_OK
-            }
-            Ok(other) => wrong_type("blob", other),
-            Err(s) => s,
-        }
-    })
+    typed_getter(
+        r,
+        i,
+        "blob",
+        (ptr_out.is_null() || len.is_null()).then_some("ptr and len"),
+        |v| match v {
+            Value::Blob(b) => Some((b.as_ptr(), b.len())),
+            _ => None,
+        },
+        |(p, n)| {
+            *ptr_out = p;
+            *len = n;
+        },
+    )
 }
 
 /// For a statement without result columns: the rows it changed.
