@@ -7,16 +7,22 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
+# The system SQLite (libsqlite3 and its headers): the C library and the
+# Python package link it, and the one-SQLite tests call it directly.
+scripts/need-libsqlite3.sh
+
 echo "== Rust: unit, integration, CLI and doc tests (SQLite on real files, PostgreSQL on real servers)"
 # Two throwaway PostgreSQL clusters (one with TLS) live for the duration of the run.
 scripts/with-test-postgres.sh cargo test --locked --workspace
 
-echo "== C: header up to date, tests against the shared and static library and under ASan+UBSan, on SQLite and PostgreSQL"
+echo "== C: header up to date, tests against the shared and static library and under ASan+UBSan, on SQLite and PostgreSQL; one SQLite per process"
 CDB=$(mktemp -d)
 scripts/with-test-postgres.sh bash -c 'scripts/test-c.sh "sqlite:///$0/c.db" "$DBMUX_TEST_PG_URL?sslmode=require"' "$CDB"
 rm -rf "$CDB"
 
 echo "== Python: pip install ./bindings/python into a fresh venv (it builds the Rust library), then pytest on SQLite and PostgreSQL"
+# The bundled libdbmux that scripts/test-c.sh kept aside: the second-copy test loads it beside sqlite3.
+export DBMUX_TEST_BUNDLED_LIBRARY=$ROOT/target/c-tests/bundled/libdbmux.so
 VENV=$ROOT/target/py-venv
 rm -rf "$VENV"
 python3 -m venv "$VENV"

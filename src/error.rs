@@ -19,7 +19,9 @@ pub enum ErrorCode {
     InvalidUrl = 1,
     /// A setting (from code, the environment, `.env` or a profile) is out of range.
     InvalidConfig = 2,
-    /// The URL needs a backend that this build does not include.
+    /// The URL needs a backend that this build does not include, or the
+    /// SQLite library loaded in the process is older than dbmux needs
+    /// (3.36.0, `dbmux::MIN_SQLITE_VERSION`).
     FeatureDisabled = 3,
     /// A connection to the database could not be opened.
     ConnectFailed = 4,

@@ -18,6 +18,10 @@ pub struct HealthReport {
     /// The database's version (`sqlite_version()` or PostgreSQL's `version()`);
     /// `null` when the database could not be reached.
     pub version: Option<String>,
+    /// SQLite: the version of the SQLite library dbmux runs on in this
+    /// process (see [`crate::sqlite_version`]), even when the database could
+    /// not be reached; `null` for PostgreSQL.
+    pub sqlite_version: Option<String>,
     /// When the check ran, RFC 3339 in UTC.
     pub timestamp: String,
     /// How long the checkout and the query took, in milliseconds.
@@ -137,6 +141,16 @@ pub(crate) fn timestamp_now() -> String {
     humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + since).to_string()
 }
 
+/// The SQLite library's version for a SQLite manager.
+fn sqlite_library_version(backend: crate::Backend) -> Option<String> {
+    #[cfg(feature = "sqlite")]
+    if backend == crate::Backend::Sqlite {
+        return Some(crate::sqlite_version().to_string());
+    }
+    let _ = backend;
+    None
+}
+
 pub(crate) fn check(mgr: &Manager) -> HealthReport {
     let c = mgr.config();
     let start = Instant::now();
@@ -165,6 +179,7 @@ pub(crate) fn check(mgr: &Manager) -> HealthReport {
         status: status.to_string(),
         database_type: c.backend().name().to_string(),
         version,
+        sqlite_version: sqlite_library_version(c.backend()),
         timestamp: timestamp_now(),
         latency_ms,
         message,
@@ -223,6 +238,7 @@ impl HealthReport {
             status: "unhealthy".to_string(),
             database_type: "unknown".to_string(),
             version: None,
+            sqlite_version: None,
             timestamp: timestamp_now(),
             latency_ms: 0.0,
             message: e.to_string(),

@@ -1,6 +1,8 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
-#![forbid(unsafe_code)]
+// Unsafe code is denied everywhere but in `sqlite::copies` (Linux), which asks
+// the dynamic loader which SQLite libraries the process has loaded.
+#![deny(unsafe_code)]
 // A build without any backend compiles (so features can be combined freely) but
 // has nothing to run; its unused plumbing is expected.
 #![cfg_attr(
@@ -71,6 +73,9 @@ pub use tokio_postgres;
 
 #[cfg(feature = "postgres")]
 pub use pg_client::PgClient;
+
+#[cfg(feature = "sqlite")]
+pub use sqlite::library::{sqlite_version, MIN_SQLITE_VERSION, MIN_SQLITE_VERSION_NUMBER};
 
 /// The rusqlite crate dbmux is built on, for use with [`Connection::as_sqlite`].
 #[cfg(feature = "sqlite")]

@@ -462,6 +462,7 @@ fn build_pool(config: &Config, stats: &Arc<Stats>) -> Result<BackendPool> {
         #[cfg(feature = "sqlite")]
         Target::Sqlite(t) => {
             use crate::sqlite::{open_keeper, open_spec, SqliteManager};
+            crate::sqlite::library::check_library()?;
             let spec = open_spec(t);
             let keeper = if spec.memory {
                 Some(Box::new(Mutex::new(open_keeper(&spec)?)))

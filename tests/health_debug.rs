@@ -23,6 +23,7 @@ fn health_json_has_the_seed_field_names_and_real_values() {
         "status",
         "database_type",
         "version",
+        "sqlite_version",
         "timestamp",
         "latency_ms",
         "message",
@@ -37,6 +38,8 @@ fn health_json_has_the_seed_field_names_and_real_values() {
     assert_eq!(v["status"], "healthy");
     assert_eq!(v["database_type"], "sqlite");
     assert_eq!(v["version"], dbmux::rusqlite::version());
+    // the library dbmux runs on, and the database's own answer, agree
+    assert_eq!(v["sqlite_version"], dbmux::sqlite_version());
     assert!(v["latency_ms"].as_f64().unwrap() >= 0.0);
     assert!(v["timestamp"].as_str().unwrap().ends_with('Z'));
     let mut pool_keys: Vec<_> = v["pool_status"]
@@ -121,6 +124,8 @@ fn unreachable_database_is_unhealthy_with_a_message_not_a_panic() {
     let h = mgr.check_health();
     assert_eq!(h.status, "unhealthy");
     assert_eq!(h.version, None);
+    // the library is known even when the file cannot be opened
+    assert_eq!(h.sqlite_version.as_deref(), Some(dbmux::sqlite_version()));
     assert_eq!(h.error_code.as_deref(), Some("connect_failed"));
     assert!(
         h.message.contains("unable to open database file"),

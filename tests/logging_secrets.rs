@@ -1,38 +1,23 @@
 //! Log lines (connect check, echo) and the rule that no password appears in
 //! any Display, Debug, error, log line, health or debug JSON.
 
+mod common;
+
 use std::sync::Mutex;
 use std::time::Duration;
 
 use dbmux::{params, Config, ConfigBuilder, Manager};
 
-static LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
 static SERIAL: Mutex<()> = Mutex::new(());
-
-struct Capture;
-impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-    fn log(&self, r: &log::Record<'_>) {
-        LINES
-            .lock()
-            .unwrap()
-            .push(format!("{} {} {}", r.level(), r.target(), r.args()));
-    }
-    fn flush(&self) {}
-}
 
 fn capture() -> std::sync::MutexGuard<'static, ()> {
     let g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let _ = log::set_logger(&Capture);
-    log::set_max_level(log::LevelFilter::Trace);
-    LINES.lock().unwrap().clear();
+    common::logs::capture();
     g
 }
 
 fn lines() -> Vec<String> {
-    LINES.lock().unwrap().clone()
+    common::logs::lines()
 }
 
 #[test]
@@ -94,7 +79,7 @@ fn echo_logs_sql_and_duration_but_never_parameters() {
     assert!(!lines().iter().any(|l| l.contains("param-value-XYZ")));
 
     // echo off: no SQL lines
-    LINES.lock().unwrap().clear();
+    common::logs::clear();
     let quiet = Manager::from_url(":memory:").unwrap();
     quiet.execute("SELECT 1", params![]).unwrap();
     assert!(!lines().iter().any(|l| l.contains("dbmux::sql")));

@@ -306,22 +306,6 @@ fn a_restart_under_load_loses_no_acknowledged_insert() {
     mgr.shutdown();
 }
 
-static LOG_LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-struct Capture;
-impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-    fn log(&self, r: &log::Record<'_>) {
-        LOG_LINES
-            .lock()
-            .unwrap()
-            .push(format!("{} {} {}", r.level(), r.target(), r.args()));
-    }
-    fn flush(&self) {}
-}
-
 /// Fault test 8: with a URL carrying a unique password, trigger the error
 /// paths (wrong password, refused port, bad TLS root, certificate mismatch,
 /// a bad certificate file, SQL errors, timeouts) and capture every log line,
@@ -330,8 +314,7 @@ impl log::Log for Capture {
 fn a_unique_password_never_appears_on_any_error_path() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let Some(pg) = server() else { return };
-    let _ = log::set_logger(&Capture);
-    log::set_max_level(log::LevelFilter::Trace);
+    common::logs::capture();
     let secret = format!("Uniq-{}-Pw", std::process::id());
     let port = std::env::var("DBMUX_TEST_PG_PORT").unwrap();
     let certs = std::env::var("DBMUX_TEST_PG_CERTS").unwrap();
@@ -380,7 +363,7 @@ fn a_unique_password_never_appears_on_any_error_path() {
     let e = good.execute("SELECT 1/0", params![]).unwrap_err();
     seen += &format!("{e} {e:?}\n");
     good.shutdown();
-    seen += &LOG_LINES.lock().unwrap().join("\n");
+    seen += &common::logs::lines().join("\n");
     assert!(
         seen.contains("***"),
         "the redaction marker is expected somewhere"

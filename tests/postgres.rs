@@ -594,6 +594,7 @@ fn health_reports_version_tls_and_address_without_password() {
         "{h:?}"
     );
     assert_eq!(h.tls, Some(true));
+    assert_eq!(h.sqlite_version, None, "no SQLite is involved");
     let json = h.to_json();
     assert!(
         json.contains(&format!("dbmux:***@localhost:{}", pg.port)),

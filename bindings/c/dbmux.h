@@ -55,7 +55,8 @@ typedef enum dbmux_status {
    */
   DBMUX_INVALID_CONFIG = 2,
   /**
-   * The URL needs a backend this build does not include.
+   * The URL needs a backend this build does not include, or the SQLite
+   * library in the process is older than 3.36.0.
    */
   DBMUX_FEATURE_DISABLED = 3,
   /**
@@ -219,9 +220,23 @@ char *dbmux_last_error_message(void);
 
 /**
  * A static string naming the library version and the enabled features,
- * e.g. `"dbmux 0.1.0 (sqlite, postgres, tls)"`. Do not free it. Any thread.
+ * e.g. `"dbmux 0.1.0 (sqlite, postgres, tls)"` (`bundled` is named too
+ * when SQLite is compiled into the library). Do not free it. Any thread.
  */
 const char *dbmux_version(void);
+
+/**
+ * A static string with the version of the SQLite library dbmux runs on,
+ * e.g. `"3.40.1"` (`sqlite3_libversion()` of dbmux's copy), or NULL when
+ * the library was built without the `sqlite` feature. Do not free it. Any
+ * thread.
+ *
+ * By default libdbmux links the system `libsqlite3` as a shared library,
+ * so this equals what the host's own `sqlite3_libversion()` returns; a
+ * `bundled` build has its own copy (see bindings/c/README.md: never open a
+ * database file through two copies of SQLite in one process).
+ */
+const char *dbmux_sqlite_version(void);
 
 /**
  * Opens a manager for `url`, or for `DATABASE_URL` (then `./.env`, then the

@@ -33,7 +33,8 @@ pub enum dbmux_status {
     DBMUX_INVALID_URL = 1,
     /// A setting is out of range.
     DBMUX_INVALID_CONFIG = 2,
-    /// The URL needs a backend this build does not include.
+    /// The URL needs a backend this build does not include, or the SQLite
+    /// library in the process is older than 3.36.0.
     DBMUX_FEATURE_DISABLED = 3,
     /// No connection to the database could be opened.
     DBMUX_CONNECT_FAILED = 4,
@@ -284,7 +285,8 @@ pub extern "C" fn dbmux_last_error_message() -> *mut c_char {
 }
 
 /// A static string naming the library version and the enabled features,
-/// e.g. `"dbmux 0.1.0 (sqlite, postgres, tls)"`. Do not free it. Any thread.
+/// e.g. `"dbmux 0.1.0 (sqlite, postgres, tls)"` (`bundled` is named too
+/// when SQLite is compiled into the library). Do not free it. Any thread.
 #[no_mangle]
 pub extern "C" fn dbmux_version() -> *const c_char {
     static VERSION: std::sync::OnceLock<CString> = std::sync::OnceLock::new();
@@ -293,6 +295,9 @@ pub extern "C" fn dbmux_version() -> *const c_char {
             let mut features = Vec::new();
             if cfg!(feature = "sqlite") {
                 features.push("sqlite");
+            }
+            if cfg!(feature = "bundled") {
+                features.push("bundled");
             }
             if cfg!(feature = "postgres") {
                 features.push("postgres");
@@ -308,6 +313,30 @@ pub extern "C" fn dbmux_version() -> *const c_char {
             .unwrap_or_default()
         })
         .as_ptr()
+}
+
+/// A static string with the version of the SQLite library dbmux runs on,
+/// e.g. `"3.40.1"` (`sqlite3_libversion()` of dbmux's copy), or NULL when
+/// the library was built without the `sqlite` feature. Do not free it. Any
+/// thread.
+///
+/// By default libdbmux links the system `libsqlite3` as a shared library,
+/// so this equals what the host's own `sqlite3_libversion()` returns; a
+/// `bundled` build has its own copy (see bindings/c/README.md: never open a
+/// database file through two copies of SQLite in one process).
+#[no_mangle]
+pub extern "C" fn dbmux_sqlite_version() -> *const c_char {
+    #[cfg(feature = "sqlite")]
+    {
+        static VERSION: std::sync::OnceLock<CString> = std::sync::OnceLock::new();
+        VERSION
+            .get_or_init(|| CString::new(dbmux::sqlite_version()).unwrap_or_default())
+            .as_ptr()
+    }
+    #[cfg(not(feature = "sqlite"))]
+    {
+        ptr::null()
+    }
 }
 
 // --------------------------------------------------------------- managers --

@@ -104,6 +104,11 @@ fn version_macros_match_cargo_toml() {
         "{s}"
     );
     assert!(s.contains("sqlite"), "{s}");
+    let v = unsafe { CStr::from_ptr(dbmux_sqlite_version()) }
+        .to_str()
+        .unwrap();
+    assert_eq!(v, dbmux::sqlite_version());
+    assert_eq!(v, dbmux::rusqlite::version());
 }
 
 #[test]

@@ -290,6 +290,15 @@ def connect(url=None):
     return _manager_for(url).connect()
 
 
+def sqlite_version():
+    """The version of the SQLite library dbmux runs on, e.g. "3.40.1", or None
+    when the native library was built without SQLite. The package links the
+    system libsqlite3, the one the stdlib `sqlite3` module uses, so this
+    equals `sqlite3.sqlite_version`: one SQLite in the process."""
+    v = _lib.dbmux_sqlite_version()
+    return v.decode("ascii") if v is not None else None
+
+
 def health():
     """The process-wide manager's health report (a dict)."""
     return _manager_for(None).health()

@@ -51,7 +51,7 @@ class NotSupportedError(DatabaseError):
 STATUS = {
     1: InterfaceError,      # invalid URL
     2: InterfaceError,      # invalid configuration
-    3: NotSupportedError,   # backend compiled out
+    3: NotSupportedError,   # backend compiled out, or SQLite too old
     4: OperationalError,    # connect failed
     5: OperationalError,    # pool timeout
     6: InterfaceError,      # manager closed

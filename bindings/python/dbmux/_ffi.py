@@ -92,6 +92,7 @@ S = c_int  # enum dbmux_status
 # name: (restype, argtypes, checked)
 _TABLE = {
     "dbmux_version": (c_char_p, [], False),
+    "dbmux_sqlite_version": (c_char_p, [], False),
     "dbmux_last_error_message": (c_void_p, [], False),
     "dbmux_string_free": (None, [c_void_p], False),
     "dbmux_manager_open": (S, [c_char_p, POINTER(Manager_p)], True),

@@ -1,6 +1,10 @@
 //! The SQLite backend: r2d2_sqlite wrapped with dbmux's pragmas, recycling,
 //! pre-ping and reset-on-return, and the statement runners.
 
+#[cfg(all(target_os = "linux", not(target_arch = "wasm32")))]
+mod copies;
+pub(crate) mod library;
+
 #[cfg(target_arch = "wasm32")]
 use crate::holder as r2d2;
 
