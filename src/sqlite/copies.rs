@@ -15,8 +15,9 @@
 //! dbmux's `sqlite3_libversion()` returns.
 //!
 //! The only unsafe code of the crate lives here: the loader's object list
-//! (`dl_iterate_phdr`), reads of the loaded read-only segments while the
-//! loader's lock keeps them mapped, and `dlopen(RTLD_NOLOAD)`/`dlsym`.
+//! (`dl_iterate_phdr`) and `dlopen(RTLD_NOLOAD)`/`dlsym`. The segments
+//! themselves are read through `/proc/self/mem` (without it, only exported
+//! copies are found).
 #![allow(unsafe_code)]
 
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
@@ -40,8 +41,8 @@ struct Object {
     name: String,
     /// The address ranges of its loaded segments.
     ranges: Vec<(usize, usize)>,
-    /// Its read-only segments hold SQLite's file header text.
-    has_magic: bool,
+    /// The ranges of its read-only data (see [`Object::data_ranges`]).
+    data: Vec<(usize, usize)>,
     /// The version text of the `sqlite3_version` it exports, if it does.
     exports: Option<String>,
 }
@@ -67,12 +68,11 @@ unsafe extern "C" fn visit(
     _size: usize,
     data: *mut c_void,
 ) -> c_int {
-    // SAFETY: dl_iterate_phdr hands a valid info for the duration of the
-    // call, and `data` is the walk state passed below. The loader's lock is held
-    // during the callback, so no object is unmapped while its segments are
-    // read; only segments mapped readable (PT_LOAD with PF_R) are read, up
-    // to their file size. Nothing here can panic across the C boundary.
-    let (out, magic) = &mut *(data as *mut (Vec<Object>, [u8; 16]));
+    // SAFETY: dl_iterate_phdr hands a valid info (and its program headers)
+    // for the duration of the call, and `data` is the Vec passed below. Only
+    // the headers are read here, never the segments themselves. Nothing
+    // here can panic across the C boundary.
+    let out = &mut *(data as *mut Vec<Object>);
     let info = &*info;
     let name = if info.dlpi_name.is_null() {
         String::new()
@@ -81,45 +81,77 @@ unsafe extern "C" fn visit(
             .to_string_lossy()
             .into_owned()
     };
-    let mut ranges = Vec::new();
-    let mut has_magic = false;
     let phdrs: &[libc::Elf64_Phdr] = if info.dlpi_phdr.is_null() {
         &[]
     } else {
         std::slice::from_raw_parts(info.dlpi_phdr, usize::from(info.dlpi_phnum))
     };
-    for ph in phdrs {
-        if ph.p_type != libc::PT_LOAD {
-            continue;
-        }
+    let (mut ranges, mut read_only, mut exec) = (Vec::new(), Vec::new(), Vec::new());
+    for ph in phdrs.iter().filter(|ph| ph.p_type == libc::PT_LOAD) {
         let start = (info.dlpi_addr as usize).wrapping_add(ph.p_vaddr as usize);
         ranges.push((start, start.saturating_add(ph.p_memsz as usize)));
-        let read_only = ph.p_flags & libc::PF_R != 0 && ph.p_flags & libc::PF_W == 0;
-        if read_only && !has_magic && ph.p_filesz > 0 {
-            let bytes = std::slice::from_raw_parts(start as *const u8, ph.p_filesz as usize);
-            has_magic = memchr::memmem::find(bytes, magic.as_slice()).is_some();
+        let file = (start, start.saturating_add(ph.p_filesz as usize));
+        if ph.p_flags & libc::PF_R == 0 || ph.p_flags & libc::PF_W != 0 || ph.p_filesz == 0 {
+            continue;
+        }
+        if ph.p_flags & libc::PF_X == 0 {
+            read_only.push(file);
+        } else {
+            exec.push(file);
         }
     }
+    // Constant strings live in .rodata: its own read-only segment when the
+    // linker separates code (the default on x86-64 Linux), else inside the
+    // code segment or the first (headers) segment.
+    let data = if read_only.len() > 1 {
+        read_only
+    } else {
+        read_only.into_iter().chain(exec).collect()
+    };
     out.push(Object {
         name,
         ranges,
-        has_magic,
+        data,
         exports: None,
     });
     0
 }
 
-/// Every object loaded now, with whether it carries SQLite.
+/// Whether `ranges` of this process's memory hold `needle`. Read through
+/// /proc/self/mem, never by dereferencing: a range unmapped in the meantime
+/// reads as an error, not a crash, and sanitizers see no wild reads.
+fn memory_contains(mem: &std::fs::File, ranges: &[(usize, usize)], needle: &[u8]) -> bool {
+    use std::os::unix::fs::FileExt;
+    const CHUNK: usize = 1 << 20;
+    let mut buf = vec![0u8; CHUNK + needle.len()];
+    for &(start, end) in ranges {
+        let mut at = start;
+        while at < end {
+            let len = (end - at).min(CHUNK + needle.len());
+            let Ok(n) = mem.read_at(&mut buf[..len], at as u64) else {
+                break;
+            };
+            if n == 0 {
+                break;
+            }
+            if memchr::memmem::find(&buf[..n], needle).is_some() {
+                return true;
+            }
+            if n < needle.len() || at + n >= end {
+                break;
+            }
+            // overlap the chunks so a needle across a boundary is found
+            at += n + 1 - needle.len();
+        }
+    }
+    false
+}
+
+/// Every object loaded now, with whether it exports SQLite.
 fn loaded_objects() -> Vec<Object> {
-    let mut walk: (Vec<Object>, [u8; 16]) = (Vec::new(), magic());
-    // SAFETY: `visit` matches the callback type and only uses `data` as `walk`.
-    unsafe {
-        libc::dl_iterate_phdr(
-            Some(visit),
-            &mut walk as *mut (Vec<Object>, [u8; 16]) as *mut c_void,
-        )
-    };
-    let mut objects = walk.0;
+    let mut objects: Vec<Object> = Vec::new();
+    // SAFETY: `visit` matches the callback type and only uses `data` as the Vec.
+    unsafe { libc::dl_iterate_phdr(Some(visit), &mut objects as *mut Vec<Object> as *mut c_void) };
     // Outside the loader's lock (dlopen takes it): which objects export
     // sqlite3_version. RTLD_NOLOAD never loads anything; an object unloaded
     // since the walk just answers NULL.
@@ -165,9 +197,17 @@ fn sqlite_objects() -> (Vec<Object>, Option<usize>) {
     // The version string of dbmux's copy lives in that copy's object.
     // SAFETY: sqlite3_libversion() takes nothing and returns a static string.
     let ours = unsafe { rusqlite::ffi::sqlite3_libversion() } as usize;
+    let magic = magic();
+    let mem = std::fs::File::open("/proc/self/mem").ok();
     let carriers: Vec<Object> = loaded_objects()
         .into_iter()
-        .filter(|o| o.has_magic || o.exports.is_some() || o.contains(ours))
+        .filter(|o| {
+            o.exports.is_some()
+                || o.contains(ours)
+                || mem
+                    .as_ref()
+                    .is_some_and(|m| memory_contains(m, &o.data, &magic))
+        })
         .collect();
     let mine = carriers.iter().position(|o| o.contains(ours));
     (carriers, mine)

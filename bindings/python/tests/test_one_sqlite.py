@@ -84,6 +84,36 @@ def test_a_bundled_library_beside_the_sqlite3_module_logs_one_warning(tmp_path):
     assert "link a single SQLite" in w, w
 
 
+def test_a_hidden_copy_beside_dbmux_is_found_too(tmp_path):
+    """The other direction: dbmux on the system libsqlite3, and a library
+    with its own SQLite compiled in with hidden symbols (here a bundled
+    libdbmux, loaded as a plain shared library) in the same process."""
+    lib = os.environ.get("DBMUX_TEST_BUNDLED_LIBRARY")
+    if not lib:
+        msg = "DBMUX_TEST_BUNDLED_LIBRARY is not set; scripts/test.sh sets it"
+        if os.environ.get("CI") == "true":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    code = textwrap.dedent("""
+        import ctypes, logging, sys
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
+        ctypes.CDLL(sys.argv[1])
+        import dbmux
+        with dbmux.Manager(sys.argv[2]) as m:
+            m.connect().close()
+        print(dbmux.sqlite_version())
+    """)
+    r = subprocess.run([sys.executable, "-c", code, lib, f"sqlite:///{tmp_path}/c.db"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    warns = [line for line in r.stderr.splitlines() if "more than one SQLite library" in line]
+    assert len(warns) == 1, r.stderr
+    mine = r.stdout.strip()
+    assert mine == sqlite3.sqlite_version
+    assert f"dbmux runs on SQLite {mine} in " in warns[0] and "libsqlite3.so" in warns[0], warns[0]
+    assert f"{lib} (a copy compiled in)" in warns[0], warns[0]
+
+
 def _dbmux_writer(url, who, acked, errors, deadline):
     """Opens a fresh pool over and over (so its connections open and close
     the file), writing small transactions through it."""
