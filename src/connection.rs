@@ -249,7 +249,11 @@ impl Connection {
     /// # Errors
     /// [`ErrorCode::NoRows`] when there is none.
     pub fn query_row(&mut self, sql: &str, params: &[Value]) -> Result<Row> {
-        self.query(sql, params)?
+        // stops at the first row: the rest is never read
+        let mut first = crate::value::RowsBuilder::first(1);
+        let affected = self.query_into(sql, params, &mut first)?;
+        first
+            .finish(affected)
             .into_iter()
             .next()
             .ok_or_else(|| Error::new(ErrorCode::NoRows, "the query returned no rows"))
@@ -372,56 +376,109 @@ impl Connection {
         }
     }
 
-    /// Runs `f` in a write transaction: `BEGIN` on PostgreSQL, `BEGIN IMMEDIATE` on SQLite, so that
-    /// read-then-write transactions from several threads queue on the lock
-    /// instead of failing with "database is locked". Commits when `f` returns
-    /// `Ok`, rolls back when it returns `Err` or panics.
+    /// Begins a write transaction: `BEGIN IMMEDIATE` on SQLite (the write
+    /// lock is taken up front, so read-then-write transactions from several
+    /// threads queue on `busy_timeout` instead of failing with "database is
+    /// locked"), `BEGIN` on PostgreSQL. End it with [`Connection::commit`] or
+    /// [`Connection::rollback`]; one left open is rolled back when the
+    /// connection returns to the pool.
     ///
     /// # Errors
-    /// The BEGIN's error, `f`'s error, or the COMMIT's error (after which the
-    /// transaction is rolled back).
-    pub fn transaction<T, E, F>(&mut self, f: F) -> std::result::Result<T, E>
-    where
-        F: FnOnce(&mut Transaction<'_>) -> std::result::Result<T, E>,
-        E: From<Error>,
-    {
+    /// [`ErrorCode::Misuse`] when a transaction is already open; the
+    /// database's error otherwise.
+    pub fn begin(&mut self) -> Result<()> {
         if self.in_transaction() {
             return Err(Error::new(
                 ErrorCode::Misuse,
                 "a transaction is already open on this connection; nest with SAVEPOINT instead",
-            )
-            .into());
+            ));
         }
         let begin = match self.backend() {
             Backend::Sqlite => "BEGIN IMMEDIATE",
             _ => "BEGIN",
         };
-        self.execute_batch(begin)?;
+        self.execute_batch(begin)
+    }
+
+    /// Commits the open transaction.
+    ///
+    /// This is the one place that decides what a failed COMMIT means, for
+    /// Rust, C, Python and JavaScript alike: when the connection broke during
+    /// the COMMIT nobody knows whether the database applied it, and the error
+    /// is [`ErrorCode::CommitUnknown`] (never retried: check, then decide).
+    /// Any other failure (a deferred constraint, a serialization failure) is
+    /// reported as itself, and the transaction is rolled back.
+    ///
+    /// # Errors
+    /// [`ErrorCode::Misuse`] when no transaction is open;
+    /// [`ErrorCode::CommitUnknown`] as above; the database's error otherwise.
+    pub fn commit(&mut self) -> Result<()> {
+        if !self.in_transaction() {
+            return Err(Error::new(
+                ErrorCode::Misuse,
+                "COMMIT without an open transaction; begin one first",
+            ));
+        }
+        match self.execute_batch("COMMIT") {
+            Ok(()) => Ok(()),
+            Err(e) if e.code() == ErrorCode::ConnectFailed => Err(e.into_commit_unknown()),
+            Err(e) => {
+                if self.in_transaction() {
+                    let _ = self.execute_batch("ROLLBACK");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Rolls back the open transaction.
+    ///
+    /// # Errors
+    /// [`ErrorCode::Misuse`] when no transaction is open; the database's
+    /// error otherwise.
+    pub fn rollback(&mut self) -> Result<()> {
+        if !self.in_transaction() {
+            return Err(Error::new(
+                ErrorCode::Misuse,
+                "ROLLBACK without an open transaction; begin one first",
+            ));
+        }
+        self.execute_batch("ROLLBACK")
+    }
+
+    /// Rolls back whatever is open, ignoring errors (the connection is
+    /// discarded on return if it cannot be reset).
+    fn rollback_quietly(&mut self) {
+        if self.in_transaction() {
+            let _ = self.execute_batch("ROLLBACK");
+        }
+    }
+
+    /// Runs `f` in a write transaction ([`Connection::begin`]): commits when
+    /// `f` returns `Ok` ([`Connection::commit`], with its rule for a COMMIT
+    /// whose outcome is unknown), rolls back when it returns `Err` or panics.
+    ///
+    /// # Errors
+    /// The BEGIN's error, `f`'s error, or the COMMIT's error.
+    pub fn transaction<T, E, F>(&mut self, f: F) -> std::result::Result<T, E>
+    where
+        F: FnOnce(&mut Transaction<'_>) -> std::result::Result<T, E>,
+        E: From<Error>,
+    {
+        self.begin()?;
         let mut tx = Transaction {
             conn: self,
             finished: false,
         };
-        match f(&mut tx) {
+        let result = f(&mut tx);
+        tx.finished = true;
+        match result {
             Ok(v) => {
-                tx.finished = true;
-                if let Err(e) = tx.conn.execute_batch("COMMIT") {
-                    if e.code() == ErrorCode::ConnectFailed {
-                        // the connection broke during COMMIT: nobody knows
-                        // whether the server applied it
-                        return Err(e.into_commit_unknown().into());
-                    }
-                    if tx.conn.in_transaction() {
-                        let _ = tx.conn.execute_batch("ROLLBACK");
-                    }
-                    return Err(e.into());
-                }
+                tx.conn.commit()?;
                 Ok(v)
             }
             Err(e) => {
-                tx.finished = true;
-                if tx.conn.in_transaction() {
-                    let _ = tx.conn.execute_batch("ROLLBACK");
-                }
+                tx.conn.rollback_quietly();
                 Err(e)
             }
         }
@@ -452,8 +509,8 @@ impl DerefMut for Transaction<'_> {
 impl Drop for Transaction<'_> {
     fn drop(&mut self) {
         // Reached without `finished` only when the closure panicked.
-        if !self.finished && self.conn.in_transaction() {
-            let _ = self.conn.execute_batch("ROLLBACK");
+        if !self.finished {
+            self.conn.rollback_quietly();
         }
     }
 }

@@ -5,60 +5,85 @@ use std::fmt;
 
 use crate::pool::PoolStatus;
 
-/// A stable classification of every dbmux error.
-///
-/// The numbers are part of the public contract: the C ABI returns them as
-/// status codes and the Python driver picks its exception class from them.
-/// They are never renumbered; new codes get new numbers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-#[repr(i32)]
-pub enum ErrorCode {
+/// Declares [`ErrorCode`], its list [`ErrorCode::ALL`] and its names from
+/// one table, so that a code can never lack a number, a name or a place in
+/// the list that the C status names, the Python exception table and the
+/// tests in each language are checked against.
+macro_rules! error_codes {
+    ($( $(#[$doc:meta])* $variant:ident = $n:literal, $name:literal; )*) => {
+        /// A stable classification of every dbmux error.
+        ///
+        /// The numbers are part of the public contract: the C ABI returns them as
+        /// status codes and the Python driver picks its exception class from them.
+        /// They are never renumbered; new codes get new numbers.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+        #[serde(rename_all = "snake_case")]
+        #[non_exhaustive]
+        #[repr(i32)]
+        pub enum ErrorCode {
+            $( $(#[$doc])* $variant = $n, )*
+        }
+
+        impl ErrorCode {
+            /// Every code, in number order.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant),*];
+
+            /// A short, stable, snake_case name for the code (used in JSON,
+            /// logs, `dbmux_status_name` and the Python exceptions' `name`).
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
     /// The URL or connection string could not be understood.
-    InvalidUrl = 1,
+    InvalidUrl = 1, "invalid_url";
     /// A setting (from code, the environment, `.env` or a profile) is out of range.
-    InvalidConfig = 2,
+    InvalidConfig = 2, "invalid_config";
     /// The URL needs a backend that this build does not include, or the
     /// SQLite library loaded in the process is older than dbmux needs
     /// (3.36.0, `dbmux::MIN_SQLITE_VERSION`).
-    FeatureDisabled = 3,
+    FeatureDisabled = 3, "feature_disabled";
     /// A connection to the database could not be opened.
-    ConnectFailed = 4,
+    ConnectFailed = 4, "connect_failed";
     /// No connection became free within `pool_timeout`.
-    PoolTimeout = 5,
+    PoolTimeout = 5, "pool_timeout";
     /// The manager was shut down.
-    ManagerClosed = 6,
+    ManagerClosed = 6, "manager_closed";
     /// `dbmux::init` was called while the global manager already exists.
-    AlreadyInitialized = 7,
+    AlreadyInitialized = 7, "already_initialized";
     /// The database rejected the SQL (syntax error, missing table, ...).
-    Sql = 8,
+    Sql = 8, "sql";
     /// A constraint (UNIQUE, NOT NULL, FOREIGN KEY, CHECK) was violated.
-    Constraint = 9,
+    Constraint = 9, "constraint";
     /// A write was attempted on a read-only database.
-    ReadOnly = 10,
+    ReadOnly = 10, "read_only";
     /// The database stayed locked by another connection for longer than `busy_timeout`.
-    Busy = 11,
+    Busy = 11, "busy";
     /// A statement ran longer than `statement_timeout` and was cancelled, or
     /// the server gave no answer within `DB_QUERY_TIMEOUT`.
-    StatementTimeout = 12,
+    StatementTimeout = 12, "statement_timeout";
     /// A value could not be converted to the requested Rust type.
-    TypeMismatch = 13,
+    TypeMismatch = 13, "type_mismatch";
     /// A query that must return a row returned none.
-    NoRows = 14,
+    NoRows = 14, "no_rows";
     /// The wrong number or kind of parameters was bound to a statement.
-    InvalidParameter = 15,
+    InvalidParameter = 15, "invalid_parameter";
     /// A file-system level failure (disk full, I/O error, corrupt file).
-    Io = 16,
+    Io = 16, "io";
     /// The API was used out of order or with a missing argument (a NULL
     /// pointer in C, COMMIT without BEGIN, a handle used after release).
-    Misuse = 17,
+    Misuse = 17, "misuse";
     /// COMMIT failed in a way that leaves its outcome unknown (the connection
     /// broke during it): the transaction may or may not have been applied.
     /// Never retried automatically; check and decide.
-    CommitUnknown = 18,
+    CommitUnknown = 18, "commit_unknown";
     /// A bug in dbmux or a dependency (including a caught panic).
-    Internal = 99,
+    Internal = 99, "internal";
 }
 
 impl ErrorCode {
@@ -67,29 +92,9 @@ impl ErrorCode {
         self as i32
     }
 
-    /// A short, stable, snake_case name for the code (used in JSON and logs).
-    pub fn name(self) -> &'static str {
-        match self {
-            ErrorCode::InvalidUrl => "invalid_url",
-            ErrorCode::InvalidConfig => "invalid_config",
-            ErrorCode::FeatureDisabled => "feature_disabled",
-            ErrorCode::ConnectFailed => "connect_failed",
-            ErrorCode::PoolTimeout => "pool_timeout",
-            ErrorCode::ManagerClosed => "manager_closed",
-            ErrorCode::AlreadyInitialized => "already_initialized",
-            ErrorCode::Sql => "sql",
-            ErrorCode::Constraint => "constraint",
-            ErrorCode::ReadOnly => "read_only",
-            ErrorCode::Busy => "busy",
-            ErrorCode::StatementTimeout => "statement_timeout",
-            ErrorCode::TypeMismatch => "type_mismatch",
-            ErrorCode::NoRows => "no_rows",
-            ErrorCode::InvalidParameter => "invalid_parameter",
-            ErrorCode::Io => "io",
-            ErrorCode::Misuse => "misuse",
-            ErrorCode::CommitUnknown => "commit_unknown",
-            ErrorCode::Internal => "internal",
-        }
+    /// The code with the stable number `n`, if there is one.
+    pub fn from_i32(n: i32) -> Option<ErrorCode> {
+        ErrorCode::ALL.iter().copied().find(|c| c.as_i32() == n)
     }
 }
 
@@ -100,6 +105,23 @@ impl fmt::Display for ErrorCode {
 }
 
 type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// `e`'s message followed by the messages of its causes, each once: many
+/// errors (tokio-postgres', native-tls') already print their direct cause,
+/// so a cause whose text the message already holds is not repeated.
+pub(crate) fn with_causes(e: &(dyn StdError + 'static)) -> String {
+    let mut msg = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !text.is_empty() && !msg.contains(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+        cause = c.source();
+    }
+    msg
+}
 
 /// The error type of every fallible dbmux operation.
 ///
@@ -317,6 +339,21 @@ mod tests {
         ];
         for (code, n) in table {
             assert_eq!(code.as_i32(), n, "{code}");
+            assert_eq!(ErrorCode::from_i32(n), Some(code));
+        }
+        // ALL is exactly this list, in number order, with distinct names
+        assert_eq!(ErrorCode::ALL, table.map(|(c, _)| c).as_slice());
+        let mut names: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.name()).collect();
+        names.dedup();
+        assert_eq!(names.len(), ErrorCode::ALL.len());
+        assert_eq!(ErrorCode::from_i32(0), None);
+        assert_eq!(ErrorCode::from_i32(19), None);
+        // the JSON spelling is the name
+        for c in ErrorCode::ALL {
+            assert_eq!(
+                serde_json::to_string(c).unwrap(),
+                format!("\"{}\"", c.name())
+            );
         }
     }
 

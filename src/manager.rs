@@ -78,9 +78,6 @@ impl std::fmt::Debug for Manager {
     }
 }
 
-const RECYCLE_MSG: &str = "connection reached pool_recycle";
-const PING_MSG: &str = "pre-ping failed";
-
 impl Manager {
     /// Creates a manager for `config`. Does not connect.
     ///
@@ -173,7 +170,7 @@ impl Manager {
                 let start = Instant::now();
                 match pool.get_timeout(timeout) {
                     Ok(c) => Ok(Connection::sqlite(c, self.inner.clone())),
-                    Err(e) => Err(self.timeout_error(start.elapsed(), pool.state(), e)),
+                    Err(_) => Err(self.timeout_error(start, pool.state())),
                 }
             }
             #[cfg(feature = "postgres")]
@@ -183,7 +180,7 @@ impl Manager {
                 let start = Instant::now();
                 match pool.get_timeout(timeout) {
                     Ok(c) => Ok(Connection::postgres(c, self.inner.clone())),
-                    Err(e) => Err(self.timeout_error(start.elapsed(), pool.state(), e)),
+                    Err(_) => Err(self.timeout_error(start, pool.state())),
                 }
             }
             #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
@@ -191,16 +188,14 @@ impl Manager {
         }
     }
 
-    fn timeout_error(&self, waited: Duration, state: r2d2::State, e: r2d2::Error) -> Error {
+    /// The error of a checkout that gave up: a connect failure when opening
+    /// a connection failed during the wait (told by the pool's error hook,
+    /// never by r2d2's message text), else an exhausted pool.
+    fn timeout_error(&self, start: Instant, state: r2d2::State) -> Error {
         let c = &self.inner.config;
         let status = PoolStatus::from_state(c.pool_size(), c.max_overflow(), state);
-        let waited = format!("{:.2} s", waited.as_secs_f64());
-        let r2d2_cause = e
-            .to_string()
-            .strip_prefix("timed out waiting for connection: ")
-            .map(str::to_string);
-        let connect_cause =
-            r2d2_cause.filter(|m| !m.starts_with(RECYCLE_MSG) && !m.starts_with(PING_MSG));
+        let waited = format!("{:.2} s", start.elapsed().as_secs_f64());
+        let connect_cause = self.inner.stats.open_failure_since(start);
         match connect_cause {
             Some(cause) => Error::new(
                 ErrorCode::ConnectFailed,

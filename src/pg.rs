@@ -13,7 +13,7 @@ use tokio_postgres::{NoTls, Statement};
 use crate::error::{Error, ErrorCode, Result};
 use crate::pg_client::{PgClient, Waited};
 use crate::pg_url::{PgSettings, SslMode, TargetSessionAttrs};
-use crate::pg_values::PgValue;
+use crate::pg_values::{BindError, PgValue};
 use crate::placeholders::{rewrite, Target};
 use crate::pool::{CheckSettings, ConnError, Stats};
 use crate::value::{Column, Value};
@@ -164,88 +164,104 @@ fn tls_config_error(msg: String) -> Error {
     Error::new(ErrorCode::InvalidConfig, msg)
 }
 
-/// Builds the native-tls connector for `s.sslmode`, following libpq:
-/// verification only for verify-ca / verify-full, and for require when a
-/// root certificate is given; host names only for verify-full.
+/// `~/.postgresql/<name>`, libpq's default place for TLS files.
+#[cfg(feature = "tls")]
+fn default_tls_file(name: &str) -> String {
+    let home = std::env::var("HOME").unwrap_or_default();
+    format!("{home}/.postgresql/{name}")
+}
+
+/// Builds the native-tls connector for `s.sslmode`, following libpq's rules:
+///
+/// - the root certificate file is `sslrootcert`, else `~/.postgresql/root.crt`;
+///   whenever that file exists, every mode that tries TLS (allow, prefer,
+///   require, verify-ca, verify-full) verifies the server's chain against it;
+///   when it does not, verify-ca and verify-full fail and the other modes
+///   accept any certificate; `sslrootcert=system` uses the system's roots;
+/// - host names are checked only by verify-full;
+/// - the client certificate is `sslcert`, else `~/.postgresql/postgresql.crt`,
+///   with `sslkey`, else `~/.postgresql/postgresql.key`: used when the
+///   certificate file exists, and an error when its key is missing.
+///
+/// # Errors
+/// [`ErrorCode::InvalidConfig`] naming the file: a missing root for
+/// verify-ca / verify-full, an unreadable or unparsable file, a client
+/// certificate without its key.
 #[cfg(feature = "tls")]
 fn tls_connector(s: &PgSettings) -> Result<native_tls::TlsConnector> {
     let mut b = native_tls::TlsConnector::builder();
-    let root = match (&s.sslrootcert, s.sslmode) {
-        (Some(r), _) => Some(r.clone()),
-        (None, SslMode::VerifyCa | SslMode::VerifyFull) => {
-            let home = std::env::var("HOME").unwrap_or_default();
-            let default = format!("{home}/.postgresql/root.crt");
-            if !std::path::Path::new(&default).exists() {
-                return Err(tls_config_error(format!(
-                    "root certificate file \"{default}\" does not exist; either provide the \
-                     file with sslrootcert=<file>, use the system's trusted roots with \
-                     sslrootcert=system, or change sslmode to disable server certificate \
-                     verification"
-                )));
-            }
-            Some(default)
+    let strict = matches!(s.sslmode, SslMode::VerifyCa | SslMode::VerifyFull);
+    let root = s
+        .sslrootcert
+        .clone()
+        .unwrap_or_else(|| default_tls_file("root.crt"));
+    let verify = if root == "system" {
+        true
+    } else if std::path::Path::new(&root).exists() {
+        let pem = std::fs::read(&root).map_err(|e| {
+            tls_config_error(format!(
+                "could not read root certificate file \"{root}\": {e}"
+            ))
+        })?;
+        let certs = native_tls::Certificate::stack_from_pem(&pem).map_err(|e| {
+            tls_config_error(format!(
+                "could not parse root certificate file \"{root}\": {e}"
+            ))
+        })?;
+        if certs.is_empty() {
+            return Err(tls_config_error(format!(
+                "root certificate file \"{root}\" holds no PEM certificate"
+            )));
         }
-        (None, _) => None,
-    };
-    let verify = match s.sslmode {
-        SslMode::VerifyCa | SslMode::VerifyFull => true,
-        SslMode::Require => root.is_some(),
-        _ => false,
+        b.disable_built_in_roots(true);
+        for c in certs {
+            b.add_root_certificate(c);
+        }
+        true
+    } else if strict {
+        return Err(tls_config_error(format!(
+            "root certificate file \"{root}\" does not exist; either provide the file with \
+             sslrootcert=<file>, use the system's trusted roots with sslrootcert=system, or \
+             change sslmode to disable server certificate verification"
+        )));
+    } else {
+        false
     };
     if verify {
-        match root.as_deref() {
-            Some("system") | None => {}
-            Some(path) => {
-                let pem = std::fs::read(path).map_err(|e| {
-                    tls_config_error(format!(
-                        "could not read root certificate file \"{path}\": {e}"
-                    ))
-                })?;
-                let certs = native_tls::Certificate::stack_from_pem(&pem).map_err(|e| {
-                    tls_config_error(format!(
-                        "could not parse root certificate file \"{path}\": {e}"
-                    ))
-                })?;
-                if certs.is_empty() {
-                    return Err(tls_config_error(format!(
-                        "root certificate file \"{path}\" holds no PEM certificate"
-                    )));
-                }
-                b.disable_built_in_roots(true);
-                for c in certs {
-                    b.add_root_certificate(c);
-                }
-            }
-        }
         b.danger_accept_invalid_hostnames(s.sslmode != SslMode::VerifyFull);
     } else {
         b.danger_accept_invalid_certs(true);
         b.danger_accept_invalid_hostnames(true);
     }
-    match (&s.sslcert, &s.sslkey) {
-        (Some(cert), Some(key)) => {
-            let read = |p: &str, what: &str| {
-                std::fs::read(p).map_err(|e| {
-                    tls_config_error(format!("could not read {what} file \"{p}\": {e}"))
-                })
-            };
-            let id = native_tls::Identity::from_pkcs8(
-                &read(cert, "certificate")?,
-                &read(key, "private key")?,
-            )
-            .map_err(|e| {
-                tls_config_error(format!(
-                    "could not load client certificate \"{cert}\" with key \"{key}\": {e}"
-                ))
-            })?;
-            b.identity(id);
+    let cert = s
+        .sslcert
+        .clone()
+        .unwrap_or_else(|| default_tls_file("postgresql.crt"));
+    if std::path::Path::new(&cert).exists() {
+        let key = s
+            .sslkey
+            .clone()
+            .unwrap_or_else(|| default_tls_file("postgresql.key"));
+        if !std::path::Path::new(&key).exists() {
+            return Err(tls_config_error(format!(
+                "certificate present, but not private key file \"{key}\"; give the client \
+                 certificate's key with sslkey=<file>"
+            )));
         }
-        (None, None) => {}
-        _ => {
-            return Err(tls_config_error(
-                "sslcert and sslkey must be given together".to_string(),
+        let read = |p: &str, what: &str| {
+            std::fs::read(p)
+                .map_err(|e| tls_config_error(format!("could not read {what} file \"{p}\": {e}")))
+        };
+        let id = native_tls::Identity::from_pkcs8(
+            &read(&cert, "certificate")?,
+            &read(&key, "private key")?,
+        )
+        .map_err(|e| {
+            tls_config_error(format!(
+                "could not load client certificate \"{cert}\" with key \"{key}\": {e}"
             ))
-        }
+        })?;
+        b.identity(id);
     }
     b.build()
         .map_err(|e| tls_config_error(format!("could not set up TLS: {e}")))
@@ -272,12 +288,21 @@ impl PgManager {
             ));
         }
         #[cfg(feature = "tls")]
-        let tls = if s.sslmode == SslMode::Disable {
-            None
-        } else {
-            Some(postgres_native_tls::MakeTlsConnector::new(tls_connector(
-                s,
-            )?))
+        let tls = match s.sslmode {
+            SslMode::Disable => None,
+            mode => match tls_connector(s) {
+                Ok(c) => Some(postgres_native_tls::MakeTlsConnector::new(c)),
+                // libpq's allow and prefer go on without TLS when it cannot be set up
+                Err(e) if matches!(mode, SslMode::Allow | SslMode::Prefer) => {
+                    log::warn!(
+                        target: "dbmux::postgres",
+                        "TLS cannot be used for {s} ({e}); sslmode={} connects without it",
+                        mode.as_str()
+                    );
+                    None
+                }
+                Err(e) => return Err(e),
+            },
         };
         Ok(PgManager {
             sslmode: s.sslmode,
@@ -354,6 +379,13 @@ impl PgManager {
     }
 }
 
+/// A value of the result that could not be read (`Row::try_get` failed):
+/// always [`ErrorCode::TypeMismatch`], decided here where it happens.
+#[cold]
+fn decode_error(e: tokio_postgres::Error) -> Error {
+    Error::new(ErrorCode::TypeMismatch, crate::error::with_causes(&e)).with_source(e)
+}
+
 /// Maps a `postgres::Error` to a dbmux error with a stable code; the message
 /// carries the server's message, detail, hint and SQLSTATE.
 #[cold]
@@ -361,37 +393,20 @@ impl PgManager {
 pub(crate) fn classify(e: tokio_postgres::Error) -> Error {
     use tokio_postgres::error::SqlState;
     let Some(db) = e.as_db_error() else {
-        let text = e.to_string();
-        let mut io_error = false;
-        let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&e);
-        while let Some(x) = cause {
-            io_error |= x.is::<std::io::Error>();
-            cause = x.source();
-        }
-        let lower = text.to_ascii_lowercase();
-        let code = if e.is_closed()
-            || io_error
-            || lower.contains("connection")
-            || lower.contains("communicating with the server")
-            || lower.contains("timed out")
-            || lower.contains("error connecting")
-        {
+        let causes = || std::iter::successors(std::error::Error::source(&e), |x| (*x).source());
+        // By structure, never by the message's words: a closed session or an
+        // I/O error is the connection; a value dbmux could not bind is the
+        // caller's parameter. (Connect failures are classified where they
+        // happen, in PgManager::connect, and undecodable values where they
+        // are read: see decode_error.)
+        let code = if e.is_closed() || causes().any(|x| x.is::<std::io::Error>()) {
             ErrorCode::ConnectFailed
-        } else if text.contains("serializ") || text.contains("parameters") {
+        } else if causes().any(|x| x.is::<BindError>()) {
             ErrorCode::InvalidParameter
-        } else if text.contains("deserializ") {
-            ErrorCode::TypeMismatch
         } else {
             ErrorCode::Sql
         };
-        let mut msg = text;
-        let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&e);
-        while let Some(s) = src {
-            msg.push_str(": ");
-            msg.push_str(&s.to_string());
-            src = s.source();
-        }
-        return Error::new(code, msg).with_source(e);
+        return Error::new(code, crate::error::with_causes(&e)).with_source(e);
     };
     let state = db.code().code();
     let class = &state[..2];
@@ -651,12 +666,15 @@ pub(crate) fn query_into(
     let n = cols.len();
     for r in &rows {
         for i in 0..n {
-            match r.try_get::<_, Cell<'_>>(i).map_err(classify)? {
+            match r.try_get::<_, Cell<'_>>(i).map_err(decode_error)? {
                 Cell::Ref(v) => sink.value(v),
                 Cell::Owned(v) => sink.value(v.as_ref()),
             }
         }
         sink.end_row();
+        if !sink.wants_more() {
+            break;
+        }
     }
     Ok(0)
 }
@@ -669,7 +687,10 @@ pub(crate) fn query_value(c: &mut PgConn, sql: &str, params: &[Value]) -> Result
         .client()
         .call("querying", c.client().client().query(&stmt, &p))?;
     match rows.first() {
-        Some(r) if !r.is_empty() => r.try_get::<_, PgValue>(0).map(|v| v.0).map_err(classify),
+        Some(r) if !r.is_empty() => r
+            .try_get::<_, PgValue>(0)
+            .map(|v| v.0)
+            .map_err(decode_error),
         _ => Err(Error::new(ErrorCode::NoRows, "the query returned no rows")),
     }
 }
@@ -706,5 +727,5 @@ pub(crate) fn last_insert_id(c: &mut PgConn) -> Result<i64> {
             ),
         )
     })?;
-    row.try_get::<_, i64>(0).map_err(classify)
+    row.try_get::<_, i64>(0).map_err(decode_error)
 }

@@ -17,6 +17,24 @@ use crate::value::{Value, ValueRef};
 
 type BoxError = Box<dyn StdError + Sync + Send>;
 
+/// A parameter value that cannot be sent for its parameter's type. Its own
+/// type, so that the error is told apart by structure
+/// ([`ErrorCode::InvalidParameter`](crate::ErrorCode::InvalidParameter)).
+#[derive(Debug)]
+pub(crate) struct BindError(String);
+
+impl std::fmt::Display for BindError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl StdError for BindError {}
+
+fn bind_error(msg: impl Into<String>) -> BoxError {
+    Box::new(BindError(msg.into()))
+}
+
 fn float_text(r: f64) -> String {
     if r.is_nan() {
         "NaN".into()
@@ -36,12 +54,13 @@ impl ToSql for Value {
             Value::Blob(b) if bytea => out.extend_from_slice(b),
             Value::Text(s) if bytea => out.extend_from_slice(s.as_bytes()),
             Value::Blob(_) => {
-                return Err(
-                    format!("cannot bind a blob to a parameter of type {}", ty.name()).into(),
-                )
+                return Err(bind_error(format!(
+                    "cannot bind a blob to a parameter of type {}",
+                    ty.name()
+                )))
             }
             Value::Integer(_) | Value::Real(_) if bytea => {
-                return Err("cannot bind a number to a bytea parameter".into())
+                return Err(bind_error("cannot bind a number to a bytea parameter"))
             }
             Value::Integer(i) => {
                 let _ = write!(out, "{i}");
@@ -49,7 +68,7 @@ impl ToSql for Value {
             Value::Real(r) => out.extend_from_slice(float_text(*r).as_bytes()),
             Value::Text(s) => {
                 if s.contains('\0') {
-                    return Err("PostgreSQL text cannot contain NUL bytes".into());
+                    return Err(bind_error("PostgreSQL text cannot contain NUL bytes"));
                 }
                 out.extend_from_slice(s.as_bytes())
             }

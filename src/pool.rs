@@ -80,6 +80,10 @@ pub(crate) struct Stats {
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub invalidate_before: AtomicU64,
     pub last_error: Mutex<Option<String>>,
+    /// The last failure to open a connection and when it happened: the
+    /// typed signal that tells a checkout which could open nothing from one
+    /// that waited on a full pool.
+    open_failure: Mutex<Option<(crate::platform::Instant, String)>>,
 }
 
 impl Stats {
@@ -126,6 +130,20 @@ impl Stats {
 
     fn set_last_error(&self, msg: String) {
         *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(msg);
+    }
+
+    fn record_open_failure(&self, msg: String) {
+        *self.open_failure.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((crate::platform::Instant::now(), msg.clone()));
+        self.set_last_error(msg);
+    }
+
+    /// The message of a failure to open a connection at or after `t`.
+    pub fn open_failure_since(&self, t: crate::platform::Instant) -> Option<String> {
+        match &*self.open_failure.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some((at, msg)) if *at >= t => Some(msg.clone()),
+            _ => None,
+        }
     }
 }
 
@@ -223,7 +241,7 @@ impl r2d2::HandleError<ConnError> for ErrorHooks {
         match &error {
             ConnError::Open(e) => {
                 self.0.failures.fetch_add(1, Relaxed);
-                self.0.set_last_error(e.to_string());
+                self.0.record_open_failure(e.to_string());
                 log::warn!(target: "dbmux::pool", "could not open a connection: {e}");
             }
             ConnError::Expired => {

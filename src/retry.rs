@@ -59,14 +59,31 @@ impl RetryPolicy {
     }
 }
 
+/// A seed that differs per thread and per process even when the clock reads
+/// the same: std's `RandomState` keys come from the OS once per process and
+/// move on with every use, and a counter tells the threads apart. Never 0
+/// (xorshift's fixed point).
+fn seed(now_nanos: u64) -> u64 {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    now_nanos.hash(&mut h);
+    NEXT.fetch_add(1, Relaxed).hash(&mut h);
+    std::thread::current().id().hash(&mut h);
+    crate::platform::process_id().hash(&mut h);
+    h.finish() | 1
+}
+
 /// A small per-thread xorshift generator: jitter needs spread, not security.
 fn random() -> u64 {
     thread_local! {
-        static STATE: Cell<u64> = Cell::new({
-            let t = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1);
-            let id = format!("{:?}", std::thread::current().id());
-            t ^ (id.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1
-        });
+        static STATE: Cell<u64> = Cell::new(seed(
+            SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(1),
+        ));
     }
     STATE.with(|s| {
         let mut x = s.get();
@@ -81,6 +98,15 @@ fn random() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn seeds_differ_per_thread_even_at_the_same_instant() {
+        let seeds: std::collections::HashSet<u64> = (0..16)
+            .map(|_| std::thread::spawn(|| seed(1_700_000_000)).join().unwrap())
+            .collect();
+        assert_eq!(seeds.len(), 16, "{seeds:?}");
+        assert!(seeds.iter().all(|s| s & 1 == 1));
+    }
 
     #[test]
     fn backoff_doubles_up_to_the_maximum_with_full_jitter() {

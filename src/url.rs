@@ -20,7 +20,9 @@ use crate::sqlite_options::SqliteOptions;
 pub enum Backend {
     /// SQLite, embedded in the process.
     Sqlite,
-    /// A PostgreSQL server.
+    /// A PostgreSQL server. Serialised as `"postgresql"`, the spelling of
+    /// every JSON document ([`Backend::name`]).
+    #[serde(rename = "postgresql")]
     Postgres,
 }
 
@@ -572,6 +574,18 @@ pub(crate) fn absolute(p: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backend_serialises_as_its_json_name() {
+        for b in [Backend::Sqlite, Backend::Postgres] {
+            let json = serde_json::to_string(&b).unwrap();
+            assert_eq!(json, format!("\"{}\"", b.name()));
+        }
+        assert_eq!(
+            serde_json::to_string(&Backend::Postgres).unwrap(),
+            "\"postgresql\""
+        );
+    }
 
     fn sqlite_path(url: &str) -> SqliteLocation {
         match parse_url(url).unwrap() {

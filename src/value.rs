@@ -273,6 +273,11 @@ pub trait RowSink {
     fn value(&mut self, v: ValueRef<'_>);
     /// The current row is complete.
     fn end_row(&mut self);
+    /// Asked after each row: `false` stops the read there (SQLite steps no
+    /// further; PostgreSQL decodes no further rows). Defaults to `true`.
+    fn wants_more(&self) -> bool {
+        true
+    }
 }
 
 /// The [`RowSink`] behind [`Connection::query`](crate::Connection::query):
@@ -282,9 +287,19 @@ pub(crate) struct RowsBuilder {
     columns: Option<Arc<[Column]>>,
     rows: Vec<Row>,
     current: Vec<Value>,
+    /// Stop after this many rows (`None`: read them all).
+    limit: Option<usize>,
 }
 
 impl RowsBuilder {
+    /// A builder that stops the read after `n` rows.
+    pub(crate) fn first(n: usize) -> RowsBuilder {
+        RowsBuilder {
+            limit: Some(n),
+            ..RowsBuilder::default()
+        }
+    }
+
     pub(crate) fn finish(self, rows_affected: u64) -> Rows {
         Rows::new(
             self.columns.unwrap_or_else(|| Arc::from(Vec::new())),
@@ -311,6 +326,10 @@ impl RowSink for RowsBuilder {
             .clone()
             .unwrap_or_else(|| Arc::from(Vec::new()));
         self.rows.push(Row::new(columns, values));
+    }
+
+    fn wants_more(&self) -> bool {
+        self.limit.map_or(true, |n| self.rows.len() < n)
     }
 }
 

@@ -173,7 +173,7 @@ impl Database {
     /// `fn` returned.
     pub fn transaction(&self, f: &Function) -> Result<JsValue, JsValue> {
         let mut conn = self.mgr.get().map_err(fail)?;
-        conn.execute_batch("BEGIN IMMEDIATE").map_err(fail)?;
+        conn.begin().map_err(fail)?;
         let shared = Rc::new(RefCell::new(Some(conn)));
         let tx = Transaction {
             conn: shared.clone(),
@@ -186,21 +186,21 @@ impl Database {
             )));
         };
         match result {
-            Ok(v) => conn
-                .execute_batch("COMMIT")
-                .map(|()| v)
-                .map_err(|e| fail(e.into_commit_unknown())),
+            // Connection::commit decides what a failed COMMIT means, as in Rust, C and Python
+            Ok(v) => conn.commit().map(|()| v).map_err(fail),
             Err(thrown) => {
                 // the connection is discarded if even the rollback fails
-                let _ = conn.execute_batch("ROLLBACK");
+                let _ = conn.rollback();
                 Err(thrown)
             }
         }
     }
 
-    /// The health report, as a plain object with the Rust JSON's fields.
+    /// The health report, as a plain object with the Rust JSON's fields;
+    /// cached for the health check interval, as `Manager::health` is in
+    /// Rust, C and Python.
     pub fn health(&self) -> Result<JsValue, JsValue> {
-        json(&self.mgr.check_health().to_json())
+        json(&self.mgr.health().to_json())
     }
 
     /// Counters and pool state, as a plain object with the Rust JSON's fields.

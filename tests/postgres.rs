@@ -87,66 +87,37 @@ fn try_connect(pg: &Pg, url: &str) -> dbmux::Result<bool> {
     Ok(server_says)
 }
 
+// Every sslmode with every root is tests/pg_tls.rs (it changes HOME, so it
+// runs in a process of its own).
+
 #[test]
-fn every_sslmode_with_right_wrong_and_no_root() {
+fn values_that_cannot_be_read_or_bound_are_classified_by_where_they_fail() {
     let Some(pg) = pg() else { return };
-    let right = pg.cert("ca.crt");
-    let wrong = pg.cert("wrong-ca.crt");
-    // (host, port, sslmode, root, expected: Some(encrypted) or None for failure)
-    let tls = pg.port.as_str();
-    let plain = pg.plain_port.as_str();
-    type Case<'a> = (&'a str, &'a str, &'a str, Option<&'a str>, Option<bool>);
-    let cases: Vec<Case<'_>> = vec![
-        ("localhost", tls, "disable", None, Some(false)),
-        ("localhost", tls, "allow", None, Some(false)),
-        ("localhost", tls, "prefer", None, Some(true)),
-        ("localhost", tls, "prefer", Some(&wrong), Some(true)), // prefer never verifies
-        ("localhost", tls, "require", None, Some(true)),
-        ("localhost", tls, "require", Some(&right), Some(true)),
-        ("localhost", tls, "require", Some(&wrong), None), // a root makes require verify
-        ("localhost", tls, "verify-ca", Some(&right), Some(true)),
-        ("localhost", tls, "verify-ca", Some(&wrong), None),
-        ("localhost", tls, "verify-ca", None, None),
-        ("localhost", tls, "verify-full", Some(&right), Some(true)),
-        ("localhost", tls, "verify-full", Some(&wrong), None),
-        ("localhost", tls, "verify-full", None, None),
-        // the certificate names localhost only
-        ("127.0.0.1", tls, "verify-ca", Some(&right), Some(true)),
-        ("127.0.0.1", tls, "verify-full", Some(&right), None),
-        ("127.0.0.1", tls, "require", None, Some(true)),
-        // a server with TLS off
-        ("127.0.0.1", plain, "disable", None, Some(false)),
-        ("127.0.0.1", plain, "allow", None, Some(false)),
-        ("127.0.0.1", plain, "prefer", None, Some(false)),
-        ("127.0.0.1", plain, "require", None, None),
-        ("127.0.0.1", plain, "verify-ca", Some(&right), None),
-        ("127.0.0.1", plain, "verify-full", Some(&right), None),
-    ];
-    let mut failures = Vec::new();
-    for (host, port, mode, root, expected) in &cases {
-        let mut q = format!("sslmode={mode}");
-        if let Some(r) = root {
-            q.push_str(&format!("&sslrootcert={r}"));
-        }
-        // HOME without ~/.postgresql/root.crt, so "no root" really means none
-        std::env::set_var("HOME", "/nonexistent-home");
-        let url = pg.url("dbmux", host, port, &q);
-        let got = try_connect(&pg, &url);
-        let ok = match (&got, expected) {
-            (Ok(enc), Some(want)) => enc == want,
-            (Err(e), None) => {
-                assert!(!e.to_string().contains(&pg.password), "password in {e}");
-                true
-            }
-            _ => false,
-        };
-        if !ok {
-            failures.push(format!(
-                "{host}:{port} sslmode={mode} root={root:?}: expected {expected:?}, got {got:?}"
-            ));
-        }
+    let mgr = pg.manager(&pg.main()).unwrap();
+    // a result value dbmux cannot decode: TypeMismatch, the cause said once
+    for e in [
+        mgr.query("SELECT point(1, 2) AS p", params![]).unwrap_err(),
+        mgr.query_scalar::<String>("SELECT point(1, 2)", params![])
+            .unwrap_err(),
+    ] {
+        assert_eq!(e.code(), ErrorCode::TypeMismatch, "{e}");
+        let m = e.message();
+        assert_eq!(
+            m.matches("cannot read PostgreSQL type point").count(),
+            1,
+            "{m}"
+        );
+        assert!(m.contains("col::text"), "the message says what to do: {m}");
     }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // a parameter that cannot be sent for its type: InvalidParameter
+    let e = mgr
+        .query("SELECT $1::int4", &[Value::Blob(vec![1, 2])])
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::InvalidParameter, "{e}");
+    assert!(e.message().contains("cannot bind a blob"), "{e}");
+    // the session is fine afterwards
+    assert_eq!(mgr.query_scalar::<i64>("SELECT 1", params![]).unwrap(), 1);
+    mgr.shutdown();
 }
 
 #[test]

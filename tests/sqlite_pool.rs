@@ -325,6 +325,106 @@ fn transaction_commits_on_ok_and_rolls_back_on_err_and_panic() {
 }
 
 #[test]
+fn begin_commit_and_rollback_follow_one_rule() {
+    let mgr = Manager::from_url(":memory:").unwrap();
+    let mut c = mgr.get().unwrap();
+    c.execute_batch(
+        "CREATE TABLE parent (id INTEGER PRIMARY KEY);
+         CREATE TABLE child (p INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED);",
+    )
+    .unwrap();
+    // out of order: misuse, with a message
+    let e = c.commit().unwrap_err();
+    assert_eq!(e.code(), ErrorCode::Misuse);
+    assert!(e.message().contains("without an open transaction"), "{e}");
+    assert_eq!(c.rollback().unwrap_err().code(), ErrorCode::Misuse);
+    c.begin().unwrap();
+    assert!(c.in_transaction());
+    assert_eq!(c.begin().unwrap_err().code(), ErrorCode::Misuse);
+    c.execute("INSERT INTO parent VALUES (1)", params![])
+        .unwrap();
+    c.commit().unwrap();
+    assert!(!c.in_transaction());
+    c.begin().unwrap();
+    c.execute("INSERT INTO parent VALUES (2)", params![])
+        .unwrap();
+    c.rollback().unwrap();
+    // a COMMIT refused by a deferred constraint is that constraint (not
+    // CommitUnknown: the connection is fine), and nothing is left open
+    c.begin().unwrap();
+    c.execute("INSERT INTO child VALUES (42)", params![])
+        .unwrap();
+    let e = c.commit().unwrap_err();
+    assert_eq!(e.code(), ErrorCode::Constraint, "{e}");
+    assert!(!c.in_transaction());
+    let e = c
+        .transaction(|tx| tx.execute("INSERT INTO child VALUES (43)", params![]))
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::Constraint, "{e}");
+    assert_eq!(
+        c.query_scalar::<i64>("SELECT count(*) FROM child", params![])
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        c.query_scalar::<i64>("SELECT count(*) FROM parent", params![])
+            .unwrap(),
+        1,
+        "the committed row stays, the rolled-back one is gone"
+    );
+}
+
+#[test]
+fn a_statement_that_changes_no_rows_reports_zero() {
+    let mgr = Manager::from_url(":memory:").unwrap();
+    let mut c = mgr.get().unwrap();
+    c.execute("CREATE TABLE t (x INTEGER)", params![]).unwrap();
+    assert_eq!(
+        c.execute("INSERT INTO t VALUES (1), (2), (3)", params![])
+            .unwrap(),
+        3
+    );
+    // SQLite's changes() would still say 3 after each of these
+    assert_eq!(c.execute("CREATE TABLE u (y)", params![]).unwrap(), 0);
+    assert_eq!(c.execute("CREATE INDEX ix ON t (x)", params![]).unwrap(), 0);
+    assert_eq!(c.execute("DROP TABLE u", params![]).unwrap(), 0);
+    assert_eq!(
+        c.query("CREATE TABLE v (z)", params![])
+            .unwrap()
+            .rows_affected(),
+        0
+    );
+    assert_eq!(
+        c.execute("UPDATE t SET x = x + 1 WHERE x > 1", params![])
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        c.execute("DELETE FROM t WHERE x > 100", params![]).unwrap(),
+        0
+    );
+    assert_eq!(c.execute("DELETE FROM t", params![]).unwrap(), 3);
+}
+
+#[test]
+fn query_row_stops_at_the_first_row() {
+    let mgr = Manager::from_url(":memory:").unwrap();
+    // the second row would fail (abs() of the smallest integer overflows):
+    // query_row never steps that far, query does
+    let sql = "SELECT 1 AS x UNION ALL SELECT abs(-9223372036854775808)";
+    let row = mgr.query_row(sql, params![]).unwrap();
+    assert_eq!(row.get::<i64>(0).unwrap(), 1);
+    let e = mgr.query(sql, params![]).unwrap_err();
+    assert!(e.message().contains("integer overflow"), "{e}");
+    assert_eq!(
+        mgr.query_row("SELECT 1 WHERE 0", params![])
+            .unwrap_err()
+            .code(),
+        ErrorCode::NoRows
+    );
+}
+
+#[test]
 fn files_can_be_deleted_and_reopened_after_shutdown() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.db");

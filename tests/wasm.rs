@@ -133,6 +133,23 @@ fn a_throwing_transaction_rolls_back_and_a_returning_one_commits() {
     let e = exec.call1(&JsValue::NULL, &leaked).unwrap_err();
     assert_eq!(code_of(&e), (17, "misuse".to_string()));
     assert_eq!(count(&db), 1.0);
+    // a COMMIT refused by a deferred constraint is that constraint, as in
+    // Rust, C and Python (Connection::commit), not commit_unknown
+    db.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)", None)
+        .unwrap();
+    db.execute(
+        "CREATE TABLE child (p INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)",
+        None,
+    )
+    .unwrap();
+    let orphan = Function::new_with_args("tx", "tx.execute('INSERT INTO child VALUES (42)', []);");
+    let e = db.transaction(&orphan).unwrap_err();
+    assert_eq!(code_of(&e), (9, "constraint".to_string()));
+    let children = db
+        .query("SELECT count(*) AS n FROM child", None)
+        .unwrap()
+        .get(0);
+    assert_eq!(get(&children, "n").as_f64(), Some(0.0));
 }
 
 #[wasm_bindgen_test]
@@ -141,6 +158,12 @@ fn health_and_debug_info_have_the_rust_field_names() {
     db.execute("SELECT 1", None).unwrap();
     let h = db.health().unwrap();
     assert_eq!(get(&h, "status").as_string().as_deref(), Some("healthy"));
+    // cached for the health check interval, as Manager::health is everywhere
+    let again = db.health().unwrap();
+    assert_eq!(
+        get(&again, "timestamp").as_string(),
+        get(&h, "timestamp").as_string()
+    );
     assert_eq!(
         get(&h, "database_type").as_string().as_deref(),
         Some("sqlite")

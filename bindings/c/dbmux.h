@@ -127,32 +127,6 @@ typedef enum dbmux_status {
 } dbmux_status;
 
 /**
- * The kind of a value.
- */
-typedef enum dbmux_value_type {
-  /**
-   * SQL NULL.
-   */
-  DBMUX_TYPE_NULL = 0,
-  /**
-   * A 64-bit integer (`int64`).
-   */
-  DBMUX_TYPE_INT64 = 1,
-  /**
-   * A double (`real`).
-   */
-  DBMUX_TYPE_DOUBLE = 2,
-  /**
-   * UTF-8 text (`ptr`, `len`; not NUL-terminated).
-   */
-  DBMUX_TYPE_TEXT = 3,
-  /**
-   * Bytes (`ptr`, `len`).
-   */
-  DBMUX_TYPE_BLOB = 4,
-} dbmux_value_type;
-
-/**
  * A connection checked out of a manager. Opaque.
  */
 typedef struct dbmux_conn dbmux_conn;
@@ -168,14 +142,22 @@ typedef struct dbmux_manager dbmux_manager;
 typedef struct dbmux_result dbmux_result;
 
 /**
+ * The kind of a value: one of the `DBMUX_TYPE_*` constants. A plain
+ * integer, not an enum, because C fills it in: dbmux checks it, and any
+ * other number is DBMUX_INVALID_PARAMETER with a message, never undefined
+ * behaviour.
+ */
+typedef int32_t dbmux_value_type;
+
+/**
  * A parameter value. Set `type` and the matching field(s); the others are
  * ignored. Text must be valid UTF-8. The caller keeps ownership of `ptr`.
  */
 typedef struct dbmux_value {
   /**
-   * Which field holds the value.
+   * Which field holds the value: a `DBMUX_TYPE_*` constant.
    */
-  enum dbmux_value_type type;
+  dbmux_value_type type;
   /**
    * The value for `DBMUX_TYPE_INT64`.
    */
@@ -199,6 +181,31 @@ typedef struct dbmux_value {
  * `target` and `message` are NUL-terminated and valid only during the call.
  */
 typedef void (*dbmux_log_fn)(int32_t level, const char *target, const char *message, void *user_data);
+
+/**
+ * SQL NULL.
+ */
+#define DBMUX_TYPE_NULL 0
+
+/**
+ * A 64-bit integer (`int64`).
+ */
+#define DBMUX_TYPE_INT64 1
+
+/**
+ * A double (`real`).
+ */
+#define DBMUX_TYPE_DOUBLE 2
+
+/**
+ * UTF-8 text (`ptr`, `len`; not NUL-terminated).
+ */
+#define DBMUX_TYPE_TEXT 3
+
+/**
+ * Bytes (`ptr`, `len`).
+ */
+#define DBMUX_TYPE_BLOB 4
 
 #ifdef __cplusplus
 extern "C" {
@@ -224,6 +231,15 @@ char *dbmux_last_error_message(void);
  * when SQLite is compiled into the library). Do not free it. Any thread.
  */
 const char *dbmux_version(void);
+
+/**
+ * The stable name of a status code: `"ok"` for DBMUX_OK, else the name of
+ * the Rust error code with that number (`"invalid_url"`, `"pool_timeout"`,
+ * `"commit_unknown"`, ...; the same names as the JSON `error_code` and the
+ * Python exceptions' `name`), or NULL for a number that is no status. A
+ * static string: do not free it. Any thread.
+ */
+const char *dbmux_status_name(int status);
 
 /**
  * A static string with the version of the SQLite library dbmux runs on,
@@ -308,6 +324,11 @@ enum dbmux_status dbmux_begin(struct dbmux_conn *conn);
 
 /**
  * Commits the open transaction. DBMUX_MISUSE when none is open.
+ * DBMUX_COMMIT_UNKNOWN when the connection broke during the COMMIT: the
+ * transaction may or may not have been applied, so check before repeating
+ * it (never retry it blindly). Any other failure (a deferred constraint,
+ * DBMUX_CONSTRAINT) rolls the transaction back. The same rule as Rust's
+ * `Connection::commit`.
  * Thread: One thread at a time per connection.
  */
 enum dbmux_status dbmux_commit(struct dbmux_conn *conn);
@@ -385,7 +406,7 @@ enum dbmux_status dbmux_result_next(struct dbmux_result *r, bool *has_row);
  */
 enum dbmux_status dbmux_result_value_type(const struct dbmux_result *r,
                                           size_t i,
-                                          enum dbmux_value_type *out);
+                                          dbmux_value_type *out);
 
 /**
  * Column `i` of the current row as an int64 (DBMUX_TYPE_MISMATCH otherwise).

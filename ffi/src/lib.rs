@@ -7,7 +7,7 @@
 #![allow(clippy::missing_safety_doc)] // the safety rules are in the header comments
 
 use std::cell::RefCell;
-use std::ffi::{c_char, c_void, CStr, CString};
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 use std::sync::{Mutex, RwLock};
@@ -96,29 +96,30 @@ fn status_of(code: ErrorCode) -> dbmux_status {
     }
 }
 
-/// The kind of a value.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The kind of a value: one of the `DBMUX_TYPE_*` constants. A plain
+/// integer, not an enum, because C fills it in: dbmux checks it, and any
+/// other number is DBMUX_INVALID_PARAMETER with a message, never undefined
+/// behaviour.
 #[allow(non_camel_case_types)]
-pub enum dbmux_value_type {
-    /// SQL NULL.
-    DBMUX_TYPE_NULL = 0,
-    /// A 64-bit integer (`int64`).
-    DBMUX_TYPE_INT64 = 1,
-    /// A double (`real`).
-    DBMUX_TYPE_DOUBLE = 2,
-    /// UTF-8 text (`ptr`, `len`; not NUL-terminated).
-    DBMUX_TYPE_TEXT = 3,
-    /// Bytes (`ptr`, `len`).
-    DBMUX_TYPE_BLOB = 4,
-}
+pub type dbmux_value_type = i32;
+
+/// SQL NULL.
+pub const DBMUX_TYPE_NULL: dbmux_value_type = 0;
+/// A 64-bit integer (`int64`).
+pub const DBMUX_TYPE_INT64: dbmux_value_type = 1;
+/// A double (`real`).
+pub const DBMUX_TYPE_DOUBLE: dbmux_value_type = 2;
+/// UTF-8 text (`ptr`, `len`; not NUL-terminated).
+pub const DBMUX_TYPE_TEXT: dbmux_value_type = 3;
+/// Bytes (`ptr`, `len`).
+pub const DBMUX_TYPE_BLOB: dbmux_value_type = 4;
 
 /// A parameter value. Set `type` and the matching field(s); the others are
 /// ignored. Text must be valid UTF-8. The caller keeps ownership of `ptr`.
 #[repr(C)]
 #[allow(non_camel_case_types)]
 pub struct dbmux_value {
-    /// Which field holds the value.
+    /// Which field holds the value: a `DBMUX_TYPE_*` constant.
     pub r#type: dbmux_value_type,
     /// The value for `DBMUX_TYPE_INT64`.
     pub int64: i64,
@@ -234,10 +235,10 @@ unsafe fn values(params: *const dbmux_value, n: usize) -> Result<Vec<Value>, dbm
             }
         };
         out.push(match v.r#type {
-            dbmux_value_type::DBMUX_TYPE_NULL => Value::Null,
-            dbmux_value_type::DBMUX_TYPE_INT64 => Value::Integer(v.int64),
-            dbmux_value_type::DBMUX_TYPE_DOUBLE => Value::Real(v.real),
-            dbmux_value_type::DBMUX_TYPE_TEXT => match std::str::from_utf8(bytes()?) {
+            DBMUX_TYPE_NULL => Value::Null,
+            DBMUX_TYPE_INT64 => Value::Integer(v.int64),
+            DBMUX_TYPE_DOUBLE => Value::Real(v.real),
+            DBMUX_TYPE_TEXT => match std::str::from_utf8(bytes()?) {
                 Ok(s) => Value::Text(s.to_string()),
                 Err(e) => {
                     set_error(format!(
@@ -247,7 +248,15 @@ unsafe fn values(params: *const dbmux_value, n: usize) -> Result<Vec<Value>, dbm
                     return Err(dbmux_status::DBMUX_INVALID_PARAMETER);
                 }
             },
-            dbmux_value_type::DBMUX_TYPE_BLOB => Value::Blob(bytes()?.to_vec()),
+            DBMUX_TYPE_BLOB => Value::Blob(bytes()?.to_vec()),
+            other => {
+                set_error(format!(
+                    "params[{i}].type is {other}, which is no value type: use DBMUX_TYPE_NULL (0), \
+                     DBMUX_TYPE_INT64 (1), DBMUX_TYPE_DOUBLE (2), DBMUX_TYPE_TEXT (3) or \
+                     DBMUX_TYPE_BLOB (4)"
+                ));
+                return Err(dbmux_status::DBMUX_INVALID_PARAMETER);
+            }
         });
     }
     Ok(out)
@@ -313,6 +322,26 @@ pub extern "C" fn dbmux_version() -> *const c_char {
             .unwrap_or_default()
         })
         .as_ptr()
+}
+
+/// The stable name of a status code: `"ok"` for DBMUX_OK, else the name of
+/// the Rust error code with that number (`"invalid_url"`, `"pool_timeout"`,
+/// `"commit_unknown"`, ...; the same names as the JSON `error_code` and the
+/// Python exceptions' `name`), or NULL for a number that is no status. A
+/// static string: do not free it. Any thread.
+#[no_mangle]
+pub extern "C" fn dbmux_status_name(status: c_int) -> *const c_char {
+    static NAMES: std::sync::OnceLock<Vec<(c_int, CString)>> = std::sync::OnceLock::new();
+    let names = NAMES.get_or_init(|| {
+        std::iter::once((0, "ok"))
+            .chain(ErrorCode::ALL.iter().map(|c| (c.as_i32(), c.name())))
+            .map(|(n, name)| (n, CString::new(name).unwrap_or_default()))
+            .collect()
+    });
+    names
+        .iter()
+        .find(|(n, _)| *n == status)
+        .map_or(ptr::null(), |(_, name)| name.as_ptr())
 }
 
 /// A static string with the version of the SQLite library dbmux runs on,
@@ -529,8 +558,8 @@ unsafe fn with_conn(
     })
 }
 
-fn transaction_sql(c: &mut Connection, sql: &str) -> dbmux_status {
-    match c.execute_batch(sql) {
+fn unit_status(r: dbmux::Result<()>) -> dbmux_status {
+    match r {
         Ok(()) => dbmux_status::DBMUX_OK,
         Err(e) => fail(e),
     }
@@ -541,40 +570,26 @@ fn transaction_sql(c: &mut Connection, sql: &str) -> dbmux_status {
 /// Thread: One thread at a time per connection.
 #[no_mangle]
 pub unsafe extern "C" fn dbmux_begin(conn: *mut dbmux_conn) -> dbmux_status {
-    with_conn(conn, |c| {
-        if c.in_transaction() {
-            return misuse("a transaction is already open on this connection");
-        }
-        let begin = match c.backend() {
-            dbmux::Backend::Sqlite => "BEGIN IMMEDIATE",
-            _ => "BEGIN",
-        };
-        transaction_sql(c, begin)
-    })
+    with_conn(conn, |c| unit_status(c.begin()))
 }
 
 /// Commits the open transaction. DBMUX_MISUSE when none is open.
+/// DBMUX_COMMIT_UNKNOWN when the connection broke during the COMMIT: the
+/// transaction may or may not have been applied, so check before repeating
+/// it (never retry it blindly). Any other failure (a deferred constraint,
+/// DBMUX_CONSTRAINT) rolls the transaction back. The same rule as Rust's
+/// `Connection::commit`.
 /// Thread: One thread at a time per connection.
 #[no_mangle]
 pub unsafe extern "C" fn dbmux_commit(conn: *mut dbmux_conn) -> dbmux_status {
-    with_conn(conn, |c| {
-        if !c.in_transaction() {
-            return misuse("COMMIT without an open transaction; call dbmux_begin first");
-        }
-        transaction_sql(c, "COMMIT")
-    })
+    with_conn(conn, |c| unit_status(c.commit()))
 }
 
 /// Rolls back the open transaction. DBMUX_MISUSE when none is open.
 /// Thread: One thread at a time per connection.
 #[no_mangle]
 pub unsafe extern "C" fn dbmux_rollback(conn: *mut dbmux_conn) -> dbmux_status {
-    with_conn(conn, |c| {
-        if !c.in_transaction() {
-            return misuse("ROLLBACK without an open transaction; call dbmux_begin first");
-        }
-        transaction_sql(c, "ROLLBACK")
-    })
+    with_conn(conn, |c| unit_status(c.rollback()))
 }
 
 /// Runs one statement with `?` placeholders bound to `params[0..n]`
@@ -817,11 +832,11 @@ pub unsafe extern "C" fn dbmux_result_value_type(
         match cell(r, i) {
             Ok(v) => {
                 *out = match v {
-                    Value::Null => dbmux_value_type::DBMUX_TYPE_NULL,
-                    Value::Integer(_) => dbmux_value_type::DBMUX_TYPE_INT64,
-                    Value::Real(_) => dbmux_value_type::DBMUX_TYPE_DOUBLE,
-                    Value::Text(_) => dbmux_value_type::DBMUX_TYPE_TEXT,
-                    Value::Blob(_) => dbmux_value_type::DBMUX_TYPE_BLOB,
+                    Value::Null => DBMUX_TYPE_NULL,
+                    Value::Integer(_) => DBMUX_TYPE_INT64,
+                    Value::Real(_) => DBMUX_TYPE_DOUBLE,
+                    Value::Text(_) => DBMUX_TYPE_TEXT,
+                    Value::Blob(_) => DBMUX_TYPE_BLOB,
                 };
                 dbmux_status::DBMUX_OK
             }

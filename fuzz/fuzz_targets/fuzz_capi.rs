@@ -43,14 +43,14 @@ fuzz_target!(|data: &[u8]| {
         if i + 2 > rest.len() {
             break;
         }
-        let (ty, len) = (rest[i] % 5, rest[i + 1] as usize);
+        let (ty, len) = (rest[i] % 6, rest[i + 1] as usize);
         i += 2;
         let end = (i + len).min(rest.len());
         bufs.push(rest[i..end].to_vec());
         i = end;
         let b = bufs.last().unwrap();
         let mut v = dbmux_value {
-            r#type: dbmux_value_type::DBMUX_TYPE_NULL,
+            r#type: DBMUX_TYPE_NULL,
             int64: 0,
             real: 0.0,
             ptr: b.as_ptr(),
@@ -59,17 +59,19 @@ fuzz_target!(|data: &[u8]| {
         let mut word = [0u8; 8];
         word[..b.len().min(8)].copy_from_slice(&b[..b.len().min(8)]);
         v.r#type = match ty {
-            0 => dbmux_value_type::DBMUX_TYPE_NULL,
+            0 => DBMUX_TYPE_NULL,
             1 => {
                 v.int64 = i64::from_le_bytes(word);
-                dbmux_value_type::DBMUX_TYPE_INT64
+                DBMUX_TYPE_INT64
             }
             2 => {
                 v.real = f64::from_le_bytes(word);
-                dbmux_value_type::DBMUX_TYPE_DOUBLE
+                DBMUX_TYPE_DOUBLE
             }
-            3 => dbmux_value_type::DBMUX_TYPE_TEXT,
-            _ => dbmux_value_type::DBMUX_TYPE_BLOB,
+            3 => DBMUX_TYPE_TEXT,
+            4 => DBMUX_TYPE_BLOB,
+            // a tag C could write by mistake: any 32-bit number
+            _ => i32::from_le_bytes([word[0], word[1], word[2], word[3]]),
         };
         params.push(v);
     }
@@ -78,6 +80,10 @@ fuzz_target!(|data: &[u8]| {
     unsafe {
         let mut r = std::ptr::null_mut();
         let st = dbmux_query(h.1, sql.as_ptr().cast(), params.as_ptr(), params.len(), &mut r);
+        // a tag outside DBMUX_TYPE_* is refused before anything runs
+        if params.iter().any(|p| !(DBMUX_TYPE_NULL..=DBMUX_TYPE_BLOB).contains(&p.r#type)) {
+            assert_eq!(st, dbmux_status::DBMUX_INVALID_PARAMETER);
+        }
         if st == dbmux_status::DBMUX_OK {
             let mut cols = 0usize;
             dbmux_result_column_count(r, &mut cols);
@@ -86,7 +92,7 @@ fuzz_target!(|data: &[u8]| {
             while dbmux_result_next(r, &mut has) == dbmux_status::DBMUX_OK && has && rows < 100 {
                 rows += 1;
                 for c in 0..cols + 1 {
-                    let mut ty = dbmux_value_type::DBMUX_TYPE_NULL;
+                    let mut ty = DBMUX_TYPE_NULL;
                     dbmux_result_value_type(r, c, &mut ty);
                     let (mut p, mut l) = (std::ptr::null(), 0usize);
                     dbmux_result_text(r, c, &mut p, &mut l);

@@ -460,7 +460,22 @@ pub(crate) fn execute(conn: &rusqlite::Connection, sql: &str, params: &[Value]) 
         while rows.next()?.is_some() {}
         return Ok(0);
     }
-    Ok(stmt.raw_execute()? as u64)
+    run_counting(conn, &mut stmt)
+}
+
+/// Runs a statement without result columns and returns the rows it
+/// changed. SQLite's `changes()` keeps the count of the last INSERT, UPDATE
+/// or DELETE across statements that change no rows (DDL, BEGIN, PRAGMA
+/// writes), so a statement that left `total_changes()` where it was changed
+/// nothing, whatever `changes()` still says.
+#[inline]
+fn run_counting(
+    conn: &rusqlite::Connection,
+    stmt: &mut rusqlite::CachedStatement<'_>,
+) -> Result<u64> {
+    let before = conn.total_changes();
+    let n = stmt.raw_execute()? as u64;
+    Ok(if conn.total_changes() == before { 0 } else { n })
 }
 
 /// Runs a statement and streams its result into `sink`; returns the rows
@@ -486,7 +501,7 @@ pub(crate) fn query_into(
     sink.columns(&columns);
     let n = columns.len();
     if n == 0 {
-        return Ok(stmt.raw_execute()? as u64);
+        return run_counting(conn, &mut stmt);
     }
     let mut rows = stmt.raw_query();
     while let Some(r) = rows.next()? {
@@ -503,6 +518,9 @@ pub(crate) fn query_into(
             }
         }
         sink.end_row();
+        if !sink.wants_more() {
+            break;
+        }
     }
     Ok(0)
 }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "dbmux.h"
 
@@ -159,7 +160,7 @@ int main(int argc, char **argv) {
   CHECK(len == strlen("h\xc3\xa9llo \xe2\x9c\x93") && memcmp(p, "h\xc3\xa9llo \xe2\x9c\x93", len) == 0, "text");
   ok(dbmux_result_blob(r, 3, &p, &len), "blob");
   CHECK(len == sizeof blob && memcmp(p, blob, len) == 0, "blob");
-  enum dbmux_value_type ty;
+  dbmux_value_type ty;
   ok(dbmux_result_value_type(r, 4, &ty), "value_type");
   CHECK(ty == DBMUX_TYPE_NULL, "null type %d", (int)ty);
   /* wrong-type getters and out-of-range columns */
@@ -169,6 +170,21 @@ int main(int argc, char **argv) {
   ok(dbmux_result_next(r, &has), "next");
   CHECK(!has, "one row only");
   dbmux_result_free(r);
+
+  /* a value tag outside DBMUX_TYPE_* is refused with a message (it is a plain
+   * integer that dbmux checks, so a wrong one is never undefined behaviour) */
+  struct dbmux_value bad = v_int(1);
+  bad.type = 42;
+  CHECK(dbmux_execute(c, "SELECT ?", &bad, 1, &n) == DBMUX_INVALID_PARAMETER, "an invalid value tag");
+  CHECK(message_contains("params[0].type is 42"), "invalid tag message");
+  bad.type = -1;
+  CHECK(dbmux_execute(c, "SELECT ?", &bad, 1, &n) == DBMUX_INVALID_PARAMETER, "a negative value tag");
+
+  /* every status has its name */
+  CHECK(strcmp(dbmux_status_name(DBMUX_OK), "ok") == 0, "ok");
+  CHECK(strcmp(dbmux_status_name(DBMUX_POOL_TIMEOUT), "pool_timeout") == 0, "pool_timeout");
+  CHECK(strcmp(dbmux_status_name(DBMUX_COMMIT_UNKNOWN), "commit_unknown") == 0, "commit_unknown");
+  CHECK(dbmux_status_name(50) == NULL, "no status 50");
 
   /* SQL error */
   CHECK(dbmux_execute(c, "SELEC 1", NULL, 0, &n) == DBMUX_SQL, "syntax error");
@@ -191,6 +207,44 @@ int main(int argc, char **argv) {
   dbmux_conn_release(c);
   ok(dbmux_conn_get(mgr, &c), "conn_get again");
   CHECK(scalar_int(c, "SELECT count(*) FROM ctest") == 2, "released transaction rolled back");
+
+  /* A COMMIT refused by a deferred constraint is that constraint (not
+   * commit_unknown), and the transaction is rolled back. */
+  ok(dbmux_execute(c, "CREATE TABLE cparent (id INTEGER PRIMARY KEY)", NULL, 0, &n), "parent");
+  ok(dbmux_execute(c, "CREATE TABLE cchild (p INTEGER REFERENCES cparent (id) DEFERRABLE INITIALLY DEFERRED)",
+                   NULL, 0, &n),
+     "child");
+  ok(dbmux_begin(c), "begin");
+  ok(dbmux_execute(c, "INSERT INTO cchild VALUES (42)", NULL, 0, &n), "orphan");
+  CHECK(dbmux_commit(c) == DBMUX_CONSTRAINT, "a deferred foreign key fails the COMMIT as a constraint");
+  CHECK(scalar_int(c, "SELECT count(*) FROM cchild") == 0, "the refused transaction was rolled back");
+  ok(dbmux_begin(c), "no transaction is left open");
+  ok(dbmux_rollback(c), "rollback");
+  ok(dbmux_execute(c, "DROP TABLE cchild", NULL, 0, &n), "drop child");
+  ok(dbmux_execute(c, "DROP TABLE cparent", NULL, 0, &n), "drop parent");
+
+  /* PostgreSQL: a COMMIT whose connection is lost is DBMUX_COMMIT_UNKNOWN,
+   * never the retryable DBMUX_CONNECT_FAILED (a retry could apply it twice). */
+  if (pg) {
+    struct dbmux_conn *victim = NULL;
+    ok(dbmux_conn_get(mgr, &victim), "second connection");
+    ok(dbmux_begin(victim), "begin on the victim");
+    struct dbmux_value three = v_int(3);
+    ok(dbmux_execute(victim, "INSERT INTO ctest (i) VALUES (?)", &three, 1, &n), "insert on the victim");
+    int64_t pid = scalar_int(victim, "SELECT pg_backend_pid()");
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%lld)", (long long)pid);
+    ok(dbmux_execute(c, sql, NULL, 0, &n), "terminate the victim's backend");
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_stat_activity WHERE pid = %lld", (long long)pid);
+    for (int i = 0; i < 500 && scalar_int(c, sql) != 0; i++) {
+      struct timespec ms = {0, 10 * 1000 * 1000};
+      nanosleep(&ms, NULL);
+    }
+    CHECK(dbmux_commit(victim) == DBMUX_COMMIT_UNKNOWN, "a COMMIT on a lost connection");
+    CHECK(message_contains("outcome of COMMIT is unknown"), "commit_unknown message");
+    dbmux_conn_release(victim);
+    CHECK(scalar_int(c, "SELECT count(*) FROM ctest") == 2, "the lost transaction did not apply");
+  }
 
   /* health and debug JSON */
   char *json = NULL;

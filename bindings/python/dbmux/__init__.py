@@ -23,7 +23,7 @@ import threading
 import time
 from ctypes import byref, c_int64, c_size_t, c_void_p
 
-from . import _ffi
+from . import _errors, _ffi
 from ._errors import (  # noqa: F401 - re-exported (PEP 249)
     DatabaseError, DataError, Error, IntegrityError, InterfaceError, InternalError,
     NotSupportedError, OperationalError, ProgrammingError, Warning,
@@ -142,7 +142,8 @@ def _params(params):
     if params is None:
         return None, 0, ()
     if isinstance(params, (str, bytes)) or not hasattr(params, "__len__"):
-        raise ProgrammingError("parameters must be a sequence (tuple or list) of values, in ? order")
+        raise ProgrammingError("parameters must be a sequence (tuple or list) of values, in ? order",
+                               _errors.INVALID_PARAMETER)
     n = len(params)
     arr = (_ffi.Value * n)()
     keep = []
@@ -154,7 +155,7 @@ def _params(params):
             slot.type, slot.int64 = _ffi.INT64, int(v)
         elif isinstance(v, int):
             if not -(1 << 63) <= v < (1 << 63):
-                raise DataError(f"parameter {i + 1}: integer {v} does not fit in 64 bits")
+                raise DataError(f"parameter {i + 1}: integer {v} does not fit in 64 bits", _errors.TYPE_MISMATCH)
             slot.type, slot.int64 = _ffi.INT64, v
         elif isinstance(v, float):
             slot.type, slot.real = _ffi.DOUBLE, v
@@ -172,7 +173,7 @@ def _params(params):
             else:
                 raise ProgrammingError(
                     f"parameter {i + 1}: values of type {type(v).__name__} are not supported; use None, "
-                    "int, float, str, bytes, bool, date, time, datetime or Decimal")
+                    "int, float, str, bytes, bool, date, time, datetime or Decimal", _errors.INVALID_PARAMETER)
             buf = ctypes.create_string_buffer(data, len(data))
             keep.append(buf)
             slot.type, slot.ptr, slot.len = kind, ctypes.cast(buf, c_void_p), len(data)
@@ -230,7 +231,7 @@ class Manager:
 
     def _handle(self):
         if not self._h:
-            raise InterfaceError("the manager is closed")
+            raise InterfaceError("the manager is closed", _errors.MANAGER_CLOSED)
         return self._h
 
     def connect(self):
@@ -356,7 +357,7 @@ class Connection:
 
     def _conn(self):
         if not self._h:
-            raise InterfaceError("the connection is closed")
+            raise InterfaceError("the connection is closed", _errors.MISUSE)
         return self._h
 
     def cursor(self):
@@ -454,7 +455,7 @@ class Cursor:
 
     def _check(self):
         if self._closed:
-            raise ProgrammingError("cannot operate on a closed cursor")
+            raise ProgrammingError("cannot operate on a closed cursor", _errors.MISUSE)
         self.connection._conn()
 
     def close(self):
@@ -470,7 +471,7 @@ class Cursor:
     def execute(self, sql, params=()):
         self._check()
         if not isinstance(sql, str):
-            raise ProgrammingError("the SQL must be a str")
+            raise ProgrammingError("the SQL must be a str", _errors.INVALID_PARAMETER)
         arr, n, _keep = _params(params)
         conn = self.connection
         with conn._lock:
@@ -517,9 +518,10 @@ class Cursor:
     def _rows_available(self):
         self._check()
         if not self._executed:
-            raise ProgrammingError("no statement was executed on this cursor; call execute() first")
+            raise ProgrammingError("no statement was executed on this cursor; call execute() first", _errors.MISUSE)
         if self._rows is None:
-            raise ProgrammingError("the last statement returned no rows to fetch (it was not a query)")
+            raise ProgrammingError("the last statement returned no rows to fetch (it was not a query)",
+                                   _errors.MISUSE)
 
     def fetchone(self):
         self._rows_available()

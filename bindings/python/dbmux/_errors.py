@@ -7,12 +7,20 @@ class Warning(Exception):  # noqa: A001 - the name is required by PEP 249
     """Important warnings (PEP 249)."""
 
 
+# status number -> the Rust ErrorCode name ("invalid_url", ...), read from the
+# library's dbmux_status_name() when it loads (_ffi), so the names exist once.
+NAMES = {}
+
+
 class Error(Exception):
-    """Base class of every dbmux error. `code` is the dbmux status number."""
+    """Base class of every dbmux error. `code` is the dbmux status number and
+    `name` its stable name (`"pool_timeout"`, `"commit_unknown"`, ...: the
+    Rust `ErrorCode` names, as in the JSON `error_code`)."""
 
     def __init__(self, message, code=None):
         super().__init__(message)
         self.code = code
+        self.name = NAMES.get(code)
 
 
 class InterfaceError(Error):
@@ -49,8 +57,8 @@ class NotSupportedError(DatabaseError):
 
 # dbmux_status -> class (the numbers never change)
 STATUS = {
-    1: InterfaceError,      # invalid URL
-    2: InterfaceError,      # invalid configuration
+    1: ProgrammingError,    # invalid URL (as psycopg)
+    2: ProgrammingError,    # invalid configuration
     3: NotSupportedError,   # backend compiled out, or SQLite too old
     4: OperationalError,    # connect failed
     5: OperationalError,    # pool timeout
@@ -69,6 +77,10 @@ STATUS = {
     18: OperationalError,   # commit outcome unknown
     99: InternalError,      # internal
 }
+
+
+# Codes of the errors that the Python layer raises itself.
+INVALID_PARAMETER, TYPE_MISMATCH, MANAGER_CLOSED, MISUSE = 15, 13, 6, 17
 
 
 def from_status(status, message):

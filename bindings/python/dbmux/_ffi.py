@@ -93,6 +93,7 @@ S = c_int  # enum dbmux_status
 _TABLE = {
     "dbmux_version": (c_char_p, [], False),
     "dbmux_sqlite_version": (c_char_p, [], False),
+    "dbmux_status_name": (c_char_p, [c_int], False),
     "dbmux_last_error_message": (c_void_p, [], False),
     "dbmux_string_free": (None, [c_void_p], False),
     "dbmux_manager_open": (S, [c_char_p, POINTER(Manager_p)], True),
@@ -132,6 +133,13 @@ for _name, (_res, _args, _checked) in _TABLE.items():
     _f.argtypes = _args
     if _checked:
         _f.errcheck = _errcheck
+
+
+# The status names, from the library: the one list of codes lives in Rust.
+for _n in range(0, 100):
+    _status_name = lib.dbmux_status_name(_n)
+    if _status_name is not None and _n != 0:
+        _errors.NAMES[_n] = _status_name.decode("ascii")
 
 
 def take_string(ptr):

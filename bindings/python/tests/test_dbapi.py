@@ -8,6 +8,7 @@ import decimal
 import logging
 import os
 import threading
+import time
 import uuid
 
 import pytest
@@ -98,8 +99,13 @@ def test_values_round_trip(url, table):
 
 
 def test_status_codes_pick_the_exception_class(url, table, tmp_path):
-    with pytest.raises(dbmux.InterfaceError, match="unsupported database URL scheme"):
+    # a bad URL or setting is the caller's mistake: ProgrammingError, as psycopg
+    with pytest.raises(dbmux.ProgrammingError, match="unsupported database URL scheme") as e:
         dbmux.Manager("mysql://u:pw@h/db")
+    assert (e.value.code, e.value.name) == (1, "invalid_url")
+    with pytest.raises(dbmux.ProgrammingError, match="busy_timeout") as e:
+        dbmux.Manager(f"sqlite:///{tmp_path}/x.db?busy_timeout=-3")
+    assert e.value.name in ("invalid_url", "invalid_config")
     with dbmux.connect(url) as c:
         cur = c.cursor()
         with pytest.raises(dbmux.ProgrammingError, match="syntax error"):
@@ -110,14 +116,72 @@ def test_status_codes_pick_the_exception_class(url, table, tmp_path):
         c.commit()
         with pytest.raises(dbmux.IntegrityError) as e:
             cur.execute(f"INSERT INTO {table} VALUES (?)", (1,))
-        assert e.value.code == 9
+        assert (e.value.code, e.value.name) == (9, "constraint")
         c.rollback()
         if is_pg(url):
             with pytest.raises(dbmux.DataError, match="out of range"):
                 cur.execute("SELECT ?::int4", (1 << 40,))
             c.rollback()
-    with pytest.raises(dbmux.DataError, match="does not fit in 64 bits"):
+    with pytest.raises(dbmux.DataError, match="does not fit in 64 bits") as e:
         dbmux.connect(url).cursor().execute("SELECT ?", (1 << 70,))
+    assert e.value.name == "type_mismatch"
+
+
+def test_rowcount_after_a_statement_that_changes_no_rows(url, table):
+    with dbmux.connect(url) as c:
+        cur = c.cursor()
+        cur.execute(f"CREATE TABLE {table} (x INTEGER)")
+        cur.execute(f"INSERT INTO {table} VALUES (1), (2)")
+        assert cur.rowcount == 2
+        # SQLite's changes() still says 2 here; rowcount must not
+        cur.execute(f"CREATE INDEX ix_{table} ON {table} (x)")
+        assert cur.rowcount in (0, -1)
+        cur.execute(f"DROP INDEX ix_{table}")
+        assert cur.rowcount in (0, -1)
+
+
+def test_every_status_of_the_library_has_an_exception_class_and_a_name():
+    # the codes exist once, in Rust; the library lists them through dbmux_status_name
+    from dbmux import _errors, _ffi
+    codes = [n for n in range(1, 100) if _ffi.lib.dbmux_status_name(n) is not None]
+    assert codes == sorted(_errors.NAMES) and len(codes) >= 19
+    for n in codes:
+        assert n in _errors.STATUS, f"status {n} ({_errors.NAMES[n]}) has no exception class"
+        err = _errors.from_status(n, "m")
+        assert (err.code, err.name) == (n, _ffi.lib.dbmux_status_name(n).decode())
+    assert _errors.NAMES[18] == "commit_unknown" and _errors.STATUS[18] is dbmux.OperationalError
+
+
+def test_a_commit_that_loses_its_connection_is_commit_unknown():
+    """PostgreSQL: the backend dies between the INSERT and the COMMIT. The
+    outcome is unknown to the client, so the error says so (code 18), and is
+    not the retryable connect_failed."""
+    url = _pg_url()
+    table = "t_" + uuid.uuid4().hex[:10]
+    with dbmux.connect(url) as admin:
+        admin.cursor().execute(f"CREATE TABLE {table} (x INTEGER)")
+    victim = dbmux.connect(url)
+    cur = victim.cursor()
+    cur.execute(f"INSERT INTO {table} VALUES (?)", (1,))
+    cur.execute("SELECT pg_backend_pid()")
+    (pid,) = cur.fetchone()
+    with dbmux.connect(url) as admin:
+        a = admin.cursor()
+        a.execute("SELECT pg_terminate_backend(?)", (pid,))
+        for _ in range(500):
+            a.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = ?", (pid,))
+            if a.fetchone() == (0,):
+                break
+            time.sleep(0.01)
+    with pytest.raises(dbmux.OperationalError, match="outcome of COMMIT is unknown") as e:
+        victim.commit()
+    assert (e.value.code, e.value.name) == (18, "commit_unknown")
+    victim.close()
+    with dbmux.connect(url) as c:
+        cur = c.cursor()
+        cur.execute(f"SELECT count(*) FROM {table}")
+        assert cur.fetchone() == (0,), "the server never committed it"
+        cur.execute(f"DROP TABLE {table}")
 
 
 def test_pool_timeout_is_an_operational_error(tmp_path, monkeypatch):
