@@ -109,6 +109,7 @@ type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 /// `e`'s message followed by the messages of its causes, each once: many
 /// errors (tokio-postgres', native-tls') already print their direct cause,
 /// so a cause whose text the message already holds is not repeated.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub(crate) fn with_causes(e: &(dyn StdError + 'static)) -> String {
     let mut msg = e.to_string();
     let mut cause = e.source();
@@ -355,6 +356,38 @@ mod tests {
                 format!("\"{}\"", c.name())
             );
         }
+    }
+
+    #[test]
+    fn each_cause_is_told_once() {
+        #[derive(Debug)]
+        struct Root;
+        impl fmt::Display for Root {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("certificate verify failed")
+            }
+        }
+        impl StdError for Root {}
+        /// An error that prints its cause itself (as tokio-postgres' does), or not.
+        #[derive(Debug)]
+        struct Wrap(Root, bool);
+        impl fmt::Display for Wrap {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("error performing TLS handshake")?;
+                if self.1 {
+                    write!(f, ": {}", self.0)?;
+                }
+                Ok(())
+            }
+        }
+        impl StdError for Wrap {
+            fn source(&self) -> Option<&(dyn StdError + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let expected = "error performing TLS handshake: certificate verify failed";
+        assert_eq!(with_causes(&Wrap(Root, true)), expected);
+        assert_eq!(with_causes(&Wrap(Root, false)), expected);
     }
 
     #[test]
