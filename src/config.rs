@@ -97,40 +97,239 @@ macro_rules! first_set {
     };
 }
 
-/// Environment variables dbmux reads, with their meaning (the README's table).
-pub const ENV_VARS: &[(&str, &str)] = &[
-    ("DATABASE_URL", "the database URL"),
-    ("DB_POOL_SIZE", "connections kept open"),
-    ("DB_MAX_OVERFLOW", "extra connections allowed under load"),
-    ("DB_POOL_TIMEOUT", "how long a checkout waits"),
-    ("DB_POOL_RECYCLE", "maximum lifetime of a connection"),
-    ("DB_POOL_PRE_PING", "validate idle connections on checkout"),
-    (
-        "DB_POOL_PRE_PING_WINDOW",
-        "idle time after which a checkout pings",
-    ),
-    ("DB_ECHO", "log every statement and its duration"),
-    (
-        "DB_STATEMENT_TIMEOUT",
-        "cancel statements running longer than this",
-    ),
-    (
-        "DB_QUERY_TIMEOUT",
-        "give up waiting for the server's answer after this (client side)",
-    ),
-    (
-        "DB_CONNECT_TIMEOUT",
-        "how long opening a connection may take",
-    ),
-    (
-        "DB_HEALTH_CHECK_INTERVAL",
-        "how long health() results are cached",
-    ),
-    (
-        "DB_PROFILE",
-        "development, production or test (APP_ENV is the fallback)",
-    ),
+/// One environment variable dbmux reads: its name, default and meaning
+/// (the README's table is made from these), and how its value becomes a
+/// setting. [`ENV_VARS`] is the one list: the environment, `.env` files and
+/// the documentation all go through it.
+#[derive(Clone, Copy)]
+pub struct EnvVar {
+    /// The variable's name.
+    pub name: &'static str,
+    /// Its default, in words.
+    pub default: &'static str,
+    /// What it sets.
+    pub doc: &'static str,
+    /// Parses the (trimmed, non-empty) value into the layer; the second
+    /// argument is the name to put in an error message.
+    apply: fn(&mut Layer, &str, &str) -> Result<()>,
+}
+
+impl std::fmt::Debug for EnvVar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnvVar")
+            .field("name", &self.name)
+            .field("default", &self.default)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Every environment variable dbmux reads, in the order it reads them.
+pub static ENV_VARS: &[EnvVar] = &[
+    EnvVar {
+        name: "DATABASE_URL",
+        default: "`sqlite:///dbmux.db`",
+        doc: "the database URL (forms above)",
+        apply: |l, _, v| {
+            l.url = Some(v.to_string());
+            Ok(())
+        },
+    },
+    EnvVar {
+        name: "DB_POOL_SIZE",
+        default: "5 (profile)",
+        doc: "connections kept open in the pool (0–10000)",
+        apply: |l, n, v| {
+            l.pool_size = Some(parse_count(n, v)?);
+            Ok(())
+        },
+    },
+    EnvVar {
+        name: "DB_MAX_OVERFLOW",
+        default: "10 (profile)",
+        doc: "extra connections opened under load, closed when returned to a full pool \
+              (0–10000; `pool_size + max_overflow >= 1`)",
+        apply: |l, n, v| {
+            l.max_overflow = Some(parse_count(n, v)?);
+            Ok(())
+        },
+    },
+    EnvVar {
+        name: "DB_POOL_TIMEOUT",
+        default: "30 s",
+        doc: "how long a checkout waits before failing (must be > 0)",
+        apply: |l, n, v| {
+            l.pool_timeout = Some(parse_duration(n, v)?);
+            Ok(())
+        },
+    },
+    EnvVar {
+        name: "DB_POOL_RECYCLE",
+        default: "1800 s",
+        doc: "maximum connection lifetime; `0` or `-1` = never recycle",
+        apply: |l, n, v| {
+            l.pool_recycle = Some(parse_optional_duration(n, v)?);
+            Ok(())
+        },
+    },
+    EnvVar {
+        name: "DB_POOL_PRE_PING",
+        default: "true",
+        doc: "validate a connection on checkout when it sat idle longer than the window",
+        apply: |l, n, v| {
+            l.pool_pre_ping = Some(parse_bool(n, v)?);
+            Ok(())
+        },
+    },
+    EnvVar {
+        name: "DB_POOL_PRE_PING_WINDOW",
+        default: "500 ms",
+        doc: "that idle window (HikariCP's value)",
+        apply: |l, n, v| {
+            l.pre_ping_window = Some(parse_duration(n, v)?);
+            Ok(())
+        },
+    },
+    EnvVar {
+        name: "DB_ECHO",
+        default: "false",
+        doc: "log every statement's SQL and duration (never its parameters)",
+        apply: |l, n, v| {
+            l.echo = Some(parse_bool(n, v)?);
+            Ok(())
+        },
+    },
+    EnvVar {
+        name: "DB_STATEMENT_TIMEOUT",
+        default: "0 (none)",
+        doc: "cancel statements that run longer than this (enforced by the server on PostgreSQL)",
+        apply: |l, n, v| {
+            l.statement_timeout = Some(parse_optional_duration(n, v)?);
+            Ok(())
+        },
+    },
+    EnvVar {
+        name: "DB_QUERY_TIMEOUT",
+        default: "0 (none)",
+        doc: "client side: stop waiting for the server's answer after this, with \
+              `StatementTimeout`, and discard the connection; holds when the server itself \
+              hangs. On SQLite it acts as a statement timeout",
+        apply: |l, n, v| {
+            l.query_timeout = Some(parse_optional_duration(n, v)?);
+            Ok(())
+        },
+    },
+    EnvVar {
+        name: "DB_CONNECT_TIMEOUT",
+        default: "10 s",
+        doc: "limit for opening a server connection (PostgreSQL); also bounds how long a \
+              health check waits for a pooled connection",
+        apply: |l, n, v| {
+            l.connect_timeout = Some(parse_duration(n, v)?);
+            Ok(())
+        },
+    },
+    EnvVar {
+        name: "DB_HEALTH_CHECK_INTERVAL",
+        default: "30 s",
+        doc: "how long `health()` reuses its last result; `0` = always fresh",
+        apply: |l, n, v| {
+            l.health_check_interval = Some(parse_duration(n, v)?);
+            Ok(())
+        },
+    },
+    EnvVar {
+        name: "DB_PROFILE",
+        default: "*(none)*",
+        doc: "`development`, `production` or `test`",
+        apply: |l, n, v| {
+            l.profile = Some(Profile::parse(n, v)?);
+            Ok(())
+        },
+    },
+    EnvVar {
+        name: "APP_ENV",
+        default: "*(none)*",
+        doc: "the profile, when `DB_PROFILE` is not set",
+        apply: |l, n, v| {
+            if l.profile.is_none() {
+                l.profile = Some(Profile::parse(n, v)?);
+            }
+            Ok(())
+        },
+    },
+    EnvVar {
+        name: "PYTEST_XDIST_WORKER",
+        default: "`main`",
+        doc: "the worker id shown in debug info and in PostgreSQL's `application_name`",
+        apply: |l, _, v| {
+            l.worker_id = Some(v.to_string());
+            Ok(())
+        },
+    },
+    EnvVar {
+        name: "DBMUX_WORKER_ID",
+        default: "`main`",
+        doc: "the worker id, when `PYTEST_XDIST_WORKER` is not set",
+        apply: |l, _, v| {
+            if l.worker_id.is_none() {
+                l.worker_id = Some(v.to_string());
+            }
+            Ok(())
+        },
+    },
+    EnvVar {
+        name: "DB_RETRY_ATTEMPTS",
+        default: "3",
+        doc: "tries in all of `with_retry`, the first included (1–100)",
+        apply: |l, n, v| {
+            let tries = parse_count(n, v)?;
+            if !(1..=100).contains(&tries) {
+                return Err(Error::config(n, v, "must be from 1 to 100"));
+            }
+            l.retry_attempts = Some(tries);
+            Ok(())
+        },
+    },
+    EnvVar {
+        name: "DB_RETRY_BASE_DELAY_MS",
+        default: "50 ms",
+        doc: "first backoff ceiling of `with_retry` (a bare number is milliseconds)",
+        apply: |l, n, v| {
+            l.retry_base_delay = Some(parse_ms_duration(n, v)?);
+            Ok(())
+        },
+    },
+    EnvVar {
+        name: "DB_RETRY_MAX_DELAY_MS",
+        default: "2000 ms",
+        doc: "largest backoff ceiling of `with_retry` (a bare number is milliseconds)",
+        apply: |l, n, v| {
+            l.retry_max_delay = Some(parse_ms_duration(n, v)?);
+            Ok(())
+        },
+    },
+    EnvVar {
+        name: "DB_LEAK_DETECTION_THRESHOLD_MS",
+        default: "0 (off)",
+        doc: "warn once about a connection held longer than this (a bare number is \
+              milliseconds)",
+        apply: |l, n, v| {
+            let d = parse_ms_duration(n, v)?;
+            l.leak_threshold = Some((!d.is_zero()).then_some(d));
+            Ok(())
+        },
+    },
 ];
+
+/// The README's table of [`ENV_VARS`] (variable, default, meaning), as
+/// Markdown; a test keeps the README equal to it.
+pub fn env_vars_markdown() -> String {
+    let mut t = String::from("| variable | default | meaning |\n|---|---|---|\n");
+    for v in ENV_VARS {
+        t.push_str(&format!("| `{}` | {} | {} |\n", v.name, v.default, v.doc));
+    }
+    t
+}
 
 type Lookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
@@ -427,84 +626,10 @@ fn read_layer(get: impl Fn(&str) -> Option<String>, suffix: &str) -> Result<Laye
             Some(v) => Ok(Some(v.trim().to_string())),
         }
     };
-    let name = |n: &str| format!("{n}{suffix}");
-    let mut l = Layer {
-        url: var("DATABASE_URL")?,
-        ..Layer::default()
-    };
-    if let Some(v) = var("DB_POOL_SIZE")? {
-        l.pool_size = Some(parse_count(&name("DB_POOL_SIZE"), &v)?);
-    }
-    if let Some(v) = var("DB_MAX_OVERFLOW")? {
-        l.max_overflow = Some(parse_count(&name("DB_MAX_OVERFLOW"), &v)?);
-    }
-    if let Some(v) = var("DB_POOL_TIMEOUT")? {
-        l.pool_timeout = Some(parse_duration(&name("DB_POOL_TIMEOUT"), &v)?);
-    }
-    if let Some(v) = var("DB_POOL_RECYCLE")? {
-        l.pool_recycle = Some(parse_optional_duration(&name("DB_POOL_RECYCLE"), &v)?);
-    }
-    if let Some(v) = var("DB_POOL_PRE_PING")? {
-        l.pool_pre_ping = Some(parse_bool(&name("DB_POOL_PRE_PING"), &v)?);
-    }
-    if let Some(v) = var("DB_POOL_PRE_PING_WINDOW")? {
-        l.pre_ping_window = Some(parse_duration(&name("DB_POOL_PRE_PING_WINDOW"), &v)?);
-    }
-    if let Some(v) = var("DB_ECHO")? {
-        l.echo = Some(parse_bool(&name("DB_ECHO"), &v)?);
-    }
-    if let Some(v) = var("DB_STATEMENT_TIMEOUT")? {
-        l.statement_timeout = Some(parse_optional_duration(&name("DB_STATEMENT_TIMEOUT"), &v)?);
-    }
-    if let Some(v) = var("DB_QUERY_TIMEOUT")? {
-        l.query_timeout = Some(parse_optional_duration(&name("DB_QUERY_TIMEOUT"), &v)?);
-    }
-    if let Some(v) = var("DB_CONNECT_TIMEOUT")? {
-        l.connect_timeout = Some(parse_duration(&name("DB_CONNECT_TIMEOUT"), &v)?);
-    }
-    if let Some(v) = var("DB_HEALTH_CHECK_INTERVAL")? {
-        l.health_check_interval = Some(parse_duration(&name("DB_HEALTH_CHECK_INTERVAL"), &v)?);
-    }
-    if let Some(v) = var("DB_PROFILE")? {
-        l.profile = Some(Profile::parse(&name("DB_PROFILE"), &v)?);
-    } else if let Some(v) = var("APP_ENV")? {
-        l.profile = Some(Profile::parse(&name("APP_ENV"), &v)?);
-    }
-    l.worker_id = var("PYTEST_XDIST_WORKER")?.or(var("DBMUX_WORKER_ID")?);
-    if let Some(v) = var("DB_RETRY_ATTEMPTS")? {
-        let n = parse_count(&name("DB_RETRY_ATTEMPTS"), &v)?;
-        if !(1..=100).contains(&n) {
-            return Err(Error::config(
-                &name("DB_RETRY_ATTEMPTS"),
-                &v,
-                "must be from 1 to 100",
-            ));
-        }
-        l.retry_attempts = Some(n);
-    }
-    if let Some(v) = var("DB_LEAK_DETECTION_THRESHOLD_MS")? {
-        let ms: u64 = v.parse().map_err(|_| {
-            Error::config(
-                &name("DB_LEAK_DETECTION_THRESHOLD_MS"),
-                &v,
-                "must be a whole number of milliseconds (0 = off)",
-            )
-        })?;
-        l.leak_threshold = Some((ms > 0).then(|| Duration::from_millis(ms)));
-    }
-    for (var_name, slot) in [
-        ("DB_RETRY_BASE_DELAY_MS", &mut l.retry_base_delay),
-        ("DB_RETRY_MAX_DELAY_MS", &mut l.retry_max_delay),
-    ] {
-        if let Some(v) = var(var_name)? {
-            let ms: u64 = v.parse().map_err(|_| {
-                Error::config(
-                    &name(var_name),
-                    &v,
-                    "must be a whole number of milliseconds",
-                )
-            })?;
-            *slot = Some(Duration::from_millis(ms));
+    let mut l = Layer::default();
+    for v in ENV_VARS {
+        if let Some(value) = var(v.name)? {
+            (v.apply)(&mut l, &format!("{}{suffix}", v.name), &value)?;
         }
     }
     Ok(l)
@@ -596,6 +721,29 @@ pub(crate) fn parse_duration(setting: &str, v: &str) -> Result<Duration> {
         return Err(Error::config(setting, v, ALLOWED));
     }
     humantime::parse_duration(t).map_err(|_| Error::config(setting, v, ALLOWED))
+}
+
+/// A duration whose variable is named in milliseconds (`..._MS`): a bare
+/// number is milliseconds (`250`, `0.5`); with a unit it is read as every
+/// other duration (`2s`, `500ms`).
+fn parse_ms_duration(setting: &str, v: &str) -> Result<Duration> {
+    match v.trim().parse::<f64>() {
+        Ok(ms) if ms.is_finite() && (0.0..=1e12).contains(&ms) => {
+            Ok(Duration::from_secs_f64(ms / 1000.0))
+        }
+        Ok(_) => Err(Error::config(
+            setting,
+            v,
+            "must be a duration: milliseconds as a number (250) or with a unit (2s, 500ms)",
+        )),
+        Err(_) => parse_duration(setting, v).map_err(|_| {
+            Error::config(
+                setting,
+                v,
+                "must be a duration: milliseconds as a number (250) or with a unit (2s, 500ms)",
+            )
+        }),
+    }
 }
 
 /// Like [`parse_duration`], but `0` and `-1` mean "off".
@@ -835,6 +983,59 @@ impl fmt::Display for Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn env_vars_lists_exactly_the_variables_that_are_read() {
+        use std::collections::BTreeSet;
+        use std::sync::Mutex;
+        let asked = Arc::new(Mutex::new(BTreeSet::new()));
+        let seen = asked.clone();
+        Config::builder()
+            .with_env_lookup(move |k| {
+                seen.lock().unwrap().insert(k.to_string());
+                None
+            })
+            .build()
+            .unwrap();
+        let asked = asked.lock().unwrap().clone();
+        let listed: BTreeSet<String> = ENV_VARS.iter().map(|v| v.name.to_string()).collect();
+        assert_eq!(asked, listed);
+        assert_eq!(listed.len(), 20);
+        assert_eq!(listed.len(), ENV_VARS.len(), "a variable is listed twice");
+    }
+
+    #[test]
+    fn the_readme_table_is_env_vars() {
+        let readme = include_str!("../README.md");
+        assert!(
+            readme.contains(&env_vars_markdown()),
+            "README.md's variable table differs from ENV_VARS; paste dbmux::env_vars_markdown():\n{}",
+            env_vars_markdown()
+        );
+    }
+
+    #[test]
+    fn ms_variables_take_every_duration_form() {
+        let build = |k: &'static str, v: &'static str| {
+            Config::builder()
+                .with_env_lookup(move |name| (name == k).then(|| v.to_string()))
+                .build()
+        };
+        let c = build("DB_RETRY_BASE_DELAY_MS", "250").unwrap();
+        assert_eq!(c.retry().base_delay, Duration::from_millis(250));
+        let c = build("DB_RETRY_BASE_DELAY_MS", "1s").unwrap();
+        assert_eq!(c.retry().base_delay, Duration::from_secs(1));
+        let c = build("DB_RETRY_MAX_DELAY_MS", "1500ms").unwrap();
+        assert_eq!(c.retry().max_delay, Duration::from_millis(1500));
+        let c = build("DB_LEAK_DETECTION_THRESHOLD_MS", "2s").unwrap();
+        assert_eq!(c.leak_detection_threshold(), Some(Duration::from_secs(2)));
+        let c = build("DB_LEAK_DETECTION_THRESHOLD_MS", "0").unwrap();
+        assert_eq!(c.leak_detection_threshold(), None);
+        let e = build("DB_RETRY_MAX_DELAY_MS", "soon").unwrap_err();
+        assert_eq!(e.code(), ErrorCode::InvalidConfig);
+        assert!(e.message().contains("DB_RETRY_MAX_DELAY_MS"), "{e}");
+        assert!(e.message().contains("milliseconds as a number"), "{e}");
+    }
 
     #[test]
     fn durations() {

@@ -44,7 +44,9 @@ mod value;
 #[cfg(all(feature = "wasm", target_arch = "wasm32"))]
 pub mod wasm;
 
-pub use config::{Config, ConfigBuilder, Profile, DEFAULT_URL, ENV_VARS, MAX_POOL};
+pub use config::{
+    env_vars_markdown, Config, ConfigBuilder, EnvVar, Profile, DEFAULT_URL, ENV_VARS, MAX_POOL,
+};
 pub use connection::{Connection, Transaction};
 pub use error::{Error, ErrorCode, Result};
 pub use global::{debug_info, global, health, init, is_initialized, shutdown};
