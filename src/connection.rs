@@ -1,7 +1,6 @@
 //! `Connection`, the pooled connection guard, and `Transaction`.
 
-#[cfg(target_arch = "wasm32")]
-use crate::holder as r2d2;
+use crate::pool::r2d2;
 
 use crate::platform::Instant;
 use std::ops::{Deref, DerefMut};
@@ -16,7 +15,7 @@ enum Pooled {
     #[cfg(feature = "sqlite")]
     Sqlite(r2d2::PooledConnection<crate::sqlite::SqliteManager>),
     #[cfg(feature = "postgres")]
-    Postgres(r2d2::PooledConnection<crate::pg::PgManager>),
+    Postgres(r2d2::PooledConnection<crate::postgres::PgManager>),
     /// Keeps the enum matchable in a build without any backend.
     #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
     #[allow(dead_code)]
@@ -28,7 +27,7 @@ pub(crate) enum Native<'a> {
     #[cfg(feature = "sqlite")]
     Sqlite(&'a rusqlite::Connection),
     #[cfg(feature = "postgres")]
-    Postgres(&'a mut crate::pg::PgConn),
+    Postgres(&'a mut crate::postgres::PgConn),
     #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
     #[allow(dead_code)]
     None(std::convert::Infallible, std::marker::PhantomData<&'a ()>),
@@ -190,7 +189,7 @@ impl Connection {
             #[cfg(feature = "sqlite")]
             Native::Sqlite(c) => crate::sqlite::execute(c, sql, params),
             #[cfg(feature = "postgres")]
-            Native::Postgres(c) => crate::pg::execute(c, sql, params),
+            Native::Postgres(c) => crate::postgres::execute(c, sql, params),
             #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
             Native::None(n, _) => match n {},
         })
@@ -205,7 +204,7 @@ impl Connection {
             #[cfg(feature = "sqlite")]
             Native::Sqlite(c) => c.execute_batch(sql).map_err(Error::from),
             #[cfg(feature = "postgres")]
-            Native::Postgres(c) => crate::pg::execute_batch(c, sql),
+            Native::Postgres(c) => crate::postgres::execute_batch(c, sql),
             #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
             Native::None(n, _) => match n {},
         })
@@ -238,7 +237,7 @@ impl Connection {
             #[cfg(feature = "sqlite")]
             Native::Sqlite(c) => crate::sqlite::query_into(c, sql, params, sink),
             #[cfg(feature = "postgres")]
-            Native::Postgres(c) => crate::pg::query_into(c, sql, params, sink),
+            Native::Postgres(c) => crate::postgres::query_into(c, sql, params, sink),
             #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
             Native::None(n, _) => match n {},
         })
@@ -269,7 +268,7 @@ impl Connection {
             #[cfg(feature = "sqlite")]
             Native::Sqlite(c) => crate::sqlite::query_value(c, sql, params),
             #[cfg(feature = "postgres")]
-            Native::Postgres(c) => crate::pg::query_value(c, sql, params),
+            Native::Postgres(c) => crate::postgres::query_value(c, sql, params),
             #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
             Native::None(n, _) => match n {},
         })?;
@@ -287,7 +286,7 @@ impl Connection {
             #[cfg(feature = "sqlite")]
             Pooled::Sqlite(c) => Ok(c.conn.last_insert_rowid()),
             #[cfg(feature = "postgres")]
-            Pooled::Postgres(c) => crate::pg::last_insert_id(c),
+            Pooled::Postgres(c) => crate::postgres::last_insert_id(c),
             #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
             Pooled::None(n) => match *n {},
         }
@@ -365,7 +364,7 @@ impl Connection {
 
     #[cfg(feature = "postgres")]
     pub(crate) fn postgres(
-        c: r2d2::PooledConnection<crate::pg::PgManager>,
+        c: r2d2::PooledConnection<crate::postgres::PgManager>,
         mgr: Arc<Inner>,
     ) -> Connection {
         Connection {

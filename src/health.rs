@@ -110,7 +110,7 @@ pub struct DebugInfo {
     pub retries: u64,
     /// Connections held longer than the leak detection threshold, with
     /// their age (empty when detection is off).
-    pub long_held: Vec<crate::leaks::LongHeld>,
+    pub long_held: Vec<crate::pool::leaks::LongHeld>,
     /// Leak warnings logged so far.
     pub leak_warnings: u64,
 }

@@ -16,29 +16,43 @@ compile_error!(
      --no-default-features --features sqlite (or wasm)"
 );
 
+// Module map: the layers, leaves first. One line a module.
+//
+// - `platform`      clocks and process facts that differ on wasm32 (leaf)
+// - `error`         `Error`, `ErrorCode` (the one table of codes) (leaf)
+// - `placeholders`  `?` <-> `$n` rewriting (leaf)
+// - `value`         `Value`, `Row`, `Rows`, `RowSink` (leaf)
+// - `url/`          every URL form, always compiled: dispatch (`mod.rs`),
+//                   SQLite options (`sqlite.rs`), the libpq parser (`postgres.rs`)
+// - `config/`       `Config` and its builder; the table of environment variables
+// - `pool/`         the pool snapshot and counters, r2d2 (or the wasm32 holder)
+//                   written once as `pool::r2d2`, leak detection, retry policy
+// - `sqlite/`       the SQLite backend (feature `sqlite`): open, pragmas,
+//                   statements, error mapping; the library check (`library.rs`,
+//                   `copies.rs`)
+// - `postgres/`     the PostgreSQL backend (feature `postgres`): connect and
+//                   TLS (`mod.rs`), the blocking client with deadlines
+//                   (`client.rs`), value mapping (`values.rs`)
+// - `connection`    `Connection`, `Transaction`: the one place statements and
+//                   transactions run, for every binding
+// - `manager`       `Manager`: building the pool, checkout, health caching
+// - `health`        `HealthReport`, `DebugInfo` (JSON)
+// - `global`        the lazily built process-wide manager
+// - `wasm`          the JavaScript `Database` class (feature `wasm`, wasm32)
+// The C ABI is the `dbmux-ffi` crate in `ffi/`; Python is `bindings/python/`.
 mod config;
 mod connection;
 mod error;
 mod global;
 mod health;
-#[cfg(target_arch = "wasm32")]
-mod holder;
-mod leaks;
 mod manager;
-#[cfg(feature = "postgres")]
-mod pg;
-#[cfg(feature = "postgres")]
-mod pg_client;
-mod pg_url;
-#[cfg(feature = "postgres")]
-mod pg_values;
 mod placeholders;
 mod platform;
 mod pool;
-mod retry;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
-mod sqlite_options;
 mod url;
 mod value;
 #[cfg(all(feature = "wasm", target_arch = "wasm32"))]
@@ -51,15 +65,15 @@ pub use connection::{Connection, Transaction};
 pub use error::{Error, ErrorCode, Result};
 pub use global::{debug_info, global, health, init, is_initialized, shutdown};
 pub use health::{DebugInfo, HealthReport};
-pub use leaks::LongHeld;
 pub use manager::Manager;
-pub use pg_url::{
+pub use pool::leaks::LongHeld;
+pub use pool::retry::RetryPolicy;
+pub use pool::PoolStatus;
+pub use url::postgres::{
     parse_postgres, parse_postgres_with_env, PgSettings, SslMode, TargetSessionAttrs,
     DEFAULT_SOCKET_DIR,
 };
-pub use pool::PoolStatus;
-pub use retry::RetryPolicy;
-pub use sqlite_options::{
+pub use url::sqlite::{
     CacheMode, JournalMode, OpenMode, ResolvedPragmas, SqliteOptions, Synchronous,
 };
 pub use url::{
@@ -74,7 +88,7 @@ pub use value::{Column, ColumnIndex, FromValue, Row, RowSink, Rows, Value, Value
 pub use tokio_postgres;
 
 #[cfg(feature = "postgres")]
-pub use pg_client::PgClient;
+pub use postgres::client::PgClient;
 
 #[cfg(feature = "sqlite")]
 pub use sqlite::library::{sqlite_version, MIN_SQLITE_VERSION, MIN_SQLITE_VERSION_NUMBER};

@@ -1,7 +1,6 @@
 //! `Manager`: one pool for one database, with health and debug info.
 
-#[cfg(target_arch = "wasm32")]
-use crate::holder as r2d2;
+use crate::pool::r2d2;
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, RwLock};
@@ -30,7 +29,7 @@ pub(crate) enum BackendPool {
     },
     #[cfg(feature = "postgres")]
     Postgres {
-        pool: r2d2::Pool<crate::pg::PgManager>,
+        pool: r2d2::Pool<crate::postgres::PgManager>,
     },
     /// Keeps the enum matchable in a build without any backend.
     #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
@@ -44,7 +43,7 @@ pub(crate) struct Inner {
     pub stats: Arc<Stats>,
     health_cache: Mutex<Option<(Instant, HealthReport)>>,
     /// Present when leak detection is on.
-    pub leaks: Option<Arc<crate::leaks::LeakDetector>>,
+    pub leaks: Option<Arc<crate::pool::leaks::LeakDetector>>,
 }
 
 /// A connection manager: one pool for one database.
@@ -90,7 +89,7 @@ impl Manager {
         let pool = build_pool(&config, &stats)?;
         let leaks = config
             .leak_detection_threshold()
-            .map(|t| crate::leaks::LeakDetector::start(t, config.redacted_url()));
+            .map(|t| crate::pool::leaks::LeakDetector::start(t, config.redacted_url()));
         MANAGERS_CREATED.fetch_add(1, Relaxed);
         Ok(Manager {
             inner: Arc::new(Inner {
@@ -480,7 +479,7 @@ fn build_pool(config: &Config, stats: &Arc<Stats>) -> Result<BackendPool> {
         )),
         #[cfg(feature = "postgres")]
         Target::Postgres(p) => {
-            use crate::pg::{PgManager, SessionSettings};
+            use crate::postgres::{PgManager, SessionSettings};
             let settings = crate::pool::CheckSettings::new(config, stats);
             let session = SessionSettings {
                 statement_timeout: config.statement_timeout(),

@@ -5,8 +5,7 @@
 mod copies;
 pub(crate) mod library;
 
-#[cfg(target_arch = "wasm32")]
-use crate::holder as r2d2;
+use crate::pool::r2d2;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -23,7 +22,7 @@ use rusqlite::{ffi, OpenFlags, ToSql, TransactionBehavior};
 use crate::error::{Error, ErrorCode, Result};
 use crate::placeholders::{rewrite, Target};
 use crate::pool::{CheckSettings, ConnError, Stats};
-use crate::sqlite_options::{CacheMode, OpenMode, ResolvedPragmas};
+use crate::url::sqlite::{CacheMode, OpenMode, ResolvedPragmas};
 use crate::url::{SqliteLocation, SqliteTarget};
 use crate::value::{Column, Value};
 

@@ -1,8 +1,18 @@
 //! Pool plumbing shared by every backend: the pool snapshot, the counters
-//! built on r2d2's event hooks, and the connection-check error type.
+//! built on r2d2's event hooks, and the connection-check error type; leak
+//! detection and the retry policy beside it.
 
 #[cfg(target_arch = "wasm32")]
-use crate::holder as r2d2;
+pub(crate) mod holder;
+pub(crate) mod leaks;
+pub(crate) mod retry;
+
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) use ::r2d2;
+/// r2d2, written once: the crate natively, and on wasm32 (no threads) dbmux's
+/// one-connection holder with the part of r2d2's API that dbmux uses.
+#[cfg(target_arch = "wasm32")]
+pub(crate) use holder as r2d2;
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};

@@ -2,6 +2,9 @@
 //! sslmode semantics (TLS through native-tls), client-side deadlines,
 //! dbmux's checks, typed binding and result decoding.
 
+pub(crate) mod client;
+pub(crate) mod values;
+
 use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -11,11 +14,11 @@ use tokio_postgres::config::SslMode as WireSslMode;
 use tokio_postgres::{NoTls, Statement};
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::pg_client::{PgClient, Waited};
-use crate::pg_url::{PgSettings, SslMode, TargetSessionAttrs};
-use crate::pg_values::{BindError, PgValue};
 use crate::placeholders::{rewrite, Target};
 use crate::pool::{CheckSettings, ConnError, Stats};
+use crate::postgres::client::{PgClient, Waited};
+use crate::postgres::values::{BindError, PgValue};
+use crate::url::postgres::{PgSettings, SslMode, TargetSessionAttrs};
 use crate::value::{Column, Value};
 
 /// Prepared statements kept per connection.
@@ -651,7 +654,7 @@ pub(crate) fn query_into(
     params: &[Value],
     sink: &mut dyn crate::value::RowSink,
 ) -> Result<u64> {
-    use crate::pg_values::Cell;
+    use crate::postgres::values::Cell;
     track_tx(c, sql);
     let stmt = prepared(c, sql)?;
     check_count(&stmt, params)?;

@@ -6,8 +6,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::error::{Error, ErrorCode, Result};
-use crate::sqlite_options::SqliteOptions;
+mod env;
+mod parse;
+
+pub use env::{env_vars_markdown, EnvVar, ENV_VARS};
+use env::{process_env, read_dotenv, read_layer};
+
+use crate::error::{Error, Result};
+use crate::url::sqlite::SqliteOptions;
 use crate::url::{parse_url, SqliteLocation, Target};
 
 /// The URL used when neither code nor the environment gives one: a SQLite
@@ -95,240 +101,6 @@ macro_rules! first_set {
     ($layers:expr, $field:ident) => {
         $layers.iter().find_map(|l| l.$field.clone())
     };
-}
-
-/// One environment variable dbmux reads: its name, default and meaning
-/// (the README's table is made from these), and how its value becomes a
-/// setting. [`ENV_VARS`] is the one list: the environment, `.env` files and
-/// the documentation all go through it.
-#[derive(Clone, Copy)]
-pub struct EnvVar {
-    /// The variable's name.
-    pub name: &'static str,
-    /// Its default, in words.
-    pub default: &'static str,
-    /// What it sets.
-    pub doc: &'static str,
-    /// Parses the (trimmed, non-empty) value into the layer; the second
-    /// argument is the name to put in an error message.
-    apply: fn(&mut Layer, &str, &str) -> Result<()>,
-}
-
-impl std::fmt::Debug for EnvVar {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EnvVar")
-            .field("name", &self.name)
-            .field("default", &self.default)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Every environment variable dbmux reads, in the order it reads them.
-pub static ENV_VARS: &[EnvVar] = &[
-    EnvVar {
-        name: "DATABASE_URL",
-        default: "`sqlite:///dbmux.db`",
-        doc: "the database URL (forms above)",
-        apply: |l, _, v| {
-            l.url = Some(v.to_string());
-            Ok(())
-        },
-    },
-    EnvVar {
-        name: "DB_POOL_SIZE",
-        default: "5 (profile)",
-        doc: "connections kept open in the pool (0–10000)",
-        apply: |l, n, v| {
-            l.pool_size = Some(parse_count(n, v)?);
-            Ok(())
-        },
-    },
-    EnvVar {
-        name: "DB_MAX_OVERFLOW",
-        default: "10 (profile)",
-        doc: "extra connections opened under load, closed when returned to a full pool \
-              (0–10000; `pool_size + max_overflow >= 1`)",
-        apply: |l, n, v| {
-            l.max_overflow = Some(parse_count(n, v)?);
-            Ok(())
-        },
-    },
-    EnvVar {
-        name: "DB_POOL_TIMEOUT",
-        default: "30 s",
-        doc: "how long a checkout waits before failing (must be > 0)",
-        apply: |l, n, v| {
-            l.pool_timeout = Some(parse_duration(n, v)?);
-            Ok(())
-        },
-    },
-    EnvVar {
-        name: "DB_POOL_RECYCLE",
-        default: "1800 s",
-        doc: "maximum connection lifetime; `0` or `-1` = never recycle",
-        apply: |l, n, v| {
-            l.pool_recycle = Some(parse_optional_duration(n, v)?);
-            Ok(())
-        },
-    },
-    EnvVar {
-        name: "DB_POOL_PRE_PING",
-        default: "true",
-        doc: "validate a connection on checkout when it sat idle longer than the window",
-        apply: |l, n, v| {
-            l.pool_pre_ping = Some(parse_bool(n, v)?);
-            Ok(())
-        },
-    },
-    EnvVar {
-        name: "DB_POOL_PRE_PING_WINDOW",
-        default: "500 ms",
-        doc: "that idle window (HikariCP's value)",
-        apply: |l, n, v| {
-            l.pre_ping_window = Some(parse_duration(n, v)?);
-            Ok(())
-        },
-    },
-    EnvVar {
-        name: "DB_ECHO",
-        default: "false",
-        doc: "log every statement's SQL and duration (never its parameters)",
-        apply: |l, n, v| {
-            l.echo = Some(parse_bool(n, v)?);
-            Ok(())
-        },
-    },
-    EnvVar {
-        name: "DB_STATEMENT_TIMEOUT",
-        default: "0 (none)",
-        doc: "cancel statements that run longer than this (enforced by the server on PostgreSQL)",
-        apply: |l, n, v| {
-            l.statement_timeout = Some(parse_optional_duration(n, v)?);
-            Ok(())
-        },
-    },
-    EnvVar {
-        name: "DB_QUERY_TIMEOUT",
-        default: "0 (none)",
-        doc: "client side: stop waiting for the server's answer after this, with \
-              `StatementTimeout`, and discard the connection; holds when the server itself \
-              hangs. On SQLite it acts as a statement timeout",
-        apply: |l, n, v| {
-            l.query_timeout = Some(parse_optional_duration(n, v)?);
-            Ok(())
-        },
-    },
-    EnvVar {
-        name: "DB_CONNECT_TIMEOUT",
-        default: "10 s",
-        doc: "limit for opening a server connection (PostgreSQL); also bounds how long a \
-              health check waits for a pooled connection",
-        apply: |l, n, v| {
-            l.connect_timeout = Some(parse_duration(n, v)?);
-            Ok(())
-        },
-    },
-    EnvVar {
-        name: "DB_HEALTH_CHECK_INTERVAL",
-        default: "30 s",
-        doc: "how long `health()` reuses its last result; `0` = always fresh",
-        apply: |l, n, v| {
-            l.health_check_interval = Some(parse_duration(n, v)?);
-            Ok(())
-        },
-    },
-    EnvVar {
-        name: "DB_PROFILE",
-        default: "*(none)*",
-        doc: "`development`, `production` or `test`",
-        apply: |l, n, v| {
-            l.profile = Some(Profile::parse(n, v)?);
-            Ok(())
-        },
-    },
-    EnvVar {
-        name: "APP_ENV",
-        default: "*(none)*",
-        doc: "the profile, when `DB_PROFILE` is not set",
-        apply: |l, n, v| {
-            if l.profile.is_none() {
-                l.profile = Some(Profile::parse(n, v)?);
-            }
-            Ok(())
-        },
-    },
-    EnvVar {
-        name: "PYTEST_XDIST_WORKER",
-        default: "`main`",
-        doc: "the worker id shown in debug info and in PostgreSQL's `application_name`",
-        apply: |l, _, v| {
-            l.worker_id = Some(v.to_string());
-            Ok(())
-        },
-    },
-    EnvVar {
-        name: "DBMUX_WORKER_ID",
-        default: "`main`",
-        doc: "the worker id, when `PYTEST_XDIST_WORKER` is not set",
-        apply: |l, _, v| {
-            if l.worker_id.is_none() {
-                l.worker_id = Some(v.to_string());
-            }
-            Ok(())
-        },
-    },
-    EnvVar {
-        name: "DB_RETRY_ATTEMPTS",
-        default: "3",
-        doc: "tries in all of `with_retry`, the first included (1–100)",
-        apply: |l, n, v| {
-            let tries = parse_count(n, v)?;
-            if !(1..=100).contains(&tries) {
-                return Err(Error::config(n, v, "must be from 1 to 100"));
-            }
-            l.retry_attempts = Some(tries);
-            Ok(())
-        },
-    },
-    EnvVar {
-        name: "DB_RETRY_BASE_DELAY_MS",
-        default: "50 ms",
-        doc: "first backoff ceiling of `with_retry` (a bare number is milliseconds)",
-        apply: |l, n, v| {
-            l.retry_base_delay = Some(parse_ms_duration(n, v)?);
-            Ok(())
-        },
-    },
-    EnvVar {
-        name: "DB_RETRY_MAX_DELAY_MS",
-        default: "2000 ms",
-        doc: "largest backoff ceiling of `with_retry` (a bare number is milliseconds)",
-        apply: |l, n, v| {
-            l.retry_max_delay = Some(parse_ms_duration(n, v)?);
-            Ok(())
-        },
-    },
-    EnvVar {
-        name: "DB_LEAK_DETECTION_THRESHOLD_MS",
-        default: "0 (off)",
-        doc: "warn once about a connection held longer than this (a bare number is \
-              milliseconds)",
-        apply: |l, n, v| {
-            let d = parse_ms_duration(n, v)?;
-            l.leak_threshold = Some((!d.is_zero()).then_some(d));
-            Ok(())
-        },
-    },
-];
-
-/// The README's table of [`ENV_VARS`] (variable, default, meaning), as
-/// Markdown; a test keeps the README equal to it.
-pub fn env_vars_markdown() -> String {
-    let mut t = String::from("| variable | default | meaning |\n|---|---|---|\n");
-    for v in ENV_VARS {
-        t.push_str(&format!("| `{}` | {} | {} |\n", v.name, v.default, v.doc));
-    }
-    t
 }
 
 type Lookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
@@ -613,148 +385,6 @@ impl ConfigBuilder {
     }
 }
 
-/// Reads the settings of one environment-like source. `suffix` is appended
-/// to the variable name in error messages (e.g. " (from .env)").
-fn read_layer(get: impl Fn(&str) -> Option<String>, suffix: &str) -> Result<Layer> {
-    let var = |name: &str| -> Result<Option<String>> {
-        match get(name) {
-            None => Ok(None),
-            Some(v) if v.trim().is_empty() => Err(Error::new(
-                ErrorCode::InvalidConfig,
-                format!("{name}{suffix} is set but empty; unset it or give it a value"),
-            )),
-            Some(v) => Ok(Some(v.trim().to_string())),
-        }
-    };
-    let mut l = Layer::default();
-    for v in ENV_VARS {
-        if let Some(value) = var(v.name)? {
-            (v.apply)(&mut l, &format!("{}{suffix}", v.name), &value)?;
-        }
-    }
-    Ok(l)
-}
-
-/// A process environment variable; wasm32 has no environment.
-fn process_env(name: &str) -> Option<String> {
-    if cfg!(target_arch = "wasm32") {
-        return None;
-    }
-    std::env::var(name).ok()
-}
-
-/// Reads a `.env` file: `None` when it does not exist.
-fn read_dotenv(path: &std::path::Path) -> Result<Option<Vec<(String, String)>>> {
-    let iter = match dotenvy::from_path_iter(path) {
-        Ok(it) => it,
-        Err(e) if e.not_found() => return Ok(None),
-        Err(e) => {
-            return Err(Error::new(
-                ErrorCode::InvalidConfig,
-                format!("could not read {}: {e}", path.display()),
-            ))
-        }
-    };
-    let mut vars = Vec::new();
-    for item in iter {
-        let (k, v) = item.map_err(|e| {
-            Error::new(
-                ErrorCode::InvalidConfig,
-                format!("could not parse {}: {}", path.display(), dotenv_error(&e)),
-            )
-        })?;
-        vars.push((k, v));
-    }
-    Ok(Some(vars))
-}
-
-/// dotenvy's parse errors quote the offending line, which may hold a
-/// password: keep only the position.
-fn dotenv_error(e: &dotenvy::Error) -> String {
-    match e {
-        dotenvy::Error::LineParse(_, idx) => {
-            format!("syntax error at character {idx} of a line; fix or remove that line")
-        }
-        other => other.to_string(),
-    }
-}
-
-fn parse_count(setting: &str, v: &str) -> Result<u32> {
-    match v.parse::<i64>() {
-        Ok(n) if (0..=MAX_POOL as i64).contains(&n) => Ok(n as u32),
-        Ok(n) if n < 0 => Err(Error::config(
-            setting,
-            v,
-            "must be a whole number from 0 to 10000 (dbmux has no 'unlimited'; give a number)",
-        )),
-        _ => Err(Error::config(
-            setting,
-            v,
-            "must be a whole number from 0 to 10000",
-        )),
-    }
-}
-
-/// Parses a boolean setting: true/false, 1/0, yes/no, on/off.
-pub(crate) fn parse_bool(setting: &str, v: &str) -> Result<bool> {
-    match v.trim().to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Ok(true),
-        "0" | "false" | "no" | "off" => Ok(false),
-        _ => Err(Error::config(
-            setting,
-            v,
-            "must be true/false, 1/0, yes/no or on/off",
-        )),
-    }
-}
-
-/// Parses a duration: a bare number is seconds (`30`, `0.5`); otherwise a
-/// number with a unit (`500ms`, `5s`, `2m`, `1h`).
-pub(crate) fn parse_duration(setting: &str, v: &str) -> Result<Duration> {
-    const ALLOWED: &str = "must be a duration: seconds as a number (30, 0.5) or with a unit \
-                           (500ms, 5s, 2m, 1h)";
-    let t = v.trim();
-    if let Ok(secs) = t.parse::<f64>() {
-        if secs.is_finite() && (0.0..=1e9).contains(&secs) {
-            return Ok(Duration::from_secs_f64(secs));
-        }
-        return Err(Error::config(setting, v, ALLOWED));
-    }
-    humantime::parse_duration(t).map_err(|_| Error::config(setting, v, ALLOWED))
-}
-
-/// A duration whose variable is named in milliseconds (`..._MS`): a bare
-/// number is milliseconds (`250`, `0.5`); with a unit it is read as every
-/// other duration (`2s`, `500ms`).
-fn parse_ms_duration(setting: &str, v: &str) -> Result<Duration> {
-    match v.trim().parse::<f64>() {
-        Ok(ms) if ms.is_finite() && (0.0..=1e12).contains(&ms) => {
-            Ok(Duration::from_secs_f64(ms / 1000.0))
-        }
-        Ok(_) => Err(Error::config(
-            setting,
-            v,
-            "must be a duration: milliseconds as a number (250) or with a unit (2s, 500ms)",
-        )),
-        Err(_) => parse_duration(setting, v).map_err(|_| {
-            Error::config(
-                setting,
-                v,
-                "must be a duration: milliseconds as a number (250) or with a unit (2s, 500ms)",
-            )
-        }),
-    }
-}
-
-/// Like [`parse_duration`], but `0` and `-1` mean "off".
-fn parse_optional_duration(setting: &str, v: &str) -> Result<Option<Duration>> {
-    if v.trim() == "-1" {
-        return Ok(None);
-    }
-    let d = parse_duration(setting, v)?;
-    Ok(if d.is_zero() { None } else { Some(d) })
-}
-
 /// Validated dbmux settings: a [`Target`] plus pool and session settings.
 ///
 /// Build one with [`Config::builder`], [`Config::from_url`] or
@@ -982,7 +612,9 @@ impl fmt::Display for Config {
 
 #[cfg(test)]
 mod tests {
+    use super::parse::{parse_duration, parse_optional_duration};
     use super::*;
+    use crate::error::ErrorCode;
 
     #[test]
     fn env_vars_lists_exactly_the_variables_that_are_read() {
@@ -1006,7 +638,7 @@ mod tests {
 
     #[test]
     fn the_readme_table_is_env_vars() {
-        let readme = include_str!("../README.md");
+        let readme = include_str!("../../README.md");
         assert!(
             readme.contains(&env_vars_markdown()),
             "README.md's variable table differs from ENV_VARS; paste dbmux::env_vars_markdown():\n{}",

@@ -9,9 +9,12 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub(crate) mod postgres;
+pub(crate) mod sqlite;
+
 use crate::error::{Error, ErrorCode, Result};
-use crate::pg_url::{parse_postgres, PgSettings};
-use crate::sqlite_options::SqliteOptions;
+use postgres::{parse_postgres, PgSettings};
+use sqlite::SqliteOptions;
 
 /// The database engine a URL points at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -73,7 +76,7 @@ impl SqliteTarget {
     /// True for an in-memory database (`:memory:` or `mode=memory`).
     pub fn is_memory(&self) -> bool {
         self.location == SqliteLocation::Memory
-            || self.options.mode == Some(crate::sqlite_options::OpenMode::Memory)
+            || self.options.mode == Some(crate::url::sqlite::OpenMode::Memory)
     }
 }
 
