@@ -226,82 +226,6 @@ void dbmux_string_free(char *s);
 char *dbmux_last_error_message(void);
 
 /**
- * A static string naming the library version and the enabled features,
- * e.g. `"dbmux 0.1.0 (sqlite, postgres, tls)"` (`bundled` is named too
- * when SQLite is compiled into the library). Do not free it. Any thread.
- */
-const char *dbmux_version(void);
-
-/**
- * The stable name of a status code: `"ok"` for DBMUX_OK, else the name of
- * the Rust error code with that number (`"invalid_url"`, `"pool_timeout"`,
- * `"commit_unknown"`, ...; the same names as the JSON `error_code` and the
- * Python exceptions' `name`), or NULL for a number that is no status. A
- * static string: do not free it. Any thread.
- */
-const char *dbmux_status_name(int status);
-
-/**
- * A static string with the version of the SQLite library dbmux runs on,
- * e.g. `"3.40.1"` (`sqlite3_libversion()` of dbmux's copy), or NULL when
- * the library was built without the `sqlite` feature. Do not free it. Any
- * thread.
- *
- * By default libdbmux links the system `libsqlite3` as a shared library,
- * so this equals what the host's own `sqlite3_libversion()` returns; a
- * `bundled` build has its own copy (see bindings/c/README.md: never open a
- * database file through two copies of SQLite in one process).
- */
-const char *dbmux_sqlite_version(void);
-
-/**
- * Opens a manager for `url`, or for `DATABASE_URL` (then `./.env`, then the
- * embedded default `./dbmux.db`) when `url` is NULL. In both cases the pool
- * settings come from the `DB_*` environment variables (`DB_POOL_SIZE`,
- * `DB_POOL_TIMEOUT`, ...) and their defaults. Does not connect. On success `*out`
- * owns the manager: close it with `dbmux_manager_close`. A manager may be
- * used from any thread at once.
- */
-enum dbmux_status dbmux_manager_open(const char *url, struct dbmux_manager **out);
-
-/**
- * Closes every connection of the manager (those still checked out close
- * when released) and frees it. NULL is accepted. The global manager's
- * handle is not freed (use `dbmux_global_shutdown`).
- * Thread: Any thread, once no other thread uses the manager.
- */
-void dbmux_manager_close(struct dbmux_manager *mgr);
-
-/**
- * The process-wide manager, created from the environment on first use.
- * `*out` is borrowed: do not close it; it stays valid until
- * `dbmux_global_shutdown`. Any thread.
- */
-enum dbmux_status dbmux_global(struct dbmux_manager **out);
-
-/**
- * Shuts the global manager down and invalidates handles from
- * `dbmux_global`; the next `dbmux_global` builds a fresh one.
- * Thread: Any thread, once no other thread uses the global handle.
- */
-void dbmux_global_shutdown(void);
-
-/**
- * The manager's health report as JSON (the same object as Rust's
- * `HealthReport`), cached for DB_HEALTH_CHECK_INTERVAL. `*out` is owned by
- * the caller: free it with `dbmux_string_free`.
- * Thread: Any thread.
- */
-enum dbmux_status dbmux_health_json(const struct dbmux_manager *mgr, char **out);
-
-/**
- * The manager's debug info as JSON (Rust's `DebugInfo`). `*out` is owned
- * by the caller: free it with `dbmux_string_free`.
- * Thread: Any thread.
- */
-enum dbmux_status dbmux_debug_info_json(const struct dbmux_manager *mgr, char **out);
-
-/**
  * Checks a connection out of `mgr`, waiting up to pool_timeout. `*out`
  * must be released with `dbmux_conn_release`. A connection is used by one
  * thread at a time and may move between threads.
@@ -369,6 +293,90 @@ enum dbmux_status dbmux_query(struct dbmux_conn *conn,
  * Thread: One thread at a time per connection.
  */
 enum dbmux_status dbmux_last_insert_id(struct dbmux_conn *conn, int64_t *out);
+
+/**
+ * Routes dbmux's log lines (level, target, message) to `f`, with
+ * `user_data` passed back. NULL `f` stops logging. `f` may be called from
+ * any thread, also concurrently. DBMUX_MISUSE when another logger owns the
+ * process's `log` facade.
+ */
+enum dbmux_status dbmux_set_log_callback(dbmux_log_fn f, void *user_data);
+
+/**
+ * Opens a manager for `url`, or for `DATABASE_URL` (then `./.env`, then the
+ * embedded default `./dbmux.db`) when `url` is NULL. In both cases the pool
+ * settings come from the `DB_*` environment variables (`DB_POOL_SIZE`,
+ * `DB_POOL_TIMEOUT`, ...) and their defaults. Does not connect. On success `*out`
+ * owns the manager: close it with `dbmux_manager_close`. A manager may be
+ * used from any thread at once.
+ */
+enum dbmux_status dbmux_manager_open(const char *url, struct dbmux_manager **out);
+
+/**
+ * Closes every connection of the manager (those still checked out close
+ * when released) and frees it. NULL is accepted. The global manager's
+ * handle is not freed (use `dbmux_global_shutdown`).
+ * Thread: Any thread, once no other thread uses the manager.
+ */
+void dbmux_manager_close(struct dbmux_manager *mgr);
+
+/**
+ * The process-wide manager, created from the environment on first use.
+ * `*out` is borrowed: do not close it; it stays valid until
+ * `dbmux_global_shutdown`. Any thread.
+ */
+enum dbmux_status dbmux_global(struct dbmux_manager **out);
+
+/**
+ * Shuts the global manager down and invalidates handles from
+ * `dbmux_global`; the next `dbmux_global` builds a fresh one.
+ * Thread: Any thread, once no other thread uses the global handle.
+ */
+void dbmux_global_shutdown(void);
+
+/**
+ * The manager's health report as JSON (the same object as Rust's
+ * `HealthReport`), cached for DB_HEALTH_CHECK_INTERVAL. `*out` is owned by
+ * the caller: free it with `dbmux_string_free`.
+ * Thread: Any thread.
+ */
+enum dbmux_status dbmux_health_json(const struct dbmux_manager *mgr, char **out);
+
+/**
+ * The manager's debug info as JSON (Rust's `DebugInfo`). `*out` is owned
+ * by the caller: free it with `dbmux_string_free`.
+ * Thread: Any thread.
+ */
+enum dbmux_status dbmux_debug_info_json(const struct dbmux_manager *mgr, char **out);
+
+/**
+ * For the Python binding: the result's columns and all rows from the
+ * cursor on, as CPython `marshal` bytes of
+ * `(((name, decltype or None), ...), [(value, ...), ...], rows_affected)`, and moves the
+ * cursor past the last row. `*out` (`*len` bytes) is owned by the caller:
+ * free it with `dbmux_bytes_free`. One thread at a time per result.
+ */
+enum dbmux_status dbmux_result_pymarshal(struct dbmux_result *r, uint8_t **out, size_t *len);
+
+/**
+ * For the Python binding: runs a statement like `dbmux_query` and returns
+ * the whole result at once as CPython `marshal` bytes of
+ * `(((name, decltype or None), ...), [(value, ...), ...], rows_affected)`.
+ * `*out` (`*len` bytes) is owned by the caller: free it with
+ * `dbmux_bytes_free`. One thread at a time per connection.
+ */
+enum dbmux_status dbmux_query_pymarshal(struct dbmux_conn *conn,
+                                        const char *sql,
+                                        const struct dbmux_value *params,
+                                        size_t n,
+                                        uint8_t **out,
+                                        size_t *len);
+
+/**
+ * Frees bytes returned by dbmux (`dbmux_result_pymarshal`), given their
+ * length. NULL is accepted. Any thread.
+ */
+void dbmux_bytes_free(uint8_t *p, size_t len);
 
 /**
  * The number of columns (also for a result without rows).
@@ -449,47 +457,39 @@ enum dbmux_status dbmux_result_blob(const struct dbmux_result *r,
 enum dbmux_status dbmux_result_rows_affected(const struct dbmux_result *r, uint64_t *out);
 
 /**
- * For the Python binding: the result's columns and all rows from the
- * cursor on, as CPython `marshal` bytes of
- * `(((name, decltype or None), ...), [(value, ...), ...], rows_affected)`, and moves the
- * cursor past the last row. `*out` (`*len` bytes) is owned by the caller:
- * free it with `dbmux_bytes_free`. One thread at a time per result.
- */
-enum dbmux_status dbmux_result_pymarshal(struct dbmux_result *r, uint8_t **out, size_t *len);
-
-/**
- * For the Python binding: runs a statement like `dbmux_query` and returns
- * the whole result at once as CPython `marshal` bytes of
- * `(((name, decltype or None), ...), [(value, ...), ...], rows_affected)`.
- * `*out` (`*len` bytes) is owned by the caller: free it with
- * `dbmux_bytes_free`. One thread at a time per connection.
- */
-enum dbmux_status dbmux_query_pymarshal(struct dbmux_conn *conn,
-                                        const char *sql,
-                                        const struct dbmux_value *params,
-                                        size_t n,
-                                        uint8_t **out,
-                                        size_t *len);
-
-/**
- * Frees bytes returned by dbmux (`dbmux_result_pymarshal`), given their
- * length. NULL is accepted. Any thread.
- */
-void dbmux_bytes_free(uint8_t *p, size_t len);
-
-/**
  * Frees a result. NULL is accepted.
  * Thread: The thread using the result.
  */
 void dbmux_result_free(struct dbmux_result *r);
 
 /**
- * Routes dbmux's log lines (level, target, message) to `f`, with
- * `user_data` passed back. NULL `f` stops logging. `f` may be called from
- * any thread, also concurrently. DBMUX_MISUSE when another logger owns the
- * process's `log` facade.
+ * The stable name of a status code: `"ok"` for DBMUX_OK, else the name of
+ * the Rust error code with that number (`"invalid_url"`, `"pool_timeout"`,
+ * `"commit_unknown"`, ...; the same names as the JSON `error_code` and the
+ * Python exceptions' `name`), or NULL for a number that is no status. A
+ * static string: do not free it. Any thread.
  */
-enum dbmux_status dbmux_set_log_callback(dbmux_log_fn f, void *user_data);
+const char *dbmux_status_name(int status);
+
+/**
+ * A static string naming the library version and the enabled features,
+ * e.g. `"dbmux 0.1.0 (sqlite, postgres, tls)"` (`bundled` is named too
+ * when SQLite is compiled into the library). Do not free it. Any thread.
+ */
+const char *dbmux_version(void);
+
+/**
+ * A static string with the version of the SQLite library dbmux runs on,
+ * e.g. `"3.40.1"` (`sqlite3_libversion()` of dbmux's copy), or NULL when
+ * the library was built without the `sqlite` feature. Do not free it. Any
+ * thread.
+ *
+ * By default libdbmux links the system `libsqlite3` as a shared library,
+ * so this equals what the host's own `sqlite3_libversion()` returns; a
+ * `bundled` build has its own copy (see bindings/c/README.md: never open a
+ * database file through two copies of SQLite in one process).
+ */
+const char *dbmux_sqlite_version(void);
 
 #ifdef __cplusplus
 }  // extern "C"

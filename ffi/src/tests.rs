@@ -3,7 +3,9 @@
 
 use super::*;
 use dbmux_status::*;
-use std::ffi::CString;
+use std::ffi::{c_char, c_void, CStr, CString};
+use std::sync::Mutex;
+use std::ptr;
 
 fn last() -> String {
     let p = dbmux_last_error_message();

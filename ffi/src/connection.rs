@@ -1,0 +1,203 @@
+//! Connections: checkout, transactions, statements.
+
+use std::ffi::{c_char, CString};
+
+use super::*;
+
+/// A connection checked out of a manager. Opaque.
+#[allow(non_camel_case_types)]
+pub struct dbmux_conn {
+    pub(crate) conn: Connection,
+}
+
+// ------------------------------------------------------------ connections --
+
+/// Checks a connection out of `mgr`, waiting up to pool_timeout. `*out`
+/// must be released with `dbmux_conn_release`. A connection is used by one
+/// thread at a time and may move between threads.
+#[no_mangle]
+pub unsafe extern "C" fn dbmux_conn_get(
+    mgr: *const dbmux_manager,
+    out: *mut *mut dbmux_conn,
+) -> dbmux_status {
+    guard(|| {
+        if mgr.is_null() {
+            return null_arg("mgr");
+        }
+        if out.is_null() {
+            return null_arg("out");
+        }
+        match (*mgr).mgr.get() {
+            Ok(conn) => {
+                *out = Box::into_raw(Box::new(dbmux_conn { conn }));
+                dbmux_status::DBMUX_OK
+            }
+            Err(e) => fail(e),
+        }
+    })
+}
+
+/// Returns the connection to its pool (an open transaction is rolled back
+/// first) and frees the handle. NULL is accepted.
+/// Thread: The thread using the connection.
+#[no_mangle]
+pub unsafe extern "C" fn dbmux_conn_release(conn: *mut dbmux_conn) {
+    let _ = guard(|| {
+        if !conn.is_null() {
+            drop(Box::from_raw(conn));
+        }
+        dbmux_status::DBMUX_OK
+    });
+}
+
+pub(crate) unsafe fn with_conn(
+    conn: *mut dbmux_conn,
+    f: impl FnOnce(&mut Connection) -> dbmux_status,
+) -> dbmux_status {
+    guard(|| {
+        if conn.is_null() {
+            return null_arg("conn");
+        }
+        f(&mut (*conn).conn)
+    })
+}
+
+pub(crate) fn unit_status(r: dbmux::Result<()>) -> dbmux_status {
+    match r {
+        Ok(()) => dbmux_status::DBMUX_OK,
+        Err(e) => fail(e),
+    }
+}
+
+/// Begins a write transaction (`BEGIN IMMEDIATE` on SQLite, `BEGIN` on
+/// PostgreSQL). DBMUX_MISUSE when one is already open.
+/// Thread: One thread at a time per connection.
+#[no_mangle]
+pub unsafe extern "C" fn dbmux_begin(conn: *mut dbmux_conn) -> dbmux_status {
+    with_conn(conn, |c| unit_status(c.begin()))
+}
+
+/// Commits the open transaction. DBMUX_MISUSE when none is open.
+/// DBMUX_COMMIT_UNKNOWN when the connection broke during the COMMIT: the
+/// transaction may or may not have been applied, so check before repeating
+/// it (never retry it blindly). Any other failure (a deferred constraint,
+/// DBMUX_CONSTRAINT) rolls the transaction back. The same rule as Rust's
+/// `Connection::commit`.
+/// Thread: One thread at a time per connection.
+#[no_mangle]
+pub unsafe extern "C" fn dbmux_commit(conn: *mut dbmux_conn) -> dbmux_status {
+    with_conn(conn, |c| unit_status(c.commit()))
+}
+
+/// Rolls back the open transaction. DBMUX_MISUSE when none is open.
+/// Thread: One thread at a time per connection.
+#[no_mangle]
+pub unsafe extern "C" fn dbmux_rollback(conn: *mut dbmux_conn) -> dbmux_status {
+    with_conn(conn, |c| unit_status(c.rollback()))
+}
+
+/// Runs one statement with `?` placeholders bound to `params[0..n]`
+/// (`params` may be NULL when `n` is 0). On success writes the number of
+/// rows changed to `*rows_affected` (which may be NULL).
+/// Thread: One thread at a time per connection.
+#[no_mangle]
+pub unsafe extern "C" fn dbmux_execute(
+    conn: *mut dbmux_conn,
+    sql: *const c_char,
+    params: *const dbmux_value,
+    n: usize,
+    rows_affected: *mut u64,
+) -> dbmux_status {
+    with_conn(conn, |c| {
+        let sql = match c_str(sql, "sql") {
+            Ok(s) => s,
+            Err(s) => return s,
+        };
+        let params = match values(params, n) {
+            Ok(p) => p,
+            Err(s) => return s,
+        };
+        match c.execute(sql, &params) {
+            Ok(count) => {
+                if !rows_affected.is_null() {
+                    *rows_affected = count;
+                }
+                dbmux_status::DBMUX_OK
+            }
+            Err(e) => fail(e),
+        }
+    })
+}
+
+/// Runs a query and returns all rows in `*out` (free with
+/// `dbmux_result_free`). A statement without result columns runs too, and
+/// its result has 0 columns and `dbmux_result_rows_affected`.
+/// Thread: One thread at a time per connection; the result is independent of it.
+#[no_mangle]
+pub unsafe extern "C" fn dbmux_query(
+    conn: *mut dbmux_conn,
+    sql: *const c_char,
+    params: *const dbmux_value,
+    n: usize,
+    out: *mut *mut dbmux_result,
+) -> dbmux_status {
+    with_conn(conn, |c| {
+        if out.is_null() {
+            return null_arg("out");
+        }
+        let sql = match c_str(sql, "sql") {
+            Ok(s) => s,
+            Err(s) => return s,
+        };
+        let params = match values(params, n) {
+            Ok(p) => p,
+            Err(s) => return s,
+        };
+        match c.query(sql, &params) {
+            Ok(rows) => {
+                let c_string =
+                    |s: &str| CString::new(s.replace('\0', "\u{FFFD}")).unwrap_or_default();
+                let names = rows
+                    .columns()
+                    .iter()
+                    .map(|col| c_string(&col.name))
+                    .collect();
+                let decl_types = rows
+                    .columns()
+                    .iter()
+                    .map(|col| col.decl_type.as_deref().map(c_string))
+                    .collect();
+                *out = Box::into_raw(Box::new(dbmux_result {
+                    rows,
+                    current: None,
+                    names,
+                    decl_types,
+                }));
+                dbmux_status::DBMUX_OK
+            }
+            Err(e) => fail(e),
+        }
+    })
+}
+
+/// The id of the last inserted row on this connection (SQLite's rowid;
+/// PostgreSQL's `lastval()`).
+/// Thread: One thread at a time per connection.
+#[no_mangle]
+pub unsafe extern "C" fn dbmux_last_insert_id(
+    conn: *mut dbmux_conn,
+    out: *mut i64,
+) -> dbmux_status {
+    with_conn(conn, |c| {
+        if out.is_null() {
+            return null_arg("out");
+        }
+        match c.last_insert_id() {
+            Ok(id) => {
+                *out = id;
+                dbmux_status::DBMUX_OK
+            }
+            Err(e) => fail(e),
+        }
+    })
+}
