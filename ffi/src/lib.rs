@@ -1,5 +1,5 @@
 //! The C ABI of dbmux. See `bindings/c/README.md` for the conventions and
-//! `bindings/c/dbmux.h` (generated from this file by cbindgen) for the API.
+//! `bindings/c/dbmux.h` (generated from these files by cbindgen) for the API.
 //!
 //! Every `extern "C"` function body runs inside [`guard`], which catches
 //! panics (a panic escaping `extern "C"` would abort the host) and records
