@@ -10,6 +10,7 @@ from ctypes import (
 )
 
 from . import _errors
+from ._version import __version__ as PACKAGE_VERSION
 
 # dbmux_value_type
 NULL, INT64, DOUBLE, TEXT, BLOB = 0, 1, 2, 3, 4
@@ -63,7 +64,6 @@ lib = _load()
 
 # The package and the library must come from the same release: check before
 # declaring anything else, so that a mismatched library fails clearly.
-PACKAGE_VERSION = "0.1.0"
 lib.dbmux_version.restype = c_char_p
 lib.dbmux_version.argtypes = []
 NATIVE_VERSION = lib.dbmux_version().decode("utf-8", "replace")

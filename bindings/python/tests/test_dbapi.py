@@ -349,17 +349,44 @@ def test_health_debug_and_logging(tmp_path, monkeypatch, caplog):
         m.connect()
 
 
+def test_every_native_handle_closes_once_with_with_and_on_collection(tmp_path):
+    from dbmux._native import NativeHandle
+    url = f"sqlite:///{tmp_path}/h.db"
+    m = dbmux.Manager(url)
+    c = m.connect()
+    assert isinstance(m, NativeHandle) and isinstance(c, NativeHandle)
+    c.close()
+    c.close()  # a second close does nothing
+    assert c.closed
+    with pytest.raises(dbmux.InterfaceError) as e:
+        c.cursor()
+    assert e.value.name == "misuse"
+    with m:
+        assert m.debug_info()["engine_initialized"]
+    assert m.closed
+    with pytest.raises(dbmux.InterfaceError) as e:
+        m.connect()
+    assert e.value.name == "manager_closed"
+    # a forgotten connection goes back to its pool when collected
+    m2 = dbmux.Manager(url)
+    forgotten = m2.connect()
+    assert m2.debug_info()["pool_checked_out"] == 1
+    del forgotten
+    import gc
+    gc.collect()
+    assert m2.debug_info()["pool_checked_out"] == 0
+    m2.close()
+
+
 def test_global_connect_uses_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/global.db")
-    dbmux._lib.dbmux_global_shutdown()
-    dbmux._managers.clear()
+    dbmux.shutdown()
     with dbmux.connect() as c:
         c.execute("CREATE TABLE g (x INTEGER)")
     assert os.path.exists(tmp_path / "global.db")
     assert dbmux.health()["database"].endswith("global.db")
     assert dbmux.debug_info()["url"].endswith("global.db")
-    dbmux._lib.dbmux_global_shutdown()
-    dbmux._managers.clear()
+    dbmux.shutdown()
 
 
 def test_a_mismatched_library_is_refused_on_import(tmp_path):

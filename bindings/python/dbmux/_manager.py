@@ -1,0 +1,117 @@
+"""Managers (pools), the process-wide ones behind `dbmux.connect()`, and
+what the library reports about itself."""
+
+import json
+import threading
+from ctypes import byref, c_void_p
+
+from . import _errors, _ffi
+from ._connection import Connection
+from ._errors import InterfaceError
+from ._native import NativeHandle
+
+_lib = _ffi.lib
+
+
+class Manager(NativeHandle):
+    """A dbmux connection manager (a pool) for one URL; `None` reads the
+    environment (DATABASE_URL, DB_POOL_SIZE, ...), as in Rust."""
+
+    def __init__(self, url=None, *, _handle=None):
+        if _handle is not None:
+            super().__init__(_handle, borrowed=True)
+            return
+        h = _ffi.Manager_p()
+        _lib.dbmux_manager_open(url.encode() if url is not None else None, byref(h))
+        super().__init__(h)
+
+    def _free(self, handle):
+        _lib.dbmux_manager_close(handle)
+
+    def _closed_error(self):
+        return InterfaceError("the manager is closed", _errors.MANAGER_CLOSED)
+
+    @property
+    def backend(self):
+        """`sqlite` or `postgresql`."""
+        b = getattr(self, "_backend", None)
+        if b is None:
+            b = self._backend = self.debug_info()["backend"]
+        return b
+
+    def connect(self):
+        """Checks a connection out of the pool (waits up to pool_timeout)."""
+        c = _ffi.Conn_p()
+        _lib.dbmux_conn_get(self._handle(), byref(c))
+        return Connection(c, self)
+
+    def health(self):
+        """The health report as a dict (cached for DB_HEALTH_CHECK_INTERVAL)."""
+        out = c_void_p()
+        _lib.dbmux_health_json(self._handle(), byref(out))
+        return json.loads(_ffi.take_string(out))
+
+    def debug_info(self):
+        """Pool state and counters as a dict."""
+        out = c_void_p()
+        _lib.dbmux_debug_info_json(self._handle(), byref(out))
+        return json.loads(_ffi.take_string(out))
+
+    def close(self):
+        """Closes every connection of the pool (checked-out ones when they close)."""
+        super().close()
+
+
+_managers = {}
+_managers_lock = threading.Lock()
+
+
+def _global_manager():
+    h = _ffi.Manager_p()
+    _lib.dbmux_global(byref(h))
+    return Manager(_handle=h)
+
+
+def _manager_for(url):
+    with _managers_lock:
+        m = _managers.get(url)
+        if m is None or not m._h:
+            m = _global_manager() if url is None else Manager(url)
+            _managers[url] = m
+        return m
+
+
+def connect(url=None):
+    """A connection from the process-wide manager of `url` (or of the
+    environment, as dbmux::global() in Rust, when `url` is None)."""
+    return _manager_for(url).connect()
+
+
+def sqlite_version():
+    """The version of the SQLite library dbmux runs on, e.g. "3.40.1", or None
+    when the native library was built without SQLite. The package links the
+    system libsqlite3, the one the stdlib `sqlite3` module uses, so this
+    equals `sqlite3.sqlite_version`: one SQLite in the process."""
+    v = _lib.dbmux_sqlite_version()
+    return v.decode("ascii") if v is not None else None
+
+
+def shutdown():
+    """Shuts the process-wide managers down (as `dbmux::shutdown()` in Rust
+    and `dbmux_global_shutdown()` in C): the next `connect()` reads the
+    environment again."""
+    with _managers_lock:
+        for m in _managers.values():
+            m.close()
+        _managers.clear()
+    _lib.dbmux_global_shutdown()
+
+
+def health():
+    """The process-wide manager's health report (a dict)."""
+    return _manager_for(None).health()
+
+
+def debug_info():
+    """The process-wide manager's debug info (a dict)."""
+    return _manager_for(None).debug_info()
