@@ -1,5 +1,7 @@
 //! The JavaScript API of the wasm32 build (the `wasm` feature): a
-//! `Database` class over a [`Manager`] on SQLite.
+//! `Database` class over a [`Manager`] on SQLite. `README.md` beside this
+//! file is the chapter for users: building, what differs on wasm32, which
+//! URL picks which VFS, the value mapping.
 //!
 //! ```js
 //! const { Database } = require("./dbmux.js");
