@@ -7,7 +7,7 @@ use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::manager::Inner;
+use crate::pool::Shared;
 use crate::url::Backend;
 use crate::value::{FromValue, Row, Rows, Value};
 
@@ -52,7 +52,7 @@ fn log_statement(sql: &str, start: Instant, failed: bool) {
 /// (SQLAlchemy's `check_same_thread=False`), one thread at a time.
 pub struct Connection {
     conn: Pooled,
-    mgr: Arc<Inner>,
+    mgr: Arc<Shared>,
     /// No echo and no client-side statement timeout: statements skip both.
     plain: bool,
     /// The leak detector's id for this checkout (when detection is on).
@@ -67,11 +67,11 @@ impl Drop for Connection {
     }
 }
 
-fn leak_id(mgr: &Inner) -> Option<u64> {
+fn leak_id(mgr: &Shared) -> Option<u64> {
     mgr.leaks.as_ref().map(|d| d.checkout())
 }
 
-fn is_plain(mgr: &Inner) -> bool {
+fn is_plain(mgr: &Shared) -> bool {
     !mgr.config.echo() && mgr.config.local_statement_timeout().is_none()
 }
 
@@ -88,7 +88,7 @@ impl Connection {
     #[cfg(feature = "sqlite")]
     pub(crate) fn sqlite(
         c: r2d2::PooledConnection<crate::sqlite::SqliteManager>,
-        mgr: Arc<Inner>,
+        mgr: Arc<Shared>,
     ) -> Connection {
         Connection {
             conn: Pooled::Sqlite(c),
@@ -365,7 +365,7 @@ impl Connection {
     #[cfg(feature = "postgres")]
     pub(crate) fn postgres(
         c: r2d2::PooledConnection<crate::postgres::PgManager>,
-        mgr: Arc<Inner>,
+        mgr: Arc<Shared>,
     ) -> Connection {
         Connection {
             conn: Pooled::Postgres(c),

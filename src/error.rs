@@ -3,7 +3,7 @@
 use std::error::Error as StdError;
 use std::fmt;
 
-use crate::pool::PoolStatus;
+use crate::pool::status::PoolStatus;
 
 /// Declares [`ErrorCode`], its list [`ErrorCode::ALL`] and its names from
 /// one table, so that a code can never lack a number, a name or a place in
@@ -299,14 +299,6 @@ impl StdError for Error {
             .source
             .as_deref()
             .map(|e| e as &(dyn StdError + 'static))
-    }
-}
-
-#[cfg(feature = "sqlite")]
-impl From<rusqlite::Error> for Error {
-    #[cold]
-    fn from(e: rusqlite::Error) -> Error {
-        crate::sqlite::classify(e)
     }
 }
 

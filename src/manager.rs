@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::connection::{Connection, Transaction};
 use crate::error::{Error, ErrorCode, Result};
 use crate::health::{DebugInfo, HealthReport};
-use crate::pool::{PoolStatus, Stats};
+use crate::pool::{PoolStatus, Shared, Stats};
 use crate::url::Target;
 use crate::value::{FromValue, Row, Rows, Value};
 
@@ -38,12 +38,10 @@ pub(crate) enum BackendPool {
 }
 
 pub(crate) struct Inner {
-    pub config: Config,
+    /// What checked-out connections share with the pool.
+    pub shared: Arc<Shared>,
     pub pool: RwLock<Option<BackendPool>>,
-    pub stats: Arc<Stats>,
     health_cache: Mutex<Option<(Instant, HealthReport)>>,
-    /// Present when leak detection is on.
-    pub leaks: Option<Arc<crate::pool::leaks::LeakDetector>>,
 }
 
 /// A connection manager: one pool for one database.
@@ -69,9 +67,9 @@ pub struct Manager {
 impl std::fmt::Debug for Manager {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Manager")
-            .field("url", &self.inner.config.redacted_url())
-            .field("pool_size", &self.inner.config.pool_size())
-            .field("max_overflow", &self.inner.config.max_overflow())
+            .field("url", &self.inner.shared.config.redacted_url())
+            .field("pool_size", &self.inner.shared.config.pool_size())
+            .field("max_overflow", &self.inner.shared.config.max_overflow())
             .field("closed", &self.is_closed())
             .finish()
     }
@@ -93,11 +91,13 @@ impl Manager {
         MANAGERS_CREATED.fetch_add(1, Relaxed);
         Ok(Manager {
             inner: Arc::new(Inner {
-                config,
+                shared: Arc::new(Shared {
+                    config,
+                    stats,
+                    leaks,
+                }),
                 pool: RwLock::new(Some(pool)),
-                stats,
                 health_cache: Mutex::new(None),
-                leaks,
             }),
         })
     }
@@ -120,7 +120,7 @@ impl Manager {
 
     /// The configuration this manager was built with.
     pub fn config(&self) -> &Config {
-        &self.inner.config
+        &self.inner.shared.config
     }
 
     /// True after [`shutdown`](Self::shutdown).
@@ -138,7 +138,7 @@ impl Manager {
             format!(
                 "the manager for {} was shut down; create a new one (or call dbmux::global() \
                  again for the global manager)",
-                self.inner.config.redacted_url()
+                self.inner.shared.config.redacted_url()
             ),
         )
     }
@@ -153,7 +153,7 @@ impl Manager {
     /// became free; [`ErrorCode::ConnectFailed`] with the cause when no
     /// connection could be opened; [`ErrorCode::ManagerClosed`] after shutdown.
     pub fn get(&self) -> Result<Connection> {
-        self.get_timeout(self.inner.config.pool_timeout())
+        self.get_timeout(self.inner.shared.config.pool_timeout())
     }
 
     pub(crate) fn get_timeout(&self, timeout: Duration) -> Result<Connection> {
@@ -168,7 +168,7 @@ impl Manager {
                 drop(guard);
                 let start = Instant::now();
                 match pool.get_timeout(timeout) {
-                    Ok(c) => Ok(Connection::sqlite(c, self.inner.clone())),
+                    Ok(c) => Ok(Connection::sqlite(c, self.inner.shared.clone())),
                     Err(_) => Err(self.timeout_error(start, pool.state())),
                 }
             }
@@ -178,7 +178,7 @@ impl Manager {
                 drop(guard);
                 let start = Instant::now();
                 match pool.get_timeout(timeout) {
-                    Ok(c) => Ok(Connection::postgres(c, self.inner.clone())),
+                    Ok(c) => Ok(Connection::postgres(c, self.inner.shared.clone())),
                     Err(_) => Err(self.timeout_error(start, pool.state())),
                 }
             }
@@ -191,10 +191,10 @@ impl Manager {
     /// a connection failed during the wait (told by the pool's error hook,
     /// never by r2d2's message text), else an exhausted pool.
     fn timeout_error(&self, start: Instant, state: r2d2::State) -> Error {
-        let c = &self.inner.config;
+        let c = &self.inner.shared.config;
         let status = PoolStatus::from_state(c.pool_size(), c.max_overflow(), state);
         let waited = format!("{:.2} s", start.elapsed().as_secs_f64());
-        let connect_cause = self.inner.stats.open_failure_since(start);
+        let connect_cause = self.inner.shared.stats.open_failure_since(start);
         match connect_cause {
             Some(cause) => Error::new(
                 ErrorCode::ConnectFailed,
@@ -219,7 +219,7 @@ impl Manager {
             None => {
                 let advice = "return connections sooner, or raise pool_size/max_overflow \
                               (DB_POOL_SIZE/DB_MAX_OVERFLOW) or pool_timeout (DB_POOL_TIMEOUT)";
-                let last = match self.inner.stats.last_error() {
+                let last = match self.inner.shared.stats.last_error() {
                     Some(l) => format!("; last connection error: {l}"),
                     None => String::new(),
                 };
@@ -244,7 +244,7 @@ impl Manager {
     pub fn connect_check(&self) -> Result<String> {
         let mut conn = self.get()?;
         let version = conn.server_version()?;
-        let c = &self.inner.config;
+        let c = &self.inner.shared.config;
         log::info!(
             target: "dbmux",
             "connected: backend={} database={} version={} pool_size={} max_overflow={}",
@@ -322,14 +322,14 @@ impl Manager {
     /// # Errors
     /// The last error, or the first that is not transient.
     pub fn with_retry<T>(&self, mut f: impl FnMut(&mut Connection) -> Result<T>) -> Result<T> {
-        let policy = self.inner.config.retry();
+        let policy = self.inner.shared.config.retry();
         let mut attempt = 0;
         loop {
             let r = self.get().and_then(|mut c| f(&mut c));
             match r {
                 Ok(v) => return Ok(v),
                 Err(e) if e.is_transient() && attempt + 1 < policy.attempts => {
-                    self.inner.stats.retries.fetch_add(1, Relaxed);
+                    self.inner.shared.stats.retries.fetch_add(1, Relaxed);
                     let delay = policy.delay(attempt);
                     log::warn!(
                         target: "dbmux::retry",
@@ -363,7 +363,7 @@ impl Manager {
 
     /// The pool's current state.
     pub fn pool_status(&self) -> PoolStatus {
-        let c = &self.inner.config;
+        let c = &self.inner.shared.config;
         let state = match self.read_pool().as_ref() {
             #[cfg(feature = "sqlite")]
             Some(BackendPool::Sqlite { pool, .. }) => Some(pool.state()),
@@ -382,7 +382,7 @@ impl Manager {
     /// A health report, reused for `health_check_interval` (`DB_HEALTH_CHECK_INTERVAL`).
     /// Never fails: problems show as `status: "unhealthy"` with a message.
     pub fn health(&self) -> HealthReport {
-        let interval = self.inner.config.health_check_interval();
+        let interval = self.inner.shared.config.health_check_interval();
         if !interval.is_zero() {
             let cache = self
                 .inner
@@ -400,7 +400,7 @@ impl Manager {
 
     /// A fresh health report (runs a real query now) that also refreshes the cache.
     pub fn check_health(&self) -> HealthReport {
-        let report = crate::health::check(self);
+        let report = health_check(self);
         *self
             .inner
             .health_cache
@@ -411,7 +411,7 @@ impl Manager {
 
     /// Counters and pool state for debugging.
     pub fn debug_info(&self) -> DebugInfo {
-        crate::health::debug_info(self)
+        debug_snapshot(self)
     }
 
     /// Closes every pooled connection (and the connection that keeps an
@@ -440,14 +440,14 @@ impl Manager {
             log::info!(
                 target: "dbmux",
                 "manager for {} shut down",
-                self.inner.config.redacted_url()
+                self.inner.shared.config.redacted_url()
             );
         }
     }
 
     /// The target this manager serves.
     pub fn target(&self) -> &Target {
-        self.inner.config.target()
+        self.inner.shared.config.target()
     }
 }
 
@@ -536,4 +536,106 @@ fn r2d2_builder<M: r2d2::ManageConnection<Error = crate::pool::ConnError>>(
         .test_on_check_out(true)
         .event_handler(Box::new(crate::pool::EventHooks(stats.clone())))
         .error_handler(Box::new(crate::pool::ErrorHooks(stats.clone())))
+}
+
+// ---------------------------------------------------- health and debug info --
+
+fn thread_number() -> u64 {
+    // `ThreadId::as_u64` is unstable; its Debug form is `ThreadId(N)`.
+    let s = format!("{:?}", std::thread::current().id());
+    s.trim_start_matches("ThreadId(")
+        .trim_end_matches(')')
+        .parse()
+        .unwrap_or(0)
+}
+
+/// The SQLite library's version for a SQLite manager.
+fn sqlite_library_version(backend: crate::Backend) -> Option<String> {
+    #[cfg(feature = "sqlite")]
+    if backend == crate::Backend::Sqlite {
+        return Some(crate::sqlite_version().to_string());
+    }
+    let _ = backend;
+    None
+}
+
+fn health_check(mgr: &Manager) -> HealthReport {
+    let c = mgr.config();
+    let start = Instant::now();
+    let timeout = c.pool_timeout().min(c.connect_timeout());
+    let result = mgr
+        .get_timeout(timeout)
+        .and_then(|mut conn| Ok((conn.server_version()?, conn.is_encrypted())));
+    let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
+    let (status, version, tls, message, error_code) = match result {
+        Ok((v, tls)) => (
+            "healthy",
+            Some(v),
+            tls,
+            "database is reachable".to_string(),
+            None,
+        ),
+        Err(e) => (
+            "unhealthy",
+            None,
+            None,
+            e.to_string(),
+            Some(e.code().name().to_string()),
+        ),
+    };
+    HealthReport {
+        status: status.to_string(),
+        database_type: c.backend().name().to_string(),
+        version,
+        sqlite_version: sqlite_library_version(c.backend()),
+        timestamp: crate::health::timestamp_now(),
+        latency_ms,
+        message,
+        database: c.redacted_url(),
+        tls,
+        error_code,
+        pool_status: mgr.pool_status(),
+    }
+}
+
+fn debug_snapshot(mgr: &Manager) -> DebugInfo {
+    let c = mgr.config();
+    let s = &mgr.inner.shared.stats;
+    let pool = mgr.pool_status();
+    DebugInfo {
+        worker_id: c.worker_id().to_string(),
+        process_id: crate::platform::process_id(),
+        thread_id: thread_number(),
+        backend: c.backend().name().to_string(),
+        url: c.redacted_url(),
+        profile: c.profile().map(|p| p.name().to_string()),
+        engine_creation_count: MANAGERS_CREATED.load(Relaxed),
+        session_creation_count: s.checkouts.load(Relaxed),
+        connection_failures: s.failures.load(Relaxed),
+        last_connection_error: s.last_error(),
+        engine_initialized: !mgr.is_closed(),
+        pool_size: pool.pool_size,
+        pool_max_overflow: pool.max_overflow,
+        pool_checked_out: pool.checked_out,
+        pool_checked_in: pool.checked_in,
+        pool_overflow: pool.overflow,
+        pool_invalidated: s.invalidated.load(Relaxed),
+        pool_recycled: s.recycled.load(Relaxed),
+        checkout_timeouts: s.timeouts.load(Relaxed),
+        total_wait_ms: s.wait_total_us.load(Relaxed) as f64 / 1000.0,
+        max_wait_ms: s.wait_max_us.load(Relaxed) as f64 / 1000.0,
+        connections_opened: s.opened.load(Relaxed),
+        connections_closed: s.closed.load(Relaxed),
+        resets_on_return: s.resets.load(Relaxed),
+        pre_pings: s.pre_pings.load(Relaxed),
+        retries: s.retries.load(Relaxed),
+        long_held: mgr
+            .inner
+            .shared
+            .leaks
+            .as_ref()
+            .map(|d| d.long_held())
+            .unwrap_or_default(),
+        leak_warnings: mgr.inner.shared.leaks.as_ref().map_or(0, |d| d.warnings()),
+    }
 }

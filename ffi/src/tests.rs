@@ -4,8 +4,8 @@
 use super::*;
 use dbmux_status::*;
 use std::ffi::{c_char, c_void, CStr, CString};
-use std::sync::Mutex;
 use std::ptr;
+use std::sync::Mutex;
 
 fn last() -> String {
     let p = dbmux_last_error_message();

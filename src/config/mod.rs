@@ -41,7 +41,7 @@ impl Profile {
     /// Parses a profile name, case-insensitively.
     ///
     /// # Errors
-    /// [`ErrorCode::InvalidConfig`] naming the allowed values.
+    /// [`ErrorCode::InvalidConfig`](crate::ErrorCode::InvalidConfig) naming the allowed values.
     pub fn parse(setting: &str, s: &str) -> Result<Profile> {
         match s.trim().to_ascii_lowercase().as_str() {
             "development" | "dev" => Ok(Profile::Development),
@@ -197,7 +197,7 @@ impl ConfigBuilder {
     }
 
     /// How long dbmux waits for the server's answer to one call before it
-    /// gives up and discards the connection ([`ErrorCode::StatementTimeout`]).
+    /// gives up and discards the connection ([`ErrorCode::StatementTimeout`](crate::ErrorCode::StatementTimeout)).
     /// Unlike [`ConfigBuilder::statement_timeout`], which the server
     /// enforces, this holds when the server itself hangs. `None` (the
     /// default) means no limit; dbmux's own pings and rollbacks are always
@@ -310,8 +310,8 @@ impl ConfigBuilder {
     /// validates the result.
     ///
     /// # Errors
-    /// [`ErrorCode::InvalidConfig`] naming the setting, the bad value and what
-    /// is allowed; [`ErrorCode::InvalidUrl`] for a URL that cannot be parsed.
+    /// [`ErrorCode::InvalidConfig`](crate::ErrorCode::InvalidConfig) naming the setting, the bad value and what
+    /// is allowed; [`ErrorCode::InvalidUrl`](crate::ErrorCode::InvalidUrl) for a URL that cannot be parsed.
     pub fn build(self) -> Result<Config> {
         let mut layers = vec![self.code.clone()];
         if self.use_env {
@@ -420,7 +420,7 @@ impl Config {
     /// A config for `url` with default pool settings (the environment is not read).
     ///
     /// # Errors
-    /// [`ErrorCode::InvalidUrl`] when the URL cannot be parsed.
+    /// [`ErrorCode::InvalidUrl`](crate::ErrorCode::InvalidUrl) when the URL cannot be parsed.
     pub fn from_url(url: &str) -> Result<Config> {
         Config::builder().url(url).build()
     }
@@ -430,7 +430,7 @@ impl Config {
     /// embedded default, `sqlite:///dbmux.db`.
     ///
     /// # Errors
-    /// [`ErrorCode::InvalidConfig`] naming the variable and the bad value.
+    /// [`ErrorCode::InvalidConfig`](crate::ErrorCode::InvalidConfig) naming the variable and the bad value.
     pub fn from_env() -> Result<Config> {
         Config::builder().with_env().build()
     }

@@ -6,6 +6,9 @@
 pub(crate) mod holder;
 pub(crate) mod leaks;
 pub(crate) mod retry;
+pub(crate) mod status;
+
+pub use status::PoolStatus;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) use ::r2d2;
@@ -19,53 +22,15 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// A snapshot of a pool, with SQLAlchemy's names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[non_exhaustive]
-pub struct PoolStatus {
-    /// Connections the pool keeps open.
-    pub pool_size: u32,
-    /// Extra connections allowed under load.
-    pub max_overflow: u32,
-    /// Open connections sitting idle in the pool.
-    pub checked_in: u32,
-    /// Connections currently handed out.
-    pub checked_out: u32,
-    /// Open connections beyond `pool_size` (never negative, unlike SQLAlchemy's).
-    pub overflow: u32,
-}
-
-impl PoolStatus {
-    /// The status of a pool that was shut down: nothing open.
-    pub(crate) fn closed(pool_size: u32, max_overflow: u32) -> PoolStatus {
-        PoolStatus {
-            pool_size,
-            max_overflow,
-            checked_in: 0,
-            checked_out: 0,
-            overflow: 0,
-        }
-    }
-
-    pub(crate) fn from_state(pool_size: u32, max_overflow: u32, state: r2d2::State) -> PoolStatus {
-        PoolStatus {
-            pool_size,
-            max_overflow,
-            checked_in: state.idle_connections,
-            checked_out: state.connections.saturating_sub(state.idle_connections),
-            overflow: state.connections.saturating_sub(pool_size),
-        }
-    }
-}
-
-impl fmt::Display for PoolStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "pool_size={}, max_overflow={}, in use={}, idle={}, overflow={}",
-            self.pool_size, self.max_overflow, self.checked_out, self.checked_in, self.overflow
-        )
-    }
+/// What a checked-out connection shares with its pool: the settings, the
+/// counters and the leak detector. A `Connection` holds this, never the
+/// manager, so that the manager, the connection and the health reports do not
+/// need each other.
+pub(crate) struct Shared {
+    pub config: crate::Config,
+    pub stats: std::sync::Arc<Stats>,
+    /// Present when leak detection is on.
+    pub leaks: Option<std::sync::Arc<leaks::LeakDetector>>,
 }
 
 /// Counters of one manager. r2d2 keeps none, so they are fed by its event

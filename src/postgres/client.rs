@@ -230,7 +230,7 @@ impl Waited {
     /// timeout message.
     pub(crate) fn into_error(self, what: &str) -> Error {
         match self {
-            Waited::Failed(e) => crate::postgres::classify(e),
+            Waited::Failed(e) => crate::postgres::errors::classify(e),
             Waited::TimedOut(d) => Error::new(
                 ErrorCode::StatementTimeout,
                 format!(

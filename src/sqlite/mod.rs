@@ -329,6 +329,13 @@ impl r2d2::ManageConnection for SqliteManager {
     }
 }
 
+impl From<rusqlite::Error> for Error {
+    #[cold]
+    fn from(e: rusqlite::Error) -> Error {
+        classify(e)
+    }
+}
+
 /// Maps a rusqlite error to a dbmux error with a stable code and a message
 /// that says what to do.
 #[cold]

@@ -9,8 +9,15 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+mod lexical;
+mod percent;
 pub(crate) mod postgres;
+mod redact;
 pub(crate) mod sqlite;
+
+use lexical::{split_scheme, LIBPQ_KEYWORDS};
+use percent::percent_decode;
+pub use redact::redact;
 
 use crate::error::{Error, ErrorCode, Result};
 use postgres::{parse_postgres, PgSettings};
@@ -76,7 +83,7 @@ impl SqliteTarget {
     /// True for an in-memory database (`:memory:` or `mode=memory`).
     pub fn is_memory(&self) -> bool {
         self.location == SqliteLocation::Memory
-            || self.options.mode == Some(crate::url::sqlite::OpenMode::Memory)
+            || self.options.mode == Some(sqlite::OpenMode::Memory)
     }
 }
 
@@ -175,54 +182,6 @@ postgres://user@host/db, postgresql+<driver>://..., or a libpq 'host=... dbname=
 /// File extensions that make a bare name (no `/`) count as a SQLite path.
 const SQLITE_EXTENSIONS: &[&str] = &["db", "sqlite", "sqlite3", "db3", "s3db", "sl3"];
 
-/// libpq connection keywords; a string starting with `keyword=` is a libpq
-/// key/value connection string.
-const LIBPQ_KEYWORDS: &[&str] = &[
-    "host",
-    "hostaddr",
-    "port",
-    "dbname",
-    "user",
-    "password",
-    "passfile",
-    "connect_timeout",
-    "client_encoding",
-    "options",
-    "application_name",
-    "fallback_application_name",
-    "keepalives",
-    "keepalives_idle",
-    "keepalives_interval",
-    "keepalives_count",
-    "tcp_user_timeout",
-    "replication",
-    "gssencmode",
-    "sslmode",
-    "requiressl",
-    "sslcompression",
-    "sslcert",
-    "sslkey",
-    "sslpassword",
-    "sslrootcert",
-    "sslcrl",
-    "sslcrldir",
-    "sslsni",
-    "requirepeer",
-    "ssl_min_protocol_version",
-    "ssl_max_protocol_version",
-    "krbsrvname",
-    "gsslib",
-    "service",
-    "target_session_attrs",
-    "load_balance_hosts",
-    "channel_binding",
-];
-
-/// True for a keyword libpq knows (dbmux may still not support it).
-pub(crate) fn is_libpq_keyword(k: &str) -> bool {
-    LIBPQ_KEYWORDS.contains(&k)
-}
-
 fn invalid(msg: impl Into<String>) -> Error {
     Error::new(ErrorCode::InvalidUrl, msg)
 }
@@ -296,25 +255,6 @@ pub fn parse_url(url: &str) -> Result<Target> {
         redact(s),
         redact(s)
     )))
-}
-
-/// Splits `scheme:rest` when `s` starts with a URL scheme (RFC 3986 letters,
-/// digits, `+`, `-`, `.`). A single letter followed by `:\` or `:/` is a
-/// Windows drive, not a scheme. The scheme is returned lowercase.
-fn split_scheme(s: &str) -> Option<(String, &str)> {
-    let colon = s.find(':')?;
-    let scheme = &s[..colon];
-    let mut chars = scheme.chars();
-    let first = chars.next()?;
-    if !first.is_ascii_alphabetic()
-        || !chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
-    {
-        return None;
-    }
-    if scheme.len() == 1 {
-        return None; // C:\path or C:/path
-    }
-    Some((scheme.to_ascii_lowercase(), &s[colon + 1..]))
 }
 
 /// `keyword` when `s` starts with `keyword =` (libpq key/value syntax).
@@ -431,141 +371,6 @@ fn target(path: &str, options: SqliteOptions) -> Result<SqliteTarget> {
         SqliteLocation::File(PathBuf::from(decoded))
     };
     Ok(SqliteTarget { location, options })
-}
-
-/// Why a percent-encoded string could not be decoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum PercentError {
-    /// `%00`: a NUL byte.
-    Nul,
-    /// A `%` not followed by two hex digits.
-    BadEscape,
-    /// The decoded bytes are not UTF-8.
-    NotUtf8,
-}
-
-/// Decodes `%XX` escapes (the one decoder behind both URL parsers, which
-/// word the errors their own way).
-pub(crate) fn decode_percent(s: &str) -> std::result::Result<String, PercentError> {
-    if !s.contains('%') {
-        return Ok(s.to_string());
-    }
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3).and_then(|h| {
-                let h = std::str::from_utf8(h).ok()?;
-                u8::from_str_radix(h, 16).ok()
-            });
-            match hex {
-                Some(0) => return Err(PercentError::Nul),
-                Some(b) => out.push(b),
-                None => return Err(PercentError::BadEscape),
-            }
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|_| PercentError::NotUtf8)
-}
-
-/// Decodes `%XX` escapes in the `what` part of a SQLite URL. A `%` not
-/// followed by two hex digits, or an escape that decodes to NUL or to
-/// invalid UTF-8, is an error.
-pub(crate) fn percent_decode(s: &str, what: &str) -> Result<String> {
-    decode_percent(s).map_err(|e| {
-        invalid(match e {
-            PercentError::Nul => format!("the {what} contains %00 (a NUL byte)"),
-            PercentError::BadEscape => format!(
-                "bad percent escape in the {what}: '%' must be followed by two hex digits \
-                 (write %25 for a literal '%')"
-            ),
-            PercentError::NotUtf8 => format!("the {what} decodes to invalid UTF-8"),
-        })
-    })
-}
-
-/// Returns `url` with any password replaced by `***`.
-///
-/// Handles `scheme://user:password@host`, a `password=` query parameter and
-/// a libpq `password=...` key/value pair (quoted or not). Everything else is
-/// returned unchanged.
-pub fn redact(url: &str) -> String {
-    let mut out = url.to_string();
-    // [scheme:][//]user:password@host...  (also without a scheme, so that a
-    // mistyped URL still hides its password)
-    let scheme_len = split_scheme(&out).map_or(0, |(scheme, _)| scheme.len() + 1);
-    let slashes = out[scheme_len..].len() - out[scheme_len..].trim_start_matches('/').len();
-    // `user:password@host` with no slashes also parses as scheme `user`: then
-    // the whole string is the candidate authority.
-    let mut starts = vec![scheme_len + slashes];
-    if scheme_len > 0 && slashes == 0 {
-        starts.push(0);
-    }
-    for body in starts {
-        let end = out[body..].find('?').map_or(out.len(), |i| body + i);
-        if let Some(at) = out[body..end].rfind('@').map(|i| body + i) {
-            if let Some(colon) = out[body..at].find(':').map(|i| body + i) {
-                out.replace_range(colon + 1..at, "***");
-                break;
-            }
-        }
-    }
-    // ?password=...&  and  password=... / password='...'
-    let mut search_from = 0;
-    while let Some(pos) = out[search_from..]
-        .to_ascii_lowercase()
-        .find("password")
-        .map(|i| search_from + i)
-    {
-        let key_end = pos + "password".len();
-        let preceded_ok = pos == 0
-            || matches!(
-                out.as_bytes()[pos - 1],
-                b'?' | b'&' | b' ' | b'\t' | b'\n' | b'\r'
-            );
-        let rest = &out[key_end..];
-        let eq = rest.len() - rest.trim_start().len();
-        if preceded_ok && rest[eq..].starts_with('=') {
-            let value_start = key_end + eq + 1;
-            let ws = out[value_start..].len() - out[value_start..].trim_start().len();
-            let vstart = value_start + ws;
-            let vend = value_end(&out, vstart);
-            out.replace_range(vstart..vend, "***");
-            search_from = vstart + 3;
-        } else {
-            search_from = key_end;
-        }
-        if search_from >= out.len() {
-            break;
-        }
-    }
-    out
-}
-
-/// End of a `password=` value starting at `start`: a quoted libpq value
-/// (with `\'` escapes), or up to `&` / whitespace.
-fn value_end(s: &str, start: usize) -> usize {
-    let bytes = s.as_bytes();
-    if bytes.get(start) == Some(&b'\'') {
-        let mut i = start + 1;
-        while i < bytes.len() {
-            match bytes[i] {
-                b'\\' => i += 2,
-                b'\'' => return i + 1,
-                _ => i += 1,
-            }
-        }
-        return bytes.len();
-    }
-    s[start..]
-        .find(|c: char| c == '&' || c.is_whitespace())
-        .map(|i| start + i)
-        .unwrap_or(s.len())
 }
 
 /// `p` made absolute against the current directory (without touching the

@@ -229,7 +229,7 @@ type Pairs = Vec<(String, String)>;
 
 fn set(pairs: &mut Pairs, key: &str, value: String) -> Result<()> {
     if !SUPPORTED.contains(&key) {
-        if crate::url::is_libpq_keyword(key) {
+        if crate::url::lexical::is_libpq_keyword(key) {
             return Err(invalid(format!(
                 "the libpq connection option \"{key}\" is not supported by dbmux; \
                  supported: {}",
@@ -271,7 +271,7 @@ fn parse_keyvalue(s: &str) -> Result<Pairs> {
         if i >= n || chars[i] != '=' {
             return Err(invalid(format!(
                 "missing \"=\" after \"{}\" in connection info string",
-                crate::url::redact(&key)
+                crate::url::redact::redact(&key)
             )));
         }
         i += 1; // '='
@@ -320,7 +320,7 @@ fn parse_keyvalue(s: &str) -> Result<Pairs> {
 
 /// libpq's percent-decoding: a bad escape and `%00` are errors, worded as libpq words them.
 fn decode(s: &str) -> Result<String> {
-    use crate::url::{decode_percent, PercentError};
+    use crate::url::percent::{decode_percent, PercentError};
     decode_percent(s).map_err(|e| {
         invalid(match e {
             PercentError::Nul => "forbidden value %00 in percent-encoded value",
@@ -392,7 +392,7 @@ fn parse_uri(s: &str) -> Result<Pairs> {
             let (k, v) = kv.split_once('=').ok_or_else(|| {
                 invalid(format!(
                     "missing key/value separator \"=\" in URI query parameter: \"{}\"",
-                    crate::url::redact(kv)
+                    crate::url::redact::redact(kv)
                 ))
             })?;
             let k = decode(k)?;

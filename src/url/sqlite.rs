@@ -5,7 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::url::percent_decode;
+use crate::url::percent::percent_decode;
 
 /// How the database file is opened (`mode=` in the URL).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
