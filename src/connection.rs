@@ -340,8 +340,8 @@ impl Connection {
     }
 
     /// The native session, for anything dbmux does not wrap: build a call on
-    /// [`PgClient::client`](crate::PgClient::client) (a `tokio_postgres::Client`) and wait for it with
-    /// [`PgClient::block_on`](crate::PgClient::block_on), which drives the connection and applies
+    /// [`PgClient::client`](crate::postgres::PgClient::client) (a `tokio_postgres::Client`) and wait for it with
+    /// [`PgClient::block_on`](crate::postgres::PgClient::block_on), which drives the connection and applies
     /// `DB_QUERY_TIMEOUT`:
     ///
     /// ```no_run
@@ -354,7 +354,7 @@ impl Connection {
     ///
     /// A transaction it opens is not seen by dbmux's reset on return: close it.
     #[cfg(feature = "postgres")]
-    pub fn as_postgres(&mut self) -> Option<&crate::PgClient> {
+    pub fn as_postgres(&mut self) -> Option<&crate::postgres::PgClient> {
         match &mut self.conn {
             Pooled::Postgres(c) => Some(c.client()),
             #[allow(unreachable_patterns)]

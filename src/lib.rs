@@ -40,58 +40,41 @@ compile_error!(
 // - `global`        the lazily built process-wide manager
 // - `wasm`          the JavaScript `Database` class (feature `wasm`, wasm32)
 // The C ABI is the `dbmux-ffi` crate in `ffi/`; Python is `bindings/python/`.
-mod config;
+pub mod config;
 mod connection;
 mod error;
 mod global;
-mod health;
+pub mod health;
 mod manager;
 mod placeholders;
 mod platform;
-mod pool;
+pub mod pool;
 #[cfg(feature = "postgres")]
-mod postgres;
+pub mod postgres;
 #[cfg(feature = "sqlite")]
-mod sqlite;
-mod url;
+pub mod sqlite;
+pub mod url;
 mod value;
 #[cfg(all(feature = "wasm", target_arch = "wasm32"))]
 pub mod wasm;
 
-pub use config::{
-    env_vars_markdown, Config, ConfigBuilder, EnvVar, Profile, DEFAULT_URL, ENV_VARS, MAX_POOL,
-};
+// The everyday names live at the crate root; the rest in the public modules
+// above, which match the folders (`dbmux::url`, `dbmux::config`,
+// `dbmux::pool`, `dbmux::health`, `dbmux::sqlite`, `dbmux::postgres`).
+pub use config::{Config, ConfigBuilder};
 pub use connection::{Connection, Transaction};
 pub use error::{Error, ErrorCode, Result};
 pub use global::{debug_info, global, health, init, is_initialized, shutdown};
-pub use health::{DebugInfo, HealthReport};
 pub use manager::Manager;
-pub use pool::leaks::LongHeld;
-pub use pool::retry::RetryPolicy;
-pub use pool::PoolStatus;
-pub use url::postgres::{
-    parse_postgres, parse_postgres_with_env, PgSettings, SslMode, TargetSessionAttrs,
-    DEFAULT_SOCKET_DIR,
-};
-pub use url::sqlite::{
-    CacheMode, JournalMode, OpenMode, ResolvedPragmas, SqliteOptions, Synchronous,
-};
-pub use url::{
-    parse_url, redact, Backend, PostgresTarget, SqliteLocation, SqliteTarget, Target,
-    SUPPORTED_FORMS,
-};
+pub use pool::RetryPolicy;
+#[cfg(feature = "sqlite")]
+pub use sqlite::sqlite_version;
 pub use value::{Column, ColumnIndex, FromValue, Row, RowSink, Rows, Value, ValueRef};
 
 /// The tokio-postgres crate dbmux is built on, for use with
 /// [`Connection::as_postgres`].
 #[cfg(feature = "postgres")]
 pub use tokio_postgres;
-
-#[cfg(feature = "postgres")]
-pub use postgres::client::PgClient;
-
-#[cfg(feature = "sqlite")]
-pub use sqlite::library::{sqlite_version, MIN_SQLITE_VERSION, MIN_SQLITE_VERSION_NUMBER};
 
 /// The rusqlite crate dbmux is built on, for use with [`Connection::as_sqlite`].
 #[cfg(feature = "sqlite")]

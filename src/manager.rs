@@ -550,9 +550,9 @@ fn thread_number() -> u64 {
 }
 
 /// The SQLite library's version for a SQLite manager.
-fn sqlite_library_version(backend: crate::Backend) -> Option<String> {
+fn sqlite_library_version(backend: crate::url::Backend) -> Option<String> {
     #[cfg(feature = "sqlite")]
-    if backend == crate::Backend::Sqlite {
+    if backend == crate::url::Backend::Sqlite {
         return Some(crate::sqlite_version().to_string());
     }
     let _ = backend;

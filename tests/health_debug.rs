@@ -37,7 +37,7 @@ fn health_json_has_the_seed_field_names_and_real_values() {
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["status"], "healthy");
     assert_eq!(v["database_type"], "sqlite");
-    assert_eq!(v["version"], dbmux::rusqlite::version());
+    assert_eq!(v["version"], dbmux::sqlite::rusqlite::version());
     // the library dbmux runs on, and the database's own answer, agree
     assert_eq!(v["sqlite_version"], dbmux::sqlite_version());
     assert!(v["latency_ms"].as_f64().unwrap() >= 0.0);

@@ -34,7 +34,7 @@ fn connect_check_logs_one_info_line_with_backend_path_and_sizes() {
     )
     .unwrap();
     let version = mgr.connect_check().unwrap();
-    assert_eq!(version, dbmux::rusqlite::version());
+    assert_eq!(version, dbmux::sqlite::rusqlite::version());
     let info: Vec<_> = lines()
         .into_iter()
         .filter(|l| l.starts_with("INFO dbmux ") && l.contains("connected"))
@@ -102,7 +102,7 @@ fn a_password_never_appears_anywhere() {
     ];
     let mut seen = String::new();
     for url in &urls {
-        match dbmux::parse_url(url) {
+        match dbmux::url::parse_url(url) {
             Ok(t) => seen += &format!("{t} {t:?}\n"),
             Err(e) => seen += &format!("{e} {e:?}\n"),
         }
@@ -129,7 +129,7 @@ fn a_password_never_appears_anywhere() {
         }
         let b: ConfigBuilder = Config::builder().url(url.clone());
         seen += &format!("{b:?}\n");
-        seen += &dbmux::redact(url);
+        seen += &dbmux::url::redact(url);
         let env_url = url.clone();
         let from_env = Config::builder()
             .with_env_lookup(move |k| (k == "DATABASE_URL").then(|| env_url.clone()))

@@ -3,7 +3,11 @@
 
 use std::collections::HashMap;
 
-use dbmux::{parse_postgres_with_env, ErrorCode, PgSettings, SslMode, TargetSessionAttrs};
+use dbmux::url::postgres::parse_postgres_with_env;
+use dbmux::url::postgres::PgSettings;
+use dbmux::url::postgres::SslMode;
+use dbmux::url::postgres::TargetSessionAttrs;
+use dbmux::ErrorCode;
 
 fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
     let m: HashMap<String, String> = pairs
@@ -38,7 +42,7 @@ fn valid_strings_parse_to_libpq_values() {
         ("postgresql+psycopg://u@h:6543/db", |s| s.port == [6543]),
         ("postgresql+psycopg2://h", |s| s.host == ["h"]),
         ("postgresql://", |s| {
-            s.host == [dbmux::DEFAULT_SOCKET_DIR]
+            s.host == [dbmux::url::postgres::DEFAULT_SOCKET_DIR]
                 && s.port == [5432]
                 && s.user == "osuser"
                 && s.dbname == "osuser"

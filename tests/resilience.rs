@@ -39,7 +39,7 @@ fn retry_rides_out_a_busy_database_and_counts_it() {
     let holder = {
         let locked = locked.clone();
         thread::spawn(move || {
-            let c = dbmux::rusqlite::Connection::open(path).unwrap();
+            let c = dbmux::sqlite::rusqlite::Connection::open(path).unwrap();
             c.execute_batch("BEGIN IMMEDIATE").unwrap();
             locked.wait();
             thread::sleep(Duration::from_millis(200));

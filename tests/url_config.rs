@@ -5,10 +5,16 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use dbmux::{
-    parse_url, Backend, CacheMode, Config, ErrorCode, JournalMode, OpenMode, Profile,
-    SqliteLocation, Synchronous, Target,
-};
+use dbmux::config::Profile;
+use dbmux::url::parse_url;
+use dbmux::url::sqlite::CacheMode;
+use dbmux::url::sqlite::JournalMode;
+use dbmux::url::sqlite::OpenMode;
+use dbmux::url::sqlite::Synchronous;
+use dbmux::url::Backend;
+use dbmux::url::SqliteLocation;
+use dbmux::url::Target;
+use dbmux::{Config, ErrorCode};
 
 fn file(p: &str) -> Option<SqliteLocation> {
     Some(SqliteLocation::File(PathBuf::from(p)))

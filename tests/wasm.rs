@@ -320,7 +320,7 @@ fn config_and_the_global_manager_work_without_an_environment() {
         .unwrap();
     assert_eq!(c.pool_size(), 1);
     let g = dbmux::global().unwrap();
-    assert_eq!(g.config().backend(), dbmux::Backend::Sqlite);
+    assert_eq!(g.config().backend(), dbmux::url::Backend::Sqlite);
     let x: i64 = g.query_scalar("SELECT 40 + ?", params![2]).unwrap();
     assert_eq!(x, 42);
     assert!(dbmux::health().is_healthy());

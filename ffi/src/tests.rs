@@ -106,7 +106,7 @@ fn version_macros_match_cargo_toml() {
         .to_str()
         .unwrap();
     assert_eq!(v, dbmux::sqlite_version());
-    assert_eq!(v, dbmux::rusqlite::version());
+    assert_eq!(v, dbmux::sqlite::rusqlite::version());
 }
 
 #[test]

@@ -191,7 +191,7 @@ fn parse_url(args: &Args) -> ExitCode {
         eprintln!("dbmux: parse-url takes exactly one URL\n{USAGE}");
         return ExitCode::from(EXIT_INVALID);
     };
-    let target = match dbmux::parse_url(url) {
+    let target = match dbmux::url::parse_url(url) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("dbmux: {e}");
@@ -199,9 +199,9 @@ fn parse_url(args: &Args) -> ExitCode {
         }
     };
     let mut described = target.describe();
-    if let (dbmux::Target::Sqlite(t), Some(map)) = (&target, described.as_object_mut()) {
+    if let (dbmux::url::Target::Sqlite(t), Some(map)) = (&target, described.as_object_mut()) {
         // resolve a relative path against the current directory, as a manager would
-        if let dbmux::SqliteLocation::File(p) = &t.location {
+        if let dbmux::url::SqliteLocation::File(p) = &t.location {
             let abs = std::path::absolute(p).unwrap_or_else(|_| p.clone());
             map.insert("path".into(), abs.display().to_string().into());
         }

@@ -263,13 +263,13 @@ impl ConfigBuilder {
     }
 
     /// `PRAGMA journal_mode` for SQLite. Defaults to WAL for writable files.
-    pub fn journal_mode(mut self, j: crate::JournalMode) -> Self {
+    pub fn journal_mode(mut self, j: crate::url::sqlite::JournalMode) -> Self {
         self.sqlite.journal_mode = Some(j);
         self
     }
 
     /// `PRAGMA synchronous` for SQLite. Defaults to NORMAL.
-    pub fn synchronous(mut self, s: crate::Synchronous) -> Self {
+    pub fn synchronous(mut self, s: crate::url::sqlite::Synchronous) -> Self {
         self.sqlite.synchronous = Some(s);
         self
     }
@@ -496,7 +496,7 @@ impl Config {
     }
 
     /// The backend the URL selects.
-    pub fn backend(&self) -> crate::Backend {
+    pub fn backend(&self) -> crate::url::Backend {
         self.target.backend()
     }
 

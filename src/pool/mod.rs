@@ -8,6 +8,8 @@ pub(crate) mod leaks;
 pub(crate) mod retry;
 pub(crate) mod status;
 
+pub use leaks::LongHeld;
+pub use retry::RetryPolicy;
 pub use status::PoolStatus;
 
 #[cfg(not(target_arch = "wasm32"))]

@@ -6,6 +6,14 @@ pub(crate) mod client;
 mod errors;
 pub(crate) mod values;
 
+pub use crate::url::postgres::{
+    parse_postgres, parse_postgres_with_env, PgSettings, SslMode, TargetSessionAttrs,
+    DEFAULT_SOCKET_DIR,
+};
+pub use client::PgClient;
+/// The tokio-postgres crate dbmux is built on.
+pub use tokio_postgres;
+
 use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -17,9 +25,8 @@ use tokio_postgres::{NoTls, Statement};
 use crate::error::{Error, ErrorCode, Result};
 use crate::placeholders::{rewrite, Target};
 use crate::pool::{CheckSettings, ConnError, Stats};
-use crate::postgres::client::{PgClient, Waited};
+use crate::postgres::client::Waited;
 use crate::postgres::values::PgValue;
-use crate::url::postgres::{PgSettings, SslMode, TargetSessionAttrs};
 use crate::value::{Column, Value};
 use errors::{classify, decode_error};
 

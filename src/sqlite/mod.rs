@@ -5,6 +5,14 @@
 mod copies;
 pub(crate) mod library;
 
+pub use crate::url::sqlite::{
+    CacheMode, JournalMode, OpenMode, ResolvedPragmas, SqliteOptions, Synchronous,
+};
+pub use library::{sqlite_version, MIN_SQLITE_VERSION, MIN_SQLITE_VERSION_NUMBER};
+/// The rusqlite crate dbmux is built on, for use with
+/// [`Connection::as_sqlite`](crate::Connection::as_sqlite).
+pub use rusqlite;
+
 use crate::pool::r2d2;
 
 use std::path::Path;
@@ -22,7 +30,6 @@ use rusqlite::{ffi, OpenFlags, ToSql, TransactionBehavior};
 use crate::error::{Error, ErrorCode, Result};
 use crate::placeholders::{rewrite, Target};
 use crate::pool::{CheckSettings, ConnError, Stats};
-use crate::url::sqlite::{CacheMode, OpenMode, ResolvedPragmas};
 use crate::url::{SqliteLocation, SqliteTarget};
 use crate::value::{Column, Value};
 

@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 
 mod lexical;
 mod percent;
-pub(crate) mod postgres;
+pub mod postgres;
 mod redact;
-pub(crate) mod sqlite;
+pub mod sqlite;
 
 use lexical::{split_scheme, LIBPQ_KEYWORDS};
 use percent::percent_decode;
