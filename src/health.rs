@@ -2,16 +2,53 @@
 //! field names of the seed projects. The manager fills them from its
 //! snapshots (`Manager::check_health`, `Manager::debug_info`).
 
+use crate::config::Profile;
+use crate::error::ErrorCode;
 use crate::pool::PoolStatus;
+use crate::url::Backend;
+
+/// Whether a health check reached the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthStatus {
+    /// The check's query ran.
+    Healthy,
+    /// It did not: see the report's `message` and `error_code`.
+    Unhealthy,
+}
+
+impl HealthStatus {
+    /// `healthy` or `unhealthy`, as in the JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthStatus::Healthy => "healthy",
+            HealthStatus::Unhealthy => "unhealthy",
+        }
+    }
+}
+
+impl std::fmt::Display for HealthStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `database_type`: the backend's JSON name, `"unknown"` when the manager
+/// could not be built.
+fn backend_or_unknown<S: serde::Serializer>(b: &Option<Backend>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(b.map_or("unknown", Backend::name))
+}
 
 /// The result of a health check (seed 002's field names).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[non_exhaustive]
 pub struct HealthReport {
     /// `healthy` or `unhealthy`.
-    pub status: String,
-    /// `sqlite` or `postgresql`.
-    pub database_type: String,
+    pub status: HealthStatus,
+    /// `sqlite` or `postgresql` (`"unknown"` in the JSON, `None` here, when
+    /// the manager could not be built).
+    #[serde(serialize_with = "backend_or_unknown")]
+    pub database_type: Option<Backend>,
     /// The database's version (`sqlite_version()` or PostgreSQL's `version()`);
     /// `null` when the database could not be reached.
     pub version: Option<String>,
@@ -31,8 +68,8 @@ pub struct HealthReport {
     /// PostgreSQL: whether the checked connection is encrypted (as the
     /// server's `pg_stat_ssl` reports it); `null` for SQLite.
     pub tls: Option<bool>,
-    /// The stable error code name when unhealthy (`connect_failed`, ...).
-    pub error_code: Option<String>,
+    /// The error's code when unhealthy (`connect_failed`, ... in the JSON).
+    pub error_code: Option<ErrorCode>,
     /// The pool's state after the check.
     pub pool_status: PoolStatus,
 }
@@ -40,7 +77,7 @@ pub struct HealthReport {
 impl HealthReport {
     /// True when `status` is `healthy`.
     pub fn is_healthy(&self) -> bool {
-        self.status == "healthy"
+        self.status == HealthStatus::Healthy
     }
 
     /// The report as a JSON object.
@@ -60,11 +97,11 @@ pub struct DebugInfo {
     /// The calling thread's id (Rust's `ThreadId` number).
     pub thread_id: u64,
     /// `sqlite` or `postgresql`.
-    pub backend: String,
+    pub backend: Backend,
     /// The redacted URL (SQLite: the absolute path).
     pub url: String,
     /// The profile in force, if any.
-    pub profile: Option<String>,
+    pub profile: Option<Profile>,
     /// Managers (engines) created in this process so far.
     pub engine_creation_count: u64,
     /// Checkouts (sessions) served by this manager.
@@ -133,8 +170,8 @@ impl HealthReport {
     /// An `unhealthy` report for a manager that could not be built.
     pub(crate) fn from_config_error(e: &crate::Error) -> HealthReport {
         HealthReport {
-            status: "unhealthy".to_string(),
-            database_type: "unknown".to_string(),
+            status: HealthStatus::Unhealthy,
+            database_type: None,
             version: None,
             sqlite_version: None,
             timestamp: timestamp_now(),
@@ -142,7 +179,7 @@ impl HealthReport {
             message: e.to_string(),
             database: String::new(),
             tls: None,
-            error_code: Some(e.code().name().to_string()),
+            error_code: Some(e.code()),
             pool_status: PoolStatus::closed(0, 0),
         }
     }

@@ -11,7 +11,7 @@ use crate::platform::Instant;
 use crate::config::Config;
 use crate::connection::{Connection, Transaction};
 use crate::error::{Error, ErrorCode, Result};
-use crate::health::{DebugInfo, HealthReport};
+use crate::health::{DebugInfo, HealthReport, HealthStatus};
 use crate::pool::{PoolStatus, Shared, Stats};
 use crate::url::Target;
 use crate::value::{FromValue, Row, Rows, Value};
@@ -569,23 +569,23 @@ fn health_check(mgr: &Manager) -> HealthReport {
     let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
     let (status, version, tls, message, error_code) = match result {
         Ok((v, tls)) => (
-            "healthy",
+            HealthStatus::Healthy,
             Some(v),
             tls,
             "database is reachable".to_string(),
             None,
         ),
         Err(e) => (
-            "unhealthy",
+            HealthStatus::Unhealthy,
             None,
             None,
             e.to_string(),
-            Some(e.code().name().to_string()),
+            Some(e.code()),
         ),
     };
     HealthReport {
-        status: status.to_string(),
-        database_type: c.backend().name().to_string(),
+        status,
+        database_type: Some(c.backend()),
         version,
         sqlite_version: sqlite_library_version(c.backend()),
         timestamp: crate::health::timestamp_now(),
@@ -606,9 +606,9 @@ fn debug_snapshot(mgr: &Manager) -> DebugInfo {
         worker_id: c.worker_id().to_string(),
         process_id: crate::platform::process_id(),
         thread_id: thread_number(),
-        backend: c.backend().name().to_string(),
+        backend: c.backend(),
         url: c.redacted_url(),
-        profile: c.profile().map(|p| p.name().to_string()),
+        profile: c.profile(),
         engine_creation_count: MANAGERS_CREATED.load(Relaxed),
         session_creation_count: s.checkouts.load(Relaxed),
         connection_failures: s.failures.load(Relaxed),

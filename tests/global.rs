@@ -108,14 +108,18 @@ fn a_bad_environment_gives_an_error_and_an_unhealthy_report_without_secrets() {
     assert!(!json.contains("Gl0bal-Secret"));
     #[cfg(feature = "postgres")]
     {
-        assert_eq!(h.error_code.as_deref(), Some("connect_failed"), "{json}");
+        assert_eq!(
+            h.error_code.map(|c| c.name()),
+            Some("connect_failed"),
+            "{json}"
+        );
         let d = dbmux::debug_info().unwrap();
         assert!(!d.to_json().contains("Gl0bal-Secret"));
         assert!(d.connection_failures >= 1);
     }
     #[cfg(not(feature = "postgres"))]
     {
-        assert_eq!(h.error_code.as_deref(), Some("feature_disabled"));
+        assert_eq!(h.error_code.map(|c| c.name()), Some("feature_disabled"));
         let e = dbmux::debug_info().unwrap_err();
         assert!(!format!("{e} {e:?}").contains("Gl0bal-Secret"));
     }
@@ -127,6 +131,15 @@ fn a_bad_environment_gives_an_error_and_an_unhealthy_report_without_secrets() {
     let e = dbmux::global().unwrap_err();
     assert_eq!(e.code(), ErrorCode::InvalidConfig);
     assert!(e.to_string().contains("DB_POOL_SIZE = 'many'"), "{e}");
+    // a manager that could not be built: typed fields, today's JSON
+    let h = dbmux::health();
+    assert_eq!(h.status, dbmux::health::HealthStatus::Unhealthy);
+    assert_eq!(h.database_type, None);
+    assert_eq!(h.error_code, Some(ErrorCode::InvalidConfig));
+    let v: serde_json::Value = serde_json::from_str(&h.to_json()).unwrap();
+    assert_eq!(v["status"], "unhealthy");
+    assert_eq!(v["database_type"], "unknown");
+    assert_eq!(v["error_code"], "invalid_config");
     std::env::remove_var("DB_POOL_SIZE");
     std::env::remove_var("DATABASE_URL");
     assert!(!dbmux::is_initialized());

@@ -122,11 +122,11 @@ fn unreachable_database_is_unhealthy_with_a_message_not_a_panic() {
     )
     .unwrap();
     let h = mgr.check_health();
-    assert_eq!(h.status, "unhealthy");
+    assert_eq!(h.status, dbmux::health::HealthStatus::Unhealthy);
     assert_eq!(h.version, None);
     // the library is known even when the file cannot be opened
     assert_eq!(h.sqlite_version.as_deref(), Some(dbmux::sqlite_version()));
-    assert_eq!(h.error_code.as_deref(), Some("connect_failed"));
+    assert_eq!(h.error_code.map(|c| c.name()), Some("connect_failed"));
     assert!(
         h.message.contains("unable to open database file"),
         "{}",
@@ -135,7 +135,7 @@ fn unreachable_database_is_unhealthy_with_a_message_not_a_panic() {
     // after shutdown: unhealthy, says so
     mgr.shutdown();
     let h = mgr.check_health();
-    assert_eq!(h.error_code.as_deref(), Some("manager_closed"));
+    assert_eq!(h.error_code.map(|c| c.name()), Some("manager_closed"));
 }
 
 #[test]
@@ -198,7 +198,7 @@ fn debug_info_has_the_seed_names_and_counters_move() {
         (2, 0, 0)
     );
     assert!(d.engine_initialized);
-    assert_eq!(d.backend, "sqlite");
+    assert_eq!(d.backend, dbmux::url::Backend::Sqlite);
     assert_eq!(d.url, "sqlite::memory:");
     assert_eq!(d.connection_failures, 0);
 }

@@ -169,7 +169,7 @@ fn health(args: &Args) -> ExitCode {
         println!(
             "{}: {} {} ({:.1} ms) {}",
             report.status,
-            report.database_type,
+            report.database_type.map_or("unknown", |b| b.name()),
             report.database,
             report.latency_ms,
             report.version.as_deref().unwrap_or("")
