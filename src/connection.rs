@@ -7,6 +7,7 @@ use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
 use crate::error::{Error, ErrorCode, Result};
+use crate::native::NativeConn;
 use crate::pool::Shared;
 use crate::url::Backend;
 use crate::value::{FromValue, Row, Rows, Value};
@@ -22,15 +23,32 @@ enum Pooled {
     None(std::convert::Infallible),
 }
 
-/// A borrowed native connection, handed to the statement runners.
-pub(crate) enum Native<'a> {
-    #[cfg(feature = "sqlite")]
-    Sqlite(&'a rusqlite::Connection),
-    #[cfg(feature = "postgres")]
-    Postgres(&'a mut crate::postgres::PgConn),
-    #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
-    #[allow(dead_code)]
-    None(std::convert::Infallible, std::marker::PhantomData<&'a ()>),
+impl Pooled {
+    /// The one dispatch point between the backends: every statement,
+    /// transaction query and check below goes through it.
+    #[inline(always)]
+    fn native(&mut self) -> &mut dyn NativeConn {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Pooled::Sqlite(c) => &mut **c,
+            #[cfg(feature = "postgres")]
+            Pooled::Postgres(c) => &mut **c,
+            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+            Pooled::None(n) => match *n {},
+        }
+    }
+
+    /// [`Pooled::native`] for reading.
+    fn native_ref(&self) -> &dyn NativeConn {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Pooled::Sqlite(c) => &**c,
+            #[cfg(feature = "postgres")]
+            Pooled::Postgres(c) => &**c,
+            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+            Pooled::None(n) => match *n {},
+        }
+    }
 }
 
 #[cold]
@@ -100,29 +118,15 @@ impl Connection {
 
     /// The backend of this connection.
     pub fn backend(&self) -> Backend {
-        match &self.conn {
-            #[cfg(feature = "sqlite")]
-            Pooled::Sqlite(_) => Backend::Sqlite,
-            #[cfg(feature = "postgres")]
-            Pooled::Postgres(_) => Backend::Postgres,
-            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
-            Pooled::None(n) => match *n {},
-        }
+        self.conn.native_ref().backend()
     }
 
     /// Runs `f` on the native connection with echo logging and the
     /// statement timeout around it. Generic, so the hot path inlines.
     #[inline(always)]
-    fn run<R>(&mut self, sql: &str, f: impl FnOnce(Native<'_>) -> Result<R>) -> Result<R> {
+    fn run<R>(&mut self, sql: &str, f: impl FnOnce(&mut dyn NativeConn) -> Result<R>) -> Result<R> {
         if self.plain {
-            let r = match &mut self.conn {
-                #[cfg(feature = "sqlite")]
-                Pooled::Sqlite(c) => f(Native::Sqlite(&c.conn)),
-                #[cfg(feature = "postgres")]
-                Pooled::Postgres(c) => f(Native::Postgres(c)),
-                #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
-                Pooled::None(n) => match *n {},
-            };
+            let r = f(self.conn.native());
             if let Err(e) = &r {
                 self.after_error(e);
             }
@@ -131,23 +135,10 @@ impl Connection {
         let cfg = &self.mgr.config;
         let timeout = cfg.local_statement_timeout();
         let start = cfg.echo().then(Instant::now);
-        let result: Result<R> = match &mut self.conn {
-            #[cfg(feature = "sqlite")]
-            Pooled::Sqlite(c) => {
-                c.arm(timeout);
-                let r = f(Native::Sqlite(&c.conn));
-                c.disarm(timeout);
-                r
-            }
-            #[cfg(feature = "postgres")]
-            Pooled::Postgres(c) => {
-                // statement_timeout is enforced by the server, DB_QUERY_TIMEOUT by PgClient
-                let _ = timeout;
-                f(Native::Postgres(c))
-            }
-            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
-            Pooled::None(n) => match *n {},
-        };
+        let native = self.conn.native();
+        native.arm(timeout);
+        let result = f(&mut *native);
+        native.disarm(timeout);
         if let Some(start) = start {
             log_statement(sql, start, result.is_err());
         }
@@ -162,19 +153,8 @@ impl Connection {
     /// opened before now is invalidated too, as SQLAlchemy does.
     #[cold]
     fn after_error(&mut self, e: &Error) {
-        if e.code() != ErrorCode::ConnectFailed {
-            return;
-        }
-        match &mut self.conn {
-            #[cfg(feature = "sqlite")]
-            Pooled::Sqlite(c) => c.broken = true,
-            #[cfg(feature = "postgres")]
-            Pooled::Postgres(c) => {
-                c.client().mark_dead();
-                self.mgr.stats.invalidate_all_now();
-            }
-            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
-            Pooled::None(n) => match *n {},
+        if e.code() == ErrorCode::ConnectFailed {
+            self.conn.native().after_connection_error(&self.mgr);
         }
     }
 
@@ -185,14 +165,7 @@ impl Connection {
     /// The database's error, classified ([`Error::code`]); a wrong number of
     /// parameters gives [`ErrorCode::InvalidParameter`].
     pub fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
-        self.run(sql, |n| match n {
-            #[cfg(feature = "sqlite")]
-            Native::Sqlite(c) => crate::sqlite::execute(c, sql, params),
-            #[cfg(feature = "postgres")]
-            Native::Postgres(c) => crate::postgres::execute(c, sql, params),
-            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
-            Native::None(n, _) => match n {},
-        })
+        self.run(sql, |n| n.execute(sql, params))
     }
 
     /// Runs several `;`-separated statements without parameters (a script).
@@ -200,14 +173,7 @@ impl Connection {
     /// # Errors
     /// The first failing statement's error.
     pub fn execute_batch(&mut self, sql: &str) -> Result<()> {
-        self.run(sql, |n| match n {
-            #[cfg(feature = "sqlite")]
-            Native::Sqlite(c) => c.execute_batch(sql).map_err(Error::from),
-            #[cfg(feature = "postgres")]
-            Native::Postgres(c) => crate::postgres::execute_batch(c, sql),
-            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
-            Native::None(n, _) => match n {},
-        })
+        self.run(sql, |n| n.execute_batch(sql))
     }
 
     /// Runs a query and returns every row, with column names and declared types.
@@ -233,14 +199,7 @@ impl Connection {
         params: &[Value],
         sink: &mut dyn crate::value::RowSink,
     ) -> Result<u64> {
-        self.run(sql, |n| match n {
-            #[cfg(feature = "sqlite")]
-            Native::Sqlite(c) => crate::sqlite::query_into(c, sql, params, sink),
-            #[cfg(feature = "postgres")]
-            Native::Postgres(c) => crate::postgres::query_into(c, sql, params, sink),
-            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
-            Native::None(n, _) => match n {},
-        })
+        self.run(sql, |n| n.query_into(sql, params, sink))
     }
 
     /// Runs a query and returns its first row.
@@ -264,14 +223,7 @@ impl Connection {
     /// [`ErrorCode::NoRows`] when there is none, [`ErrorCode::TypeMismatch`]
     /// when the value does not convert to `T`.
     pub fn query_scalar<T: FromValue>(&mut self, sql: &str, params: &[Value]) -> Result<T> {
-        let v = self.run(sql, |n| match n {
-            #[cfg(feature = "sqlite")]
-            Native::Sqlite(c) => crate::sqlite::query_value(c, sql, params),
-            #[cfg(feature = "postgres")]
-            Native::Postgres(c) => crate::postgres::query_value(c, sql, params),
-            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
-            Native::None(n, _) => match n {},
-        })?;
+        let v = self.run(sql, |n| n.query_value(sql, params))?;
         T::from_value(v)
     }
 
@@ -282,39 +234,18 @@ impl Connection {
     /// # Errors
     /// On PostgreSQL, when no sequence was used yet in this session.
     pub fn last_insert_id(&mut self) -> Result<i64> {
-        match &mut self.conn {
-            #[cfg(feature = "sqlite")]
-            Pooled::Sqlite(c) => Ok(c.conn.last_insert_rowid()),
-            #[cfg(feature = "postgres")]
-            Pooled::Postgres(c) => crate::postgres::last_insert_id(c),
-            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
-            Pooled::None(n) => match *n {},
-        }
+        self.conn.native().last_insert_id()
     }
 
     /// Whether the session is encrypted: `Some(true/false)` on PostgreSQL
     /// (as `pg_stat_ssl` reports it), `None` for SQLite.
     pub fn is_encrypted(&self) -> Option<bool> {
-        match &self.conn {
-            #[cfg(feature = "sqlite")]
-            Pooled::Sqlite(_) => None,
-            #[cfg(feature = "postgres")]
-            Pooled::Postgres(c) => Some(c.tls),
-            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
-            Pooled::None(n) => match *n {},
-        }
+        self.conn.native_ref().is_encrypted()
     }
 
     /// True while a transaction is open on this connection.
     pub fn in_transaction(&self) -> bool {
-        match &self.conn {
-            #[cfg(feature = "sqlite")]
-            Pooled::Sqlite(c) => !c.conn.is_autocommit(),
-            #[cfg(feature = "postgres")]
-            Pooled::Postgres(c) => c.in_tx,
-            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
-            Pooled::None(n) => match *n {},
-        }
+        self.conn.native_ref().in_transaction()
     }
 
     /// The database version: `sqlite_version()`, or PostgreSQL's `version()`.

@@ -33,6 +33,7 @@ compile_error!(
 // - `postgres/`     the PostgreSQL backend (feature `postgres`): connect and
 //                   TLS (`mod.rs`), the blocking client with deadlines
 //                   (`client.rs`), value mapping (`values.rs`)
+// - `native`        the trait each backend's pooled connection implements
 // - `connection`    `Connection`, `Transaction`: the one place statements and
 //                   transactions run, for every binding
 // - `manager`       `Manager`: building the pool, checkout, health caching
@@ -46,6 +47,7 @@ mod error;
 mod global;
 pub mod health;
 mod manager;
+mod native;
 mod placeholders;
 mod platform;
 pub mod pool;

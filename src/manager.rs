@@ -37,6 +37,63 @@ pub(crate) enum BackendPool {
     None(std::convert::Infallible),
 }
 
+/// A clone of the backend's pool handle, to wait on without holding the
+/// manager's lock (so that a shutdown never waits for a checkout).
+enum PoolHandle {
+    #[cfg(feature = "sqlite")]
+    Sqlite(r2d2::Pool<crate::sqlite::SqliteManager>),
+    #[cfg(feature = "postgres")]
+    Postgres(r2d2::Pool<crate::postgres::PgManager>),
+}
+
+// The manager's one dispatch point between the backends.
+impl BackendPool {
+    fn handle(&self) -> PoolHandle {
+        match self {
+            #[cfg(feature = "sqlite")]
+            BackendPool::Sqlite { pool, .. } => PoolHandle::Sqlite(pool.clone()),
+            #[cfg(feature = "postgres")]
+            BackendPool::Postgres { pool } => PoolHandle::Postgres(pool.clone()),
+            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+            BackendPool::None(n) => match *n {},
+        }
+    }
+
+    /// The pool's size now.
+    fn state(&self) -> r2d2::State {
+        match self {
+            #[cfg(feature = "sqlite")]
+            BackendPool::Sqlite { pool, .. } => pool.state(),
+            #[cfg(feature = "postgres")]
+            BackendPool::Postgres { pool } => pool.state(),
+            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+            BackendPool::None(n) => match *n {},
+        }
+    }
+}
+
+impl PoolHandle {
+    /// Waits up to `timeout` for a connection; the pool's state when it gave up.
+    fn checkout(
+        self,
+        timeout: Duration,
+        shared: &Arc<Shared>,
+    ) -> std::result::Result<Connection, r2d2::State> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            PoolHandle::Sqlite(pool) => pool
+                .get_timeout(timeout)
+                .map(|c| Connection::sqlite(c, shared.clone()))
+                .map_err(|_| pool.state()),
+            #[cfg(feature = "postgres")]
+            PoolHandle::Postgres(pool) => pool
+                .get_timeout(timeout)
+                .map(|c| Connection::postgres(c, shared.clone()))
+                .map_err(|_| pool.state()),
+        }
+    }
+}
+
 pub(crate) struct Inner {
     /// What checked-out connections share with the pool.
     pub shared: Arc<Shared>,
@@ -161,30 +218,12 @@ impl Manager {
         let Some(pool) = guard.as_ref() else {
             return Err(self.closed_error());
         };
-        match pool {
-            #[cfg(feature = "sqlite")]
-            BackendPool::Sqlite { pool, .. } => {
-                let pool = pool.clone();
-                drop(guard);
-                let start = Instant::now();
-                match pool.get_timeout(timeout) {
-                    Ok(c) => Ok(Connection::sqlite(c, self.inner.shared.clone())),
-                    Err(_) => Err(self.timeout_error(start, pool.state())),
-                }
-            }
-            #[cfg(feature = "postgres")]
-            BackendPool::Postgres { pool } => {
-                let pool = pool.clone();
-                drop(guard);
-                let start = Instant::now();
-                match pool.get_timeout(timeout) {
-                    Ok(c) => Ok(Connection::postgres(c, self.inner.shared.clone())),
-                    Err(_) => Err(self.timeout_error(start, pool.state())),
-                }
-            }
-            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
-            BackendPool::None(n) => match *n {},
-        }
+        let handle = pool.handle();
+        drop(guard);
+        let start = Instant::now();
+        handle
+            .checkout(timeout, &self.inner.shared)
+            .map_err(|state| self.timeout_error(start, state))
     }
 
     /// The error of a checkout that gave up: a connect failure when opening
@@ -364,15 +403,7 @@ impl Manager {
     /// The pool's current state.
     pub fn pool_status(&self) -> PoolStatus {
         let c = &self.inner.shared.config;
-        let state = match self.read_pool().as_ref() {
-            #[cfg(feature = "sqlite")]
-            Some(BackendPool::Sqlite { pool, .. }) => Some(pool.state()),
-            #[cfg(feature = "postgres")]
-            Some(BackendPool::Postgres { pool }) => Some(pool.state()),
-            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
-            Some(BackendPool::None(n)) => match *n {},
-            None => None,
-        };
+        let state = self.read_pool().as_ref().map(BackendPool::state);
         match state {
             Some(s) => PoolStatus::from_state(c.pool_size(), c.max_overflow(), s),
             None => PoolStatus::closed(c.pool_size(), c.max_overflow()),

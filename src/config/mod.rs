@@ -235,7 +235,7 @@ impl ConfigBuilder {
 
     /// The retry policy of `with_retry` / `transaction_with_retry`.
     /// Defaults to 3 attempts, 50 ms base delay, 2 s maximum delay.
-    pub fn retry(mut self, p: crate::RetryPolicy) -> Self {
+    pub fn retry(mut self, p: crate::pool::retry::RetryPolicy) -> Self {
         self.code.retry_attempts = Some(p.attempts);
         self.code.retry_base_delay = Some(p.base_delay);
         self.code.retry_max_delay = Some(p.max_delay);
@@ -372,8 +372,8 @@ impl ConfigBuilder {
             worker_id: first_set!(layers, worker_id).unwrap_or_else(|| "main".to_string()),
             leak_threshold: first_set!(layers, leak_threshold).unwrap_or(None),
             retry: {
-                let d = crate::RetryPolicy::default();
-                crate::RetryPolicy::new(
+                let d = crate::pool::retry::RetryPolicy::default();
+                crate::pool::retry::RetryPolicy::new(
                     first_set!(layers, retry_attempts).unwrap_or(d.attempts),
                     first_set!(layers, retry_base_delay).unwrap_or(d.base_delay),
                     first_set!(layers, retry_max_delay).unwrap_or(d.max_delay),
@@ -406,7 +406,7 @@ pub struct Config {
     health_check_interval: Duration,
     profile: Option<Profile>,
     worker_id: String,
-    retry: crate::RetryPolicy,
+    retry: crate::pool::retry::RetryPolicy,
     leak_threshold: Option<Duration>,
 }
 
@@ -586,7 +586,7 @@ impl Config {
     }
 
     /// The retry policy of `with_retry` / `transaction_with_retry`.
-    pub fn retry(&self) -> crate::RetryPolicy {
+    pub fn retry(&self) -> crate::pool::retry::RetryPolicy {
         self.retry
     }
 

@@ -2,6 +2,7 @@
 //! built on r2d2's event hooks, and the connection-check error type; leak
 //! detection and the retry policy beside it.
 
+pub(crate) mod checks;
 #[cfg(target_arch = "wasm32")]
 pub(crate) mod holder;
 pub(crate) mod leaks;

@@ -24,6 +24,7 @@ use tokio_postgres::{NoTls, Statement};
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::placeholders::{rewrite, Target};
+use crate::pool::checks::Checked;
 use crate::pool::{CheckSettings, ConnError, Stats};
 use crate::postgres::client::Waited;
 use crate::postgres::values::PgValue;
@@ -47,6 +48,9 @@ pub(crate) struct PgConn {
     /// The statement prepared last, checked before the map (a loop repeats one).
     last: Option<(String, Statement)>,
     stats: Arc<Stats>,
+    /// The limit of dbmux's own round trips on it (pre-ping, rollback on
+    /// return): see [`PgManager::ping_limit`].
+    ping_limit: Option<Duration>,
 }
 
 impl PgConn {
@@ -451,55 +455,70 @@ impl r2d2::ManageConnection for PgManager {
             statements: HashMap::new(),
             last: None,
             stats: self.settings.stats.clone(),
+            ping_limit: self.ping_limit(),
         })
     }
 
     fn is_valid(&self, c: &mut PgConn) -> std::result::Result<(), ConnError> {
-        let s = &self.settings;
-        let now = Instant::now();
-        if s.recycle.is_some_and(|r| now.duration_since(c.born) >= r) {
-            return Err(ConnError::Expired);
-        }
-        if s.stats.is_stale(c.born) {
-            return Err(ConnError::PingFailed(Error::new(
-                ErrorCode::ConnectFailed,
-                "opened before the server failed; replaced by a new connection",
-            )));
-        }
-        if c.client().is_dead() {
-            return Err(ConnError::PingFailed(Error::new(
-                ErrorCode::ConnectFailed,
-                "the server closed the connection",
-            )));
-        }
-        if s.pre_ping && now.duration_since(c.idle_since) >= s.pre_ping_window {
-            s.stats.pre_pings.fetch_add(1, Relaxed);
-            let client = c.client();
-            client
-                .wait_for(self.ping_limit(), client.client().simple_query("SELECT 1"))
-                .map_err(|w| ConnError::PingFailed(w.into_error("pinging before checkout")))?;
-        }
-        Ok(())
+        self.settings.validate(c)
     }
 
     fn has_broken(&self, c: &mut PgConn) -> bool {
-        let s = &self.settings;
-        c.idle_since = Instant::now();
-        if c.client().is_dead() {
-            s.stats.invalidated.fetch_add(1, Relaxed);
-            return true;
+        self.settings.on_return(c)
+    }
+}
+
+impl Checked for PgConn {
+    fn born(&self) -> Instant {
+        self.born
+    }
+
+    fn idle_since(&self) -> Instant {
+        self.idle_since
+    }
+
+    fn set_idle_since(&mut self, now: Instant) {
+        self.idle_since = now;
+    }
+
+    fn refused(&self, settings: &CheckSettings) -> Option<ConnError> {
+        let reason = if settings.stats.is_stale(self.born) {
+            "opened before the server failed; replaced by a new connection"
+        } else if self.client().is_dead() {
+            "the server closed the connection"
+        } else {
+            return None;
+        };
+        Some(ConnError::PingFailed(Error::new(
+            ErrorCode::ConnectFailed,
+            reason,
+        )))
+    }
+
+    fn ping(&mut self) -> std::result::Result<(), ConnError> {
+        let client = self.client();
+        client
+            .wait_for(self.ping_limit, client.client().simple_query("SELECT 1"))
+            .map(|_| ())
+            .map_err(|w| ConnError::PingFailed(w.into_error("pinging before checkout")))
+    }
+
+    fn is_broken(&self) -> bool {
+        self.client().is_dead()
+    }
+
+    fn transaction_open(&self) -> bool {
+        self.in_tx
+    }
+
+    fn roll_back(&mut self) -> bool {
+        let client = self.client();
+        let rollback = client.client().batch_execute("ROLLBACK");
+        if client.wait_for(self.ping_limit, rollback).is_err() {
+            return false;
         }
-        if c.in_tx {
-            s.stats.resets.fetch_add(1, Relaxed);
-            let client = c.client();
-            let rollback = client.client().batch_execute("ROLLBACK");
-            if client.wait_for(self.ping_limit(), rollback).is_err() {
-                s.stats.invalidated.fetch_add(1, Relaxed);
-                return true;
-            }
-            c.in_tx = false;
-        }
-        s.stats.open().saturating_sub(s.stats.checked_out()) > u64::from(s.pool_size)
+        self.in_tx = false;
+        true
     }
 }
 
@@ -679,4 +698,50 @@ pub(crate) fn last_insert_id(c: &mut PgConn) -> Result<i64> {
         )
     })?;
     row.try_get::<_, i64>(0).map_err(decode_error)
+}
+
+impl crate::native::NativeConn for PgConn {
+    fn backend(&self) -> crate::url::Backend {
+        crate::url::Backend::Postgres
+    }
+
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
+        execute(self, sql, params)
+    }
+
+    fn execute_batch(&mut self, sql: &str) -> Result<()> {
+        execute_batch(self, sql)
+    }
+
+    fn query_into(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        sink: &mut dyn crate::value::RowSink,
+    ) -> Result<u64> {
+        query_into(self, sql, params, sink)
+    }
+
+    fn query_value(&mut self, sql: &str, params: &[Value]) -> Result<Value> {
+        query_value(self, sql, params)
+    }
+
+    fn last_insert_id(&mut self) -> Result<i64> {
+        last_insert_id(self)
+    }
+
+    fn is_encrypted(&self) -> Option<bool> {
+        Some(self.tls)
+    }
+
+    fn in_transaction(&self) -> bool {
+        self.in_tx
+    }
+
+    // statement_timeout is enforced by the server, DB_QUERY_TIMEOUT by PgClient
+
+    fn after_connection_error(&mut self, shared: &crate::pool::Shared) {
+        self.client().mark_dead();
+        shared.stats.invalidate_all_now();
+    }
 }

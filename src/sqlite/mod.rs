@@ -29,6 +29,7 @@ use rusqlite::{ffi, OpenFlags, ToSql, TransactionBehavior};
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::placeholders::{rewrite, Target};
+use crate::pool::checks::Checked;
 use crate::pool::{CheckSettings, ConnError, Stats};
 use crate::url::{SqliteLocation, SqliteTarget};
 use crate::value::{Column, Value};
@@ -300,39 +301,44 @@ impl r2d2::ManageConnection for SqliteManager {
     }
 
     fn is_valid(&self, c: &mut SqliteConn) -> Result<(), ConnError> {
-        let s = &self.settings;
-        let now = Instant::now();
-        if s.recycle.is_some_and(|r| now.duration_since(c.born) >= r) {
-            return Err(ConnError::Expired);
-        }
-        if s.pre_ping && now.duration_since(c.idle_since) >= s.pre_ping_window {
-            s.stats.pre_pings.fetch_add(1, Relaxed);
-            c.conn
-                .query_row("SELECT 1", [], |_| Ok(()))
-                .map_err(|e| ConnError::PingFailed(classify(e)))?;
-        }
-        Ok(())
+        self.settings.validate(c)
     }
 
     fn has_broken(&self, c: &mut SqliteConn) -> bool {
-        let s = &self.settings;
-        if c.broken {
-            s.stats.invalidated.fetch_add(1, Relaxed);
-            return true;
-        }
-        c.idle_since = Instant::now();
-        c.deadline.store(0, Relaxed);
-        if !c.conn.is_autocommit() {
-            // Reset on return: nobody else may inherit an open transaction.
-            s.stats.resets.fetch_add(1, Relaxed);
-            if c.conn.execute_batch("ROLLBACK").is_err() || !c.conn.is_autocommit() {
-                s.stats.invalidated.fetch_add(1, Relaxed);
-                return true;
-            }
-        }
-        // Overflow connections are closed when the pool already holds
-        // pool_size idle ones (SQLAlchemy's QueuePool behaviour).
-        s.stats.open().saturating_sub(s.stats.checked_out()) > u64::from(s.pool_size)
+        self.settings.on_return(c)
+    }
+}
+
+impl Checked for SqliteConn {
+    fn born(&self) -> Instant {
+        self.born
+    }
+
+    fn idle_since(&self) -> Instant {
+        self.idle_since
+    }
+
+    fn set_idle_since(&mut self, now: Instant) {
+        self.idle_since = now;
+        self.deadline.store(0, Relaxed);
+    }
+
+    fn ping(&mut self) -> Result<(), ConnError> {
+        self.conn
+            .query_row("SELECT 1", [], |_| Ok(()))
+            .map_err(|e| ConnError::PingFailed(classify(e)))
+    }
+
+    fn is_broken(&self) -> bool {
+        self.broken
+    }
+
+    fn transaction_open(&self) -> bool {
+        !self.conn.is_autocommit()
+    }
+
+    fn roll_back(&mut self) -> bool {
+        self.conn.execute_batch("ROLLBACK").is_ok() && self.conn.is_autocommit()
     }
 }
 
@@ -569,5 +575,61 @@ pub(crate) fn query_value(
         Ok(Some(v)) => Ok(v),
         Ok(None) => Err(no_rows()),
         Err(e) => Err(classify(e)),
+    }
+}
+
+impl crate::native::NativeConn for SqliteConn {
+    fn backend(&self) -> crate::url::Backend {
+        crate::url::Backend::Sqlite
+    }
+
+    #[inline]
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
+        execute(&self.conn, sql, params)
+    }
+
+    fn execute_batch(&mut self, sql: &str) -> Result<()> {
+        self.conn.execute_batch(sql).map_err(Error::from)
+    }
+
+    #[inline]
+    fn query_into(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        sink: &mut dyn crate::value::RowSink,
+    ) -> Result<u64> {
+        query_into(&self.conn, sql, params, sink)
+    }
+
+    #[inline]
+    fn query_value(&mut self, sql: &str, params: &[Value]) -> Result<Value> {
+        query_value(&self.conn, sql, params)
+    }
+
+    fn last_insert_id(&mut self) -> Result<i64> {
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    fn is_encrypted(&self) -> Option<bool> {
+        None
+    }
+
+    fn in_transaction(&self) -> bool {
+        !self.conn.is_autocommit()
+    }
+
+    #[inline]
+    fn arm(&self, timeout: Option<Duration>) {
+        SqliteConn::arm(self, timeout)
+    }
+
+    #[inline]
+    fn disarm(&self, timeout: Option<Duration>) {
+        SqliteConn::disarm(self, timeout)
+    }
+
+    fn after_connection_error(&mut self, _shared: &crate::pool::Shared) {
+        self.broken = true;
     }
 }

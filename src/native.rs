@@ -1,0 +1,39 @@
+//! The one interface a backend's pooled connection offers to
+//! [`Connection`](crate::Connection): statements, transactions state, the
+//! client-side statement timeout and what to do after a connection failure.
+//! SQLite's and PostgreSQL's connections implement it; `Connection` reaches
+//! them through one dispatch point (`Pooled::native`).
+
+use std::time::Duration;
+
+use crate::error::Result;
+use crate::pool::Shared;
+use crate::value::{RowSink, Value};
+
+pub(crate) trait NativeConn {
+    /// Which backend this is.
+    fn backend(&self) -> crate::url::Backend;
+    /// Runs one statement; the rows it changed.
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64>;
+    /// Runs a script of statements without parameters.
+    fn execute_batch(&mut self, sql: &str) -> Result<()>;
+    /// Runs a statement and streams its result into `sink`.
+    fn query_into(&mut self, sql: &str, params: &[Value], sink: &mut dyn RowSink) -> Result<u64>;
+    /// The first column of the first row.
+    fn query_value(&mut self, sql: &str, params: &[Value]) -> Result<Value>;
+    /// The id of the last row inserted on this connection.
+    fn last_insert_id(&mut self) -> Result<i64>;
+    /// Whether the session is encrypted (`None`: not a network session).
+    fn is_encrypted(&self) -> Option<bool>;
+    /// True while a transaction is open.
+    fn in_transaction(&self) -> bool;
+    /// Arms the client-side statement timeout for the next call (backends
+    /// whose server enforces it do nothing).
+    fn arm(&self, _timeout: Option<Duration>) {}
+    /// Disarms it.
+    fn disarm(&self, _timeout: Option<Duration>) {}
+    /// After a connection-class failure: never pool this connection again
+    /// (and, on a server that may have restarted, invalidate the idle ones
+    /// opened before now).
+    fn after_connection_error(&mut self, shared: &Shared);
+}

@@ -1,0 +1,74 @@
+//! The checks r2d2 runs on a pooled connection, written once for every
+//! backend: recycling, pre-ping and the backend's own health on checkout;
+//! broken connections, reset on return and overflow on check-in.
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use super::{CheckSettings, ConnError};
+use crate::platform::Instant;
+
+/// What the checks need from a backend's pooled connection.
+pub(crate) trait Checked {
+    /// When the connection was opened.
+    fn born(&self) -> Instant;
+    /// When it was last returned to the pool.
+    fn idle_since(&self) -> Instant;
+    /// Notes that it is being returned now.
+    fn set_idle_since(&mut self, now: Instant);
+    /// A backend's own reason to refuse it on checkout (the server went away
+    /// after it was opened, ...). Defaults to none.
+    fn refused(&self, _settings: &CheckSettings) -> Option<ConnError> {
+        None
+    }
+    /// One round trip that proves the connection works.
+    fn ping(&mut self) -> Result<(), ConnError>;
+    /// It failed in a way that makes it unusable: discard, do not pool.
+    fn is_broken(&self) -> bool;
+    /// Whether a transaction is still open.
+    fn transaction_open(&self) -> bool;
+    /// Rolls an open transaction back; false when that failed.
+    fn roll_back(&mut self) -> bool;
+}
+
+impl CheckSettings {
+    /// r2d2's `is_valid`: on checkout.
+    pub(crate) fn validate<C: Checked>(&self, c: &mut C) -> Result<(), ConnError> {
+        let now = Instant::now();
+        if self
+            .recycle
+            .is_some_and(|r| now.duration_since(c.born()) >= r)
+        {
+            return Err(ConnError::Expired);
+        }
+        if let Some(refusal) = c.refused(self) {
+            return Err(refusal);
+        }
+        if self.pre_ping && now.duration_since(c.idle_since()) >= self.pre_ping_window {
+            self.stats.pre_pings.fetch_add(1, Relaxed);
+            c.ping()?;
+        }
+        Ok(())
+    }
+
+    /// r2d2's `has_broken`: on check-in. True discards the connection: it is
+    /// broken, could not be reset, or is an overflow connection returning to
+    /// a pool that already holds `pool_size` idle ones (SQLAlchemy's
+    /// QueuePool behaviour).
+    pub(crate) fn on_return<C: Checked>(&self, c: &mut C) -> bool {
+        let s = &self.stats;
+        c.set_idle_since(Instant::now());
+        if c.is_broken() {
+            s.invalidated.fetch_add(1, Relaxed);
+            return true;
+        }
+        if c.transaction_open() {
+            // Reset on return: nobody else may inherit an open transaction.
+            s.resets.fetch_add(1, Relaxed);
+            if !c.roll_back() {
+                s.invalidated.fetch_add(1, Relaxed);
+                return true;
+            }
+        }
+        s.open().saturating_sub(s.checked_out()) > u64::from(self.pool_size)
+    }
+}
