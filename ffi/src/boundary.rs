@@ -32,11 +32,45 @@ pub(crate) fn null_arg(name: &str) -> dbmux_status {
     misuse(&format!("{name} must not be NULL"))
 }
 
+/// What an `extern "C"` body returns: a status, or `Result<(), dbmux_status>`
+/// so that the body can use `?` (with [`OrFail::or_fail`] on dbmux results
+/// and the helpers below, which already set the last error).
+pub(crate) trait IntoStatus {
+    fn into_status(self) -> dbmux_status;
+}
+
+impl IntoStatus for dbmux_status {
+    fn into_status(self) -> dbmux_status {
+        self
+    }
+}
+
+impl IntoStatus for Result<(), dbmux_status> {
+    fn into_status(self) -> dbmux_status {
+        match self {
+            Ok(()) => dbmux_status::DBMUX_OK,
+            Err(s) => s,
+        }
+    }
+}
+
+/// A dbmux result as a status-carrying result: the error becomes its status
+/// and the thread's last error message.
+pub(crate) trait OrFail<T> {
+    fn or_fail(self) -> Result<T, dbmux_status>;
+}
+
+impl<T> OrFail<T> for dbmux::Result<T> {
+    fn or_fail(self) -> Result<T, dbmux_status> {
+        self.map_err(fail)
+    }
+}
+
 /// Runs an `extern "C"` body: clears the thread's last error, catches panics.
-pub(crate) fn guard(f: impl FnOnce() -> dbmux_status) -> dbmux_status {
+pub(crate) fn guard<S: IntoStatus>(f: impl FnOnce() -> S) -> dbmux_status {
     LAST_ERROR.with(|e| *e.borrow_mut() = None);
     match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(s) => s,
+        Ok(s) => s.into_status(),
         Err(p) => {
             let what = p
                 .downcast_ref::<&str>()

@@ -50,23 +50,20 @@ pub unsafe extern "C" fn dbmux_conn_release(conn: *mut dbmux_conn) {
     });
 }
 
-pub(crate) unsafe fn with_conn(
+pub(crate) unsafe fn with_conn<S: IntoStatus>(
     conn: *mut dbmux_conn,
-    f: impl FnOnce(&mut Connection) -> dbmux_status,
+    f: impl FnOnce(&mut Connection) -> S,
 ) -> dbmux_status {
     guard(|| {
         if conn.is_null() {
             return null_arg("conn");
         }
-        f(&mut (*conn).conn)
+        f(&mut (*conn).conn).into_status()
     })
 }
 
 pub(crate) fn unit_status(r: dbmux::Result<()>) -> dbmux_status {
-    match r {
-        Ok(()) => dbmux_status::DBMUX_OK,
-        Err(e) => fail(e),
-    }
+    r.or_fail().into_status()
 }
 
 /// Begins a write transaction (`BEGIN IMMEDIATE` on SQLite, `BEGIN` on
@@ -109,23 +106,13 @@ pub unsafe extern "C" fn dbmux_execute(
     rows_affected: *mut u64,
 ) -> dbmux_status {
     with_conn(conn, |c| {
-        let sql = match c_str(sql, "sql") {
-            Ok(s) => s,
-            Err(s) => return s,
-        };
-        let params = match values(params, n) {
-            Ok(p) => p,
-            Err(s) => return s,
-        };
-        match c.execute(sql, &params) {
-            Ok(count) => {
-                if !rows_affected.is_null() {
-                    *rows_affected = count;
-                }
-                dbmux_status::DBMUX_OK
-            }
-            Err(e) => fail(e),
+        let sql = c_str(sql, "sql")?;
+        let params = values(params, n)?;
+        let count = c.execute(sql, &params).or_fail()?;
+        if !rows_affected.is_null() {
+            *rows_affected = count;
         }
+        Ok(())
     })
 }
 
@@ -143,40 +130,29 @@ pub unsafe extern "C" fn dbmux_query(
 ) -> dbmux_status {
     with_conn(conn, |c| {
         if out.is_null() {
-            return null_arg("out");
+            return Err(null_arg("out"));
         }
-        let sql = match c_str(sql, "sql") {
-            Ok(s) => s,
-            Err(s) => return s,
-        };
-        let params = match values(params, n) {
-            Ok(p) => p,
-            Err(s) => return s,
-        };
-        match c.query(sql, &params) {
-            Ok(rows) => {
-                let c_string =
-                    |s: &str| CString::new(s.replace('\0', "\u{FFFD}")).unwrap_or_default();
-                let names = rows
-                    .columns()
-                    .iter()
-                    .map(|col| c_string(&col.name))
-                    .collect();
-                let decl_types = rows
-                    .columns()
-                    .iter()
-                    .map(|col| col.decl_type.as_deref().map(c_string))
-                    .collect();
-                *out = Box::into_raw(Box::new(dbmux_result {
-                    rows,
-                    current: None,
-                    names,
-                    decl_types,
-                }));
-                dbmux_status::DBMUX_OK
-            }
-            Err(e) => fail(e),
-        }
+        let sql = c_str(sql, "sql")?;
+        let params = values(params, n)?;
+        let rows = c.query(sql, &params).or_fail()?;
+        let c_string = |s: &str| CString::new(s.replace('\0', "\u{FFFD}")).unwrap_or_default();
+        let names = rows
+            .columns()
+            .iter()
+            .map(|col| c_string(&col.name))
+            .collect();
+        let decl_types = rows
+            .columns()
+            .iter()
+            .map(|col| col.decl_type.as_deref().map(c_string))
+            .collect();
+        *out = Box::into_raw(Box::new(dbmux_result {
+            rows,
+            current: None,
+            names,
+            decl_types,
+        }));
+        Ok(())
     })
 }
 
