@@ -14,27 +14,7 @@ use std::time::Duration;
 
 use dbmux::{params, Config, ErrorCode, Manager};
 
-struct Pg {
-    port: String,
-    plain_port: String,
-    password: String,
-    certs: String,
-}
-
-fn pg() -> Option<Pg> {
-    let [port, plain_port, password, certs] = common::pg_env([
-        "DBMUX_TEST_PG_PORT",
-        "DBMUX_TEST_PG_PLAIN_PORT",
-        "DBMUX_TEST_PG_PASSWORD",
-        "DBMUX_TEST_PG_CERTS",
-    ])?;
-    Some(Pg {
-        port,
-        plain_port,
-        password,
-        certs,
-    })
-}
+use common::pg;
 
 /// Connects once: Ok(encrypted, as pg_stat_ssl says) or the error.
 fn try_connect(url: &str) -> dbmux::Result<bool> {

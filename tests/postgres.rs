@@ -15,52 +15,7 @@ use std::time::{Duration, Instant};
 
 use dbmux::{params, Config, ErrorCode, Manager, Value};
 
-struct Pg {
-    port: String,
-    plain_port: String,
-    password: String,
-    certs: String,
-}
-
-fn pg() -> Option<Pg> {
-    let [port, plain_port, password, certs] = common::pg_env([
-        "DBMUX_TEST_PG_PORT",
-        "DBMUX_TEST_PG_PLAIN_PORT",
-        "DBMUX_TEST_PG_PASSWORD",
-        "DBMUX_TEST_PG_CERTS",
-    ])?;
-    Some(Pg {
-        port,
-        plain_port,
-        password,
-        certs,
-    })
-}
-
-impl Pg {
-    fn url(&self, user: &str, host: &str, port: &str, query: &str) -> String {
-        format!(
-            "postgresql://{user}:{}@{host}:{port}/dbmux_test{}{query}",
-            self.password,
-            if query.is_empty() { "" } else { "?" }
-        )
-    }
-    fn main(&self) -> String {
-        self.url("dbmux", "localhost", &self.port, "")
-    }
-    fn manager(&self, url: &str) -> dbmux::Result<Manager> {
-        Manager::new(
-            Config::builder()
-                .url(url)
-                .pool_timeout(Duration::from_secs(5))
-                .connect_timeout(Duration::from_secs(5))
-                .build()?,
-        )
-    }
-    fn cert(&self, name: &str) -> String {
-        format!("{}/{name}", self.certs)
-    }
-}
+use common::{pg, Pg};
 
 /// Connects once; returns Ok(encrypted) or the error.
 fn try_connect(pg: &Pg, url: &str) -> dbmux::Result<bool> {

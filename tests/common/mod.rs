@@ -4,6 +4,10 @@
 #[allow(dead_code)] // not every test file asserts on log lines
 pub mod logs;
 
+use std::time::Duration;
+
+use dbmux::{Config, Manager};
+
 /// The values of the `DBMUX_TEST_PG_*` variables `names`, in order. When one
 /// is missing the servers are not running: a visible skip locally (`None`),
 /// a failure in CI (`CI=true`).
@@ -20,4 +24,62 @@ pub fn pg_env<const N: usize>(names: [&str; N]) -> Option<[String; N]> {
     }
     eprintln!("SKIPPED: {msg}");
     None
+}
+
+/// The two throwaway servers of scripts/with-test-postgres.sh: the TLS one
+/// (`port`) and the plain one (`plain_port`), the test password and the
+/// directory of the certificates made at test time.
+#[allow(dead_code)] // not every test file uses every field
+pub struct Pg {
+    pub port: String,
+    pub plain_port: String,
+    pub password: String,
+    pub certs: String,
+}
+
+#[allow(dead_code)]
+/// The servers, or `None` (a visible skip locally, a failure in CI).
+pub fn pg() -> Option<Pg> {
+    let [port, plain_port, password, certs] = pg_env([
+        "DBMUX_TEST_PG_PORT",
+        "DBMUX_TEST_PG_PLAIN_PORT",
+        "DBMUX_TEST_PG_PASSWORD",
+        "DBMUX_TEST_PG_CERTS",
+    ])?;
+    Some(Pg {
+        port,
+        plain_port,
+        password,
+        certs,
+    })
+}
+
+#[allow(dead_code)] // not every test file uses every helper
+impl Pg {
+    /// A URL for `user` at `host:port` with the query `query`.
+    pub fn url(&self, user: &str, host: &str, port: &str, query: &str) -> String {
+        format!(
+            "postgresql://{user}:{}@{host}:{port}/dbmux_test{}{query}",
+            self.password,
+            if query.is_empty() { "" } else { "?" }
+        )
+    }
+    /// The main test database on the TLS server, as `dbmux`.
+    pub fn main(&self) -> String {
+        self.url("dbmux", "localhost", &self.port, "")
+    }
+    /// A manager with short pool and connect timeouts.
+    pub fn manager(&self, url: &str) -> dbmux::Result<Manager> {
+        Manager::new(
+            Config::builder()
+                .url(url)
+                .pool_timeout(Duration::from_secs(5))
+                .connect_timeout(Duration::from_secs(5))
+                .build()?,
+        )
+    }
+    /// A file of the certificate directory.
+    pub fn cert(&self, name: &str) -> String {
+        format!("{}/{name}", self.certs)
+    }
 }

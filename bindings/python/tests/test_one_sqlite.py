@@ -48,10 +48,10 @@ def test_no_second_copy_warning_with_the_stdlib_module_loaded(tmp_path, caplog):
     assert not [r for r in caplog.records if "more than one SQLite" in r.getMessage()]
 
 
-def test_a_bundled_library_beside_the_sqlite3_module_logs_one_warning(tmp_path):
-    """A libdbmux built with its own SQLite (`bundled`) in a process that
-    uses the stdlib sqlite3 module: the first open logs one WARN naming both
-    copies, through Python logging."""
+@pytest.fixture
+def bundled_library():
+    """A libdbmux built with --features bundled (scripts/test.sh points
+    DBMUX_TEST_BUNDLED_LIBRARY at it): skipped visibly locally, a failure in CI."""
     lib = os.environ.get("DBMUX_TEST_BUNDLED_LIBRARY")
     if not lib:
         msg = ("DBMUX_TEST_BUNDLED_LIBRARY (a libdbmux built with --features bundled) is not set; "
@@ -59,6 +59,14 @@ def test_a_bundled_library_beside_the_sqlite3_module_logs_one_warning(tmp_path):
         if os.environ.get("CI") == "true":
             pytest.fail(msg)
         pytest.skip(msg)
+    return lib
+
+
+def test_a_bundled_library_beside_the_sqlite3_module_logs_one_warning(tmp_path, bundled_library):
+    """A libdbmux built with its own SQLite (`bundled`) in a process that
+    uses the stdlib sqlite3 module: the first open logs one WARN naming both
+    copies, through Python logging."""
+    lib = bundled_library
     code = textwrap.dedent("""
         import logging, sqlite3, sys
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
@@ -84,16 +92,11 @@ def test_a_bundled_library_beside_the_sqlite3_module_logs_one_warning(tmp_path):
     assert "link a single SQLite" in w, w
 
 
-def test_a_hidden_copy_beside_dbmux_is_found_too(tmp_path):
+def test_a_hidden_copy_beside_dbmux_is_found_too(tmp_path, bundled_library):
     """The other direction: dbmux on the system libsqlite3, and a library
     with its own SQLite compiled in with hidden symbols (here a bundled
     libdbmux, loaded as a plain shared library) in the same process."""
-    lib = os.environ.get("DBMUX_TEST_BUNDLED_LIBRARY")
-    if not lib:
-        msg = "DBMUX_TEST_BUNDLED_LIBRARY is not set; scripts/test.sh sets it"
-        if os.environ.get("CI") == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
+    lib = bundled_library
     code = textwrap.dedent("""
         import ctypes, logging, sys
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
