@@ -70,7 +70,7 @@ fn log_statement(sql: &str, start: Instant, failed: bool) {
 /// (SQLAlchemy's `check_same_thread=False`), one thread at a time.
 pub struct Connection {
     conn: Pooled,
-    mgr: Arc<Shared>,
+    shared: Arc<Shared>,
     /// No echo and no client-side statement timeout: statements skip both.
     plain: bool,
     /// The leak detector's id for this checkout (when detection is on).
@@ -79,25 +79,25 @@ pub struct Connection {
 
 impl Drop for Connection {
     fn drop(&mut self) {
-        if let (Some(id), Some(d)) = (self.leak_id, &self.mgr.leaks) {
+        if let (Some(id), Some(d)) = (self.leak_id, &self.shared.leaks) {
             d.checkin(id);
         }
     }
 }
 
-fn leak_id(mgr: &Shared) -> Option<u64> {
-    mgr.leaks.as_ref().map(|d| d.checkout())
+fn leak_id(shared: &Shared) -> Option<u64> {
+    shared.leaks.as_ref().map(|d| d.checkout())
 }
 
-fn is_plain(mgr: &Shared) -> bool {
-    !mgr.config.echo() && mgr.config.local_statement_timeout().is_none()
+fn is_plain(shared: &Shared) -> bool {
+    !shared.config.echo() && shared.config.local_statement_timeout().is_none()
 }
 
 impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connection")
             .field("backend", &self.backend())
-            .field("database", &self.mgr.config.redacted_url())
+            .field("database", &self.shared.config.redacted_url())
             .finish()
     }
 }
@@ -106,13 +106,13 @@ impl Connection {
     #[cfg(feature = "sqlite")]
     pub(crate) fn sqlite(
         c: r2d2::PooledConnection<crate::sqlite::SqliteManager>,
-        mgr: Arc<Shared>,
+        shared: Arc<Shared>,
     ) -> Connection {
         Connection {
             conn: Pooled::Sqlite(c),
-            plain: is_plain(&mgr),
-            leak_id: leak_id(&mgr),
-            mgr,
+            plain: is_plain(&shared),
+            leak_id: leak_id(&shared),
+            shared,
         }
     }
 
@@ -132,7 +132,7 @@ impl Connection {
             }
             return r;
         }
-        let cfg = &self.mgr.config;
+        let cfg = &self.shared.config;
         let timeout = cfg.local_statement_timeout();
         let start = cfg.echo().then(Instant::now);
         let native = self.conn.native();
@@ -154,7 +154,7 @@ impl Connection {
     #[cold]
     fn after_error(&mut self, e: &Error) {
         if e.code() == ErrorCode::ConnectFailed {
-            self.conn.native().after_connection_error(&self.mgr);
+            self.conn.native().after_connection_error(&self.shared);
         }
     }
 
@@ -296,13 +296,13 @@ impl Connection {
     #[cfg(feature = "postgres")]
     pub(crate) fn postgres(
         c: r2d2::PooledConnection<crate::postgres::PgManager>,
-        mgr: Arc<Shared>,
+        shared: Arc<Shared>,
     ) -> Connection {
         Connection {
             conn: Pooled::Postgres(c),
-            plain: is_plain(&mgr),
-            leak_id: leak_id(&mgr),
-            mgr,
+            plain: is_plain(&shared),
+            leak_id: leak_id(&shared),
+            shared,
         }
     }
 
