@@ -12,32 +12,13 @@ mod common;
 
 use std::time::Duration;
 
-use dbmux::{params, Config, ErrorCode, Manager};
+use dbmux::{params, ErrorCode, Manager};
 
 use common::pg;
 
 /// Connects once: Ok(encrypted, as pg_stat_ssl says) or the error.
 fn try_connect(url: &str) -> dbmux::Result<bool> {
-    let mgr = Manager::new(
-        Config::builder()
-            .url(url)
-            .pool_timeout(Duration::from_millis(1000))
-            .connect_timeout(Duration::from_secs(3))
-            .build()?,
-    )?;
-    let mut c = mgr.get()?;
-    let server_says: bool = c.query_scalar(
-        "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
-        params![],
-    )?;
-    assert_eq!(
-        c.is_encrypted(),
-        Some(server_says),
-        "client and pg_stat_ssl disagree"
-    );
-    drop(c);
-    mgr.shutdown();
-    Ok(server_says)
+    common::try_connect(url, Duration::from_millis(1000))
 }
 
 /// `t`: connects with TLS, `f`: connects without, `x`: refused.

@@ -15,31 +15,11 @@ use std::time::{Duration, Instant};
 
 use dbmux::{params, Config, ErrorCode, Manager, Value};
 
-use common::{pg, Pg};
+use common::pg;
 
 /// Connects once; returns Ok(encrypted) or the error.
-fn try_connect(pg: &Pg, url: &str) -> dbmux::Result<bool> {
-    let mgr = Manager::new(
-        Config::builder()
-            .url(url)
-            .pool_timeout(Duration::from_millis(1500))
-            .connect_timeout(Duration::from_secs(3))
-            .build()?,
-    )?;
-    let mut c = mgr.get()?;
-    let server_says: bool = c.query_scalar(
-        "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
-        params![],
-    )?;
-    assert_eq!(
-        c.is_encrypted(),
-        Some(server_says),
-        "client and pg_stat_ssl disagree"
-    );
-    let _ = pg;
-    drop(c);
-    mgr.shutdown();
-    Ok(server_says)
+fn try_connect(url: &str) -> dbmux::Result<bool> {
+    common::try_connect(url, Duration::from_millis(1500))
 }
 
 // Every sslmode with every root is tests/pg_tls.rs (it changes HOME, so it
@@ -80,9 +60,9 @@ fn allow_falls_back_to_tls_when_the_server_insists() {
     let Some(pg) = pg() else { return };
     // pg_hba.conf rejects role sslonly without TLS
     let allow = pg.url("sslonly", "127.0.0.1", &pg.port, "sslmode=allow");
-    assert!(try_connect(&pg, &allow).unwrap(), "allow retried with TLS");
+    assert!(try_connect(&allow).unwrap(), "allow retried with TLS");
     let disable = pg.url("sslonly", "127.0.0.1", &pg.port, "sslmode=disable");
-    let e = try_connect(&pg, &disable).unwrap_err();
+    let e = try_connect(&disable).unwrap_err();
     assert_eq!(e.code(), ErrorCode::ConnectFailed);
     assert!(e.to_string().contains("pg_hba.conf"), "{e}");
 }
@@ -108,7 +88,7 @@ fn client_certificate_required_by_pg_hba() {
         "postgresql://certuser@localhost:{}/dbmux_test?sslmode=require",
         pg.port
     );
-    let e = try_connect(&pg, &without).unwrap_err();
+    let e = try_connect(&without).unwrap_err();
     assert_eq!(e.code(), ErrorCode::ConnectFailed);
     assert!(e.to_string().contains("certificate"), "{e}");
     // a missing key file is a configuration error naming the file

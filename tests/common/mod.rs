@@ -6,7 +6,7 @@ pub mod logs;
 
 use std::time::Duration;
 
-use dbmux::{Config, Manager};
+use dbmux::{params, Config, Manager};
 
 /// The values of the `DBMUX_TEST_PG_*` variables `names`, in order. When one
 /// is missing the servers are not running: a visible skip locally (`None`),
@@ -82,4 +82,31 @@ impl Pg {
     pub fn cert(&self, name: &str) -> String {
         format!("{}/{name}", self.certs)
     }
+}
+
+/// Connects once with `url` (checkouts wait at most `pool_timeout`):
+/// `Ok(encrypted)` as the server's `pg_stat_ssl` says, checked against the
+/// client's own answer, or the error.
+#[allow(dead_code)]
+pub fn try_connect(url: &str, pool_timeout: Duration) -> dbmux::Result<bool> {
+    let mgr = Manager::new(
+        Config::builder()
+            .url(url)
+            .pool_timeout(pool_timeout)
+            .connect_timeout(Duration::from_secs(3))
+            .build()?,
+    )?;
+    let mut c = mgr.get()?;
+    let server_says: bool = c.query_scalar(
+        "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+        params![],
+    )?;
+    assert_eq!(
+        c.is_encrypted(),
+        Some(server_says),
+        "client and pg_stat_ssl disagree"
+    );
+    drop(c);
+    mgr.shutdown();
+    Ok(server_says)
 }
