@@ -44,7 +44,7 @@ test -f "$QS/dbmux.db" || { echo "quickstart did not create dbmux.db" >&2; exit 
 echo "== Fuzzing smoke pass: 300,000 inputs per cargo-fuzz target from a fixed seed (scripts/fuzz.sh SECONDS for longer runs)"
 FUZZ_RUNS=300000 scripts/fuzz.sh
 
-echo "== Benchmark smoke runs (short; see the README's Benchmarks section for real figures)"
+echo "== Benchmark smoke runs (short; see benches/README.md for real figures)"
 DBMUX_BENCH_QUICK=1 cargo bench --locked --bench pool
 DBMUX_BENCH_QUICK=1 scripts/with-test-postgres.sh cargo bench --locked --bench postgres
 

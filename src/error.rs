@@ -16,6 +16,8 @@ macro_rules! error_codes {
         /// The numbers are part of the public contract: the C ABI returns them as
         /// status codes and the Python driver picks its exception class from them.
         /// They are never renumbered; new codes get new numbers.
+        ///
+        #[doc = include_str!("error.md")]
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
         #[serde(rename_all = "snake_case")]
         #[non_exhaustive]
@@ -46,7 +48,7 @@ error_codes! {
     InvalidConfig = 2, "invalid_config";
     /// The URL needs a backend that this build does not include, or the
     /// SQLite library loaded in the process is older than dbmux needs
-    /// (3.36.0, `dbmux::MIN_SQLITE_VERSION`).
+    /// (3.36.0, `dbmux::sqlite::MIN_SQLITE_VERSION`).
     FeatureDisabled = 3, "feature_disabled";
     /// A connection to the database could not be opened.
     ConnectFailed = 4, "connect_failed";

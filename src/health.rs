@@ -1,6 +1,4 @@
-//! Health reports and debug info: plain data, serialisable to JSON with the
-//! field names of the seed projects. The manager fills them from its
-//! snapshots (`Manager::check_health`, `Manager::debug_info`).
+#![doc = include_str!("health.md")]
 
 use crate::config::Profile;
 use crate::error::ErrorCode;

@@ -1,3 +1,10 @@
+// The README is the crate's front page. Its links point at the module docs'
+// Markdown files; for rustdoc the same link labels are defined first (the first
+// definition of a label wins), as the modules themselves.
+#![doc = "[url]: crate::url\n[pgurl]: crate::url::postgres\n[config]: crate::config\n\
+[pool]: crate::pool\n[health]: mod@crate::health\n[errors]: crate::ErrorCode"]
+#![cfg_attr(feature = "sqlite", doc = "[sqlite]: crate::sqlite")]
+#![cfg_attr(feature = "postgres", doc = "[pg]: crate::postgres")]
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 // Unsafe code is denied everywhere but in `sqlite::copies` (Linux), which asks

@@ -8,6 +8,12 @@ use crate::error::{Error, ErrorCode, Result};
 /// A value bound to a statement or read from a row.
 ///
 /// The same five kinds exist on every backend: SQLite's storage classes.
+/// Parameters use `?` placeholders; [`params!`](crate::params) converts
+/// integers, floats, bools (as 0/1), strings, byte vectors and `Option`s.
+/// Rows come back with column names and declared types (known even when
+/// there are no rows), and [`Row::get`] converts to `i64`, `i32`, `u32`,
+/// `f64`, `bool`, `String`, `Vec<u8>`, `Option<T>` or `Value`. How
+/// PostgreSQL's types map to these five: [`dbmux::postgres`](crate::postgres).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     /// SQL NULL.

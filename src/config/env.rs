@@ -1,5 +1,5 @@
 //! The environment variables dbmux reads: one table ([`ENV_VARS`]) drives
-//! reading the environment and `.env` files, and the README's table.
+//! reading the environment and `.env` files, and the table in the module docs (`src/config/README.md`).
 
 use super::parse::{
     parse_bool, parse_count, parse_duration, parse_ms_duration, parse_optional_duration,
@@ -8,7 +8,7 @@ use super::{Layer, Profile};
 use crate::error::{Error, ErrorCode, Result};
 
 /// One environment variable dbmux reads: its name, default and meaning
-/// (the README's table is made from these), and how its value becomes a
+/// (the module docs' table is made from these), and how its value becomes a
 /// setting. [`ENV_VARS`] is the one list: the environment, `.env` files and
 /// the documentation all go through it.
 #[derive(Clone, Copy)]
@@ -38,7 +38,7 @@ pub static ENV_VARS: &[EnvVar] = &[
     EnvVar {
         name: "DATABASE_URL",
         default: "`sqlite:///dbmux.db`",
-        doc: "the database URL (forms above)",
+        doc: "the database URL (forms: [`dbmux::url`](crate::url))",
         apply: |l, _, v| {
             l.url = Some(v.to_string());
             Ok(())
@@ -231,8 +231,8 @@ pub static ENV_VARS: &[EnvVar] = &[
     },
 ];
 
-/// The README's table of [`ENV_VARS`] (variable, default, meaning), as
-/// Markdown; a test keeps the README equal to it.
+/// The module docs' table of [`ENV_VARS`] (variable, default, meaning), as
+/// Markdown; a test keeps `src/config/README.md` equal to it.
 pub fn env_vars_markdown() -> String {
     let mut t = String::from("| variable | default | meaning |\n|---|---|---|\n");
     for v in ENV_VARS {

@@ -1,5 +1,4 @@
-//! `Config`: the URL plus pool settings, from code, the environment, a `.env`
-//! file and a profile, validated before anything reaches r2d2.
+#![doc = include_str!("README.md")]
 
 use std::fmt;
 use std::path::PathBuf;
@@ -637,11 +636,11 @@ mod tests {
     }
 
     #[test]
-    fn the_readme_table_is_env_vars() {
-        let readme = include_str!("../../README.md");
+    fn the_documented_table_is_env_vars() {
+        let page = include_str!("README.md");
         assert!(
-            readme.contains(&env_vars_markdown()),
-            "README.md's variable table differs from ENV_VARS; paste dbmux::env_vars_markdown():\n{}",
+            page.contains(&env_vars_markdown()),
+            "src/config/README.md's variable table differs from ENV_VARS; paste dbmux::config::env_vars_markdown():\n{}",
             env_vars_markdown()
         );
     }

@@ -1,6 +1,4 @@
-//! Pool plumbing shared by every backend: the pool snapshot, the counters
-//! built on r2d2's event hooks, and the connection-check error type; leak
-//! detection and the retry policy beside it.
+#![doc = include_str!("README.md")]
 
 pub(crate) mod checks;
 #[cfg(target_arch = "wasm32")]

@@ -1,6 +1,4 @@
-//! The PostgreSQL backend: an r2d2 manager of [`PgClient`]s with libpq's
-//! sslmode semantics (TLS through native-tls), client-side deadlines,
-//! dbmux's checks, typed binding and result decoding.
+#![doc = include_str!("README.md")]
 
 pub(crate) mod client;
 mod errors;

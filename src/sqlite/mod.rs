@@ -1,5 +1,4 @@
-//! The SQLite backend: r2d2_sqlite wrapped with dbmux's pragmas, recycling,
-//! pre-ping and reset-on-return, and the statement runners.
+#![doc = include_str!("README.md")]
 
 #[cfg(all(target_os = "linux", not(target_arch = "wasm32")))]
 mod copies;

@@ -1,10 +1,4 @@
-//! Reading a database URL: which backend, which file or server, which options.
-//!
-//! The rules are documented in the README ("URL forms"). In short, SQLite
-//! URLs follow SQLAlchemy (`sqlite:///rel.db` is relative, `sqlite:////abs.db`
-//! is absolute) and also accept sqlx's `sqlite:rel.db`; `file:` URIs, plain
-//! paths and `:memory:` work too. PostgreSQL URLs and libpq `key=value`
-//! strings are recognised here and handled by the PostgreSQL backend.
+#![doc = include_str!("README.md")]
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -1,11 +1,4 @@
-//! PostgreSQL connection strings, read the way libpq reads them: URIs
-//! (`postgresql://user:pw@host:port,host2/db?param=...`) and key/value
-//! strings (`host=a,b port=1,2 dbname='x y'`), with libpq's quoting,
-//! escapes, percent-decoding, multi-host rules and environment fallbacks.
-//!
-//! dbmux normalises here and then configures `postgres::Config` and the TLS
-//! connector itself, because tokio-postgres' own parser differs from libpq
-//! (it rejects the `ssl*` keys, among others).
+#![doc = include_str!("postgres.md")]
 
 use std::fmt;
 
