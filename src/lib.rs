@@ -23,28 +23,34 @@ compile_error!(
      --no-default-features --features sqlite (or wasm)"
 );
 
-// Module map: the layers, leaves first. One line a module.
+// Module map: the layers, leaves first. One line a module; the reference
+// for each public module is the Markdown file beside it (its module docs).
 //
 // - `platform`      clocks and process facts that differ on wasm32 (leaf)
 // - `error`         `Error`, `ErrorCode` (the one table of codes) (leaf)
 // - `placeholders`  `?` <-> `$n` rewriting (leaf)
 // - `value`         `Value`, `Row`, `Rows`, `RowSink` (leaf)
 // - `url/`          every URL form, always compiled: dispatch (`mod.rs`),
-//                   SQLite options (`sqlite.rs`), the libpq parser (`postgres.rs`)
-// - `config/`       `Config` and its builder; the table of environment variables
-// - `pool/`         the pool snapshot and counters, r2d2 (or the wasm32 holder)
-//                   written once as `pool::r2d2`, leak detection, retry policy
-// - `sqlite/`       the SQLite backend (feature `sqlite`): open, pragmas,
-//                   statements, error mapping; the library check (`library.rs`,
-//                   `copies.rs`)
-// - `postgres/`     the PostgreSQL backend (feature `postgres`): connect and
-//                   TLS (`mod.rs`), the blocking client with deadlines
-//                   (`client.rs`), value mapping (`values.rs`)
+//                   SQLite options (`sqlite.rs`), libpq strings
+//                   (`postgres/`: settings, `syntax.rs`), percent-decoding,
+//                   redaction
+// - `config/`       `Config`; its builder (`builder.rs`), the table of
+//                   environment variables and `.env` (`env.rs`), value parsers
+// - `pool/`         building the r2d2 pool (`build.rs`), r2d2 or the wasm32
+//                   holder written once as `pool::r2d2`, the checkout/return
+//                   checks (`checks.rs`), counters, leaks, retry, the snapshot
+// - `sqlite/`       the SQLite backend (feature `sqlite`): opening and pragmas
+//                   (`open.rs`), statements, error mapping, the library
+//                   checks (`library.rs`, `copies.rs`)
+// - `postgres/`     the PostgreSQL backend (feature `postgres`): connecting
+//                   (`connect.rs`), TLS (`tls.rs`), the blocking client with
+//                   deadlines (`client.rs`), statements, values, errors
 // - `native`        the trait each backend's pooled connection implements
 // - `connection`    `Connection`, `Transaction`: the one place statements and
 //                   transactions run, for every binding
-// - `manager`       `Manager`: building the pool, checkout, health caching
-// - `health`        `HealthReport`, `DebugInfo` (JSON)
+// - `manager/`      `Manager`: checkout, health caching; the backend dispatch
+//                   (`backend.rs`); health and debug reports (`reports.rs`)
+// - `health`        `HealthReport`, `DebugInfo` (plain data, JSON)
 // - `global`        the lazily built process-wide manager
 // - `wasm`          the JavaScript `Database` class (feature `wasm`, wasm32)
 // The C ABI is the `dbmux-ffi` crate in `ffi/`; Python is `bindings/python/`.

@@ -1,10 +1,11 @@
 //! The environment variables dbmux reads: one table ([`ENV_VARS`]) drives
 //! reading the environment and `.env` files, and the table in the module docs (`src/config/README.md`).
 
+use super::layer::Layer;
 use super::parse::{
     parse_bool, parse_count, parse_duration, parse_ms_duration, parse_optional_duration,
 };
-use super::{Layer, Profile};
+use super::Profile;
 use crate::error::{Error, ErrorCode, Result};
 
 /// One environment variable dbmux reads: its name, default and meaning

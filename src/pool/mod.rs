@@ -1,5 +1,6 @@
 #![doc = include_str!("README.md")]
 
+pub(crate) mod build;
 pub(crate) mod checks;
 #[cfg(target_arch = "wasm32")]
 pub(crate) mod holder;

@@ -1,5 +1,11 @@
 //! `Manager`: one pool for one database, with health and debug info.
 
+mod backend;
+mod reports;
+
+use backend::{build_pool, BackendPool};
+use reports::{debug_snapshot, health_check};
+
 use crate::pool::r2d2;
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -11,88 +17,13 @@ use crate::platform::Instant;
 use crate::config::Config;
 use crate::connection::{Connection, Transaction};
 use crate::error::{Error, ErrorCode, Result};
-use crate::health::{DebugInfo, HealthReport, HealthStatus};
+use crate::health::{DebugInfo, HealthReport};
 use crate::pool::{PoolStatus, Shared, Stats};
 use crate::url::Target;
 use crate::value::{FromValue, Row, Rows, Value};
 
 /// Managers created in this process (`engine_creation_count`).
 pub(crate) static MANAGERS_CREATED: AtomicU64 = AtomicU64::new(0);
-
-/// The pool of one backend.
-pub(crate) enum BackendPool {
-    #[cfg(feature = "sqlite")]
-    Sqlite {
-        pool: r2d2::Pool<crate::sqlite::SqliteManager>,
-        /// Keeps an in-memory database alive until shutdown.
-        _keeper: Option<Box<Mutex<rusqlite::Connection>>>,
-    },
-    #[cfg(feature = "postgres")]
-    Postgres {
-        pool: r2d2::Pool<crate::postgres::PgManager>,
-    },
-    /// Keeps the enum matchable in a build without any backend.
-    #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
-    #[allow(dead_code)]
-    None(std::convert::Infallible),
-}
-
-/// A clone of the backend's pool handle, to wait on without holding the
-/// manager's lock (so that a shutdown never waits for a checkout).
-enum PoolHandle {
-    #[cfg(feature = "sqlite")]
-    Sqlite(r2d2::Pool<crate::sqlite::SqliteManager>),
-    #[cfg(feature = "postgres")]
-    Postgres(r2d2::Pool<crate::postgres::PgManager>),
-}
-
-// The manager's one dispatch point between the backends.
-impl BackendPool {
-    fn handle(&self) -> PoolHandle {
-        match self {
-            #[cfg(feature = "sqlite")]
-            BackendPool::Sqlite { pool, .. } => PoolHandle::Sqlite(pool.clone()),
-            #[cfg(feature = "postgres")]
-            BackendPool::Postgres { pool } => PoolHandle::Postgres(pool.clone()),
-            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
-            BackendPool::None(n) => match *n {},
-        }
-    }
-
-    /// The pool's size now.
-    fn state(&self) -> r2d2::State {
-        match self {
-            #[cfg(feature = "sqlite")]
-            BackendPool::Sqlite { pool, .. } => pool.state(),
-            #[cfg(feature = "postgres")]
-            BackendPool::Postgres { pool } => pool.state(),
-            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
-            BackendPool::None(n) => match *n {},
-        }
-    }
-}
-
-impl PoolHandle {
-    /// Waits up to `timeout` for a connection; the pool's state when it gave up.
-    fn checkout(
-        self,
-        timeout: Duration,
-        shared: &Arc<Shared>,
-    ) -> std::result::Result<Connection, r2d2::State> {
-        match self {
-            #[cfg(feature = "sqlite")]
-            PoolHandle::Sqlite(pool) => pool
-                .get_timeout(timeout)
-                .map(|c| Connection::sqlite(c, shared.clone()))
-                .map_err(|_| pool.state()),
-            #[cfg(feature = "postgres")]
-            PoolHandle::Postgres(pool) => pool
-                .get_timeout(timeout)
-                .map(|c| Connection::postgres(c, shared.clone()))
-                .map_err(|_| pool.state()),
-        }
-    }
-}
 
 pub(crate) struct Inner {
     /// What checked-out connections share with the pool.
@@ -479,194 +410,5 @@ impl Manager {
     /// The target this manager serves.
     pub fn target(&self) -> &Target {
         self.inner.shared.config.target()
-    }
-}
-
-fn build_pool(config: &Config, stats: &Arc<Stats>) -> Result<BackendPool> {
-    match config.target() {
-        #[cfg(feature = "sqlite")]
-        Target::Sqlite(t) => {
-            use crate::sqlite::{open_keeper, open_spec, SqliteManager};
-            crate::sqlite::library::check_library()?;
-            let spec = open_spec(t);
-            let keeper = if spec.memory {
-                Some(Box::new(Mutex::new(open_keeper(&spec)?)))
-            } else {
-                None
-            };
-            let settings = crate::pool::CheckSettings::new(config, stats);
-            let manager = SqliteManager::new(&spec, t.display_path(), settings);
-            let pool = r2d2_builder(config, stats).build_unchecked(manager);
-            Ok(BackendPool::Sqlite {
-                pool,
-                _keeper: keeper,
-            })
-        }
-        #[cfg(not(feature = "sqlite"))]
-        Target::Sqlite(_) => Err(Error::new(
-            ErrorCode::FeatureDisabled,
-            "this build of dbmux has no SQLite backend; enable the `sqlite` Cargo feature \
-             (it is on by default)",
-        )),
-        #[cfg(feature = "postgres")]
-        Target::Postgres(p) => {
-            use crate::postgres::{PgManager, SessionSettings};
-            let settings = crate::pool::CheckSettings::new(config, stats);
-            let session = SessionSettings {
-                statement_timeout: config.statement_timeout(),
-                connect_timeout: config.connect_timeout(),
-                query_timeout: config.query_timeout(),
-                application_name: application_name(config.worker_id()),
-            };
-            let manager = PgManager::new(p.settings(), &session, settings)?;
-            let pool = r2d2_builder(config, stats).build_unchecked(manager);
-            Ok(BackendPool::Postgres { pool })
-        }
-        #[cfg(not(feature = "postgres"))]
-        Target::Postgres(p) => Err(Error::new(
-            ErrorCode::FeatureDisabled,
-            format!(
-                "{p} is a PostgreSQL URL, but this build of dbmux has no PostgreSQL backend; \
-                 it needs the `postgres` Cargo feature"
-            ),
-        )),
-    }
-}
-
-/// `dbmux`, or `dbmux_<worker>_<pid>` when a worker id is set, so that
-/// parallel test workers can be told apart in `pg_stat_activity`.
-#[cfg(feature = "postgres")]
-pub(crate) fn application_name(worker_id: &str) -> String {
-    if worker_id == "main" || worker_id.is_empty() {
-        "dbmux".to_string()
-    } else {
-        format!("dbmux_{worker_id}_{}", crate::platform::process_id())
-    }
-}
-
-fn r2d2_builder<M: r2d2::ManageConnection<Error = crate::pool::ConnError>>(
-    config: &Config,
-    stats: &Arc<Stats>,
-) -> r2d2::Builder<M> {
-    // Validation in Config guarantees max_size >= 1, a positive timeout and a
-    // positive lifetime, so none of r2d2's assertions can fire.
-    let builder = r2d2::Pool::builder();
-    #[cfg(not(target_arch = "wasm32"))]
-    let builder = builder.thread_pool(Arc::new(
-        scheduled_thread_pool::ScheduledThreadPool::builder()
-            .num_threads(2)
-            .thread_name_pattern("dbmux-pool-{}")
-            .build(),
-    ));
-    builder
-        .max_size(config.pool_size() + config.max_overflow())
-        .min_idle(Some(0))
-        .connection_timeout(config.pool_timeout())
-        .max_lifetime(config.pool_recycle())
-        .idle_timeout(None)
-        .test_on_check_out(true)
-        .event_handler(Box::new(crate::pool::EventHooks(stats.clone())))
-        .error_handler(Box::new(crate::pool::ErrorHooks(stats.clone())))
-}
-
-// ---------------------------------------------------- health and debug info --
-
-fn thread_number() -> u64 {
-    // `ThreadId::as_u64` is unstable; its Debug form is `ThreadId(N)`.
-    let s = format!("{:?}", std::thread::current().id());
-    s.trim_start_matches("ThreadId(")
-        .trim_end_matches(')')
-        .parse()
-        .unwrap_or(0)
-}
-
-/// The SQLite library's version for a SQLite manager.
-fn sqlite_library_version(backend: crate::url::Backend) -> Option<String> {
-    #[cfg(feature = "sqlite")]
-    if backend == crate::url::Backend::Sqlite {
-        return Some(crate::sqlite_version().to_string());
-    }
-    let _ = backend;
-    None
-}
-
-fn health_check(mgr: &Manager) -> HealthReport {
-    let c = mgr.config();
-    let start = Instant::now();
-    let timeout = c.pool_timeout().min(c.connect_timeout());
-    let result = mgr
-        .get_timeout(timeout)
-        .and_then(|mut conn| Ok((conn.server_version()?, conn.is_encrypted())));
-    let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
-    let (status, version, tls, message, error_code) = match result {
-        Ok((v, tls)) => (
-            HealthStatus::Healthy,
-            Some(v),
-            tls,
-            "database is reachable".to_string(),
-            None,
-        ),
-        Err(e) => (
-            HealthStatus::Unhealthy,
-            None,
-            None,
-            e.to_string(),
-            Some(e.code()),
-        ),
-    };
-    HealthReport {
-        status,
-        database_type: Some(c.backend()),
-        version,
-        sqlite_version: sqlite_library_version(c.backend()),
-        timestamp: crate::health::timestamp_now(),
-        latency_ms,
-        message,
-        database: c.redacted_url(),
-        tls,
-        error_code,
-        pool_status: mgr.pool_status(),
-    }
-}
-
-fn debug_snapshot(mgr: &Manager) -> DebugInfo {
-    let c = mgr.config();
-    let s = &mgr.inner.shared.stats;
-    let pool = mgr.pool_status();
-    DebugInfo {
-        worker_id: c.worker_id().to_string(),
-        process_id: crate::platform::process_id(),
-        thread_id: thread_number(),
-        backend: c.backend(),
-        url: c.redacted_url(),
-        profile: c.profile(),
-        engine_creation_count: MANAGERS_CREATED.load(Relaxed),
-        session_creation_count: s.checkouts.load(Relaxed),
-        connection_failures: s.failures.load(Relaxed),
-        last_connection_error: s.last_error(),
-        engine_initialized: !mgr.is_closed(),
-        pool_size: pool.pool_size,
-        pool_max_overflow: pool.max_overflow,
-        pool_checked_out: pool.checked_out,
-        pool_checked_in: pool.checked_in,
-        pool_overflow: pool.overflow,
-        pool_invalidated: s.invalidated.load(Relaxed),
-        pool_recycled: s.recycled.load(Relaxed),
-        checkout_timeouts: s.timeouts.load(Relaxed),
-        total_wait_ms: s.wait_total_us.load(Relaxed) as f64 / 1000.0,
-        max_wait_ms: s.wait_max_us.load(Relaxed) as f64 / 1000.0,
-        connections_opened: s.opened.load(Relaxed),
-        connections_closed: s.closed.load(Relaxed),
-        resets_on_return: s.resets.load(Relaxed),
-        pre_pings: s.pre_pings.load(Relaxed),
-        retries: s.retries.load(Relaxed),
-        long_held: mgr
-            .inner
-            .shared
-            .leaks
-            .as_ref()
-            .map(|d| d.long_held())
-            .unwrap_or_default(),
-        leak_warnings: mgr.inner.shared.leaks.as_ref().map_or(0, |d| d.warnings()),
     }
 }

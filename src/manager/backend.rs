@@ -1,0 +1,153 @@
+//! The manager's one dispatch point between the backends: building the
+//! backend's pool for a target, and checking out of it.
+
+use std::sync::Arc;
+#[cfg(feature = "sqlite")]
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::connection::Connection;
+use crate::error::Result;
+use crate::pool::build::r2d2_builder;
+use crate::pool::{r2d2, Shared, Stats};
+use crate::url::Target;
+
+/// The pool of one backend.
+pub(crate) enum BackendPool {
+    #[cfg(feature = "sqlite")]
+    Sqlite {
+        pool: r2d2::Pool<crate::sqlite::SqliteManager>,
+        /// Keeps an in-memory database alive until shutdown.
+        _keeper: Option<Box<Mutex<rusqlite::Connection>>>,
+    },
+    #[cfg(feature = "postgres")]
+    Postgres {
+        pool: r2d2::Pool<crate::postgres::PgManager>,
+    },
+    /// Keeps the enum matchable in a build without any backend.
+    #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+    #[allow(dead_code)]
+    None(std::convert::Infallible),
+}
+
+/// A clone of the backend's pool handle, to wait on without holding the
+/// manager's lock (so that a shutdown never waits for a checkout).
+pub(super) enum PoolHandle {
+    #[cfg(feature = "sqlite")]
+    Sqlite(r2d2::Pool<crate::sqlite::SqliteManager>),
+    #[cfg(feature = "postgres")]
+    Postgres(r2d2::Pool<crate::postgres::PgManager>),
+}
+
+// The manager's one dispatch point between the backends.
+impl BackendPool {
+    pub(super) fn handle(&self) -> PoolHandle {
+        match self {
+            #[cfg(feature = "sqlite")]
+            BackendPool::Sqlite { pool, .. } => PoolHandle::Sqlite(pool.clone()),
+            #[cfg(feature = "postgres")]
+            BackendPool::Postgres { pool } => PoolHandle::Postgres(pool.clone()),
+            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+            BackendPool::None(n) => match *n {},
+        }
+    }
+
+    /// The pool's size now.
+    pub(super) fn state(&self) -> r2d2::State {
+        match self {
+            #[cfg(feature = "sqlite")]
+            BackendPool::Sqlite { pool, .. } => pool.state(),
+            #[cfg(feature = "postgres")]
+            BackendPool::Postgres { pool } => pool.state(),
+            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+            BackendPool::None(n) => match *n {},
+        }
+    }
+}
+
+impl PoolHandle {
+    /// Waits up to `timeout` for a connection; the pool's state when it gave up.
+    pub(super) fn checkout(
+        self,
+        timeout: Duration,
+        shared: &Arc<Shared>,
+    ) -> std::result::Result<Connection, r2d2::State> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            PoolHandle::Sqlite(pool) => pool
+                .get_timeout(timeout)
+                .map(|c| Connection::sqlite(c, shared.clone()))
+                .map_err(|_| pool.state()),
+            #[cfg(feature = "postgres")]
+            PoolHandle::Postgres(pool) => pool
+                .get_timeout(timeout)
+                .map(|c| Connection::postgres(c, shared.clone()))
+                .map_err(|_| pool.state()),
+        }
+    }
+}
+
+/// Builds the pool of `config`'s backend (nothing is opened yet, except the
+/// keeper of an in-memory SQLite database).
+pub(super) fn build_pool(config: &Config, stats: &Arc<Stats>) -> Result<BackendPool> {
+    match config.target() {
+        #[cfg(feature = "sqlite")]
+        Target::Sqlite(t) => {
+            use crate::sqlite::{open_keeper, open_spec, SqliteManager};
+            crate::sqlite::library::check_library()?;
+            let spec = open_spec(t);
+            let keeper = if spec.memory {
+                Some(Box::new(Mutex::new(open_keeper(&spec)?)))
+            } else {
+                None
+            };
+            let settings = crate::pool::CheckSettings::new(config, stats);
+            let manager = SqliteManager::new(&spec, t.display_path(), settings);
+            let pool = r2d2_builder(config, stats).build_unchecked(manager);
+            Ok(BackendPool::Sqlite {
+                pool,
+                _keeper: keeper,
+            })
+        }
+        #[cfg(not(feature = "sqlite"))]
+        Target::Sqlite(_) => Err(crate::Error::new(
+            crate::ErrorCode::FeatureDisabled,
+            "this build of dbmux has no SQLite backend; enable the `sqlite` Cargo feature \
+             (it is on by default)",
+        )),
+        #[cfg(feature = "postgres")]
+        Target::Postgres(p) => {
+            use crate::postgres::{PgManager, SessionSettings};
+            let settings = crate::pool::CheckSettings::new(config, stats);
+            let session = SessionSettings {
+                statement_timeout: config.statement_timeout(),
+                connect_timeout: config.connect_timeout(),
+                query_timeout: config.query_timeout(),
+                application_name: application_name(config.worker_id()),
+            };
+            let manager = PgManager::new(p.settings(), &session, settings)?;
+            let pool = r2d2_builder(config, stats).build_unchecked(manager);
+            Ok(BackendPool::Postgres { pool })
+        }
+        #[cfg(not(feature = "postgres"))]
+        Target::Postgres(p) => Err(crate::Error::new(
+            crate::ErrorCode::FeatureDisabled,
+            format!(
+                "{p} is a PostgreSQL URL, but this build of dbmux has no PostgreSQL backend; \
+                 it needs the `postgres` Cargo feature"
+            ),
+        )),
+    }
+}
+
+/// `dbmux`, or `dbmux_<worker>_<pid>` when a worker id is set, so that
+/// parallel test workers can be told apart in `pg_stat_activity`.
+#[cfg(feature = "postgres")]
+pub(crate) fn application_name(worker_id: &str) -> String {
+    if worker_id == "main" || worker_id.is_empty() {
+        "dbmux".to_string()
+    } else {
+        format!("dbmux_{worker_id}_{}", crate::platform::process_id())
+    }
+}

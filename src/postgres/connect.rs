@@ -1,0 +1,304 @@
+//! Connecting to PostgreSQL: one config per host, libpq's sslmode order of
+//! attempts, the connect deadline, and the r2d2 manager with dbmux's checks.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio_postgres::config::SslMode as WireSslMode;
+use tokio_postgres::NoTls;
+
+use super::client::{PgClient, Waited};
+use super::errors::classify;
+#[cfg(feature = "tls")]
+use super::tls::tls_connector;
+use super::{PgConn, PgSettings, SslMode, TargetSessionAttrs};
+use crate::error::{Error, ErrorCode, Result};
+use crate::pool::{r2d2, CheckSettings, ConnError};
+
+#[cfg(feature = "tls")]
+type TlsMaker = postgres_native_tls::MakeTlsConnector;
+
+/// The pool's connection manager: the settings of each host to try, and the
+/// TLS connector when the sslmode may need one.
+pub(crate) struct PgManager {
+    sslmode: SslMode,
+    /// One config per host, tried in order, each with its own deadline.
+    hosts: Vec<tokio_postgres::Config>,
+    #[cfg(feature = "tls")]
+    tls: Option<TlsMaker>,
+    /// The deadline of one connection attempt, startup and TLS included.
+    connect_timeout: Duration,
+    /// The deadline of one call (`DB_QUERY_TIMEOUT`).
+    query_timeout: Option<Duration>,
+    settings: Arc<CheckSettings>,
+    display: String,
+}
+
+impl std::fmt::Debug for PgManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgManager")
+            .field("server", &self.display)
+            .field("sslmode", &self.sslmode)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Session-level settings from dbmux's config.
+pub(crate) struct SessionSettings {
+    pub statement_timeout: Option<Duration>,
+    pub connect_timeout: Duration,
+    pub query_timeout: Option<Duration>,
+    pub application_name: String,
+}
+
+/// The connect deadline: the URL's `connect_timeout`, else `DB_CONNECT_TIMEOUT`.
+fn connect_timeout(s: &PgSettings, session: &SessionSettings) -> Duration {
+    s.connect_timeout
+        .map(Duration::from_secs)
+        .unwrap_or(session.connect_timeout)
+}
+
+/// One config per host in `s` (with its port and hostaddr), in order.
+fn host_configs(s: &PgSettings, session: &SessionSettings) -> Vec<tokio_postgres::Config> {
+    let base = base_config(s, session);
+    (0..s.host.len().max(1))
+        .map(|i| {
+            let mut c = base.clone();
+            if let Some(h) = s.host.get(i) {
+                c.host(h);
+            }
+            if let Some(ip) = s.hostaddr.get(i).and_then(|a| a.parse().ok()) {
+                c.hostaddr(ip);
+            }
+            if let Some(p) = s.port.get(i).or(s.port.first()) {
+                c.port(*p);
+            }
+            c
+        })
+        .collect()
+}
+
+fn base_config(s: &PgSettings, session: &SessionSettings) -> tokio_postgres::Config {
+    let mut c = tokio_postgres::Config::new();
+    c.user(&s.user).dbname(&s.dbname);
+    if let Some(p) = &s.password {
+        c.password(p);
+    }
+    let app = s
+        .application_name
+        .clone()
+        .unwrap_or_else(|| session.application_name.clone());
+    c.application_name(&app);
+    // DB_STATEMENT_TIMEOUT first, so that an explicit `options` in the URL
+    // (later on the command line, so it wins) can still override it
+    let mut options = match session.statement_timeout {
+        Some(t) => format!("-c statement_timeout={}", t.as_millis()),
+        None => String::new(),
+    };
+    if let Some(o) = &s.options {
+        if !options.is_empty() {
+            options.push(' ');
+        }
+        options.push_str(o);
+    }
+    if !options.is_empty() {
+        c.options(&options);
+    }
+    c.connect_timeout(connect_timeout(s, session));
+    c.keepalives(s.keepalives);
+    if let Some(idle) = s.keepalives_idle {
+        c.keepalives_idle(Duration::from_secs(idle.max(1)));
+    }
+    c.target_session_attrs(match s.target_session_attrs {
+        TargetSessionAttrs::Any => tokio_postgres::config::TargetSessionAttrs::Any,
+        TargetSessionAttrs::ReadWrite => tokio_postgres::config::TargetSessionAttrs::ReadWrite,
+        TargetSessionAttrs::ReadOnly => tokio_postgres::config::TargetSessionAttrs::ReadOnly,
+    });
+    c
+}
+
+impl PgManager {
+    pub fn new(
+        s: &PgSettings,
+        session: &SessionSettings,
+        settings: Arc<CheckSettings>,
+    ) -> Result<PgManager> {
+        #[cfg(not(feature = "tls"))]
+        if !matches!(
+            s.sslmode,
+            SslMode::Disable | SslMode::Allow | SslMode::Prefer
+        ) {
+            return Err(Error::new(
+                ErrorCode::FeatureDisabled,
+                format!(
+                    "sslmode={} needs TLS, but this build of dbmux has no TLS support; enable \
+                     the `tls` Cargo feature",
+                    s.sslmode.as_str()
+                ),
+            ));
+        }
+        #[cfg(feature = "tls")]
+        let tls = match s.sslmode {
+            SslMode::Disable => None,
+            mode => match tls_connector(s) {
+                Ok(c) => Some(postgres_native_tls::MakeTlsConnector::new(c)),
+                // libpq's allow and prefer go on without TLS when it cannot be set up
+                Err(e) if matches!(mode, SslMode::Allow | SslMode::Prefer) => {
+                    log::warn!(
+                        target: "dbmux::postgres",
+                        "TLS cannot be used for {s} ({e}); sslmode={} connects without it",
+                        mode.as_str()
+                    );
+                    None
+                }
+                Err(e) => return Err(e),
+            },
+        };
+        Ok(PgManager {
+            sslmode: s.sslmode,
+            hosts: host_configs(s, session),
+            #[cfg(feature = "tls")]
+            tls,
+            connect_timeout: connect_timeout(s, session),
+            query_timeout: session.query_timeout,
+            settings,
+            display: s.to_string(),
+        })
+    }
+
+    /// One attempt on one host, plaintext or TLS (`wire` is Prefer or
+    /// Require), within the connect deadline.
+    fn attempt(
+        &self,
+        host: &tokio_postgres::Config,
+        wire: WireSslMode,
+    ) -> std::result::Result<PgClient, Waited> {
+        let (deadline, timeout) = (self.connect_timeout, self.query_timeout);
+        #[cfg(feature = "tls")]
+        if wire != WireSslMode::Disable {
+            if let Some(tls) = &self.tls {
+                let mut c = host.clone();
+                c.ssl_mode(wire);
+                return PgClient::connect(&c, tls.clone(), deadline, timeout);
+            }
+        }
+        #[cfg(not(feature = "tls"))]
+        let _ = wire;
+        let mut c = host.clone();
+        c.ssl_mode(WireSslMode::Disable);
+        PgClient::connect(&c, NoTls, deadline, timeout)
+    }
+
+    /// Whether this build and sslmode can negotiate TLS at all.
+    fn can_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        false
+    }
+
+    /// Opens a client on the first host that accepts, following libpq's
+    /// sslmode rules on each.
+    fn open(&self) -> std::result::Result<PgClient, Waited> {
+        let (plain, prefer, require) = (
+            WireSslMode::Disable,
+            WireSslMode::Prefer,
+            WireSslMode::Require,
+        );
+        let mut last = None;
+        for host in &self.hosts {
+            let r = match self.sslmode {
+                _ if !self.can_tls() => self.attempt(host, plain),
+                SslMode::Disable => self.attempt(host, plain),
+                // plaintext first; TLS if the server refuses it
+                SslMode::Allow => self
+                    .attempt(host, plain)
+                    .or_else(|_| self.attempt(host, require)),
+                // TLS (or plaintext if the server has no TLS); plaintext if TLS fails
+                SslMode::Prefer => self
+                    .attempt(host, prefer)
+                    .or_else(|_| self.attempt(host, plain)),
+                _ => self.attempt(host, require),
+            };
+            match r {
+                Ok(c) => return Ok(c),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.expect("at least one host"))
+    }
+}
+
+impl PgManager {
+    /// The limit of dbmux's own round trips (pre-ping, rollback on return):
+    /// the query timeout, else the connect timeout, so that a hung server
+    /// never hangs the pool.
+    fn ping_limit(&self) -> Option<Duration> {
+        Some(self.query_timeout.unwrap_or(self.connect_timeout))
+    }
+}
+
+impl r2d2::ManageConnection for PgManager {
+    type Connection = PgConn;
+    type Error = ConnError;
+
+    fn connect(&self) -> std::result::Result<PgConn, ConnError> {
+        let open_err = |inner: Error| {
+            ConnError::Open(
+                Error::new(
+                    ErrorCode::ConnectFailed,
+                    format!("could not connect to {}: {inner}", self.display),
+                )
+                .with_source(inner),
+            )
+        };
+        let timed_out = |d: Duration| {
+            Error::new(
+                ErrorCode::ConnectFailed,
+                format!(
+                    "timed out after {} (DB_CONNECT_TIMEOUT or connect_timeout) before the \
+                     server finished the connection, TLS and authentication included; the \
+                     server may be hung or overloaded",
+                    humantime::format_duration(d)
+                ),
+            )
+        };
+        let waited = |w: Waited| match w {
+            Waited::TimedOut(d) => timed_out(d),
+            w => w.into_error("connecting"),
+        };
+        let client = self.open().map_err(|w| open_err(waited(w)))?;
+        let tls = client
+            .wait_for(
+                Some(self.connect_timeout),
+                client.client().query_one(
+                    "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                    &[],
+                ),
+            )
+            .map_err(|w| open_err(waited(w)))?
+            .try_get::<_, bool>(0)
+            .map_err(|e| open_err(classify(e)))?;
+        let now = Instant::now();
+        Ok(PgConn {
+            client: Some(client),
+            born: now,
+            idle_since: now,
+            tls,
+            in_tx: false,
+            statements: HashMap::new(),
+            last: None,
+            stats: self.settings.stats.clone(),
+            ping_limit: self.ping_limit(),
+        })
+    }
+
+    fn is_valid(&self, c: &mut PgConn) -> std::result::Result<(), ConnError> {
+        self.settings.validate(c)
+    }
+
+    fn has_broken(&self, c: &mut PgConn) -> bool {
+        self.settings.on_return(c)
+    }
+}

@@ -1,0 +1,194 @@
+//! Running statements on a PostgreSQL connection: the prepared-statement
+//! cache, typed binding, streaming rows, transaction tracking.
+
+use std::sync::Arc;
+
+use tokio_postgres::Statement;
+
+use super::errors::decode_error;
+use super::values::PgValue;
+use super::PgConn;
+use crate::error::{Error, ErrorCode, Result};
+use crate::placeholders::{rewrite, Target};
+use crate::value::{Column, Value};
+
+/// Prepared statements kept per connection.
+const STATEMENT_CACHE: usize = 128;
+
+/// Notes transaction-control statements so that a connection returned with
+/// an open transaction is rolled back.
+fn track_tx(c: &mut PgConn, sql: &str) {
+    let first: String = sql
+        .trim_start()
+        .chars()
+        .take_while(|ch| ch.is_ascii_alphabetic())
+        .collect::<String>()
+        .to_ascii_uppercase();
+    match first.as_str() {
+        "BEGIN" | "START" => c.in_tx = true,
+        "COMMIT" | "END" | "ABORT" => c.in_tx = false,
+        "ROLLBACK" => {
+            let rest = sql.trim_start()[8..].trim_start().to_ascii_uppercase();
+            if !rest.starts_with("TO") {
+                c.in_tx = false;
+            }
+        }
+        "PREPARE" if sql.to_ascii_uppercase().contains("TRANSACTION") => c.in_tx = false,
+        _ => {}
+    }
+}
+
+fn prepared(c: &mut PgConn, sql: &str) -> Result<Statement> {
+    if let Some((last_sql, s)) = &c.last {
+        if last_sql == sql {
+            return Ok(s.clone());
+        }
+    }
+    if let Some(s) = c.statements.get(sql) {
+        return Ok(s.clone());
+    }
+    let pg_sql = rewrite(sql, Target::Dollar)?;
+    let stmt = c.client().call(
+        "preparing a statement",
+        c.client().client().prepare(&pg_sql),
+    )?;
+    if c.statements.len() >= STATEMENT_CACHE {
+        c.statements.clear();
+    }
+    c.statements.insert(sql.to_string(), stmt.clone());
+    c.last = Some((sql.to_string(), stmt.clone()));
+    Ok(stmt)
+}
+
+fn check_count(stmt: &Statement, params: &[Value]) -> Result<()> {
+    let expected = stmt.params().len();
+    if expected != params.len() {
+        return Err(Error::new(
+            ErrorCode::InvalidParameter,
+            format!(
+                "the statement takes {expected} parameter(s) but {} were given",
+                params.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn refs(params: &[Value]) -> Vec<&(dyn tokio_postgres::types::ToSql + Sync)> {
+    params
+        .iter()
+        .map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync))
+        .collect()
+}
+
+fn columns(stmt: &Statement) -> Arc<[Column]> {
+    stmt.columns()
+        .iter()
+        .map(|c| Column {
+            name: c.name().to_string(),
+            decl_type: Some(c.type_().name().to_string()),
+        })
+        .collect()
+}
+
+pub(super) fn execute(c: &mut PgConn, sql: &str, params: &[Value]) -> Result<u64> {
+    track_tx(c, sql);
+    let stmt = prepared(c, sql)?;
+    check_count(&stmt, params)?;
+    let p = refs(params);
+    c.client()
+        .call("executing", c.client().client().execute(&stmt, &p))
+}
+
+pub(super) fn execute_batch(c: &mut PgConn, sql: &str) -> Result<()> {
+    track_tx(c, sql);
+    c.client()
+        .call("executing", c.client().client().batch_execute(sql))
+}
+
+/// Runs a statement and streams its result into `sink`; returns the rows
+/// changed (0 for a query).
+pub(super) fn query_into(
+    c: &mut PgConn,
+    sql: &str,
+    params: &[Value],
+    sink: &mut dyn crate::value::RowSink,
+) -> Result<u64> {
+    use crate::postgres::values::Cell;
+    track_tx(c, sql);
+    let stmt = prepared(c, sql)?;
+    check_count(&stmt, params)?;
+    let cols = columns(&stmt);
+    sink.columns(&cols);
+    let p = refs(params);
+    let client = c.client().client();
+    if cols.is_empty() {
+        return c.client().call("executing", client.execute(&stmt, &p));
+    }
+    let rows = c.client().call("querying", client.query(&stmt, &p))?;
+    let n = cols.len();
+    for r in &rows {
+        for i in 0..n {
+            match r.try_get::<_, Cell<'_>>(i).map_err(decode_error)? {
+                Cell::Ref(v) => sink.value(v),
+                Cell::Owned(v) => sink.value(v.as_ref()),
+            }
+        }
+        sink.end_row();
+        if !sink.wants_more() {
+            break;
+        }
+    }
+    Ok(0)
+}
+
+pub(super) fn query_value(c: &mut PgConn, sql: &str, params: &[Value]) -> Result<Value> {
+    let stmt = prepared(c, sql)?;
+    check_count(&stmt, params)?;
+    let p = refs(params);
+    let rows = c
+        .client()
+        .call("querying", c.client().client().query(&stmt, &p))?;
+    match rows.first() {
+        Some(r) if !r.is_empty() => r
+            .try_get::<_, PgValue>(0)
+            .map(|v| v.0)
+            .map_err(decode_error),
+        _ => Err(Error::new(ErrorCode::NoRows, "the query returned no rows")),
+    }
+}
+
+pub(super) fn last_insert_id(c: &mut PgConn) -> Result<i64> {
+    // Inside a transaction a failing lastval() would abort it: guard it with
+    // a savepoint so that the caller's transaction survives the error.
+    let in_tx = c.in_tx;
+    let client = c.client().client();
+    let result = c.client().call("reading lastval()", async {
+        if in_tx {
+            client.batch_execute("SAVEPOINT dbmux_lastval").await?;
+        }
+        let r = client.query_one("SELECT lastval()", &[]).await;
+        if in_tx {
+            let undo = if r.is_ok() {
+                "RELEASE SAVEPOINT dbmux_lastval"
+            } else {
+                "ROLLBACK TO SAVEPOINT dbmux_lastval; RELEASE SAVEPOINT dbmux_lastval"
+            };
+            client.batch_execute(undo).await?;
+        }
+        r
+    });
+    let row = result.map_err(|inner| {
+        if inner.code() != ErrorCode::Sql {
+            return inner;
+        }
+        Error::new(
+            ErrorCode::Sql,
+            format!(
+                "no last insert id: {inner}; on PostgreSQL use INSERT ... RETURNING id, or \
+                 insert into a table with a serial/identity column first"
+            ),
+        )
+    })?;
+    row.try_get::<_, i64>(0).map_err(decode_error)
+}

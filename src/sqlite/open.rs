@@ -1,0 +1,248 @@
+//! Opening SQLite connections: the URI, flags and pragmas for a target,
+//! the in-memory keeper, and the r2d2 manager that applies dbmux's checks.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+
+#[cfg(not(target_arch = "wasm32"))]
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{ffi, OpenFlags, TransactionBehavior};
+
+use super::errors::classify;
+use super::{epoch, CacheMode, OpenMode, ResolvedPragmas, SqliteConn, PROGRESS_STEPS};
+use crate::error::{Error, ErrorCode, Result};
+use crate::platform::Instant;
+use crate::pool::r2d2;
+use crate::pool::{CheckSettings, ConnError};
+use crate::url::{SqliteLocation, SqliteTarget};
+
+/// `r2d2_sqlite::SqliteConnectionManager` plus dbmux's checks.
+pub(crate) struct SqliteManager {
+    #[cfg(not(target_arch = "wasm32"))]
+    inner: SqliteConnectionManager,
+    /// On wasm32 (no r2d2_sqlite): what to open, and the pragmas.
+    #[cfg(target_arch = "wasm32")]
+    inner: WasmOpener,
+    settings: Arc<CheckSettings>,
+    display: String,
+}
+
+impl std::fmt::Debug for SqliteManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteManager")
+            .field("database", &self.display)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What to hand to `sqlite3_open_v2`.
+#[derive(Debug, Clone)]
+pub(crate) struct OpenSpec {
+    pub uri: String,
+    pub flags: OpenFlags,
+    pub memory: bool,
+    pub pragmas: ResolvedPragmas,
+}
+
+fn memory_name() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    format!(
+        "dbmux-mem-{}-{}",
+        crate::platform::process_id(),
+        NEXT.fetch_add(1, Relaxed)
+    )
+}
+
+fn uri_escape(path: &Path) -> String {
+    let s = path.to_string_lossy();
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '?' => out.push_str("%3F"),
+            '#' => out.push_str("%23"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Decides the URI, flags and pragmas for a target. Every in-memory target
+/// gets a fresh name, so two managers never share a memory database.
+pub(crate) fn open_spec(t: &SqliteTarget) -> OpenSpec {
+    let o = &t.options;
+    let memory = t.is_memory();
+    let mut params: Vec<String> = Vec::new();
+    let uri = if memory {
+        if o.cache == Some(CacheMode::Shared) {
+            params.push("mode=memory".into());
+            params.push("cache=shared".into());
+            format!("file:{}", memory_name())
+        } else {
+            // The memdb VFS with a name starting with '/' is shared by every
+            // connection of this process that uses the name, and it has real
+            // locking, so busy_timeout works (unlike shared cache).
+            params.push("vfs=memdb".into());
+            format!("file:/{}", memory_name())
+        }
+    } else {
+        let SqliteLocation::File(p) = &t.location else {
+            unreachable!("non-memory targets have a file")
+        };
+        if let Some(c) = o.cache {
+            params.push(format!(
+                "cache={}",
+                if c == CacheMode::Shared {
+                    "shared"
+                } else {
+                    "private"
+                }
+            ));
+        }
+        if let Some(v) = &o.vfs {
+            params.push(format!("vfs={v}"));
+        }
+        if o.immutable {
+            params.push("immutable=1".into());
+        }
+        format!("file:{}", uri_escape(p))
+    };
+    let uri = if params.is_empty() {
+        uri
+    } else {
+        format!("{uri}?{}", params.join("&"))
+    };
+    let mut flags = OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    flags |= match o.mode {
+        Some(OpenMode::Ro) => OpenFlags::SQLITE_OPEN_READ_ONLY,
+        _ if o.immutable => OpenFlags::SQLITE_OPEN_READ_ONLY,
+        Some(OpenMode::Rw) => OpenFlags::SQLITE_OPEN_READ_WRITE,
+        _ => OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+    };
+    OpenSpec {
+        uri,
+        flags,
+        memory,
+        pragmas: o.resolved(memory),
+    }
+}
+
+/// Applies dbmux's per-connection pragmas.
+fn apply_pragmas(conn: &mut rusqlite::Connection, p: &ResolvedPragmas) -> rusqlite::Result<()> {
+    conn.busy_timeout(p.busy_timeout)?;
+    if let Some(j) = p.journal_mode {
+        let got: String =
+            conn.query_row(&format!("PRAGMA journal_mode={}", j.as_str()), [], |r| {
+                r.get(0)
+            })?;
+        if !got.eq_ignore_ascii_case(j.as_str()) {
+            log::warn!(
+                target: "dbmux::sqlite",
+                "journal_mode={} was requested but SQLite kept journal_mode={got}",
+                j.as_str()
+            );
+        }
+    }
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous={}; PRAGMA foreign_keys={};",
+        p.synchronous.as_str(),
+        if p.foreign_keys { "ON" } else { "OFF" }
+    ))?;
+    conn.set_transaction_behavior(TransactionBehavior::Immediate);
+    Ok(())
+}
+
+/// Opens connections on wasm32 the way `SqliteConnectionManager` does.
+#[cfg(target_arch = "wasm32")]
+struct WasmOpener(OpenSpec);
+
+#[cfg(target_arch = "wasm32")]
+impl WasmOpener {
+    fn connect(&self) -> rusqlite::Result<rusqlite::Connection> {
+        let mut c = rusqlite::Connection::open_with_flags(&self.0.uri, self.0.flags)?;
+        apply_pragmas(&mut c, &self.0.pragmas)?;
+        Ok(c)
+    }
+}
+
+impl SqliteManager {
+    pub fn new(spec: &OpenSpec, display: String, settings: Arc<CheckSettings>) -> SqliteManager {
+        #[cfg(not(target_arch = "wasm32"))]
+        let inner = {
+            let pragmas = spec.pragmas;
+            SqliteConnectionManager::file(&spec.uri)
+                .with_flags(spec.flags)
+                .with_init(move |c| apply_pragmas(c, &pragmas))
+        };
+        #[cfg(target_arch = "wasm32")]
+        let inner = WasmOpener(spec.clone());
+        SqliteManager {
+            inner,
+            settings,
+            display,
+        }
+    }
+}
+
+/// Opens the connection that keeps an in-memory database alive for the
+/// manager's lifetime. It is not pooled, so no idle or lifetime timer sees it.
+pub(crate) fn open_keeper(spec: &OpenSpec) -> Result<rusqlite::Connection> {
+    rusqlite::Connection::open_with_flags(&spec.uri, spec.flags).map_err(|e| {
+        Error::new(
+            ErrorCode::ConnectFailed,
+            format!("could not create the in-memory SQLite database: {e}"),
+        )
+        .with_source(e)
+    })
+}
+
+impl r2d2::ManageConnection for SqliteManager {
+    type Connection = SqliteConn;
+    type Error = ConnError;
+
+    fn connect(&self) -> Result<SqliteConn, ConnError> {
+        let conn = self.inner.connect().map_err(|e| {
+            let hint = match &e {
+                rusqlite::Error::SqliteFailure(f, _) if f.code == ffi::ErrorCode::CannotOpen => {
+                    " (does the directory exist, is it writable, and for mode=ro/rw does the file exist?)"
+                }
+                _ => "",
+            };
+            ConnError::Open(
+                Error::new(
+                    ErrorCode::ConnectFailed,
+                    format!("could not open SQLite database {}: {e}{hint}", self.display),
+                )
+                .with_source(e),
+            )
+        })?;
+        let deadline = Arc::new(AtomicU64::new(0));
+        if self.settings.statement_timeout.is_some() {
+            let d = deadline.clone();
+            let handler = move || {
+                let at = d.load(Relaxed);
+                at != 0 && Instant::now().duration_since(epoch()).as_nanos() as u64 >= at
+            };
+            conn.progress_handler(PROGRESS_STEPS, Some(handler))
+                .map_err(|e| ConnError::Open(classify(e)))?;
+        }
+        let now = Instant::now();
+        Ok(SqliteConn {
+            conn,
+            born: now,
+            idle_since: now,
+            deadline,
+            stats: self.settings.stats.clone(),
+            broken: false,
+        })
+    }
+
+    fn is_valid(&self, c: &mut SqliteConn) -> Result<(), ConnError> {
+        self.settings.validate(c)
+    }
+
+    fn has_broken(&self, c: &mut SqliteConn) -> bool {
+        self.settings.on_return(c)
+    }
+}
