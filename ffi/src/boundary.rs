@@ -45,6 +45,16 @@ impl IntoStatus for dbmux_status {
     }
 }
 
+impl dbmux_status {
+    /// `Ok` for DBMUX_OK, else the status as an error (for `?`).
+    pub(crate) fn into_result(self) -> Result<(), dbmux_status> {
+        match self {
+            dbmux_status::DBMUX_OK => Ok(()),
+            s => Err(s),
+        }
+    }
+}
+
 impl IntoStatus for Result<(), dbmux_status> {
     fn into_status(self) -> dbmux_status {
         match self {
@@ -81,6 +91,35 @@ pub(crate) fn guard<S: IntoStatus>(f: impl FnOnce() -> S) -> dbmux_status {
             dbmux_status::DBMUX_INTERNAL
         }
     }
+}
+
+/// A checked output pointer: written with [`Out::put`], never read (the C
+/// caller may hand in uninitialised memory).
+pub(crate) struct Out<T>(*mut T);
+
+impl<T> Out<T> {
+    /// Writes the value out.
+    pub(crate) unsafe fn put(self, v: T) {
+        self.0.write(v)
+    }
+}
+
+/// Checks an output pointer: DBMUX_MISUSE naming it when NULL.
+pub(crate) fn out_ptr<T>(p: *mut T, name: &str) -> Result<Out<T>, dbmux_status> {
+    if p.is_null() {
+        return Err(null_arg(name));
+    }
+    Ok(Out(p))
+}
+
+/// Checks a handle: DBMUX_MISUSE naming it when NULL.
+pub(crate) unsafe fn handle<'a, T>(p: *const T, name: &str) -> Result<&'a T, dbmux_status> {
+    p.as_ref().ok_or_else(|| null_arg(name))
+}
+
+/// Checks a handle the call changes: DBMUX_MISUSE naming it when NULL.
+pub(crate) unsafe fn handle_mut<'a, T>(p: *mut T, name: &str) -> Result<&'a mut T, dbmux_status> {
+    p.as_mut().ok_or_else(|| null_arg(name))
 }
 
 /// Reads a NUL-terminated UTF-8 C string.

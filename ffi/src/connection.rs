@@ -21,19 +21,11 @@ pub unsafe extern "C" fn dbmux_conn_get(
     out: *mut *mut dbmux_conn,
 ) -> dbmux_status {
     guard(|| {
-        if mgr.is_null() {
-            return null_arg("mgr");
-        }
-        if out.is_null() {
-            return null_arg("out");
-        }
-        match (*mgr).mgr.get() {
-            Ok(conn) => {
-                *out = Box::into_raw(Box::new(dbmux_conn { conn }));
-                dbmux_status::DBMUX_OK
-            }
-            Err(e) => fail(e),
-        }
+        let mgr = handle(mgr, "mgr")?;
+        let out = out_ptr(out, "out")?;
+        let conn = mgr.mgr.get().or_fail()?;
+        out.put(Box::into_raw(Box::new(dbmux_conn { conn })));
+        Ok(())
     })
 }
 
@@ -55,10 +47,8 @@ pub(crate) unsafe fn with_conn<S: IntoStatus>(
     f: impl FnOnce(&mut Connection) -> S,
 ) -> dbmux_status {
     guard(|| {
-        if conn.is_null() {
-            return null_arg("conn");
-        }
-        f(&mut (*conn).conn).into_status()
+        let conn = handle_mut(conn, "conn")?;
+        f(&mut conn.conn).into_status().into_result()
     })
 }
 
@@ -129,9 +119,7 @@ pub unsafe extern "C" fn dbmux_query(
     out: *mut *mut dbmux_result,
 ) -> dbmux_status {
     with_conn(conn, |c| {
-        if out.is_null() {
-            return Err(null_arg("out"));
-        }
+        let out = out_ptr(out, "out")?;
         let sql = c_str(sql, "sql")?;
         let params = values(params, n)?;
         let rows = c.query(sql, &params).or_fail()?;
@@ -146,12 +134,12 @@ pub unsafe extern "C" fn dbmux_query(
             .iter()
             .map(|col| col.decl_type.as_deref().map(c_string))
             .collect();
-        *out = Box::into_raw(Box::new(dbmux_result {
+        out.put(Box::into_raw(Box::new(dbmux_result {
             rows,
             current: None,
             names,
             decl_types,
-        }));
+        })));
         Ok(())
     })
 }
@@ -165,15 +153,8 @@ pub unsafe extern "C" fn dbmux_last_insert_id(
     out: *mut i64,
 ) -> dbmux_status {
     with_conn(conn, |c| {
-        if out.is_null() {
-            return null_arg("out");
-        }
-        match c.last_insert_id() {
-            Ok(id) => {
-                *out = id;
-                dbmux_status::DBMUX_OK
-            }
-            Err(e) => fail(e),
-        }
+        let out = out_ptr(out, "out")?;
+        out.put(c.last_insert_id().or_fail()?);
+        Ok(())
     })
 }

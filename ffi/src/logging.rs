@@ -78,11 +78,11 @@ pub unsafe extern "C" fn dbmux_set_log_callback(
             ok
         });
         if !ok {
-            return misuse(
+            return Err(misuse(
                 "another logger is installed in this process; dbmux cannot route its log lines",
-            );
+            ));
         }
         *CALLBACK.write().unwrap_or_else(|e| e.into_inner()) = f.map(|f| Callback { f, user_data });
-        dbmux_status::DBMUX_OK
+        Ok(())
     })
 }

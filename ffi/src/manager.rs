@@ -27,28 +27,23 @@ pub unsafe extern "C" fn dbmux_manager_open(
     out: *mut *mut dbmux_manager,
 ) -> dbmux_status {
     guard(|| {
-        if out.is_null() {
-            return null_arg("out");
-        }
+        let out = out_ptr(out, "out")?;
         let mgr = if url.is_null() {
             Manager::from_env()
         } else {
-            match c_str(url, "url") {
-                Ok(u) => dbmux::Config::builder()
-                    .url(u)
-                    .with_env()
-                    .build()
-                    .and_then(Manager::new),
-                Err(s) => return s,
-            }
-        };
-        match mgr {
-            Ok(mgr) => {
-                *out = Box::into_raw(Box::new(dbmux_manager { mgr, global: false }));
-                dbmux_status::DBMUX_OK
-            }
-            Err(e) => fail(e),
+            let url = c_str(url, "url")?;
+            dbmux::Config::builder()
+                .url(url)
+                .with_env()
+                .build()
+                .and_then(Manager::new)
         }
+        .or_fail()?;
+        out.put(Box::into_raw(Box::new(dbmux_manager {
+            mgr,
+            global: false,
+        })));
+        Ok(())
     })
 }
 
@@ -77,24 +72,18 @@ static GLOBAL: Mutex<Option<Box<dbmux_manager>>> = Mutex::new(None);
 #[no_mangle]
 pub unsafe extern "C" fn dbmux_global(out: *mut *mut dbmux_manager) -> dbmux_status {
     guard(|| {
-        if out.is_null() {
-            return null_arg("out");
-        }
+        let out = out_ptr(out, "out")?;
         let mut slot = GLOBAL.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(h) = slot.as_mut() {
             if !h.mgr.is_closed() {
-                *out = &mut **h as *mut dbmux_manager;
-                return dbmux_status::DBMUX_OK;
+                out.put(&mut **h as *mut dbmux_manager);
+                return Ok(());
             }
         }
-        match dbmux::global() {
-            Ok(mgr) => {
-                let h = slot.insert(Box::new(dbmux_manager { mgr, global: true }));
-                *out = &mut **h as *mut dbmux_manager;
-                dbmux_status::DBMUX_OK
-            }
-            Err(e) => fail(e),
-        }
+        let mgr = dbmux::global().or_fail()?;
+        let h = slot.insert(Box::new(dbmux_manager { mgr, global: true }));
+        out.put(&mut **h as *mut dbmux_manager);
+        Ok(())
     })
 }
 
@@ -140,13 +129,9 @@ pub(crate) unsafe fn manager_json(
     json: impl FnOnce(&Manager) -> String,
 ) -> dbmux_status {
     guard(|| {
-        if mgr.is_null() {
-            return null_arg("mgr");
-        }
-        if out.is_null() {
-            return null_arg("out");
-        }
-        *out = to_c_string(json(&(*mgr).mgr));
-        dbmux_status::DBMUX_OK
+        let mgr = handle(mgr, "mgr")?;
+        let out = out_ptr(out, "out")?;
+        out.put(to_c_string(json(&mgr.mgr)));
+        Ok(())
     })
 }

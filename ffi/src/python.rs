@@ -164,25 +164,21 @@ pub unsafe extern "C" fn dbmux_result_pymarshal(
     len: *mut usize,
 ) -> dbmux_status {
     guard(|| {
-        if r.is_null() {
-            return null_arg("result");
-        }
-        if out.is_null() || len.is_null() {
-            return null_arg("out and len");
-        }
-        let r = &mut *r;
+        let r = handle_mut(r, "result")?;
+        let (out, len) = (out_ptr(out, "out")?, out_ptr(len, "len")?);
         let start = r.current.map_or(0, |c| c + 1).min(r.rows.len());
         let buf = pymarshal::result(&r.rows, start);
         r.current = Some(r.rows.len());
         give_bytes(buf, out, len);
-        dbmux_status::DBMUX_OK
+        Ok(())
     })
 }
 
-pub(crate) unsafe fn give_bytes(buf: Vec<u8>, out: *mut *mut u8, len: *mut usize) {
+/// Hands `buf` to the caller (freed with `dbmux_bytes_free`).
+pub(crate) unsafe fn give_bytes(buf: Vec<u8>, out: Out<*mut u8>, len: Out<usize>) {
     let boxed = buf.into_boxed_slice();
-    *len = boxed.len();
-    *out = Box::into_raw(boxed) as *mut u8;
+    len.put(boxed.len());
+    out.put(Box::into_raw(boxed) as *mut u8);
 }
 
 /// For the Python binding: runs a statement like `dbmux_query` and returns
@@ -200,25 +196,13 @@ pub unsafe extern "C" fn dbmux_query_pymarshal(
     len: *mut usize,
 ) -> dbmux_status {
     with_conn(conn, |c| {
-        if out.is_null() || len.is_null() {
-            return null_arg("out and len");
-        }
-        let sql = match c_str(sql, "sql") {
-            Ok(s) => s,
-            Err(s) => return s,
-        };
-        let params = match values(params, n) {
-            Ok(p) => p,
-            Err(s) => return s,
-        };
+        let (out, len) = (out_ptr(out, "out")?, out_ptr(len, "len")?);
+        let sql = c_str(sql, "sql")?;
+        let params = values(params, n)?;
         let mut sink = pymarshal::Sink::new();
-        match c.query_into(sql, &params, &mut sink) {
-            Ok(affected) => {
-                give_bytes(sink.finish(affected), out, len);
-                dbmux_status::DBMUX_OK
-            }
-            Err(e) => fail(e),
-        }
+        let affected = c.query_into(sql, &params, &mut sink).or_fail()?;
+        give_bytes(sink.finish(affected), out, len);
+        Ok(())
     })
 }
 

@@ -19,16 +19,12 @@ pub struct dbmux_result {
 
 // ---------------------------------------------------------------- results --
 
+/// Runs an `extern "C"` body on a result handle (DBMUX_MISUSE when NULL).
 pub(crate) unsafe fn with_result(
     r: *const dbmux_result,
-    f: impl FnOnce(&dbmux_result) -> dbmux_status,
+    f: impl FnOnce(&dbmux_result) -> Result<(), dbmux_status>,
 ) -> dbmux_status {
-    guard(|| {
-        if r.is_null() {
-            return null_arg("result");
-        }
-        f(&*r)
-    })
+    guard(|| f(handle(r, "result")?))
 }
 
 /// The number of columns (also for a result without rows).
@@ -39,11 +35,8 @@ pub unsafe extern "C" fn dbmux_result_column_count(
     out: *mut usize,
 ) -> dbmux_status {
     with_result(r, |r| {
-        if out.is_null() {
-            return null_arg("out");
-        }
-        *out = r.rows.columns().len();
-        dbmux_status::DBMUX_OK
+        out_ptr(out, "out")?.put(r.rows.columns().len());
+        Ok(())
     })
 }
 
@@ -57,16 +50,13 @@ pub unsafe extern "C" fn dbmux_result_column_name(
     out: *mut *const c_char,
 ) -> dbmux_status {
     with_result(r, |r| {
-        if out.is_null() {
-            return null_arg("out");
-        }
-        match r.names.get(i) {
-            Some(n) => {
-                *out = n.as_ptr();
-                dbmux_status::DBMUX_OK
-            }
-            None => column_range(i, r.names.len()),
-        }
+        let out = out_ptr(out, "out")?;
+        let name = r
+            .names
+            .get(i)
+            .ok_or_else(|| column_range(i, r.names.len()))?;
+        out.put(name.as_ptr());
+        Ok(())
     })
 }
 
@@ -80,16 +70,10 @@ pub unsafe extern "C" fn dbmux_result_column_decltype(
     out: *mut *const c_char,
 ) -> dbmux_status {
     with_result(r, |r| {
-        if out.is_null() {
-            return null_arg("out");
-        }
-        match r.decl_types.get(i) {
-            Some(t) => {
-                *out = t.as_ref().map_or(ptr::null(), |t| t.as_ptr());
-                dbmux_status::DBMUX_OK
-            }
-            None => column_range(i, r.decl_types.len()),
-        }
+        let out = out_ptr(out, "out")?;
+        let t = (r.decl_types.get(i)).ok_or_else(|| column_range(i, r.decl_types.len()))?;
+        out.put(t.as_ref().map_or(ptr::null(), |t| t.as_ptr()));
+        Ok(())
     })
 }
 
@@ -108,17 +92,12 @@ pub unsafe extern "C" fn dbmux_result_next(
     has_row: *mut bool,
 ) -> dbmux_status {
     guard(|| {
-        if r.is_null() {
-            return null_arg("result");
-        }
-        if has_row.is_null() {
-            return null_arg("has_row");
-        }
-        let r = &mut *r;
+        let r = handle_mut(r, "result")?;
+        let has_row = out_ptr(has_row, "has_row")?;
         let next = r.current.map_or(0, |c| c + 1).min(r.rows.len());
         r.current = Some(next);
-        *has_row = next < r.rows.len();
-        dbmux_status::DBMUX_OK
+        has_row.put(next < r.rows.len());
+        Ok(())
     })
 }
 
@@ -145,22 +124,15 @@ pub unsafe extern "C" fn dbmux_result_value_type(
     out: *mut dbmux_value_type,
 ) -> dbmux_status {
     with_result(r, |r| {
-        if out.is_null() {
-            return null_arg("out");
-        }
-        match cell(r, i) {
-            Ok(v) => {
-                *out = match v {
-                    Value::Null => DBMUX_TYPE_NULL,
-                    Value::Integer(_) => DBMUX_TYPE_INT64,
-                    Value::Real(_) => DBMUX_TYPE_DOUBLE,
-                    Value::Text(_) => DBMUX_TYPE_TEXT,
-                    Value::Blob(_) => DBMUX_TYPE_BLOB,
-                };
-                dbmux_status::DBMUX_OK
-            }
-            Err(s) => s,
-        }
+        let out = out_ptr(out, "out")?;
+        out.put(match cell(r, i)? {
+            Value::Null => DBMUX_TYPE_NULL,
+            Value::Integer(_) => DBMUX_TYPE_INT64,
+            Value::Real(_) => DBMUX_TYPE_DOUBLE,
+            Value::Text(_) => DBMUX_TYPE_TEXT,
+            Value::Blob(_) => DBMUX_TYPE_BLOB,
+        });
+        Ok(())
     })
 }
 
@@ -169,31 +141,39 @@ pub(crate) fn wrong_type(want: &str, v: &Value) -> dbmux_status {
     dbmux_status::DBMUX_TYPE_MISMATCH
 }
 
-/// The body the typed getters share: `null_out` names an output pointer
-/// that is NULL; `pick` reads column `i` of the current row as `want`
-/// (`None`: another type, DBMUX_TYPE_MISMATCH); `put` writes it out.
+/// Where a getter's value goes: one output pointer, or two (pointer, length).
+pub(crate) trait Put<T> {
+    unsafe fn put(self, v: T);
+}
+
+impl<T> Put<T> for Out<T> {
+    unsafe fn put(self, v: T) {
+        Out::put(self, v)
+    }
+}
+
+impl<A, B> Put<(A, B)> for (Out<A>, Out<B>) {
+    unsafe fn put(self, (a, b): (A, B)) {
+        self.0.put(a);
+        self.1.put(b);
+    }
+}
+
+/// The body the typed getters share: `pick` reads column `i` of the
+/// current row as `want` (`None`: another type, DBMUX_TYPE_MISMATCH) and the
+/// value goes to `out`.
 pub(crate) unsafe fn typed_getter<T>(
     r: *const dbmux_result,
     i: usize,
     want: &str,
-    null_out: Option<&str>,
+    out: Result<impl Put<T>, dbmux_status>,
     pick: impl FnOnce(&Value) -> Option<T>,
-    put: impl FnOnce(T),
 ) -> dbmux_status {
     with_result(r, |r| {
-        if let Some(name) = null_out {
-            return null_arg(name);
-        }
-        match cell(r, i) {
-            Ok(v) => match pick(v) {
-                Some(x) => {
-                    put(x);
-                    dbmux_status::DBMUX_OK
-                }
-                None => wrong_type(want, v),
-            },
-            Err(s) => s,
-        }
+        let out = out?;
+        let v = cell(r, i)?;
+        out.put(pick(v).ok_or_else(|| wrong_type(want, v))?);
+        Ok(())
     })
 }
 
@@ -205,17 +185,10 @@ pub unsafe extern "C" fn dbmux_result_int64(
     i: usize,
     out: *mut i64,
 ) -> dbmux_status {
-    typed_getter(
-        r,
-        i,
-        "int64",
-        out.is_null().then_some("out"),
-        |v| match v {
-            Value::Integer(n) => Some(*n),
-            _ => None,
-        },
-        |n| *out = n,
-    )
+    typed_getter(r, i, "int64", out_ptr(out, "out"), |v| match v {
+        Value::Integer(n) => Some(*n),
+        _ => None,
+    })
 }
 
 /// Column `i` of the current row as a double (integers convert; other
@@ -227,18 +200,11 @@ pub unsafe extern "C" fn dbmux_result_double(
     i: usize,
     out: *mut f64,
 ) -> dbmux_status {
-    typed_getter(
-        r,
-        i,
-        "double",
-        out.is_null().then_some("out"),
-        |v| match v {
-            Value::Real(f) => Some(*f),
-            Value::Integer(n) => Some(*n as f64),
-            _ => None,
-        },
-        |f| *out = f,
-    )
+    typed_getter(r, i, "double", out_ptr(out, "out"), |v| match v {
+        Value::Real(f) => Some(*f),
+        Value::Integer(n) => Some(*n as f64),
+        _ => None,
+    })
 }
 
 /// Column `i` of the current row as UTF-8 text: `*ptr` and `*len` stay
@@ -256,14 +222,10 @@ pub unsafe extern "C" fn dbmux_result_text(
         r,
         i,
         "text",
-        (ptr_out.is_null() || len.is_null()).then_some("ptr and len"),
+        out_ptr(ptr_out, "ptr").and_then(|p| Ok((p, out_ptr(len, "len")?))),
         |v| match v {
             Value::Text(s) => Some((s.as_ptr(), s.len())),
             _ => None,
-        },
-        |(p, n)| {
-            *ptr_out = p;
-            *len = n;
         },
     )
 }
@@ -282,14 +244,10 @@ pub unsafe extern "C" fn dbmux_result_blob(
         r,
         i,
         "blob",
-        (ptr_out.is_null() || len.is_null()).then_some("ptr and len"),
+        out_ptr(ptr_out, "ptr").and_then(|p| Ok((p, out_ptr(len, "len")?))),
         |v| match v {
             Value::Blob(b) => Some((b.as_ptr(), b.len())),
             _ => None,
-        },
-        |(p, n)| {
-            *ptr_out = p;
-            *len = n;
         },
     )
 }
@@ -302,11 +260,8 @@ pub unsafe extern "C" fn dbmux_result_rows_affected(
     out: *mut u64,
 ) -> dbmux_status {
     with_result(r, |r| {
-        if out.is_null() {
-            return null_arg("out");
-        }
-        *out = r.rows.rows_affected();
-        dbmux_status::DBMUX_OK
+        out_ptr(out, "out")?.put(r.rows.rows_affected());
+        Ok(())
     })
 }
 
