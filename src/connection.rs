@@ -1,7 +1,5 @@
 //! `Connection`, the pooled connection guard, and `Transaction`.
 
-use crate::pool::r2d2;
-
 use crate::platform::Instant;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
@@ -14,9 +12,9 @@ use crate::value::{FromValue, Row, Rows, Value};
 
 enum Pooled {
     #[cfg(feature = "sqlite")]
-    Sqlite(r2d2::PooledConnection<crate::sqlite::SqliteManager>),
+    Sqlite(crate::pool::core::Pooled<crate::sqlite::SqliteManager>),
     #[cfg(feature = "postgres")]
-    Postgres(r2d2::PooledConnection<crate::postgres::PgManager>),
+    Postgres(crate::pool::core::Pooled<crate::postgres::PgManager>),
     /// Keeps the enum matchable in a build without any backend.
     #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
     #[allow(dead_code)]
@@ -105,7 +103,7 @@ impl std::fmt::Debug for Connection {
 impl Connection {
     #[cfg(feature = "sqlite")]
     pub(crate) fn sqlite(
-        c: r2d2::PooledConnection<crate::sqlite::SqliteManager>,
+        c: crate::pool::core::Pooled<crate::sqlite::SqliteManager>,
         shared: Arc<Shared>,
     ) -> Connection {
         Connection {
@@ -295,7 +293,7 @@ impl Connection {
 
     #[cfg(feature = "postgres")]
     pub(crate) fn postgres(
-        c: r2d2::PooledConnection<crate::postgres::PgManager>,
+        c: crate::pool::core::Pooled<crate::postgres::PgManager>,
         shared: Arc<Shared>,
     ) -> Connection {
         Connection {

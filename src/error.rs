@@ -84,6 +84,17 @@ error_codes! {
     /// broke during it): the transaction may or may not have been applied.
     /// Never retried automatically; check and decide.
     CommitUnknown = 18, "commit_unknown";
+    /// The server refused the credentials: a wrong password, a role that
+    /// does not exist, or no `pg_hba.conf` entry for this client
+    /// (SQLSTATE class 28). Not retried: a retry cannot fix it.
+    AuthFailed = 19, "auth_failed";
+    /// The database does not exist: PostgreSQL's 3D000, or a SQLite file
+    /// that is missing while `mode=ro` / `mode=rw` forbids creating it.
+    DatabaseNotFound = 20, "database_not_found";
+    /// TLS could not be set up: the server's certificate failed
+    /// verification, the handshake failed, or the server refused TLS where
+    /// `sslmode` requires it.
+    TlsFailed = 21, "tls_failed";
     /// A bug in dbmux or a dependency (including a caught panic).
     Internal = 99, "internal";
 }
@@ -107,6 +118,7 @@ impl fmt::Display for ErrorCode {
 }
 
 type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+type SharedError = std::sync::Arc<dyn StdError + Send + Sync + 'static>;
 
 /// `e`'s message followed by the messages of its causes, each once: many
 /// errors (tokio-postgres', native-tls') already print their direct cause,
@@ -136,11 +148,23 @@ pub(crate) fn with_causes(e: &(dyn StdError + 'static)) -> String {
 pub struct Error(Box<Inner>);
 
 /// Boxed so that `Result<T, Error>` stays small on the hot (success) path.
+#[derive(Clone)]
 struct Inner {
     code: ErrorCode,
     message: String,
-    source: Option<BoxError>,
+    /// Shared, so that one connect error can be handed to every waiter.
+    source: Option<SharedError>,
     pool: Option<PoolStatus>,
+    /// Set where the error happened when its code alone does not say
+    /// whether a retry can help (a host name that does not resolve).
+    permanent: bool,
+}
+
+/// Cloning is cheap: the underlying driver error is shared.
+impl Clone for Error {
+    fn clone(&self) -> Error {
+        Error(self.0.clone())
+    }
 }
 
 /// `Result` with [`Error`] as the error type.
@@ -155,13 +179,29 @@ impl Error {
             message: message.into(),
             source: None,
             pool: None,
+            permanent: false,
         }))
+    }
+
+    /// Marks the error as one that no retry can fix.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) fn permanent(mut self) -> Error {
+        self.0.permanent = true;
+        self
     }
 
     /// Attaches the underlying error.
     pub(crate) fn with_source(mut self, source: impl Into<BoxError>) -> Error {
-        self.0.source = Some(source.into());
+        let boxed: BoxError = source.into();
+        self.0.source = Some(SharedError::from(boxed));
         self
+    }
+
+    /// Attaches `inner` as the cause, keeping its verdict on retrying.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) fn caused_by(mut self, inner: Error) -> Error {
+        self.0.permanent |= inner.0.permanent;
+        self.with_source(inner)
     }
 
     /// Attaches a pool snapshot.
@@ -193,12 +233,18 @@ impl Error {
         self.0.pool.as_ref()
     }
 
-    /// True when the error means no connection could be had (connect failure,
-    /// pool timeout or closed manager), as opposed to a problem with one statement.
+    /// True when the error means no connection could be had (a connect
+    /// failure of any kind, a pool timeout or a closed manager), as opposed
+    /// to a problem with one statement.
     pub fn is_connection_error(&self) -> bool {
         matches!(
             self.0.code,
-            ErrorCode::ConnectFailed | ErrorCode::PoolTimeout | ErrorCode::ManagerClosed
+            ErrorCode::ConnectFailed
+                | ErrorCode::PoolTimeout
+                | ErrorCode::ManagerClosed
+                | ErrorCode::AuthFailed
+                | ErrorCode::DatabaseNotFound
+                | ErrorCode::TlsFailed
         )
     }
 
@@ -223,14 +269,25 @@ impl Error {
 
     /// True for failures that a retry on a fresh connection may cure: a
     /// lost or refused connection (SQLSTATE class 08, 57P01-57P03, a closed
-    /// socket), a serialization failure or deadlock (40001, 40P01), and
-    /// SQLite's BUSY/LOCKED. Never true for syntax, permission or constraint
-    /// errors, nor for [`ErrorCode::CommitUnknown`].
+    /// socket, a connect timeout), too many connections or too few server
+    /// resources (class 53), a serialization failure or deadlock (40001,
+    /// 40P01), and SQLite's BUSY/LOCKED. Never true for syntax, permission
+    /// or constraint errors, for [`ErrorCode::CommitUnknown`], nor for the
+    /// connect errors no retry can fix: [`ErrorCode::AuthFailed`],
+    /// [`ErrorCode::DatabaseNotFound`], [`ErrorCode::TlsFailed`], a host
+    /// name that does not resolve, a SQLite file that cannot be opened.
     pub fn is_transient(&self) -> bool {
+        if self.0.permanent {
+            return false;
+        }
         match self.0.code {
             ErrorCode::Busy => true,
             ErrorCode::ConnectFailed => match self.sqlstate() {
-                Some(s) => s.starts_with("08") || matches!(s.as_str(), "57P01" | "57P02" | "57P03"),
+                Some(s) => {
+                    s.starts_with("08")
+                        || s.starts_with("53")
+                        || matches!(s.as_str(), "57P01" | "57P02" | "57P03")
+                }
                 None => !self.is_sqlite_error(),
             },
             _ => false,
@@ -253,7 +310,7 @@ impl Error {
             self.0.message
         );
         let mut e = Error::new(ErrorCode::CommitUnknown, msg);
-        e.0.source = Some(Box::new(self));
+        e.0.source = Some(std::sync::Arc::new(self));
         e
     }
 
@@ -330,6 +387,9 @@ mod tests {
             (ErrorCode::Io, 16),
             (ErrorCode::Misuse, 17),
             (ErrorCode::CommitUnknown, 18),
+            (ErrorCode::AuthFailed, 19),
+            (ErrorCode::DatabaseNotFound, 20),
+            (ErrorCode::TlsFailed, 21),
             (ErrorCode::Internal, 99),
         ];
         for (code, n) in table {
@@ -342,7 +402,7 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), ErrorCode::ALL.len());
         assert_eq!(ErrorCode::from_i32(0), None);
-        assert_eq!(ErrorCode::from_i32(19), None);
+        assert_eq!(ErrorCode::from_i32(22), None);
         // the JSON spelling is the name
         for c in ErrorCode::ALL {
             assert_eq!(

@@ -36,9 +36,10 @@ compile_error!(
 //                   redaction
 // - `config/`       `Config`; its builder (`builder.rs`), the table of
 //                   environment variables and `.env` (`env.rs`), value parsers
-// - `pool/`         building the r2d2 pool (`build.rs`), r2d2 or the wasm32
-//                   holder written once as `pool::r2d2`, the checkout/return
-//                   checks (`checks.rs`), counters, leaks, retry, the snapshot
+// - `pool/`         dbmux's pool (`core.rs`: FIFO hand-off, bounded connect
+//                   attempts, fail-fast), the checkout/return checks
+//                   (`checks.rs`), counters and histograms, leaks, retry,
+//                   the snapshot
 // - `sqlite/`       the SQLite backend (feature `sqlite`): opening and pragmas
 //                   (`open.rs`), statements, error mapping, the library
 //                   checks (`library.rs`, `copies.rs`)

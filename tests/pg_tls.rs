@@ -138,7 +138,7 @@ fn every_sslmode_follows_libpq_with_right_wrong_and_no_root() {
         'x'
     );
     let e = try_connect(&url("dbmux", "localhost", "require")).unwrap_err();
-    assert_eq!(e.code(), ErrorCode::ConnectFailed);
+    assert_eq!(e.code(), ErrorCode::TlsFailed);
     assert_eq!(
         e.to_string().matches("certificate verify failed").count(),
         1,

@@ -9,21 +9,21 @@ use std::time::Duration;
 use crate::config::Config;
 use crate::connection::Connection;
 use crate::error::Result;
-use crate::pool::build::r2d2_builder;
-use crate::pool::{r2d2, Shared, Stats};
+use crate::pool::core::{Pool, Refused, State};
+use crate::pool::{Shared, Stats};
 use crate::url::Target;
 
 /// The pool of one backend.
 pub(crate) enum BackendPool {
     #[cfg(feature = "sqlite")]
     Sqlite {
-        pool: r2d2::Pool<crate::sqlite::SqliteManager>,
+        pool: Pool<crate::sqlite::SqliteManager>,
         /// Keeps an in-memory database alive until shutdown.
         _keeper: Option<Box<Mutex<rusqlite::Connection>>>,
     },
     #[cfg(feature = "postgres")]
     Postgres {
-        pool: r2d2::Pool<crate::postgres::PgManager>,
+        pool: Pool<crate::postgres::PgManager>,
     },
     /// Keeps the enum matchable in a build without any backend.
     #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
@@ -35,9 +35,9 @@ pub(crate) enum BackendPool {
 /// manager's lock (so that a shutdown never waits for a checkout).
 pub(super) enum PoolHandle {
     #[cfg(feature = "sqlite")]
-    Sqlite(r2d2::Pool<crate::sqlite::SqliteManager>),
+    Sqlite(Pool<crate::sqlite::SqliteManager>),
     #[cfg(feature = "postgres")]
-    Postgres(r2d2::Pool<crate::postgres::PgManager>),
+    Postgres(Pool<crate::postgres::PgManager>),
 }
 
 // The manager's one dispatch point between the backends.
@@ -53,8 +53,21 @@ impl BackendPool {
         }
     }
 
+    /// Closes the pool: idle connections close now, waiting checkouts fail
+    /// with `ManagerClosed`.
+    pub(super) fn close(&self) {
+        match self {
+            #[cfg(feature = "sqlite")]
+            BackendPool::Sqlite { pool, .. } => pool.close(),
+            #[cfg(feature = "postgres")]
+            BackendPool::Postgres { pool } => pool.close(),
+            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+            BackendPool::None(n) => match *n {},
+        }
+    }
+
     /// The pool's size now.
-    pub(super) fn state(&self) -> r2d2::State {
+    pub(super) fn state(&self) -> State {
         match self {
             #[cfg(feature = "sqlite")]
             BackendPool::Sqlite { pool, .. } => pool.state(),
@@ -67,23 +80,21 @@ impl BackendPool {
 }
 
 impl PoolHandle {
-    /// Waits up to `timeout` for a connection; the pool's state when it gave up.
+    /// Waits up to `timeout` in line for a connection.
     pub(super) fn checkout(
         self,
         timeout: Duration,
         shared: &Arc<Shared>,
-    ) -> std::result::Result<Connection, r2d2::State> {
+    ) -> std::result::Result<Connection, Refused> {
         match self {
             #[cfg(feature = "sqlite")]
             PoolHandle::Sqlite(pool) => pool
                 .get_timeout(timeout)
-                .map(|c| Connection::sqlite(c, shared.clone()))
-                .map_err(|_| pool.state()),
+                .map(|c| Connection::sqlite(c, shared.clone())),
             #[cfg(feature = "postgres")]
             PoolHandle::Postgres(pool) => pool
                 .get_timeout(timeout)
-                .map(|c| Connection::postgres(c, shared.clone()))
-                .map_err(|_| pool.state()),
+                .map(|c| Connection::postgres(c, shared.clone())),
         }
     }
 }
@@ -102,9 +113,8 @@ pub(super) fn build_pool(config: &Config, stats: &Arc<Stats>) -> Result<BackendP
             } else {
                 None
             };
-            let settings = crate::pool::CheckSettings::new(config, stats);
-            let manager = SqliteManager::new(&spec, t.display_path(), settings);
-            let pool = r2d2_builder(config, stats).build_unchecked(manager);
+            let manager = SqliteManager::new(&spec, t.display_path(), settings_of(config, stats));
+            let pool = new_pool(config, manager, settings_of(config, stats));
             Ok(BackendPool::Sqlite {
                 pool,
                 _keeper: keeper,
@@ -119,15 +129,14 @@ pub(super) fn build_pool(config: &Config, stats: &Arc<Stats>) -> Result<BackendP
         #[cfg(feature = "postgres")]
         Target::Postgres(p) => {
             use crate::postgres::{PgManager, SessionSettings};
-            let settings = crate::pool::CheckSettings::new(config, stats);
             let session = SessionSettings {
                 statement_timeout: config.statement_timeout(),
                 connect_timeout: config.connect_timeout(),
                 query_timeout: config.query_timeout(),
                 application_name: application_name(config.worker_id()),
             };
-            let manager = PgManager::new(p.settings(), &session, settings)?;
-            let pool = r2d2_builder(config, stats).build_unchecked(manager);
+            let manager = PgManager::new(p.settings(), &session, settings_of(config, stats))?;
+            let pool = new_pool(config, manager, settings_of(config, stats));
             Ok(BackendPool::Postgres { pool })
         }
         #[cfg(not(feature = "postgres"))]
@@ -150,4 +159,24 @@ pub(crate) fn application_name(worker_id: &str) -> String {
     } else {
         format!("dbmux_{worker_id}_{}", crate::platform::process_id())
     }
+}
+
+fn settings_of(config: &Config, stats: &Arc<Stats>) -> Arc<crate::pool::CheckSettings> {
+    crate::pool::CheckSettings::new(config, stats)
+}
+
+/// A pool of `pool_size + max_overflow` connections that keeps `pool_size`
+/// idle (validated by `Config`: at least one connection).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+fn new_pool<O: crate::pool::core::Open>(
+    config: &Config,
+    opener: O,
+    checks: Arc<crate::pool::CheckSettings>,
+) -> Pool<O> {
+    Pool::new(
+        opener,
+        config.pool_size() + config.max_overflow(),
+        config.pool_size(),
+        checks,
+    )
 }

@@ -6,7 +6,7 @@ mod reports;
 use backend::{build_pool, BackendPool};
 use reports::{debug_snapshot, health_check};
 
-use crate::pool::r2d2;
+use crate::pool::core::{Refused, State};
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, RwLock};
@@ -154,25 +154,31 @@ impl Manager {
         let start = Instant::now();
         handle
             .checkout(timeout, &self.inner.shared)
-            .map_err(|state| self.timeout_error(start, state))
+            .map_err(|refused| match refused {
+                Refused::Failed(e) => e,
+                Refused::Closed => self.closed_error(),
+                Refused::Timeout { state, last_error } => {
+                    self.timeout_error(start, state, last_error)
+                }
+            })
     }
 
     /// The error of a checkout that gave up: a connect failure when opening
-    /// a connection failed during the wait (told by the pool's error hook,
-    /// never by r2d2's message text), else an exhausted pool.
-    fn timeout_error(&self, start: Instant, state: r2d2::State) -> Error {
+    /// a connection failed during the wait (the pool's typed signal), else
+    /// an exhausted pool.
+    fn timeout_error(&self, start: Instant, state: State, connect_cause: Option<Error>) -> Error {
         let c = &self.inner.shared.config;
         let status = PoolStatus::from_state(c.pool_size(), c.max_overflow(), state);
         let waited = format!("{:.2} s", start.elapsed().as_secs_f64());
-        let connect_cause = self.inner.shared.stats.open_failure_since(start);
         match connect_cause {
             Some(cause) => Error::new(
-                ErrorCode::ConnectFailed,
+                cause.code(),
                 format!(
                     "no connection could be opened within pool_timeout ({waited}): {cause} \
                      [pool: {status}]"
                 ),
             )
+            .caused_by(cause)
             .with_pool(status),
             #[cfg(target_arch = "wasm32")]
             None => Error::new(
@@ -391,6 +397,9 @@ impl Manager {
                 .write()
                 .unwrap_or_else(|e| e.into_inner())
                 .take();
+            if let Some(pool) = &taken {
+                pool.close();
+            }
             taken.is_some()
         };
         if was_open {

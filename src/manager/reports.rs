@@ -92,7 +92,7 @@ pub(super) fn debug_snapshot(mgr: &Manager) -> DebugInfo {
         pool_recycled: s.recycled.load(Relaxed),
         checkout_timeouts: s.timeouts.load(Relaxed),
         total_wait_ms: s.wait_total_us.load(Relaxed) as f64 / 1000.0,
-        max_wait_ms: s.wait_max_us.load(Relaxed) as f64 / 1000.0,
+        max_wait_ms: s.wait_time.max_ms(),
         connections_opened: s.opened.load(Relaxed),
         connections_closed: s.closed.load(Relaxed),
         resets_on_return: s.resets.load(Relaxed),

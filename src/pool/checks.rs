@@ -1,6 +1,6 @@
-//! The checks r2d2 runs on a pooled connection, written once for every
+//! The checks the pool runs on a connection, written once for every
 //! backend: recycling, pre-ping and the backend's own health on checkout;
-//! broken connections, reset on return and overflow on check-in.
+//! broken connections and reset on return.
 
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -31,7 +31,7 @@ pub(crate) trait Checked {
 }
 
 impl CheckSettings {
-    /// r2d2's `is_valid`: on checkout.
+    /// On checkout: `Err` discards the connection.
     pub(crate) fn validate<C: Checked>(&self, c: &mut C) -> Result<(), ConnError> {
         let now = Instant::now();
         if self
@@ -50,25 +50,40 @@ impl CheckSettings {
         Ok(())
     }
 
-    /// r2d2's `has_broken`: on check-in. True discards the connection: it is
-    /// broken, could not be reset, or is an overflow connection returning to
-    /// a pool that already holds `pool_size` idle ones (SQLAlchemy's
-    /// QueuePool behaviour).
+    /// On return: false discards the connection (it is broken, or an open
+    /// transaction could not be rolled back).
     pub(crate) fn on_return<C: Checked>(&self, c: &mut C) -> bool {
         let s = &self.stats;
         c.set_idle_since(Instant::now());
         if c.is_broken() {
             s.invalidated.fetch_add(1, Relaxed);
-            return true;
+            return false;
         }
         if c.transaction_open() {
             // Reset on return: nobody else may inherit an open transaction.
             s.resets.fetch_add(1, Relaxed);
             if !c.roll_back() {
                 s.invalidated.fetch_add(1, Relaxed);
-                return true;
+                return false;
             }
         }
-        s.open().saturating_sub(s.checked_out()) > u64::from(self.pool_size)
+        true
+    }
+
+    /// Counts (and logs) a connection refused on checkout.
+    pub(crate) fn note_refusal(&self, e: &ConnError) {
+        match e {
+            ConnError::Expired => {
+                self.stats.recycled.fetch_add(1, Relaxed);
+                log::debug!(target: "dbmux::pool", "{e}");
+            }
+            ConnError::PingFailed(err) => {
+                self.stats.invalidated.fetch_add(1, Relaxed);
+                log::info!(
+                    target: "dbmux::pool",
+                    "discarding a pooled connection that no longer works: {err}"
+                );
+            }
+        }
     }
 }

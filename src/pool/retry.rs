@@ -75,6 +75,12 @@ fn seed(now_nanos: u64) -> u64 {
     h.finish() | 1
 }
 
+/// A random number in `[0, 1)`, for jitter.
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) fn random_unit() -> f64 {
+    (random() >> 11) as f64 / (1u64 << 53) as f64
+}
+
 /// A small per-thread xorshift generator: jitter needs spread, not security.
 fn random() -> u64 {
     thread_local! {

@@ -2,8 +2,7 @@
 
 use std::fmt;
 
-#[cfg(target_arch = "wasm32")]
-use super::holder as r2d2;
+use super::core::State;
 
 /// A snapshot of a pool, with SQLAlchemy's names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -33,7 +32,7 @@ impl PoolStatus {
         }
     }
 
-    pub(crate) fn from_state(pool_size: u32, max_overflow: u32, state: r2d2::State) -> PoolStatus {
+    pub(crate) fn from_state(pool_size: u32, max_overflow: u32, state: State) -> PoolStatus {
         PoolStatus {
             pool_size,
             max_overflow,

@@ -1,7 +1,9 @@
 //! Connecting to PostgreSQL: one config per host, libpq's sslmode order of
-//! attempts, the connect deadline, and the r2d2 manager with dbmux's checks.
+//! attempts, the connect deadline, and the classification of what failed
+//! (a retry may help, or it cannot), for the pool's opener.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,10 +16,53 @@ use super::errors::classify;
 use super::tls::tls_connector;
 use super::{PgConn, PgSettings, SslMode, TargetSessionAttrs};
 use crate::error::{Error, ErrorCode, Result};
-use crate::pool::{r2d2, CheckSettings, ConnError};
+use crate::pool::core::Open;
+use crate::pool::CheckSettings;
 
 #[cfg(feature = "tls")]
 type TlsMaker = postgres_native_tls::MakeTlsConnector;
+
+/// A TLS connector that notes whether the server agreed to TLS: tokio-postgres
+/// starts the handshake only after the server answered `S` to SSLRequest, so
+/// an attempt that failed without it tells "the server refused TLS" apart
+/// from every other failure, by structure.
+#[cfg(feature = "tls")]
+#[derive(Clone)]
+pub(crate) struct Watched<T> {
+    inner: T,
+    started: Arc<AtomicBool>,
+}
+
+#[cfg(feature = "tls")]
+impl<S, T: tokio_postgres::tls::MakeTlsConnect<S>> tokio_postgres::tls::MakeTlsConnect<S>
+    for Watched<T>
+{
+    type Stream = T::Stream;
+    type TlsConnect = Watched<T::TlsConnect>;
+    type Error = T::Error;
+
+    fn make_tls_connect(
+        &mut self,
+        domain: &str,
+    ) -> std::result::Result<Self::TlsConnect, T::Error> {
+        Ok(Watched {
+            inner: self.inner.make_tls_connect(domain)?,
+            started: self.started.clone(),
+        })
+    }
+}
+
+#[cfg(feature = "tls")]
+impl<S, T: tokio_postgres::tls::TlsConnect<S>> tokio_postgres::tls::TlsConnect<S> for Watched<T> {
+    type Stream = T::Stream;
+    type Error = T::Error;
+    type Future = T::Future;
+
+    fn connect(self, stream: S) -> T::Future {
+        self.started.store(true, Relaxed);
+        self.inner.connect(stream)
+    }
+}
 
 /// The pool's connection manager: the settings of each host to try, and the
 /// TLS connector when the sslmode may need one.
@@ -168,23 +213,60 @@ impl PgManager {
     }
 
     /// One attempt on one host, plaintext or TLS (`wire` is Prefer or
-    /// Require), within the connect deadline.
-    fn attempt(
+    /// Require), within the connect deadline; classified where it fails.
+    fn attempt(&self, host: &tokio_postgres::Config, wire: WireSslMode) -> Result<PgClient> {
+        let (deadline, timeout) = (self.connect_timeout, self.query_timeout);
+        let started = Arc::new(AtomicBool::new(false));
+        let r = self.attempt_with(host, wire, &started, deadline, timeout);
+        r.map_err(|w| match w {
+            Waited::TimedOut(d) => connect_timed_out(d),
+            w => {
+                let e = w.into_error("connecting");
+                // Asked for TLS, the server answered without starting it, and
+                // nothing else failed: the server refused TLS.
+                if wire == WireSslMode::Require
+                    && !started.load(Relaxed)
+                    && e.code() == ErrorCode::Sql
+                    && e.sqlstate().is_none()
+                {
+                    Error::new(
+                        ErrorCode::TlsFailed,
+                        format!(
+                            "the server does not accept TLS, but sslmode={} requires it: \
+                             enable ssl on the server, or use sslmode=prefer ({e})",
+                            self.sslmode.as_str()
+                        ),
+                    )
+                    .with_source(e)
+                } else {
+                    e
+                }
+            }
+        })
+    }
+
+    fn attempt_with(
         &self,
         host: &tokio_postgres::Config,
         wire: WireSslMode,
+        started: &Arc<AtomicBool>,
+        deadline: Duration,
+        timeout: Option<Duration>,
     ) -> std::result::Result<PgClient, Waited> {
-        let (deadline, timeout) = (self.connect_timeout, self.query_timeout);
         #[cfg(feature = "tls")]
         if wire != WireSslMode::Disable {
             if let Some(tls) = &self.tls {
                 let mut c = host.clone();
                 c.ssl_mode(wire);
-                return PgClient::connect(&c, tls.clone(), deadline, timeout);
+                let tls = Watched {
+                    inner: tls.clone(),
+                    started: started.clone(),
+                };
+                return PgClient::connect(&c, tls, deadline, timeout);
             }
         }
         #[cfg(not(feature = "tls"))]
-        let _ = wire;
+        let _ = (wire, started);
         let mut c = host.clone();
         c.ssl_mode(WireSslMode::Disable);
         PgClient::connect(&c, NoTls, deadline, timeout)
@@ -200,7 +282,7 @@ impl PgManager {
 
     /// Opens a client on the first host that accepts, following libpq's
     /// sslmode rules on each.
-    fn open(&self) -> std::result::Result<PgClient, Waited> {
+    fn open_client(&self) -> Result<PgClient> {
         let (plain, prefer, require) = (
             WireSslMode::Disable,
             WireSslMode::Prefer,
@@ -208,6 +290,10 @@ impl PgManager {
         );
         let mut last = None;
         for host in &self.hosts {
+            if let Err(e) = resolves(host) {
+                last = Some(e);
+                continue;
+            }
             let r = match self.sslmode {
                 _ if !self.can_tls() => self.attempt(host, plain),
                 SslMode::Disable => self.attempt(host, plain),
@@ -230,6 +316,49 @@ impl PgManager {
     }
 }
 
+/// A connection attempt that ran out of time (transient: retried).
+fn connect_timed_out(d: Duration) -> Error {
+    Error::new(
+        ErrorCode::ConnectFailed,
+        format!(
+            "timed out after {} (DB_CONNECT_TIMEOUT or connect_timeout) before the server \
+             finished the connection, TLS and authentication included; the server may be hung \
+             or overloaded",
+            humantime::format_duration(d)
+        ),
+    )
+}
+
+/// Checks that a host name resolves before connecting: a name that does not
+/// is an error no retry fixes (told here, where it happens, by the
+/// resolver's answer). IP addresses, `hostaddr` and socket directories pass.
+fn resolves(c: &tokio_postgres::Config) -> Result<()> {
+    use std::net::ToSocketAddrs;
+    if !c.get_hostaddrs().is_empty() {
+        return Ok(());
+    }
+    let port = c.get_ports().first().copied().unwrap_or(5432);
+    for h in c.get_hosts() {
+        if let tokio_postgres::config::Host::Tcp(name) = h {
+            if name.parse::<std::net::IpAddr>().is_ok() {
+                continue;
+            }
+            if let Err(e) = (name.as_str(), port).to_socket_addrs() {
+                return Err(Error::new(
+                    ErrorCode::ConnectFailed,
+                    format!(
+                        "could not translate host name \"{name}\" to an address: {e}; check \
+                         the host in the URL (or PGHOST)"
+                    ),
+                )
+                .with_source(e)
+                .permanent());
+            }
+        }
+    }
+    Ok(())
+}
+
 impl PgManager {
     /// The limit of dbmux's own round trips (pre-ping, rollback on return):
     /// the query timeout, else the connect timeout, so that a hung server
@@ -239,36 +368,18 @@ impl PgManager {
     }
 }
 
-impl r2d2::ManageConnection for PgManager {
-    type Connection = PgConn;
-    type Error = ConnError;
+impl Open for PgManager {
+    type Conn = PgConn;
 
-    fn connect(&self) -> std::result::Result<PgConn, ConnError> {
+    fn open(&self) -> Result<PgConn> {
         let open_err = |inner: Error| {
-            ConnError::Open(
-                Error::new(
-                    ErrorCode::ConnectFailed,
-                    format!("could not connect to {}: {inner}", self.display),
-                )
-                .with_source(inner),
-            )
-        };
-        let timed_out = |d: Duration| {
             Error::new(
-                ErrorCode::ConnectFailed,
-                format!(
-                    "timed out after {} (DB_CONNECT_TIMEOUT or connect_timeout) before the \
-                     server finished the connection, TLS and authentication included; the \
-                     server may be hung or overloaded",
-                    humantime::format_duration(d)
-                ),
+                inner.code(),
+                format!("could not connect to {}: {inner}", self.display),
             )
+            .caused_by(inner)
         };
-        let waited = |w: Waited| match w {
-            Waited::TimedOut(d) => timed_out(d),
-            w => w.into_error("connecting"),
-        };
-        let client = self.open().map_err(|w| open_err(waited(w)))?;
+        let client = self.open_client().map_err(open_err)?;
         let tls = client
             .wait_for(
                 Some(self.connect_timeout),
@@ -277,7 +388,10 @@ impl r2d2::ManageConnection for PgManager {
                     &[],
                 ),
             )
-            .map_err(|w| open_err(waited(w)))?
+            .map_err(|w| match w {
+                Waited::TimedOut(d) => open_err(connect_timed_out(d)),
+                w => open_err(w.into_error("connecting")),
+            })?
             .try_get::<_, bool>(0)
             .map_err(|e| open_err(classify(e)))?;
         let now = Instant::now();
@@ -292,13 +406,5 @@ impl r2d2::ManageConnection for PgManager {
             stats: self.settings.stats.clone(),
             ping_limit: self.ping_limit(),
         })
-    }
-
-    fn is_valid(&self, c: &mut PgConn) -> std::result::Result<(), ConnError> {
-        self.settings.validate(c)
-    }
-
-    fn has_broken(&self, c: &mut PgConn) -> bool {
-        self.settings.on_return(c)
     }
 }

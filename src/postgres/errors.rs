@@ -25,7 +25,9 @@ pub(crate) fn classify(e: tokio_postgres::Error) -> Error {
         // caller's parameter. (Connect failures are classified where they
         // happen, in PgManager::connect, and undecodable values where they
         // are read: see decode_error.)
-        let code = if e.is_closed() || causes().any(|x| x.is::<std::io::Error>()) {
+        let code = if is_tls_error(&e) {
+            ErrorCode::TlsFailed
+        } else if e.is_closed() || causes().any(|x| x.is::<std::io::Error>()) {
             ErrorCode::ConnectFailed
         } else if causes().any(|x| x.is::<BindError>()) {
             ErrorCode::InvalidParameter
@@ -39,9 +41,9 @@ pub(crate) fn classify(e: tokio_postgres::Error) -> Error {
     let code = match class {
         "23" => ErrorCode::Constraint,
         "22" => ErrorCode::TypeMismatch,
-        "08" | "28" | "3D" | "53" | "57" if *db.code() != SqlState::QUERY_CANCELED => {
-            ErrorCode::ConnectFailed
-        }
+        "28" => ErrorCode::AuthFailed,
+        "3D" => ErrorCode::DatabaseNotFound,
+        "08" | "53" | "57" if *db.code() != SqlState::QUERY_CANCELED => ErrorCode::ConnectFailed,
         _ if *db.code() == SqlState::QUERY_CANCELED => ErrorCode::StatementTimeout,
         _ if *db.code() == SqlState::READ_ONLY_SQL_TRANSACTION => ErrorCode::ReadOnly,
         _ if *db.code() == SqlState::T_R_SERIALIZATION_FAILURE
@@ -64,4 +66,19 @@ pub(crate) fn classify(e: tokio_postgres::Error) -> Error {
         msg.push_str("; the statement ran longer than statement_timeout (DB_STATEMENT_TIMEOUT)");
     }
     Error::new(code, msg).with_source(e)
+}
+
+/// Whether TLS failed: the handshake or the certificate check (a native-tls
+/// error among the causes).
+fn is_tls_error(e: &tokio_postgres::Error) -> bool {
+    #[cfg(feature = "tls")]
+    {
+        std::iter::successors(std::error::Error::source(e), |x| (*x).source())
+            .any(|x| x.is::<native_tls::Error>())
+    }
+    #[cfg(not(feature = "tls"))]
+    {
+        let _ = e;
+        false
+    }
 }

@@ -1,29 +1,24 @@
 //! Opening SQLite connections: the URI, flags and pragmas for a target,
-//! the in-memory keeper, and the r2d2 manager that applies dbmux's checks.
+//! the in-memory keeper, and the pool's opener.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
-#[cfg(not(target_arch = "wasm32"))]
-use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{ffi, OpenFlags, TransactionBehavior};
 
 use super::errors::classify;
 use super::{epoch, CacheMode, OpenMode, ResolvedPragmas, SqliteConn, PROGRESS_STEPS};
 use crate::error::{Error, ErrorCode, Result};
 use crate::platform::Instant;
-use crate::pool::r2d2;
-use crate::pool::{CheckSettings, ConnError};
+use crate::pool::core::Open;
+use crate::pool::CheckSettings;
 use crate::url::{SqliteLocation, SqliteTarget};
 
-/// `r2d2_sqlite::SqliteConnectionManager` plus dbmux's checks.
+/// Opens the pool's SQLite connections: the URI and flags, then dbmux's
+/// pragmas on each new connection.
 pub(crate) struct SqliteManager {
-    #[cfg(not(target_arch = "wasm32"))]
-    inner: SqliteConnectionManager,
-    /// On wasm32 (no r2d2_sqlite): what to open, and the pragmas.
-    #[cfg(target_arch = "wasm32")]
-    inner: WasmOpener,
+    spec: OpenSpec,
     settings: Arc<CheckSettings>,
     display: String,
 }
@@ -43,6 +38,8 @@ pub(crate) struct OpenSpec {
     pub flags: OpenFlags,
     pub memory: bool,
     pub pragmas: ResolvedPragmas,
+    /// The database file (none for in-memory databases).
+    pub path: Option<std::path::PathBuf>,
 }
 
 fn memory_name() -> String {
@@ -125,6 +122,10 @@ pub(crate) fn open_spec(t: &SqliteTarget) -> OpenSpec {
         flags,
         memory,
         pragmas: o.resolved(memory),
+        path: match &t.location {
+            SqliteLocation::File(p) if !memory => Some(p.clone()),
+            _ => None,
+        },
     }
 }
 
@@ -153,35 +154,51 @@ fn apply_pragmas(conn: &mut rusqlite::Connection, p: &ResolvedPragmas) -> rusqli
     Ok(())
 }
 
-/// Opens connections on wasm32 the way `SqliteConnectionManager` does.
-#[cfg(target_arch = "wasm32")]
-struct WasmOpener(OpenSpec);
-
-#[cfg(target_arch = "wasm32")]
-impl WasmOpener {
-    fn connect(&self) -> rusqlite::Result<rusqlite::Connection> {
-        let mut c = rusqlite::Connection::open_with_flags(&self.0.uri, self.0.flags)?;
-        apply_pragmas(&mut c, &self.0.pragmas)?;
-        Ok(c)
-    }
-}
-
 impl SqliteManager {
     pub fn new(spec: &OpenSpec, display: String, settings: Arc<CheckSettings>) -> SqliteManager {
-        #[cfg(not(target_arch = "wasm32"))]
-        let inner = {
-            let pragmas = spec.pragmas;
-            SqliteConnectionManager::file(&spec.uri)
-                .with_flags(spec.flags)
-                .with_init(move |c| apply_pragmas(c, &pragmas))
-        };
-        #[cfg(target_arch = "wasm32")]
-        let inner = WasmOpener(spec.clone());
         SqliteManager {
-            inner,
+            spec: spec.clone(),
             settings,
             display,
         }
+    }
+
+    /// The error of a failed open: what failed, and what to check.
+    fn open_error(&self, e: rusqlite::Error) -> Error {
+        let cannot_open = matches!(&e, rusqlite::Error::SqliteFailure(f, _) if f.code == ffi::ErrorCode::CannotOpen);
+        if !cannot_open {
+            // BUSY while switching to WAL stays transient; NOTADB and other I/O
+            // errors are not (Error::is_transient)
+            let inner = classify(e);
+            return Error::new(
+                inner.code(),
+                format!("could not open SQLite database {}: {inner}", self.display),
+            )
+            .with_source(inner);
+        }
+        let must_exist =
+            self.spec.flags & OpenFlags::SQLITE_OPEN_CREATE != OpenFlags::SQLITE_OPEN_CREATE;
+        let missing = self.spec.path.as_deref().is_some_and(|p| !p.exists());
+        if must_exist && missing {
+            return Error::new(
+                ErrorCode::DatabaseNotFound,
+                format!(
+                    "could not open SQLite database {}: the file does not exist, and mode=ro or \
+                     mode=rw does not create it (use mode=rwc, the default, to create it): {e}",
+                    self.display
+                ),
+            )
+            .with_source(e);
+        }
+        Error::new(
+            ErrorCode::ConnectFailed,
+            format!(
+                "could not open SQLite database {}: {e} (does the directory exist and is it \
+                 writable?)",
+                self.display
+            ),
+        )
+        .with_source(e)
     }
 }
 
@@ -197,26 +214,13 @@ pub(crate) fn open_keeper(spec: &OpenSpec) -> Result<rusqlite::Connection> {
     })
 }
 
-impl r2d2::ManageConnection for SqliteManager {
-    type Connection = SqliteConn;
-    type Error = ConnError;
+impl Open for SqliteManager {
+    type Conn = SqliteConn;
 
-    fn connect(&self) -> Result<SqliteConn, ConnError> {
-        let conn = self.inner.connect().map_err(|e| {
-            let hint = match &e {
-                rusqlite::Error::SqliteFailure(f, _) if f.code == ffi::ErrorCode::CannotOpen => {
-                    " (does the directory exist, is it writable, and for mode=ro/rw does the file exist?)"
-                }
-                _ => "",
-            };
-            ConnError::Open(
-                Error::new(
-                    ErrorCode::ConnectFailed,
-                    format!("could not open SQLite database {}: {e}{hint}", self.display),
-                )
-                .with_source(e),
-            )
-        })?;
+    fn open(&self) -> Result<SqliteConn> {
+        let conn = rusqlite::Connection::open_with_flags(&self.spec.uri, self.spec.flags)
+            .and_then(|mut c| apply_pragmas(&mut c, &self.spec.pragmas).map(|()| c))
+            .map_err(|e| self.open_error(e))?;
         let deadline = Arc::new(AtomicU64::new(0));
         if self.settings.statement_timeout.is_some() {
             let d = deadline.clone();
@@ -225,7 +229,7 @@ impl r2d2::ManageConnection for SqliteManager {
                 at != 0 && Instant::now().duration_since(epoch()).as_nanos() as u64 >= at
             };
             conn.progress_handler(PROGRESS_STEPS, Some(handler))
-                .map_err(|e| ConnError::Open(classify(e)))?;
+                .map_err(classify)?;
         }
         let now = Instant::now();
         Ok(SqliteConn {
@@ -236,13 +240,5 @@ impl r2d2::ManageConnection for SqliteManager {
             stats: self.settings.stats.clone(),
             broken: false,
         })
-    }
-
-    fn is_valid(&self, c: &mut SqliteConn) -> Result<(), ConnError> {
-        self.settings.validate(c)
-    }
-
-    fn has_broken(&self, c: &mut SqliteConn) -> bool {
-        self.settings.on_return(c)
     }
 }

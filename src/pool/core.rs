@@ -1,0 +1,596 @@
+//! dbmux's own pool: first come, first served, with a bounded number of
+//! connection attempts and a fast answer when no attempt can succeed.
+//!
+//! Why not r2d2 (which holds connections in dbmux's first releases): r2d2
+//! opens connections on its worker threads, retries a failed open with a
+//! backoff of up to half the checkout timeout while counting the slot as
+//! taken, lets a newcomer take a returned connection ahead of queued
+//! waiters, and reports a permanent error (a wrong password) only when the
+//! whole pool timeout has passed. Here:
+//!
+//! - **Hand-off in order.** Waiters queue; a returned or newly opened
+//!   connection goes to the oldest waiter directly. A checkout takes an idle
+//!   connection itself only when nobody is queued.
+//! - **Bounded attempts.** At most [`MAX_CONNECTING`] connection attempts run
+//!   at once, each on a short-lived thread of its own, and only while
+//!   someone waits; a failed attempt holds no slot.
+//! - **Transient errors are retried** (connection refused, the server
+//!   starting up, too many connections, a timeout) with jittered backoff
+//!   capped at [`RETRY_CAP`], while someone still waits, so a server that is
+//!   back is used within a fraction of a second.
+//! - **Permanent errors end the wait at once.** An error that a retry cannot
+//!   fix ([`crate::Error::is_transient`] is false: a wrong password, a
+//!   missing database, a failed TLS verification, an unknown host, a file
+//!   that is not a database) is handed to every waiting checkout.
+//!
+//! On wasm32, which has no threads, a checkout opens the connection itself
+//! and never waits: nothing could return a connection meanwhile.
+
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use super::checks::Checked;
+use super::{CheckSettings, Stats};
+use crate::error::Error;
+use crate::platform::Instant;
+
+/// Connection attempts in flight per pool, at most.
+pub(crate) const MAX_CONNECTING: u32 = 2;
+/// The first retry of a failed attempt waits about this long...
+#[cfg(not(target_arch = "wasm32"))]
+const RETRY_FIRST: Duration = Duration::from_millis(25);
+/// ...doubling up to this (each wait is drawn from `[d/2, d]`).
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) const RETRY_CAP: Duration = Duration::from_millis(400);
+/// How often idle connections are checked for `pool_recycle`.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+/// Opens connections for a pool (a backend's connector).
+pub(crate) trait Open: Send + Sync + 'static {
+    /// The pooled connection.
+    type Conn: Checked + Send + 'static;
+    /// Opens one connection. The error's [`Error::is_transient`] says
+    /// whether trying again may succeed.
+    fn open(&self) -> Result<Self::Conn, Error>;
+}
+
+/// The size of a pool now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct State {
+    /// Connections open, idle or checked out.
+    pub connections: u32,
+    /// Connections idle in the pool.
+    pub idle_connections: u32,
+}
+
+/// Why a checkout got no connection.
+#[derive(Debug)]
+pub(crate) enum Refused {
+    /// Nothing became free within the timeout; the last connection error of
+    /// the wait, if any.
+    Timeout {
+        state: State,
+        last_error: Option<Error>,
+    },
+    /// Opening a connection failed in a way no retry can fix.
+    Failed(Error),
+    /// The pool was closed.
+    Closed,
+}
+
+type Outcome<C> = Result<C, Error>;
+
+/// One queued checkout.
+struct Waiter<C> {
+    cv: Condvar,
+    /// Filled by whoever serves it, under the pool's lock.
+    outcome: Mutex<Option<Outcome<C>>>,
+}
+
+impl<C> Waiter<C> {
+    fn give(&self, o: Outcome<C>) {
+        *self.outcome.lock().unwrap_or_else(|e| e.into_inner()) = Some(o);
+        self.cv.notify_one();
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    fn take(&self) -> Option<Outcome<C>> {
+        self.outcome
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
+}
+
+struct Slots<C> {
+    /// Idle connections; the most recently returned last (reused first).
+    idle: Vec<C>,
+    /// Connections that exist (idle or checked out).
+    open: u32,
+    /// Connection attempts in flight (or waiting to retry).
+    connecting: u32,
+    waiters: VecDeque<Arc<Waiter<C>>>,
+    closed: bool,
+    /// The last failure to open a connection, and when.
+    last_error: Option<(Instant, Error)>,
+    next_sweep: Instant,
+}
+
+struct Inner<O: Open> {
+    opener: O,
+    checks: Arc<CheckSettings>,
+    max_size: u32,
+    /// Idle connections kept; more returned ones are closed (`pool_size`).
+    keep_idle: u32,
+    slots: Mutex<Slots<O::Conn>>,
+    /// Wakes attempt threads that wait to retry (on close).
+    retry_cv: Condvar,
+}
+
+impl<O: Open> Inner<O> {
+    fn lock(&self) -> MutexGuard<'_, Slots<O::Conn>> {
+        self.slots.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn stats(&self) -> &Stats {
+        &self.checks.stats
+    }
+
+    /// Gives `c` to the oldest waiter, or keeps it idle.
+    fn put(&self, s: &mut Slots<O::Conn>, c: O::Conn) {
+        match s.waiters.pop_front() {
+            Some(w) => {
+                self.stats().waiting.fetch_sub(1, Relaxed);
+                w.give(Ok(c));
+            }
+            None => s.idle.push(c),
+        }
+    }
+
+    /// Starts connection attempts while waiters outnumber them, within the
+    /// pool's size and [`MAX_CONNECTING`].
+    fn start_attempts(self: &Arc<Self>, s: &mut Slots<O::Conn>) {
+        while !s.closed
+            && s.connecting < MAX_CONNECTING
+            && (s.connecting as usize) < s.waiters.len()
+            && s.open + s.connecting < self.max_size
+        {
+            s.connecting += 1;
+            self.stats().connecting.fetch_add(1, Relaxed);
+            if !self.spawn_attempt() {
+                s.connecting -= 1;
+                self.stats().connecting.fetch_sub(1, Relaxed);
+                break;
+            }
+        }
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    fn spawn_attempt(self: &Arc<Self>) -> bool {
+        let inner = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("dbmux-connect".into())
+            .spawn(move || inner.attempts());
+        if let Err(e) = spawned {
+            log::warn!(target: "dbmux::pool", "could not start a thread to open a connection: {e}");
+            return false;
+        }
+        true
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    fn spawn_attempt(self: &Arc<Self>) -> bool {
+        false
+    }
+
+    /// One connection attempt, timed and counted.
+    fn attempt(&self) -> Result<O::Conn, Error> {
+        let start = Instant::now();
+        let r = self.opener.open();
+        let took = start.elapsed();
+        let stats = self.stats();
+        stats.connect_time.record(took);
+        stats
+            .connect_last_us
+            .store(took.as_micros() as u64, Relaxed);
+        match &r {
+            Ok(_) => {
+                stats.opened.fetch_add(1, Relaxed);
+            }
+            Err(e) => stats.record_open_failure(e),
+        }
+        r
+    }
+
+    /// An attempt thread: opens connections while waiters need them,
+    /// retrying transient failures with backoff.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn attempts(self: Arc<Self>) {
+        let mut delay = RETRY_FIRST;
+        loop {
+            let r = self.attempt();
+            let mut s = self.lock();
+            match r {
+                Ok(c) => {
+                    s.open += 1;
+                    if s.closed {
+                        self.leave_attempt(&mut s);
+                        s.open -= 1;
+                        drop(s);
+                        drop(c);
+                        return;
+                    }
+                    self.put(&mut s, c);
+                    delay = RETRY_FIRST;
+                    // keep this thread for the next waiter, if one needs it
+                    let more = (s.connecting as usize) <= s.waiters.len()
+                        && s.open + s.connecting <= self.max_size;
+                    if !more {
+                        self.leave_attempt(&mut s);
+                        return;
+                    }
+                }
+                Err(e) => {
+                    s.last_error = Some((Instant::now(), e.clone()));
+                    if !e.is_transient() {
+                        // no retry can fix it: every waiter gets the error now
+                        self.leave_attempt(&mut s);
+                        for w in s.waiters.drain(..) {
+                            self.stats().waiting.fetch_sub(1, Relaxed);
+                            w.give(Err(e.clone()));
+                        }
+                        return;
+                    }
+                    if s.closed || s.waiters.is_empty() {
+                        self.leave_attempt(&mut s);
+                        return;
+                    }
+                    let wait = jitter(delay);
+                    delay = (delay * 2).min(RETRY_CAP);
+                    s = self
+                        .retry_cv
+                        .wait_timeout(s, wait)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                    if s.closed || s.waiters.is_empty() {
+                        self.leave_attempt(&mut s);
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    fn leave_attempt(&self, s: &mut Slots<O::Conn>) {
+        s.connecting -= 1;
+        self.stats().connecting.fetch_sub(1, Relaxed);
+    }
+
+    /// Closes idle connections older than `pool_recycle` (at most once per
+    /// [`SWEEP_EVERY`]); returns them to be dropped outside the lock.
+    fn sweep(&self, s: &mut Slots<O::Conn>, now: Instant) -> Vec<O::Conn> {
+        let Some(recycle) = self.checks.recycle else {
+            return Vec::new();
+        };
+        if now < s.next_sweep {
+            return Vec::new();
+        }
+        s.next_sweep = now + SWEEP_EVERY;
+        let (expired, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut s.idle)
+            .into_iter()
+            .partition(|c| now.duration_since(c.born()) >= recycle);
+        s.idle = kept;
+        s.open -= expired.len() as u32;
+        self.stats()
+            .recycled
+            .fetch_add(expired.len() as u64, Relaxed);
+        expired
+    }
+
+    /// The checks on checkout; `None` when the connection was discarded.
+    fn admit(&self, mut c: O::Conn) -> Option<O::Conn> {
+        match self.checks.validate(&mut c) {
+            Ok(()) => Some(c),
+            Err(e) => {
+                self.checks.note_refusal(&e);
+                let mut s = self.lock();
+                s.open -= 1;
+                drop(s);
+                drop(c);
+                None
+            }
+        }
+    }
+}
+
+/// Full jitter within the upper half: a wait in `[d/2, d]`.
+#[cfg(not(target_arch = "wasm32"))]
+fn jitter(d: Duration) -> Duration {
+    let half = d / 2;
+    half + half.mul_f64(crate::pool::retry::random_unit())
+}
+
+/// A pool of connections made by `O`. Cheap to clone; every clone is the
+/// same pool.
+pub(crate) struct Pool<O: Open> {
+    inner: Arc<Inner<O>>,
+}
+
+impl<O: Open> Clone for Pool<O> {
+    fn clone(&self) -> Self {
+        Pool {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<O: Open> std::fmt::Debug for Pool<O> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("state", &self.state())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<O: Open> Pool<O> {
+    /// A pool of at most `max_size` connections that keeps up to `keep_idle`
+    /// idle. Opens nothing yet.
+    pub(crate) fn new(
+        opener: O,
+        max_size: u32,
+        keep_idle: u32,
+        checks: Arc<CheckSettings>,
+    ) -> Pool<O> {
+        Pool {
+            inner: Arc::new(Inner {
+                opener,
+                checks,
+                max_size: max_size.max(1),
+                keep_idle,
+                slots: Mutex::new(Slots {
+                    idle: Vec::new(),
+                    open: 0,
+                    connecting: 0,
+                    waiters: VecDeque::new(),
+                    closed: false,
+                    last_error: None,
+                    next_sweep: Instant::now() + SWEEP_EVERY,
+                }),
+                retry_cv: Condvar::new(),
+            }),
+        }
+    }
+
+    /// The pool's size now.
+    pub(crate) fn state(&self) -> State {
+        let s = self.inner.lock();
+        State {
+            connections: s.open,
+            idle_connections: s.idle.len() as u32,
+        }
+    }
+
+    /// Checks a connection out, waiting up to `timeout` in line.
+    pub(crate) fn get_timeout(&self, timeout: Duration) -> Result<Pooled<O>, Refused> {
+        let start = Instant::now();
+        let stats = self.inner.stats();
+        let r = self.checkout(start, timeout);
+        let waited = start.elapsed();
+        match &r {
+            Ok(_) => stats.record_checkout(waited),
+            Err(Refused::Timeout { .. }) => stats.record_timeout(waited),
+            Err(_) => {}
+        }
+        r.map(|conn| Pooled {
+            conn: Some(conn),
+            pool: self.inner.clone(),
+            since: Instant::now(),
+        })
+    }
+
+    fn checkout(&self, start: Instant, timeout: Duration) -> Result<O::Conn, Refused> {
+        let inner = &self.inner;
+        // The fast path: nobody is queued and a connection is idle.
+        loop {
+            let mut s = inner.lock();
+            if s.closed {
+                return Err(Refused::Closed);
+            }
+            let expired = inner.sweep(&mut s, Instant::now());
+            if !expired.is_empty() {
+                drop(s);
+                drop(expired);
+                continue;
+            }
+            if !s.waiters.is_empty() {
+                break;
+            }
+            match s.idle.pop() {
+                Some(c) => {
+                    drop(s);
+                    if let Some(c) = inner.admit(c) {
+                        return Ok(c);
+                    }
+                }
+                None => break,
+            }
+        }
+        self.wait_in_line(start, timeout)
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    fn wait_in_line(&self, start: Instant, timeout: Duration) -> Result<O::Conn, Refused> {
+        let inner = &self.inner;
+        let deadline = start + timeout;
+        let me = Arc::new(Waiter {
+            cv: Condvar::new(),
+            outcome: Mutex::new(None),
+        });
+        let mut s = inner.lock();
+        s.waiters.push_back(me.clone());
+        inner.stats().waiting.fetch_add(1, Relaxed);
+        inner.start_attempts(&mut s);
+        loop {
+            if let Some(outcome) = me.take() {
+                match outcome {
+                    Ok(c) => {
+                        drop(s);
+                        if let Some(c) = inner.admit(c) {
+                            return Ok(c);
+                        }
+                        // discarded on checkout: back to the head of the line
+                        s = inner.lock();
+                        if s.closed {
+                            return Err(Refused::Closed);
+                        }
+                        s.waiters.push_front(me.clone());
+                        inner.stats().waiting.fetch_add(1, Relaxed);
+                        inner.start_attempts(&mut s);
+                        continue;
+                    }
+                    Err(e) => return Err(Refused::Failed(e)),
+                }
+            }
+            if s.closed {
+                self.leave_line(&mut s, &me);
+                return Err(Refused::Closed);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                self.leave_line(&mut s, &me);
+                let last_error = s
+                    .last_error
+                    .as_ref()
+                    .filter(|(at, _)| *at >= start)
+                    .map(|(_, e)| e.clone());
+                return Err(Refused::Timeout {
+                    state: State {
+                        connections: s.open,
+                        idle_connections: s.idle.len() as u32,
+                    },
+                    last_error,
+                });
+            }
+            s = me
+                .cv
+                .wait_timeout(s, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Removes `me` from the line (after a timeout or close).
+    #[cfg(not(target_arch = "wasm32"))]
+    fn leave_line(&self, s: &mut Slots<O::Conn>, me: &Arc<Waiter<O::Conn>>) {
+        if let Some(i) = s.waiters.iter().position(|w| Arc::ptr_eq(w, me)) {
+            s.waiters.remove(i);
+            self.inner.stats().waiting.fetch_sub(1, Relaxed);
+        }
+    }
+
+    /// wasm32: one thread, so nothing can be returned while this call
+    /// waits. Open a connection here if the pool has room, else refuse.
+    #[cfg(target_arch = "wasm32")]
+    fn wait_in_line(&self, start: Instant, _timeout: Duration) -> Result<O::Conn, Refused> {
+        let inner = &self.inner;
+        let mut s = inner.lock();
+        if s.open + s.connecting >= inner.max_size {
+            return Err(Refused::Timeout {
+                state: State {
+                    connections: s.open,
+                    idle_connections: s.idle.len() as u32,
+                },
+                last_error: None,
+            });
+        }
+        s.connecting += 1;
+        drop(s);
+        let r = inner.attempt();
+        let mut s = inner.lock();
+        s.connecting -= 1;
+        match r {
+            Ok(c) => {
+                s.open += 1;
+                Ok(c)
+            }
+            Err(e) => {
+                s.last_error = Some((Instant::now(), e.clone()));
+                if e.is_transient() {
+                    Err(Refused::Timeout {
+                        state: State {
+                            connections: s.open,
+                            idle_connections: s.idle.len() as u32,
+                        },
+                        last_error: Some(e),
+                    })
+                } else {
+                    let _ = start;
+                    Err(Refused::Failed(e))
+                }
+            }
+        }
+    }
+
+    /// Closes the pool: idle connections close now, waiters get
+    /// [`Refused::Closed`], checked-out connections close when returned.
+    pub(crate) fn close(&self) {
+        let mut s = self.inner.lock();
+        s.closed = true;
+        let idle = std::mem::take(&mut s.idle);
+        s.open -= idle.len() as u32;
+        for w in s.waiters.drain(..) {
+            self.inner.stats().waiting.fetch_sub(1, Relaxed);
+            w.cv.notify_one();
+        }
+        self.inner.retry_cv.notify_all();
+        drop(s);
+        drop(idle);
+    }
+}
+
+/// A connection checked out of a [`Pool`]; returned when dropped.
+pub(crate) struct Pooled<O: Open> {
+    conn: Option<O::Conn>,
+    pool: Arc<Inner<O>>,
+    since: Instant,
+}
+
+impl<O: Open> std::ops::Deref for Pooled<O> {
+    type Target = O::Conn;
+    #[inline]
+    fn deref(&self) -> &O::Conn {
+        self.conn.as_ref().expect("present until dropped")
+    }
+}
+
+impl<O: Open> std::ops::DerefMut for Pooled<O> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut O::Conn {
+        self.conn.as_mut().expect("present until dropped")
+    }
+}
+
+impl<O: Open> Drop for Pooled<O> {
+    fn drop(&mut self) {
+        let Some(mut c) = self.conn.take() else {
+            return;
+        };
+        let inner = &self.pool;
+        let stats = inner.stats();
+        stats.record_checkin(self.since.elapsed());
+        let keep = inner.checks.on_return(&mut c);
+        let mut s = inner.lock();
+        if !keep || s.closed || (s.waiters.is_empty() && s.idle.len() as u32 >= inner.keep_idle) {
+            // broken, closed, or an overflow connection returning to a full pool
+            s.open -= 1;
+            inner.start_attempts(&mut s);
+            drop(s);
+            drop(c);
+            return;
+        }
+        inner.put(&mut s, c);
+    }
+}
