@@ -130,6 +130,22 @@ pub struct DebugInfo {
     pub total_wait_ms: f64,
     /// Longest single checkout wait, in milliseconds.
     pub max_wait_ms: f64,
+    /// Median checkout wait, in milliseconds (from a histogram: within 19 %).
+    pub wait_p50_ms: f64,
+    /// 99th percentile of checkout waits, in milliseconds.
+    pub wait_p99_ms: f64,
+    /// Median time a connection stays checked out, in milliseconds.
+    pub hold_p50_ms: f64,
+    /// 99th percentile of the time a connection stays checked out, in milliseconds.
+    pub hold_p99_ms: f64,
+    /// Checkouts waiting in line now.
+    pub threads_waiting: u64,
+    /// Connection attempts in flight now (including those waiting to retry).
+    pub connects_in_flight: u64,
+    /// How long the last connection attempt took, in milliseconds.
+    pub connect_last_ms: f64,
+    /// The longest connection attempt, in milliseconds.
+    pub connect_max_ms: f64,
     /// Connections opened.
     pub connections_opened: u64,
     /// Connections closed.

@@ -113,6 +113,20 @@ fn terminated_backends_are_replaced_without_errors() {
         )
         .unwrap();
     assert_eq!(killed, 4);
+    // pg_terminate_backend only signals: wait until the backends are gone
+    // (they sent their FATAL and closed), as after a server restart
+    let t = std::time::Instant::now();
+    while admin
+        .query_scalar::<i64>(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = ?",
+            params![app.clone()],
+        )
+        .unwrap()
+        > 0
+    {
+        assert!(t.elapsed() < Duration::from_secs(10), "backends still alive");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let mut errors = 0;
     for i in 0..20i64 {
         match mgr.with_retry(|c| c.query_scalar::<i64>("SELECT ?::int8 + 1", params![i])) {
@@ -125,8 +139,10 @@ fn terminated_backends_are_replaced_without_errors() {
     }
     assert_eq!(errors, 0);
     let d = mgr.debug_info();
-    assert!(d.pool_invalidated >= 1, "{d:?}");
-    assert!(d.retries >= 1, "{d:?}");
+    // the four dead sessions are seen on their sockets at checkout (the
+    // server's FATAL is there), so no statement fails and nothing is retried
+    assert_eq!(d.pool_invalidated, 4, "{d:?}");
+    assert_eq!(d.retries, 0, "{d:?}");
     mgr.shutdown();
     admin.shutdown();
 }
@@ -293,9 +309,11 @@ fn a_restart_under_load_loses_no_acknowledged_insert() {
         "every acknowledged insert is there, and nothing else"
     );
     let d = mgr.debug_info();
+    // the restart happened under the writers: sessions died and connects
+    // were refused while the server was down
     assert!(
-        d.retries >= 1,
-        "the restart was ridden out by retries: {d:?}"
+        d.pool_invalidated >= 1 && d.connection_failures >= 1,
+        "the restart was seen: {d:?}"
     );
     eprintln!(
         "restart: {} retries, {} commits with unknown outcome",

@@ -63,7 +63,7 @@ fn allow_falls_back_to_tls_when_the_server_insists() {
     assert!(try_connect(&allow).unwrap(), "allow retried with TLS");
     let disable = pg.url("sslonly", "127.0.0.1", &pg.port, "sslmode=disable");
     let e = try_connect(&disable).unwrap_err();
-    assert_eq!(e.code(), ErrorCode::ConnectFailed);
+    assert_eq!(e.code(), ErrorCode::AuthFailed);
     assert!(e.to_string().contains("pg_hba.conf"), "{e}");
 }
 
@@ -89,7 +89,7 @@ fn client_certificate_required_by_pg_hba() {
         pg.port
     );
     let e = try_connect(&without).unwrap_err();
-    assert_eq!(e.code(), ErrorCode::ConnectFailed);
+    assert_eq!(e.code(), ErrorCode::AuthFailed);
     assert!(e.to_string().contains("certificate"), "{e}");
     // a missing key file is a configuration error naming the file
     let bad = format!("{with_cert}x");
@@ -522,7 +522,7 @@ fn health_reports_version_tls_and_address_without_password() {
     let h = bad.check_health();
     assert_eq!(
         h.error_code.map(|c| c.name()),
-        Some("connect_failed"),
+        Some("auth_failed"),
         "{h:?}"
     );
     assert!(

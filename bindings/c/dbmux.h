@@ -121,6 +121,21 @@ typedef enum dbmux_status {
    */
   DBMUX_COMMIT_UNKNOWN = 18,
   /**
+   * The server refused the credentials (wrong password, unknown role, no
+   * pg_hba.conf entry). Returned at once: no retry can fix it.
+   */
+  DBMUX_AUTH_FAILED = 19,
+  /**
+   * The database does not exist (PostgreSQL 3D000, or a missing SQLite
+   * file under mode=ro or mode=rw). Returned at once.
+   */
+  DBMUX_DATABASE_NOT_FOUND = 20,
+  /**
+   * TLS failed: certificate verification, the handshake, or a server that
+   * refuses TLS where sslmode requires it. Returned at once.
+   */
+  DBMUX_TLS_FAILED = 21,
+  /**
    * A bug in dbmux (including a caught panic).
    */
   DBMUX_INTERNAL = 99,

@@ -7,6 +7,19 @@ use std::sync::atomic::Ordering::Relaxed;
 use super::{CheckSettings, ConnError};
 use crate::platform::Instant;
 
+/// What an idle connection's socket holds, seen without a round trip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Readiness {
+    /// Nothing to read: the usual case, the connection is as it was left.
+    Quiet,
+    /// Unread bytes: a FATAL before the server closes it, or a notice.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    Readable,
+    /// The server closed the connection (or the socket failed).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    Closed,
+}
+
 /// What the checks need from a backend's pooled connection.
 pub(crate) trait Checked {
     /// When the connection was opened.
@@ -19,6 +32,11 @@ pub(crate) trait Checked {
     /// after it was opened, ...). Defaults to none.
     fn refused(&self, _settings: &CheckSettings) -> Option<ConnError> {
         None
+    }
+    /// A look at the connection without a round trip (a server connection's
+    /// socket); embedded databases are always [`Readiness::Quiet`].
+    fn readiness(&self) -> Readiness {
+        Readiness::Quiet
     }
     /// One round trip that proves the connection works.
     fn ping(&mut self) -> Result<(), ConnError>;
@@ -42,6 +60,21 @@ impl CheckSettings {
         }
         if let Some(refusal) = c.refused(self) {
             return Err(refusal);
+        }
+        // Inside the pre-ping window too: a server that closed the session
+        // (a restart) left a FATAL or EOF on the socket.
+        match c.readiness() {
+            Readiness::Quiet => {}
+            Readiness::Closed => {
+                return Err(ConnError::PingFailed(crate::Error::new(
+                    crate::ErrorCode::ConnectFailed,
+                    "the server closed the connection while it was idle",
+                )))
+            }
+            Readiness::Readable => {
+                self.stats.pre_pings.fetch_add(1, Relaxed);
+                return c.ping();
+            }
         }
         if self.pre_ping && now.duration_since(c.idle_since()) >= self.pre_ping_window {
             self.stats.pre_pings.fetch_add(1, Relaxed);

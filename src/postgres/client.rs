@@ -17,7 +17,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
-use tokio_postgres::{AsyncMessage, Socket};
+use tokio_postgres::AsyncMessage;
+
+use super::socket::{Endpoint, Readiness, Stream};
 
 use crate::error::{Error, ErrorCode};
 
@@ -39,6 +41,10 @@ pub struct PgClient {
     /// Set when a deadline passed (the session state is unknown) or the
     /// connection failed or ended.
     dead: AtomicBool,
+    /// A duplicate of the socket's descriptor, to see without a round trip
+    /// whether the server sent something (or closed) while it sat idle.
+    #[cfg(unix)]
+    socket: std::os::fd::OwnedFd,
 }
 
 /// Why a wait ended without the server's answer.
@@ -49,6 +55,12 @@ pub(crate) enum Waited {
     TimedOut(Duration),
     /// The runtime could not be created (out of threads or file handles).
     Runtime(std::io::Error),
+    /// The socket could not be connected (refused, unreachable, ...).
+    Socket(std::io::Error),
+    /// The server is not the kind asked for (`target_session_attrs`).
+    Wrong(&'static str),
+    /// The TLS connector could not be made for the host.
+    TlsSetup(Box<dyn std::error::Error + Send + Sync>),
     /// The connection failed or a deadline passed earlier: it is not used again.
     Dead,
 }
@@ -100,27 +112,43 @@ fn drive(
 }
 
 impl PgClient {
-    /// Connects with `config` and `tls`; the whole startup (TCP, TLS
-    /// negotiation, authentication) and the first `probe` query must finish
-    /// within `deadline`.
+    /// Connects to `endpoint` with `config` (user, database, password,
+    /// options) and `tls`; the whole startup (TCP, TLS negotiation,
+    /// authentication) must finish within `deadline`.
     pub(crate) fn connect<T>(
+        endpoint: &Endpoint,
         config: &tokio_postgres::Config,
-        tls: T,
+        mut tls: T,
         deadline: Duration,
         timeout: Option<Duration>,
     ) -> Result<PgClient, Waited>
     where
-        T: MakeTlsConnect<Socket> + Send + 'static,
+        T: MakeTlsConnect<Stream> + Send + 'static,
         T::Stream: Send + 'static,
         T::TlsConnect: Send,
-        <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
+        <T::TlsConnect as TlsConnect<Stream>>::Future: Send,
     {
         let runtime = runtime().map_err(Waited::Runtime)?;
-        let (client, connection) = outside_runtime(|| {
-            runtime.block_on(async { tokio::time::timeout(deadline, config.connect(tls)).await })
+        let tls = tls
+            .make_tls_connect(endpoint.tls_name())
+            .map_err(|e| Waited::TlsSetup(e.into()))?;
+        let (client, connection, socket) = outside_runtime(|| {
+            runtime.block_on(async {
+                tokio::time::timeout(deadline, async {
+                    let stream = endpoint.connect().await.map_err(Waited::Socket)?;
+                    let socket = stream.duplicate_fd().map_err(Waited::Socket)?;
+                    let (client, connection) = config
+                        .connect_raw(stream, tls)
+                        .await
+                        .map_err(Waited::Failed)?;
+                    Ok::<_, Waited>((client, connection, socket))
+                })
+                .await
+            })
         })
-        .map_err(|_| Waited::TimedOut(deadline))?
-        .map_err(Waited::Failed)?;
+        .map_err(|_| Waited::TimedOut(deadline))??;
+        #[cfg(not(unix))]
+        let _ = socket;
         let mut connection = connection;
         Ok(PgClient {
             client: Some(client),
@@ -130,7 +158,24 @@ impl PgClient {
             runtime,
             timeout,
             dead: AtomicBool::new(false),
+            #[cfg(unix)]
+            socket,
         })
+    }
+
+    /// Whether the server sent anything (or closed the connection) while the
+    /// connection sat idle: one non-blocking peek at the socket, no round
+    /// trip. An idle session gets nothing unasked but a FATAL before the
+    /// server closes it (a restart, `pg_terminate_backend`), a notice or a
+    /// notification.
+    pub(crate) fn readiness(&self) -> Readiness {
+        if self.is_dead() {
+            return Readiness::Closed;
+        }
+        #[cfg(unix)]
+        return super::socket::peek(&self.socket);
+        #[cfg(not(unix))]
+        Readiness::Quiet
     }
 
     /// The tokio-postgres client, to build futures for [`PgClient::block_on`].
@@ -238,6 +283,16 @@ impl Waited {
                      server may be hung or unreachable, and the connection was discarded",
                     humantime::format_duration(d)
                 ),
+            ),
+            Waited::Socket(e) => Error::new(
+                ErrorCode::ConnectFailed,
+                format!("could not connect to the server: {e}"),
+            )
+            .with_source(e),
+            Waited::Wrong(why) => Error::new(ErrorCode::ConnectFailed, why),
+            Waited::TlsSetup(e) => Error::new(
+                ErrorCode::TlsFailed,
+                format!("could not set up TLS for the connection: {e}"),
             ),
             Waited::Runtime(e) => Error::new(
                 ErrorCode::ConnectFailed,

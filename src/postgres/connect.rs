@@ -12,6 +12,7 @@ use tokio_postgres::NoTls;
 
 use super::client::{PgClient, Waited};
 use super::errors::classify;
+use super::socket::Endpoint;
 #[cfg(feature = "tls")]
 use super::tls::tls_connector;
 use super::{PgConn, PgSettings, SslMode, TargetSessionAttrs};
@@ -68,6 +69,8 @@ impl<S, T: tokio_postgres::tls::TlsConnect<S>> tokio_postgres::tls::TlsConnect<S
 /// TLS connector when the sslmode may need one.
 pub(crate) struct PgManager {
     sslmode: SslMode,
+    /// Which servers are acceptable (libpq's `target_session_attrs`).
+    session_attrs: TargetSessionAttrs,
     /// One config per host, tried in order, each with its own deadline.
     hosts: Vec<tokio_postgres::Config>,
     #[cfg(feature = "tls")]
@@ -202,6 +205,7 @@ impl PgManager {
         };
         Ok(PgManager {
             sslmode: s.sslmode,
+            session_attrs: s.target_session_attrs,
             hosts: host_configs(s, session),
             #[cfg(feature = "tls")]
             tls,
@@ -218,6 +222,7 @@ impl PgManager {
         let (deadline, timeout) = (self.connect_timeout, self.query_timeout);
         let started = Arc::new(AtomicBool::new(false));
         let r = self.attempt_with(host, wire, &started, deadline, timeout);
+        let r = r.and_then(|c| self.check_session_attrs(c));
         r.map_err(|w| match w {
             Waited::TimedOut(d) => connect_timed_out(d),
             w => {
@@ -253,6 +258,7 @@ impl PgManager {
         deadline: Duration,
         timeout: Option<Duration>,
     ) -> std::result::Result<PgClient, Waited> {
+        let endpoint = Endpoint::of(host);
         #[cfg(feature = "tls")]
         if wire != WireSslMode::Disable {
             if let Some(tls) = &self.tls {
@@ -262,14 +268,41 @@ impl PgManager {
                     inner: tls.clone(),
                     started: started.clone(),
                 };
-                return PgClient::connect(&c, tls, deadline, timeout);
+                return PgClient::connect(&endpoint, &c, tls, deadline, timeout);
             }
         }
         #[cfg(not(feature = "tls"))]
         let _ = (wire, started);
         let mut c = host.clone();
         c.ssl_mode(WireSslMode::Disable);
-        PgClient::connect(&c, NoTls, deadline, timeout)
+        PgClient::connect(&endpoint, &c, NoTls, deadline, timeout)
+    }
+
+    /// libpq's `target_session_attrs`: a server whose `transaction_read_only`
+    /// does not match is skipped (the next host is tried).
+    fn check_session_attrs(&self, c: PgClient) -> std::result::Result<PgClient, Waited> {
+        let want_read_only = match self.session_attrs {
+            TargetSessionAttrs::Any => return Ok(c),
+            TargetSessionAttrs::ReadWrite => false,
+            TargetSessionAttrs::ReadOnly => true,
+        };
+        let rows = c.wait_for(
+            Some(self.connect_timeout),
+            c.client().simple_query("SHOW transaction_read_only"),
+        )?;
+        let read_only = rows.iter().any(
+            |m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(r) if r.get(0) == Some("on")),
+        );
+        if read_only == want_read_only {
+            return Ok(c);
+        }
+        Err(Waited::Wrong(if read_only {
+            "the server is read-only (a standby), but target_session_attrs=read-write asks for \
+             a primary"
+        } else {
+            "the server accepts writes (a primary), but target_session_attrs=read-only asks \
+             for a standby"
+        }))
     }
 
     /// Whether this build and sslmode can negotiate TLS at all.

@@ -2,6 +2,7 @@
 
 pub(crate) mod client;
 mod errors;
+mod socket;
 pub(crate) mod values;
 
 pub use crate::url::postgres::{
@@ -96,6 +97,11 @@ impl Checked for PgConn {
             ErrorCode::ConnectFailed,
             reason,
         )))
+    }
+
+    #[inline]
+    fn readiness(&self) -> crate::pool::checks::Readiness {
+        self.client().readiness()
     }
 
     fn ping(&mut self) -> std::result::Result<(), ConnError> {

@@ -170,8 +170,14 @@ impl SqliteManager {
             // BUSY while switching to WAL stays transient; NOTADB and other I/O
             // errors are not (Error::is_transient)
             let inner = classify(e);
+            // a generic SQLite error while opening (no such vfs, ...) is a
+            // connect failure, not a statement's
+            let code = match inner.code() {
+                ErrorCode::Sql => ErrorCode::ConnectFailed,
+                c => c,
+            };
             return Error::new(
-                inner.code(),
+                code,
                 format!("could not open SQLite database {}: {inner}", self.display),
             )
             .with_source(inner);

@@ -23,8 +23,8 @@ from . import _logging  # noqa: F401 - installs the log bridge
 from ._connection import Connection  # noqa: F401
 from ._cursor import Cursor  # noqa: F401
 from ._errors import (  # noqa: F401 - re-exported (PEP 249)
-    DatabaseError, DataError, Error, IntegrityError, InterfaceError, InternalError,
-    NotSupportedError, OperationalError, ProgrammingError, Warning,
+    AuthFailed, DatabaseError, DatabaseNotFound, DataError, Error, IntegrityError, InterfaceError,
+    InternalError, NotSupportedError, OperationalError, ProgrammingError, TlsFailed, Warning,
 )
 from ._manager import Manager, connect, debug_info, health, shutdown, sqlite_version  # noqa: F401
 from ._types import (  # noqa: F401 - re-exported (PEP 249)

@@ -39,6 +39,21 @@ class OperationalError(DatabaseError):
     """The database is unreachable, busy, read-only, or a timeout expired."""
 
 
+class AuthFailed(OperationalError):
+    """The server refused the credentials (wrong password, unknown role, no
+    pg_hba.conf entry). Raised at once: retrying cannot fix it."""
+
+
+class DatabaseNotFound(OperationalError):
+    """The database does not exist (PostgreSQL 3D000, or a missing SQLite file
+    under mode=ro / mode=rw). Raised at once."""
+
+
+class TlsFailed(OperationalError):
+    """TLS failed: certificate verification, the handshake, or a server that
+    refuses TLS where sslmode requires it. Raised at once."""
+
+
 class IntegrityError(DatabaseError):
     """A constraint (UNIQUE, NOT NULL, FOREIGN KEY, CHECK) was violated."""
 
@@ -75,6 +90,9 @@ STATUS = {
     16: OperationalError,   # I/O
     17: InterfaceError,     # misuse
     18: OperationalError,   # commit outcome unknown
+    19: AuthFailed,         # authentication failed (OperationalError)
+    20: DatabaseNotFound,   # database does not exist (OperationalError)
+    21: TlsFailed,          # TLS failed (OperationalError)
     99: InternalError,      # internal
 }
 
