@@ -16,34 +16,13 @@ use dbmux::{params, Config, ErrorCode, Manager, RetryPolicy};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
-struct Server {
-    url: String,
-    bin: String,
-    data: String,
+use common::{control as server, Control as Server};
+
+trait FaultManager {
+    fn manager(&self, app: &str, retry: RetryPolicy, pool_timeout: Duration) -> Manager;
 }
 
-fn server() -> Option<Server> {
-    let [url, bin, data] = common::pg_env([
-        "DBMUX_TEST_PG_URL",
-        "DBMUX_TEST_PG_BIN",
-        "DBMUX_TEST_PG_DATA",
-    ])?;
-    Some(Server { url, bin, data })
-}
-
-impl Server {
-    fn pg_ctl(&self, args: &[&str]) {
-        let status = Command::new("runuser")
-            .args(["-u", "postgres", "--"])
-            .arg(format!("{}/pg_ctl", self.bin))
-            .args(["-D", &self.data, "-w", "-t", "60"])
-            .args(args)
-            .stdout(std::process::Stdio::null())
-            .status()
-            .unwrap();
-        assert!(status.success(), "pg_ctl {args:?} failed");
-    }
-
+impl FaultManager for Server {
     fn manager(&self, app: &str, retry: RetryPolicy, pool_timeout: Duration) -> Manager {
         Manager::new(
             Config::builder()
@@ -124,7 +103,10 @@ fn terminated_backends_are_replaced_without_errors() {
         .unwrap()
         > 0
     {
-        assert!(t.elapsed() < Duration::from_secs(10), "backends still alive");
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "backends still alive"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     let mut errors = 0;

@@ -520,11 +520,7 @@ fn health_reports_version_tls_and_address_without_password() {
         )
         .unwrap();
     let h = bad.check_health();
-    assert_eq!(
-        h.error_code.map(|c| c.name()),
-        Some("auth_failed"),
-        "{h:?}"
-    );
+    assert_eq!(h.error_code.map(|c| c.name()), Some("auth_failed"), "{h:?}");
     assert!(
         h.message.contains("password authentication failed"),
         "{}",

@@ -110,3 +110,39 @@ pub fn try_connect(url: &str, pool_timeout: Duration) -> dbmux::Result<bool> {
     mgr.shutdown();
     Ok(server_says)
 }
+
+/// Control of the TLS server of scripts/with-test-postgres.sh: its URL and
+/// `pg_ctl` as the `postgres` user (for tests that stop and restart it).
+#[allow(dead_code)]
+pub struct Control {
+    pub url: String,
+    pub bin: String,
+    pub data: String,
+}
+
+/// The server's control, or `None` (a visible skip locally, a failure in CI).
+#[allow(dead_code)]
+pub fn control() -> Option<Control> {
+    let [url, bin, data] = pg_env([
+        "DBMUX_TEST_PG_URL",
+        "DBMUX_TEST_PG_BIN",
+        "DBMUX_TEST_PG_DATA",
+    ])?;
+    Some(Control { url, bin, data })
+}
+
+#[allow(dead_code)]
+impl Control {
+    /// Runs `pg_ctl -w ARGS` on the server (waits until it is done).
+    pub fn pg_ctl(&self, args: &[&str]) {
+        let status = std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(format!("{}/pg_ctl", self.bin))
+            .args(["-D", &self.data, "-w", "-t", "60"])
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "pg_ctl {args:?} failed");
+    }
+}
