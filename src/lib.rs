@@ -114,5 +114,16 @@ pub mod fuzzing {
     }
 }
 
+/// Entry points for `benches/pool.rs` (not a stable API).
+#[doc(hidden)]
+#[cfg(all(feature = "postgres", unix))]
+pub mod bench_hooks {
+    /// The readiness check a checkout runs on an idle PostgreSQL
+    /// connection's socket (a duplicate of `fd`): true when it is quiet.
+    pub fn socket_is_quiet(fd: &std::os::fd::OwnedFd) -> bool {
+        crate::postgres::socket::peek(fd) == crate::pool::checks::Readiness::Quiet
+    }
+}
+
 /// dbmux's version, from Cargo.toml.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -90,9 +90,16 @@ struct Waiter<C> {
 }
 
 impl<C> Waiter<C> {
+    /// Fills the outcome and wakes the waiter.
     fn give(&self, o: Outcome<C>) {
-        *self.outcome.lock().unwrap_or_else(|e| e.into_inner()) = Some(o);
+        self.fill(o);
         self.cv.notify_one();
+    }
+
+    /// Fills the outcome; the caller wakes the waiter (after releasing the
+    /// pool's lock, so that the waiter does not wake into a held lock).
+    fn fill(&self, o: Outcome<C>) {
+        *self.outcome.lock().unwrap_or_else(|e| e.into_inner()) = Some(o);
     }
 
     #[cfg(not(target_arch = "wasm32"))]
@@ -138,14 +145,20 @@ impl<O: Open> Inner<O> {
         &self.checks.stats
     }
 
-    /// Gives `c` to the oldest waiter, or keeps it idle.
-    fn put(&self, s: &mut Slots<O::Conn>, c: O::Conn) {
+    /// Gives `c` to the oldest waiter (returned, to be woken once the lock
+    /// is released), or keeps it idle.
+    #[must_use]
+    fn put(&self, s: &mut Slots<O::Conn>, c: O::Conn) -> Option<Arc<Waiter<O::Conn>>> {
         match s.waiters.pop_front() {
             Some(w) => {
                 self.stats().waiting.fetch_sub(1, Relaxed);
-                w.give(Ok(c));
+                w.fill(Ok(c));
+                Some(w)
             }
-            None => s.idle.push(c),
+            None => {
+                s.idle.push(c);
+                None
+            }
         }
     }
 
@@ -222,7 +235,9 @@ impl<O: Open> Inner<O> {
                         drop(c);
                         return;
                     }
-                    self.put(&mut s, c);
+                    if let Some(w) = self.put(&mut s, c) {
+                        w.cv.notify_one();
+                    }
                     delay = RETRY_FIRST;
                     // keep this thread for the next waiter, if one needs it
                     let more = (s.connecting as usize) <= s.waiters.len()
@@ -591,6 +606,10 @@ impl<O: Open> Drop for Pooled<O> {
             drop(c);
             return;
         }
-        inner.put(&mut s, c);
+        let served = inner.put(&mut s, c);
+        drop(s);
+        if let Some(w) = served {
+            w.cv.notify_one();
+        }
     }
 }

@@ -2,7 +2,7 @@
 
 pub(crate) mod client;
 mod errors;
-mod socket;
+pub(crate) mod socket;
 pub(crate) mod values;
 
 pub use crate::url::postgres::{
