@@ -319,3 +319,40 @@ fn too_many_connections_is_waited_out() {
     admin.execute_batch("DROP ROLE limited").ok();
     admin.shutdown();
 }
+
+/// The measurement behind the 0.5 s promise: 20 restarts under 8 and under
+/// 32 threads; prints p50 and max of the time from "the server is ready" to
+/// "every thread and a new checkout are served". Run by
+/// `scripts/measure-recovery.sh`, which fails when the max misses 0.5 s.
+#[test]
+#[ignore = "a measurement (40 restarts): scripts/measure-recovery.sh runs it"]
+fn measure_recovery_over_20_restarts() {
+    let _g = serial();
+    let Some(ctl) = common::control() else { return };
+    let rounds: usize = std::env::var("DBMUX_RECOVERY_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let mut worst = Duration::ZERO;
+    for threads in [8, 32] {
+        let mut all: Vec<Duration> = (0..rounds)
+            .map(|_| {
+                let (main, slowest) = restart_under(&ctl, threads);
+                main.max(slowest)
+            })
+            .collect();
+        all.sort();
+        let (p50, max) = (all[all.len() / 2], *all.last().unwrap());
+        worst = worst.max(max);
+        println!(
+            "recovery, {threads} threads, {rounds} restarts: p50 {:.1} ms, max {:.1} ms (target 500 ms: {})",
+            p50.as_secs_f64() * 1000.0,
+            max.as_secs_f64() * 1000.0,
+            if max < Duration::from_millis(500) { "meets target" } else { "MISSES target" }
+        );
+    }
+    assert!(
+        worst < Duration::from_millis(500),
+        "worst recovery {worst:?}"
+    );
+}

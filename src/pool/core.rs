@@ -80,30 +80,36 @@ pub(crate) enum Refused {
     Closed,
 }
 
-type Outcome<C> = Result<C, Error>;
+/// What a queued checkout is handed.
+enum Served<C> {
+    Conn(C),
+    Failed(Error),
+    Closed,
+}
 
-/// One queued checkout.
+/// One queued checkout. It sleeps on its own lock and condition variable,
+/// so that waking it never waits for the pool's lock.
 struct Waiter<C> {
     cv: Condvar,
-    /// Filled by whoever serves it, under the pool's lock.
-    outcome: Mutex<Option<Outcome<C>>>,
+    /// Filled by whoever serves it, while holding the pool's lock.
+    outcome: Mutex<Option<Served<C>>>,
 }
 
 impl<C> Waiter<C> {
     /// Fills the outcome and wakes the waiter.
-    fn give(&self, o: Outcome<C>) {
+    fn give(&self, o: Served<C>) {
         self.fill(o);
         self.cv.notify_one();
     }
 
     /// Fills the outcome; the caller wakes the waiter (after releasing the
     /// pool's lock, so that the waiter does not wake into a held lock).
-    fn fill(&self, o: Outcome<C>) {
+    fn fill(&self, o: Served<C>) {
         *self.outcome.lock().unwrap_or_else(|e| e.into_inner()) = Some(o);
     }
 
     #[cfg(not(target_arch = "wasm32"))]
-    fn take(&self) -> Option<Outcome<C>> {
+    fn take(&self) -> Option<Served<C>> {
         self.outcome
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -152,7 +158,7 @@ impl<O: Open> Inner<O> {
         match s.waiters.pop_front() {
             Some(w) => {
                 self.stats().waiting.fetch_sub(1, Relaxed);
-                w.fill(Ok(c));
+                w.fill(Served::Conn(c));
                 Some(w)
             }
             None => {
@@ -254,7 +260,7 @@ impl<O: Open> Inner<O> {
                         self.leave_attempt(&mut s);
                         for w in s.waiters.drain(..) {
                             self.stats().waiting.fetch_sub(1, Relaxed);
-                            w.give(Err(e.clone()));
+                            w.give(Served::Failed(e.clone()));
                         }
                         return;
                     }
@@ -444,56 +450,73 @@ impl<O: Open> Pool<O> {
             cv: Condvar::new(),
             outcome: Mutex::new(None),
         });
-        let mut s = inner.lock();
-        s.waiters.push_back(me.clone());
-        inner.stats().waiting.fetch_add(1, Relaxed);
-        inner.start_attempts(&mut s);
+        {
+            let mut s = inner.lock();
+            s.waiters.push_back(me.clone());
+            inner.stats().waiting.fetch_add(1, Relaxed);
+            inner.start_attempts(&mut s);
+        }
         loop {
-            if let Some(outcome) = me.take() {
-                match outcome {
-                    Ok(c) => {
-                        drop(s);
-                        if let Some(c) = inner.admit(c) {
-                            return Ok(c);
-                        }
-                        // discarded on checkout: back to the head of the line
-                        s = inner.lock();
-                        if s.closed {
-                            return Err(Refused::Closed);
-                        }
-                        s.waiters.push_front(me.clone());
-                        inner.stats().waiting.fetch_add(1, Relaxed);
-                        inner.start_attempts(&mut s);
-                        continue;
+            // sleep on the waiter's own lock until served or the deadline
+            let served = {
+                let mut o = me.outcome.lock().unwrap_or_else(|e| e.into_inner());
+                loop {
+                    if let Some(x) = o.take() {
+                        break Some(x);
                     }
-                    Err(e) => return Err(Refused::Failed(e)),
+                    let now = Instant::now();
+                    if now >= deadline {
+                        break None;
+                    }
+                    o = me
+                        .cv
+                        .wait_timeout(o, deadline - now)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
                 }
+            };
+            let served = match served {
+                Some(x) => x,
+                None => {
+                    // the deadline passed: leave the line, unless served meanwhile
+                    let mut s = inner.lock();
+                    match me.take() {
+                        Some(x) => x,
+                        None => {
+                            self.leave_line(&mut s, &me);
+                            let last_error = s
+                                .last_error
+                                .as_ref()
+                                .filter(|(at, _)| *at >= start)
+                                .map(|(_, e)| e.clone());
+                            return Err(Refused::Timeout {
+                                state: State {
+                                    connections: s.open,
+                                    idle_connections: s.idle.len() as u32,
+                                },
+                                last_error,
+                            });
+                        }
+                    }
+                }
+            };
+            match served {
+                Served::Conn(c) => {
+                    if let Some(c) = inner.admit(c) {
+                        return Ok(c);
+                    }
+                    // discarded on checkout: back to the head of the line
+                    let mut s = inner.lock();
+                    if s.closed {
+                        return Err(Refused::Closed);
+                    }
+                    s.waiters.push_front(me.clone());
+                    inner.stats().waiting.fetch_add(1, Relaxed);
+                    inner.start_attempts(&mut s);
+                }
+                Served::Failed(e) => return Err(Refused::Failed(e)),
+                Served::Closed => return Err(Refused::Closed),
             }
-            if s.closed {
-                self.leave_line(&mut s, &me);
-                return Err(Refused::Closed);
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                self.leave_line(&mut s, &me);
-                let last_error = s
-                    .last_error
-                    .as_ref()
-                    .filter(|(at, _)| *at >= start)
-                    .map(|(_, e)| e.clone());
-                return Err(Refused::Timeout {
-                    state: State {
-                        connections: s.open,
-                        idle_connections: s.idle.len() as u32,
-                    },
-                    last_error,
-                });
-            }
-            s = me
-                .cv
-                .wait_timeout(s, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
         }
     }
 
@@ -558,7 +581,7 @@ impl<O: Open> Pool<O> {
         s.open -= idle.len() as u32;
         for w in s.waiters.drain(..) {
             self.inner.stats().waiting.fetch_sub(1, Relaxed);
-            w.cv.notify_one();
+            w.give(Served::Closed);
         }
         self.inner.retry_cv.notify_all();
         drop(s);
