@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "dbmux.h"
 
@@ -185,6 +186,27 @@ int main(int argc, char **argv) {
   CHECK(strcmp(dbmux_status_name(DBMUX_POOL_TIMEOUT), "pool_timeout") == 0, "pool_timeout");
   CHECK(strcmp(dbmux_status_name(DBMUX_COMMIT_UNKNOWN), "commit_unknown") == 0, "commit_unknown");
   CHECK(dbmux_status_name(50) == NULL, "no status 50");
+  CHECK(strcmp(dbmux_status_name(DBMUX_AUTH_FAILED), "auth_failed") == 0, "auth_failed");
+  CHECK(strcmp(dbmux_status_name(DBMUX_TLS_FAILED), "tls_failed") == 0, "tls_failed");
+
+  /* a permanent connect error is returned at once (pool_timeout is 30 s):
+   * a missing SQLite file that mode=rw may not create */
+  {
+    char missing[128];
+    snprintf(missing, sizeof missing, "sqlite:////tmp/dbmux-c-missing-%ld.db?mode=rw", (long)getpid());
+    struct dbmux_manager *m = NULL;
+    ok(dbmux_manager_open(missing, &m), "open on a missing file");
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    struct dbmux_conn *none = NULL;
+    CHECK(dbmux_conn_get(m, &none) == DBMUX_DATABASE_NOT_FOUND, "missing file is DATABASE_NOT_FOUND");
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    CHECK(secs < 2.0, "told at once, not after pool_timeout (%.2f s)", secs);
+    CHECK(message_contains("does not exist"), "missing-file message");
+    CHECK(none == NULL, "no connection");
+    dbmux_manager_close(m);
+  }
 
   /* SQL error */
   CHECK(dbmux_execute(c, "SELEC 1", NULL, 0, &n) == DBMUX_SQL, "syntax error");

@@ -184,6 +184,28 @@ def test_a_commit_that_loses_its_connection_is_commit_unknown():
         cur.execute(f"DROP TABLE {table}")
 
 
+def test_permanent_connect_errors_are_raised_at_once_with_their_class(tmp_path):
+    """A cause no retry can fix is raised within one connect attempt (the
+    pool timeout is 30 s), as its own OperationalError subclass."""
+    pg = _pg_url()
+    wrong_password = pg.replace(os.environ["DBMUX_TEST_PG_PASSWORD"], "not-the-password")
+    missing_db = pg.replace("/dbmux_test", "/nosuchdb")
+    cases = [
+        (wrong_password, dbmux.AuthFailed, 19, "auth_failed", "password authentication failed"),
+        (missing_db, dbmux.DatabaseNotFound, 20, "database_not_found", "does not exist"),
+        (f"sqlite:///{tmp_path}/missing.db?mode=rw", dbmux.DatabaseNotFound, 20,
+         "database_not_found", "does not exist"),
+    ]
+    for url, cls, code, name, text in cases:
+        start = time.monotonic()
+        with pytest.raises(cls, match=text) as e:
+            dbmux.connect(url)
+        assert time.monotonic() - start < 2.0, url
+        assert isinstance(e.value, dbmux.OperationalError)
+        assert (e.value.code, e.value.name) == (code, name)
+        assert os.environ["DBMUX_TEST_PG_PASSWORD"] not in str(e.value)
+
+
 def test_pool_timeout_is_an_operational_error(tmp_path, monkeypatch):
     monkeypatch.setenv("DB_POOL_SIZE", "1")
     monkeypatch.setenv("DB_MAX_OVERFLOW", "0")
