@@ -32,6 +32,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use super::checks::Checked;
+pub(crate) use super::status::State;
 use super::{CheckSettings, Stats};
 use crate::error::Error;
 use crate::platform::Instant;
@@ -56,15 +57,6 @@ pub(crate) trait Open: Send + Sync + 'static {
     fn open(&self) -> Result<Self::Conn, Error>;
 }
 
-/// The size of a pool now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct State {
-    /// Connections open, idle or checked out.
-    pub connections: u32,
-    /// Connections idle in the pool.
-    pub idle_connections: u32,
-}
-
 /// Why a checkout got no connection.
 #[derive(Debug)]
 pub(crate) enum Refused {
@@ -83,6 +75,7 @@ pub(crate) enum Refused {
 /// What a queued checkout is handed.
 enum Served<C> {
     Conn(C),
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     Failed(Error),
     Closed,
 }

@@ -2,8 +2,6 @@
 
 use std::fmt;
 
-use super::core::State;
-
 /// A snapshot of a pool, with SQLAlchemy's names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
@@ -51,4 +49,13 @@ impl fmt::Display for PoolStatus {
             self.pool_size, self.max_overflow, self.checked_out, self.checked_in, self.overflow
         )
     }
+}
+
+/// The size of a pool now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct State {
+    /// Connections open, idle or checked out.
+    pub connections: u32,
+    /// Connections idle in the pool.
+    pub idle_connections: u32,
 }
