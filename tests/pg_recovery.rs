@@ -181,6 +181,12 @@ fn permanent_connect_errors_end_every_waiting_checkout_at_once() {
             "authentication failed for user \"nosuchuser\"",
         ),
         (
+            "no password where the server asks for one",
+            format!("postgresql://nosuchuser@localhost:{}/dbmux_test", pg.port),
+            ErrorCode::AuthFailed,
+            "asks for a password, but none was given",
+        ),
+        (
             "a database that does not exist",
             url("dbmux", &pg.port, "nosuchdb", ""),
             ErrorCode::DatabaseNotFound,

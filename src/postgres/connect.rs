@@ -69,6 +69,8 @@ impl<S, T: tokio_postgres::tls::TlsConnect<S>> tokio_postgres::tls::TlsConnect<S
 /// TLS connector when the sslmode may need one.
 pub(crate) struct PgManager {
     sslmode: SslMode,
+    /// Whether the settings carry a password (to tell "none given").
+    has_password: bool,
     /// Which servers are acceptable (libpq's `target_session_attrs`).
     session_attrs: TargetSessionAttrs,
     /// One config per host, tried in order, each with its own deadline.
@@ -206,6 +208,7 @@ impl PgManager {
         Ok(PgManager {
             sslmode: s.sslmode,
             session_attrs: s.target_session_attrs,
+            has_password: s.password.is_some(),
             hosts: host_configs(s, session),
             #[cfg(feature = "tls")]
             tls,
@@ -241,6 +244,16 @@ impl PgManager {
                              enable ssl on the server, or use sslmode=prefer ({e})",
                             self.sslmode.as_str()
                         ),
+                    )
+                    .with_source(e)
+                } else if e.code() == ErrorCode::Sql && e.sqlstate().is_none() && !self.has_password
+                {
+                    // the server asked for a password during authentication,
+                    // and there is none to send (libpq: "no password supplied")
+                    Error::new(
+                        ErrorCode::AuthFailed,
+                        "the server asks for a password, but none was given: put it in the URL \
+                         (user:password@host), in PGPASSWORD, or use a method that needs none",
                     )
                     .with_source(e)
                 } else {
