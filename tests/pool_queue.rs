@@ -277,3 +277,53 @@ fn connect_warnings_are_rate_limited() {
     assert!(warns.iter().all(|w| !w.contains("secret-pw-77")));
     mgr.shutdown();
 }
+
+/// No stampede: 16 checkouts waiting on a refused port share at most 2
+/// connection attempts at a time, retried with backoff, not 16 each.
+#[test]
+#[cfg(feature = "postgres")]
+fn waiters_share_at_most_two_connection_attempts() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mgr = Manager::new(
+        Config::builder()
+            .url(format!(
+                "postgresql://u@127.0.0.1:{port}/db?sslmode=disable"
+            ))
+            .pool_timeout(Duration::from_millis(1500))
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let waiters: Vec<_> = (0..16)
+        .map(|_| {
+            let mgr = mgr.clone();
+            thread::spawn(move || mgr.get().map(drop))
+        })
+        .collect();
+    let (mut most, mut waiting_seen) = (0, 0);
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_millis(1300) {
+        let d = mgr.debug_info();
+        most = most.max(d.connects_in_flight);
+        waiting_seen = waiting_seen.max(d.threads_waiting);
+        thread::sleep(Duration::from_millis(1));
+    }
+    for w in waiters {
+        let e = w.join().unwrap().unwrap_err();
+        assert_eq!(e.code(), ErrorCode::ConnectFailed, "{e}");
+        assert!(e.to_string().contains("Connection refused"), "{e}");
+    }
+    let d = mgr.debug_info();
+    assert!((1..=2).contains(&most), "{most} attempts in flight at once");
+    assert_eq!(waiting_seen, 16);
+    // two retry loops over 1.5 s with backoff from 25 ms up to 400 ms
+    assert!(
+        (2..=30).contains(&d.connection_failures),
+        "{} attempts",
+        d.connection_failures
+    );
+    mgr.shutdown();
+}
