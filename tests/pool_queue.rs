@@ -18,8 +18,10 @@ fn file_url(dir: &tempfile::TempDir, name: &str) -> String {
 /// 32 threads on a pool of 4 for 3 s: each checks out, runs a short query
 /// (and holds the connection 0.5 ms, as a round trip to a server would) and
 /// returns. Served in order, no thread starves: every count is within ±30 %
-/// of the mean, and the p99.9 wait stays within 12 x the mean hold time (in
-/// line behind 28 others it is 7 x; the benchmark measures both tightly).
+/// of the mean, and the p99.9 wait stays within 25 x the mean hold time. In
+/// line behind 28 others it is 7 x at best and about 8 x on a quiet machine
+/// (r2d2 lets newcomers barge and shows about 78 x); the slack is for a busy
+/// CI machine, and the benchmark measures both figures tightly.
 #[test]
 fn waiters_are_served_first_come_first_served() {
     let dir = tempfile::tempdir().unwrap();
@@ -84,7 +86,7 @@ fn waiters_are_served_first_come_first_served() {
     );
     assert!(lo >= mean * 0.7 && hi <= mean * 1.3, "{counts:?}");
     assert!(
-        p999 <= mean_hold * 12,
+        p999 <= mean_hold * 25,
         "p99.9 wait {p999:?}, mean hold {mean_hold:?}"
     );
     let d = mgr.debug_info();
