@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Runs a command with a throwaway replicated PostgreSQL set on loopback: a
+# primary, a synchronous streaming standby ("s1") and an asynchronous one
+# ("s2"), both made with `pg_basebackup -R`. Servers run as the `postgres`
+# user on free ports with their own socket directory; everything is stopped
+# and removed on exit, even on failure. The server package is installed
+# first if missing (as scripts/with-test-postgres.sh does).
+#
+# The standbys retry WAL retrieval every 100 ms (wal_retrieve_retry_interval):
+# with the default 5 s, a promotion after a killed primary can take 5 s.
+#
+# The command sees:
+#   DBMUX_TEST_REPL_PRIMARY_PORT, DBMUX_TEST_REPL_STANDBY_PORT (s1, synchronous),
+#   DBMUX_TEST_REPL_ASYNC_PORT (s2)
+#   DBMUX_TEST_REPL_PASSWORD   password of the superuser role "dbmux"
+#   DBMUX_TEST_REPL_URL        postgresql://dbmux:...@127.0.0.1:PRIMARY,127.0.0.1:STANDBY/dbmux_test
+#   DBMUX_TEST_REPL_BIN        the server's bin directory (pg_ctl, psql, ...)
+#   DBMUX_TEST_REPL_BASE       the directory holding primary/, s1/, s2/ (data) and the logs
+set -euo pipefail
+
+find_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1; }
+BIN=$(find_bin || true)
+if [ -z "$BIN" ] || [ ! -x "$BIN/initdb" ]; then
+  echo "with-test-replicas: PostgreSQL server binaries missing; installing the postgresql package" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq postgresql >/dev/null
+  BIN=$(find_bin)
+fi
+id postgres >/dev/null 2>&1 || { echo "with-test-replicas: no 'postgres' user" >&2; exit 1; }
+
+BASE=$(mktemp -d /tmp/dbmux-repl.XXXXXX)
+chmod 755 "$BASE"
+mkdir -p "$BASE/sock"
+chown postgres "$BASE" "$BASE/sock"
+as_pg() { runuser -u postgres -- "$@"; }
+
+cleanup() {
+  local rc=$?
+  for d in s2 s1 primary; do
+    if [ -f "$BASE/$d/postmaster.pid" ]; then
+      as_pg "$BIN/pg_ctl" -D "$BASE/$d" -m immediate -w stop >/dev/null 2>&1 || true
+    fi
+  done
+  if [ $rc -ne 0 ] && [ -n "${DBMUX_PG_KEEP_LOGS:-}" ]; then
+    cp "$BASE"/*.log "$DBMUX_PG_KEEP_LOGS"/ 2>/dev/null || true
+  fi
+  rm -rf "$BASE"
+  exit $rc
+}
+trap cleanup EXIT INT TERM
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+P0=$(free_port)
+P1=$(free_port); while [ "$P1" = "$P0" ]; do P1=$(free_port); done
+P2=$(free_port); while [ "$P2" = "$P0" ] || [ "$P2" = "$P1" ]; do P2=$(free_port); done
+PASSWORD="dbmux-repl-$(openssl rand -hex 8 2>/dev/null || od -An -N8 -tx8 /dev/urandom | tr -d ' ')"
+
+as_pg "$BIN/initdb" -D "$BASE/primary" -U postgres -A trust --no-sync -E UTF8 >/dev/null
+cat >> "$BASE/primary/postgresql.conf" <<CONF
+port = $P0
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$BASE/sock'
+max_connections = 150
+wal_keep_size = 64MB
+fsync = off
+full_page_writes = off
+password_encryption = 'scram-sha-256'
+CONF
+cat > "$BASE/primary/pg_hba.conf" <<CONF
+local     all          all                     trust
+host      replication  postgres  127.0.0.1/32  trust
+host      all          all       127.0.0.1/32  scram-sha-256
+CONF
+as_pg "$BIN/pg_ctl" -D "$BASE/primary" -l "$BASE/primary.log" -w -t 60 start >/dev/null
+as_pg "$BIN/psql" -q -h "$BASE/sock" -p "$P0" -U postgres -d postgres -v ON_ERROR_STOP=1 <<SQL
+CREATE ROLE dbmux LOGIN SUPERUSER PASSWORD '$PASSWORD';
+CREATE DATABASE dbmux_test OWNER dbmux;
+SQL
+
+standby() { # name port
+  local name=$1 port=$2
+  as_pg "$BIN/pg_basebackup" -h 127.0.0.1 -p "$P0" -U postgres -D "$BASE/$name" -R -X stream -c fast
+  cat >> "$BASE/$name/postgresql.auto.conf" <<CONF
+port = $port
+cluster_name = '$name'
+wal_retrieve_retry_interval = 100ms
+CONF
+  as_pg "$BIN/pg_ctl" -D "$BASE/$name" -l "$BASE/$name.log" -w -t 60 start >/dev/null
+}
+standby s1 "$P1"
+standby s2 "$P2"
+
+# s1 is synchronous: a COMMIT returns once s1 has the WAL
+as_pg "$BIN/psql" -q -h "$BASE/sock" -p "$P0" -U postgres -d postgres -v ON_ERROR_STOP=1 >/dev/null <<SQL
+ALTER SYSTEM SET synchronous_standby_names = 's1';
+SELECT pg_reload_conf();
+SQL
+for _ in $(seq 1 300); do
+  n=$(as_pg "$BIN/psql" -tA -h "$BASE/sock" -p "$P0" -U postgres -d postgres \
+    -c "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")
+  [ "$n" = 2 ] && break
+  sleep 0.1
+done
+[ "$n" = 2 ] || { echo "with-test-replicas: the standbys are not streaming" >&2; exit 1; }
+
+export DBMUX_TEST_REPL_PRIMARY_PORT=$P0
+export DBMUX_TEST_REPL_STANDBY_PORT=$P1
+export DBMUX_TEST_REPL_ASYNC_PORT=$P2
+export DBMUX_TEST_REPL_PASSWORD=$PASSWORD
+export DBMUX_TEST_REPL_URL="postgresql://dbmux:$PASSWORD@127.0.0.1:$P0,127.0.0.1:$P1/dbmux_test"
+export DBMUX_TEST_REPL_BIN=$BIN
+export DBMUX_TEST_REPL_BASE=$BASE
+echo "with-test-replicas: primary 127.0.0.1:$P0, synchronous standby s1 :$P1, asynchronous standby s2 :$P2" >&2
+
+"$@"
