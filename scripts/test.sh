@@ -12,8 +12,9 @@ ROOT=$PWD
 scripts/need-libsqlite3.sh
 
 echo "== Rust: unit, integration, CLI and doc tests (SQLite on real files, PostgreSQL on real servers)"
-# Two throwaway PostgreSQL clusters (one with TLS) live for the duration of the run.
-scripts/with-test-postgres.sh cargo test --locked --workspace
+# Two throwaway PostgreSQL clusters (one with TLS), and a primary with two
+# streaming standbys, live for the duration of the run.
+scripts/with-test-postgres.sh scripts/with-test-replicas.sh cargo test --locked --workspace
 
 echo "== C: header up to date, tests against the shared and static library and under ASan+UBSan, on SQLite and PostgreSQL; one SQLite per process"
 CDB=$(mktemp -d)

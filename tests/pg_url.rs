@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use dbmux::url::postgres::parse_postgres_with_env;
 use dbmux::url::postgres::PgSettings;
 use dbmux::url::postgres::SslMode;
-use dbmux::url::postgres::TargetSessionAttrs;
+use dbmux::url::postgres::{LoadBalanceHosts, TargetSessionAttrs};
 use dbmux::ErrorCode;
 
 fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
@@ -113,7 +113,23 @@ fn valid_strings_parse_to_libpq_values() {
             |s| s.target_session_attrs == TargetSessionAttrs::ReadWrite,
         ),
         ("postgresql://h/db?target_session_attrs=standby", |s| {
+            s.target_session_attrs == TargetSessionAttrs::Standby
+        }),
+        ("postgresql://h/db?target_session_attrs=primary", |s| {
+            s.target_session_attrs == TargetSessionAttrs::Primary
+        }),
+        ("postgresql://h/db?target_session_attrs=read-only", |s| {
             s.target_session_attrs == TargetSessionAttrs::ReadOnly
+        }),
+        (
+            "postgresql://h1,h2/db?target_session_attrs=prefer-standby",
+            |s| s.target_session_attrs == TargetSessionAttrs::PreferStandby,
+        ),
+        ("postgresql://h1,h2/db?load_balance_hosts=random", |s| {
+            s.load_balance_hosts == LoadBalanceHosts::Random
+        }),
+        ("postgresql://h1,h2/db", |s| {
+            s.load_balance_hosts == LoadBalanceHosts::Disable
         }),
         ("postgresql://h/db?keepalives=0", |s| !s.keepalives),
         ("postgresql://h/db?keepalives_idle=30", |s| {
@@ -215,6 +231,10 @@ fn invalid_strings_are_rejected_like_libpq() {
         (
             "postgresql://h/db?target_session_attrs=whatever",
             "invalid target_session_attrs value",
+        ),
+        (
+            "postgresql://h/db?load_balance_hosts=sometimes",
+            "invalid load_balance_hosts value",
         ),
         ("postgresql://h/db?ssl=false", "ssl=\"false\""),
         ("postgresql://h/db?sslmode", "missing key/value separator"),

@@ -25,8 +25,28 @@ use crate::error::{Error, ErrorCode};
 
 type Message = Option<Result<AsyncMessage, tokio_postgres::Error>>;
 
-/// The connection half of tokio-postgres, with its TLS type erased.
-type Driver = Box<dyn FnMut(&mut Context<'_>) -> Poll<Message> + Send>;
+/// The connection half of tokio-postgres, with its stream types erased.
+trait Drive: Send {
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Message>;
+    /// A run-time parameter the server reported (ParameterStatus).
+    fn parameter(&self, name: &str) -> Option<String>;
+}
+
+impl<S, T> Drive for tokio_postgres::Connection<S, T>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+{
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Message> {
+        self.poll_message(cx)
+    }
+
+    fn parameter(&self, name: &str) -> Option<String> {
+        tokio_postgres::Connection::parameter(self, name).map(str::to_string)
+    }
+}
+
+type Driver = Box<dyn Drive>;
 
 /// A PostgreSQL session that blocks the calling thread, as `postgres::Client`
 /// does, but gives up after a deadline.
@@ -57,8 +77,6 @@ pub(crate) enum Waited {
     Runtime(std::io::Error),
     /// The socket could not be connected (refused, unreachable, ...).
     Socket(std::io::Error),
-    /// The server is not the kind asked for (`target_session_attrs`).
-    Wrong(&'static str),
     /// The TLS connector could not be made for the host.
     TlsSetup(Box<dyn std::error::Error + Send + Sync>),
     /// The connection failed or a deadline passed earlier: it is not used again.
@@ -95,7 +113,7 @@ fn drive(
     done: &mut bool,
 ) -> Poll<tokio_postgres::Error> {
     while !*done {
-        match driver(cx) {
+        match driver.poll(cx) {
             Poll::Ready(Some(Ok(AsyncMessage::Notice(n)))) => {
                 log::info!(target: "dbmux", "server notice: {}: {}", n.severity(), n.message());
             }
@@ -149,18 +167,25 @@ impl PgClient {
         .map_err(|_| Waited::TimedOut(deadline))??;
         #[cfg(not(unix))]
         let _ = socket;
-        let mut connection = connection;
         Ok(PgClient {
             client: Some(client),
-            driver: Mutex::new(Box::new(move |cx: &mut Context<'_>| {
-                connection.poll_message(cx)
-            })),
+            driver: Mutex::new(Box::new(connection)),
             runtime,
             timeout,
             dead: AtomicBool::new(false),
             #[cfg(unix)]
             socket,
         })
+    }
+
+    /// A run-time parameter as the server last reported it (ParameterStatus:
+    /// `in_hot_standby`, `default_transaction_read_only`, `server_version`,
+    /// ...), as of the last call that read from the server.
+    pub(crate) fn parameter(&self, name: &str) -> Option<String> {
+        self.driver
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .parameter(name)
     }
 
     /// Whether the server sent anything (or closed the connection) while the
@@ -289,7 +314,6 @@ impl Waited {
                 format!("could not connect to the server: {e}"),
             )
             .with_source(e),
-            Waited::Wrong(why) => Error::new(ErrorCode::ConnectFailed, why),
             Waited::TlsSetup(e) => Error::new(
                 ErrorCode::TlsFailed,
                 format!("could not set up TLS for the connection: {e}"),

@@ -19,6 +19,7 @@ use super::{PgConn, PgSettings, SslMode, TargetSessionAttrs};
 use crate::error::{Error, ErrorCode, Result};
 use crate::pool::core::Open;
 use crate::pool::CheckSettings;
+use crate::url::postgres::LoadBalanceHosts;
 
 #[cfg(feature = "tls")]
 type TlsMaker = postgres_native_tls::MakeTlsConnector;
@@ -73,6 +74,8 @@ pub(crate) struct PgManager {
     has_password: bool,
     /// Which servers are acceptable (libpq's `target_session_attrs`).
     session_attrs: TargetSessionAttrs,
+    /// The order in which hosts are tried (libpq's `load_balance_hosts`).
+    load_balance: LoadBalanceHosts,
     /// One config per host, tried in order, each with its own deadline.
     hosts: Vec<tokio_postgres::Config>,
     #[cfg(feature = "tls")]
@@ -160,11 +163,6 @@ fn base_config(s: &PgSettings, session: &SessionSettings) -> tokio_postgres::Con
     if let Some(idle) = s.keepalives_idle {
         c.keepalives_idle(Duration::from_secs(idle.max(1)));
     }
-    c.target_session_attrs(match s.target_session_attrs {
-        TargetSessionAttrs::Any => tokio_postgres::config::TargetSessionAttrs::Any,
-        TargetSessionAttrs::ReadWrite => tokio_postgres::config::TargetSessionAttrs::ReadWrite,
-        TargetSessionAttrs::ReadOnly => tokio_postgres::config::TargetSessionAttrs::ReadOnly,
-    });
     c
 }
 
@@ -208,6 +206,7 @@ impl PgManager {
         Ok(PgManager {
             sslmode: s.sslmode,
             session_attrs: s.target_session_attrs,
+            load_balance: s.load_balance_hosts,
             has_password: s.password.is_some(),
             hosts: host_configs(s, session),
             #[cfg(feature = "tls")]
@@ -225,7 +224,6 @@ impl PgManager {
         let (deadline, timeout) = (self.connect_timeout, self.query_timeout);
         let started = Arc::new(AtomicBool::new(false));
         let r = self.attempt_with(host, wire, &started, deadline, timeout);
-        let r = r.and_then(|c| self.check_session_attrs(c));
         r.map_err(|w| match w {
             Waited::TimedOut(d) => connect_timed_out(d),
             w => {
@@ -291,31 +289,31 @@ impl PgManager {
         PgClient::connect(&endpoint, &c, NoTls, deadline, timeout)
     }
 
-    /// libpq's `target_session_attrs`: a server whose `transaction_read_only`
-    /// does not match is skipped (the next host is tried).
-    fn check_session_attrs(&self, c: PgClient) -> std::result::Result<PgClient, Waited> {
-        let want_read_only = match self.session_attrs {
-            TargetSessionAttrs::Any => return Ok(c),
-            TargetSessionAttrs::ReadWrite => false,
-            TargetSessionAttrs::ReadOnly => true,
-        };
-        let rows = c.wait_for(
-            Some(self.connect_timeout),
-            c.client().simple_query("SHOW transaction_read_only"),
-        )?;
-        let read_only = rows.iter().any(
-            |m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(r) if r.get(0) == Some("on")),
-        );
-        if read_only == want_read_only {
+    /// libpq's `target_session_attrs`: a server that does not qualify is
+    /// skipped (the next host is tried). The server's state comes from what
+    /// it reports itself at startup (`in_hot_standby`,
+    /// `default_transaction_read_only`, PostgreSQL 14+); older servers are
+    /// asked.
+    fn check_session_attrs(&self, c: PgClient, want: TargetSessionAttrs) -> Result<PgClient> {
+        if want == TargetSessionAttrs::Any || want == TargetSessionAttrs::PreferStandby {
             return Ok(c);
         }
-        Err(Waited::Wrong(if read_only {
-            "the server is read-only (a standby), but target_session_attrs=read-write asks for \
-             a primary"
-        } else {
-            "the server accepts writes (a primary), but target_session_attrs=read-only asks \
-             for a standby"
-        }))
+        let (standby, read_only) = server_state(&c, self.connect_timeout).map_err(|w| match w {
+            Waited::TimedOut(d) => connect_timed_out(d),
+            w => w.into_error("connecting"),
+        })?;
+        if want.accepts(standby, read_only) {
+            return Ok(c);
+        }
+        let what = match (standby, want) {
+            (true, _) => "the server is a standby (in recovery)",
+            (false, TargetSessionAttrs::Standby) => "the server is a primary (not in recovery)",
+            (false, _) => "the server is read-only (default_transaction_read_only=on)",
+        };
+        Err(Error::new(
+            ErrorCode::ConnectFailed,
+            format!("{what}, but target_session_attrs={}", want.as_str()),
+        ))
     }
 
     /// Whether this build and sslmode can negotiate TLS at all.
@@ -326,40 +324,95 @@ impl PgManager {
         false
     }
 
-    /// Opens a client on the first host that accepts, following libpq's
-    /// sslmode rules on each.
+    /// Opens a client on the first host that qualifies, following libpq's
+    /// sslmode rules on each: hosts in the order given (or shuffled for
+    /// `load_balance_hosts=random`); `prefer-standby` makes a second pass
+    /// accepting any server when no standby qualified.
     fn open_client(&self) -> Result<PgClient> {
+        let mut order: Vec<usize> = (0..self.hosts.len()).collect();
+        if self.load_balance == LoadBalanceHosts::Random {
+            // Fisher-Yates with the pool's jitter generator
+            for i in (1..order.len()).rev() {
+                let j = (crate::pool::retry::random_unit() * (i + 1) as f64) as usize;
+                order.swap(i, j.min(i));
+            }
+        }
+        let passes: &[TargetSessionAttrs] = match self.session_attrs {
+            TargetSessionAttrs::PreferStandby => {
+                &[TargetSessionAttrs::Standby, TargetSessionAttrs::Any]
+            }
+            _ => std::slice::from_ref(&self.session_attrs),
+        };
+        let mut last = None;
+        for &want in passes {
+            for &i in &order {
+                let host = &self.hosts[i];
+                if let Err(e) = resolves(host) {
+                    last = Some(e);
+                    continue;
+                }
+                match self
+                    .connect_host(host)
+                    .and_then(|c| self.check_session_attrs(c, want))
+                {
+                    Ok(c) => return Ok(c),
+                    Err(e) => last = Some(e),
+                }
+            }
+        }
+        Err(last.expect("at least one host"))
+    }
+
+    /// Connects to one host with libpq's sslmode order of attempts.
+    fn connect_host(&self, host: &tokio_postgres::Config) -> Result<PgClient> {
         let (plain, prefer, require) = (
             WireSslMode::Disable,
             WireSslMode::Prefer,
             WireSslMode::Require,
         );
-        let mut last = None;
-        for host in &self.hosts {
-            if let Err(e) = resolves(host) {
-                last = Some(e);
-                continue;
-            }
-            let r = match self.sslmode {
-                _ if !self.can_tls() => self.attempt(host, plain),
-                SslMode::Disable => self.attempt(host, plain),
-                // plaintext first; TLS if the server refuses it
-                SslMode::Allow => self
-                    .attempt(host, plain)
-                    .or_else(|_| self.attempt(host, require)),
-                // TLS (or plaintext if the server has no TLS); plaintext if TLS fails
-                SslMode::Prefer => self
-                    .attempt(host, prefer)
-                    .or_else(|_| self.attempt(host, plain)),
-                _ => self.attempt(host, require),
-            };
-            match r {
-                Ok(c) => return Ok(c),
-                Err(e) => last = Some(e),
-            }
+        match self.sslmode {
+            _ if !self.can_tls() => self.attempt(host, plain),
+            SslMode::Disable => self.attempt(host, plain),
+            // plaintext first; TLS if the server refuses it
+            SslMode::Allow => self
+                .attempt(host, plain)
+                .or_else(|_| self.attempt(host, require)),
+            // TLS (or plaintext if the server has no TLS); plaintext if TLS fails
+            SslMode::Prefer => self
+                .attempt(host, prefer)
+                .or_else(|_| self.attempt(host, plain)),
+            _ => self.attempt(host, require),
         }
-        Err(last.expect("at least one host"))
     }
+}
+
+/// Whether the server is a standby and whether its sessions are read-only by
+/// default: from ParameterStatus where the server reports them (14+), else
+/// asked.
+pub(crate) fn server_state(
+    c: &PgClient,
+    limit: Duration,
+) -> std::result::Result<(bool, bool), Waited> {
+    let on = |v: Option<String>| v.map(|v| v == "on");
+    if let (Some(standby), Some(read_only)) = (
+        on(c.parameter("in_hot_standby")),
+        on(c.parameter("default_transaction_read_only")),
+    ) {
+        return Ok((standby, read_only));
+    }
+    let rows = c.wait_for(
+        Some(limit),
+        c.client().simple_query(
+            "SELECT pg_is_in_recovery()::text, current_setting('default_transaction_read_only')",
+        ),
+    )?;
+    let row = rows.iter().find_map(|m| match m {
+        tokio_postgres::SimpleQueryMessage::Row(r) => {
+            Some((r.get(0) == Some("true"), r.get(1) == Some("on")))
+        }
+        _ => None,
+    });
+    Ok(row.unwrap_or((false, false)))
 }
 
 /// A connection attempt that ran out of time (transient: retried).

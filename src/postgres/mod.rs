@@ -6,8 +6,8 @@ pub(crate) mod socket;
 pub(crate) mod values;
 
 pub use crate::url::postgres::{
-    parse_postgres, parse_postgres_with_env, PgSettings, SslMode, TargetSessionAttrs,
-    DEFAULT_SOCKET_DIR,
+    parse_postgres, parse_postgres_with_env, LoadBalanceHosts, PgSettings, SslMode,
+    TargetSessionAttrs, DEFAULT_SOCKET_DIR,
 };
 pub use client::PgClient;
 /// The tokio-postgres crate dbmux is built on.

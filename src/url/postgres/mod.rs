@@ -58,16 +58,25 @@ impl SslMode {
     }
 }
 
-/// libpq's `target_session_attrs` (the values tokio-postgres can honour).
+/// libpq's `target_session_attrs`: which of the listed servers qualifies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum TargetSessionAttrs {
     /// Any server.
     Any,
-    /// A server that accepts writes (a primary).
+    /// A session that accepts writes by default: not a standby, and
+    /// `default_transaction_read_only` off.
     ReadWrite,
-    /// A server in read-only mode (a standby).
+    /// A session that is read-only by default: a standby, or
+    /// `default_transaction_read_only` on.
     ReadOnly,
+    /// A server that is not in recovery (`in_hot_standby` off).
+    Primary,
+    /// A server in recovery (`in_hot_standby` on).
+    Standby,
+    /// A standby if one of the hosts is, else any server (two passes).
+    PreferStandby,
 }
 
 impl TargetSessionAttrs {
@@ -77,6 +86,42 @@ impl TargetSessionAttrs {
             TargetSessionAttrs::Any => "any",
             TargetSessionAttrs::ReadWrite => "read-write",
             TargetSessionAttrs::ReadOnly => "read-only",
+            TargetSessionAttrs::Primary => "primary",
+            TargetSessionAttrs::Standby => "standby",
+            TargetSessionAttrs::PreferStandby => "prefer-standby",
+        }
+    }
+
+    /// Whether a server in this state qualifies (`standby`: in recovery;
+    /// `read_only`: `default_transaction_read_only` on).
+    pub fn accepts(self, standby: bool, read_only: bool) -> bool {
+        match self {
+            TargetSessionAttrs::Any | TargetSessionAttrs::PreferStandby => true,
+            TargetSessionAttrs::ReadWrite => !standby && !read_only,
+            TargetSessionAttrs::ReadOnly => standby || read_only,
+            TargetSessionAttrs::Primary => !standby,
+            TargetSessionAttrs::Standby => standby,
+        }
+    }
+}
+
+/// libpq 16's `load_balance_hosts`: the order in which hosts are tried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum LoadBalanceHosts {
+    /// In the order given.
+    Disable,
+    /// In a random order, drawn anew for each connection.
+    Random,
+}
+
+impl LoadBalanceHosts {
+    /// libpq's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoadBalanceHosts::Disable => "disable",
+            LoadBalanceHosts::Random => "random",
         }
     }
 }
@@ -115,6 +160,8 @@ pub struct PgSettings {
     pub options: Option<String>,
     /// Which server of several to accept.
     pub target_session_attrs: TargetSessionAttrs,
+    /// The order in which the hosts are tried.
+    pub load_balance_hosts: LoadBalanceHosts,
     /// TCP keepalives on (libpq's default) or off.
     pub keepalives: bool,
     /// Seconds of idleness before a keepalive probe.
@@ -189,6 +236,7 @@ impl PgSettings {
             "connect_timeout": self.connect_timeout,
             "options": self.options,
             "target_session_attrs": self.target_session_attrs.as_str(),
+            "load_balance_hosts": self.load_balance_hosts.as_str(),
             "keepalives": if self.keepalives { 1 } else { 0 },
             "keepalives_idle": self.keepalives_idle,
         })
@@ -327,20 +375,28 @@ pub fn parse_postgres_with_env(
         },
         None => None,
     };
-    let target_session_attrs = match get("target_session_attrs").as_deref() {
-        None | Some("any") => TargetSessionAttrs::Any,
-        Some("read-write") | Some("primary") => TargetSessionAttrs::ReadWrite,
-        Some("read-only") | Some("standby") => TargetSessionAttrs::ReadOnly,
-        Some("prefer-standby") => {
-            return Err(invalid(
-                "target_session_attrs=prefer-standby is not supported by dbmux; use any, \
-                 read-write, read-only, primary or standby",
-            ))
-        }
+    let target_session_attrs =
+        match val("target_session_attrs", Some("PGTARGETSESSIONATTRS")).as_deref() {
+            None | Some("any") => TargetSessionAttrs::Any,
+            Some("read-write") => TargetSessionAttrs::ReadWrite,
+            Some("read-only") => TargetSessionAttrs::ReadOnly,
+            Some("primary") => TargetSessionAttrs::Primary,
+            Some("standby") => TargetSessionAttrs::Standby,
+            Some("prefer-standby") => TargetSessionAttrs::PreferStandby,
+            Some(other) => {
+                return Err(invalid(format!(
+                    "invalid target_session_attrs value: \"{other}\"; allowed: any, read-write, \
+                 read-only, primary, standby, prefer-standby"
+                )))
+            }
+        };
+    let load_balance_hosts = match val("load_balance_hosts", Some("PGLOADBALANCEHOSTS")).as_deref()
+    {
+        None | Some("disable") => LoadBalanceHosts::Disable,
+        Some("random") => LoadBalanceHosts::Random,
         Some(other) => {
             return Err(invalid(format!(
-                "invalid target_session_attrs value: \"{other}\"; allowed: any, read-write, \
-                 read-only, primary, standby"
+                "invalid load_balance_hosts value: \"{other}\"; allowed: disable, random"
             )))
         }
     };
@@ -384,6 +440,7 @@ pub fn parse_postgres_with_env(
         connect_timeout,
         options: get("options"),
         target_session_attrs,
+        load_balance_hosts,
         keepalives,
         keepalives_idle,
     })

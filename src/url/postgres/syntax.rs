@@ -24,6 +24,7 @@ const SUPPORTED: &[&str] = &[
     "connect_timeout",
     "options",
     "target_session_attrs",
+    "load_balance_hosts",
     "keepalives",
     "keepalives_idle",
     "client_encoding",

@@ -1,0 +1,198 @@
+//! Choosing hosts on a primary with a streaming standby
+//! (scripts/with-test-replicas.sh): every `target_session_attrs` mode, both
+//! host orders, with both servers up, the standby down and the primary fenced
+//! (`default_transaction_read_only=on`), compared cell by cell with the host
+//! psql (libpq) chooses for the same string; and `load_balance_hosts=random`.
+#![cfg(feature = "postgres")]
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use dbmux::{params, Config, Manager};
+
+/// The tests stop and fence servers: one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+struct Replicas {
+    primary: String,
+    standby: String,
+    password: String,
+    bin: String,
+    base: String,
+}
+
+fn replicas() -> Option<Replicas> {
+    let [primary, standby, password, bin, base] = common::pg_env([
+        "DBMUX_TEST_REPL_PRIMARY_PORT",
+        "DBMUX_TEST_REPL_STANDBY_PORT",
+        "DBMUX_TEST_REPL_PASSWORD",
+        "DBMUX_TEST_REPL_BIN",
+        "DBMUX_TEST_REPL_BASE",
+    ])?;
+    Some(Replicas {
+        primary,
+        standby,
+        password,
+        bin,
+        base,
+    })
+}
+
+impl Replicas {
+    fn url(&self, ports: &[&str], query: &str) -> String {
+        let hosts: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        format!(
+            "postgresql://dbmux:{}@{}/dbmux_test?sslmode=disable&{query}",
+            self.password,
+            hosts.join(",")
+        )
+    }
+
+    fn pg_ctl(&self, node: &str, args: &[&str]) {
+        let status = Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(format!("{}/pg_ctl", self.bin))
+            .args(["-D", &format!("{}/{node}", self.base), "-w", "-t", "60"])
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "pg_ctl {node} {args:?} failed");
+    }
+
+    /// The port psql (libpq) ends up on for `url`, or None when it fails.
+    fn psql_port(&self, url: &str) -> Option<String> {
+        let out = Command::new(format!("{}/psql", self.bin))
+            .args([url, "-tAc", "SELECT inet_server_port()"])
+            .env("PGCONNECT_TIMEOUT", "3")
+            .output()
+            .unwrap();
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    /// The port dbmux ends up on for `url`, or None when it fails.
+    fn dbmux_port(&self, url: &str) -> Option<String> {
+        let mgr = Manager::new(
+            Config::builder()
+                .url(url)
+                .pool_timeout(Duration::from_millis(600))
+                .connect_timeout(Duration::from_secs(3))
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
+        let port = mgr
+            .query_scalar::<i64>("SELECT inet_server_port()", params![])
+            .ok()
+            .map(|p| p.to_string());
+        mgr.shutdown();
+        port
+    }
+
+    /// Runs each statement on the primary, one at a time.
+    fn admin(&self, statements: &[&str]) {
+        let mgr = Manager::from_url(&self.url(&[&self.primary], "")).unwrap();
+        for sql in statements {
+            mgr.execute(sql, params![]).unwrap();
+        }
+        mgr.shutdown();
+    }
+}
+
+const MODES: [&str; 6] = [
+    "any",
+    "read-write",
+    "read-only",
+    "primary",
+    "standby",
+    "prefer-standby",
+];
+
+#[test]
+fn every_target_session_attrs_mode_chooses_the_host_psql_chooses() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(r) = replicas() else { return };
+    let name = |port: &Option<String>| match port.as_deref() {
+        Some(p) if p == r.primary => "primary",
+        Some(p) if p == r.standby => "standby",
+        Some(_) => "another server",
+        None => "no server (an error)",
+    };
+    let mut cells = 0;
+    let mut wrong = Vec::new();
+    for state in ["both up", "standby down", "primary fenced"] {
+        match state {
+            "standby down" => r.pg_ctl("s1", &["stop", "-m", "fast"]),
+            "primary fenced" => r.admin(&[
+                "ALTER SYSTEM SET default_transaction_read_only = on",
+                "SELECT pg_reload_conf()",
+            ]),
+            _ => {}
+        }
+        for mode in MODES {
+            for order in [[&r.primary, &r.standby], [&r.standby, &r.primary]] {
+                let url = r.url(
+                    &[order[0].as_str(), order[1].as_str()],
+                    &format!("target_session_attrs={mode}"),
+                );
+                let (ours, libpq) = (r.dbmux_port(&url), r.psql_port(&url));
+                cells += 1;
+                if ours != libpq {
+                    wrong.push(format!(
+                        "{state}, target_session_attrs={mode}, {} first: dbmux chose {}, psql {}",
+                        name(&Some(order[0].clone())),
+                        name(&ours),
+                        name(&libpq)
+                    ));
+                }
+            }
+        }
+        match state {
+            "standby down" => r.pg_ctl("s1", &["start"]),
+            "primary fenced" => r.admin(&[
+                "ALTER SYSTEM RESET default_transaction_read_only",
+                "SELECT pg_reload_conf()",
+            ]),
+            _ => {}
+        }
+    }
+    assert_eq!(cells, 36);
+    assert!(
+        wrong.is_empty(),
+        "{} of 36 cells differ:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn random_load_balancing_spreads_new_connections() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(r) = replicas() else { return };
+    let url = r.url(&[&r.primary, &r.standby], "load_balance_hosts=random");
+    let (mut primary, mut standby) = (0, 0);
+    for _ in 0..300 {
+        match r.dbmux_port(&url) {
+            Some(p) if p == r.primary => primary += 1,
+            Some(p) if p == r.standby => standby += 1,
+            other => panic!("connected to {other:?}"),
+        }
+    }
+    // 300 connections: each host within ±10 % of an even split
+    assert!(
+        (135..=165).contains(&primary),
+        "primary {primary}, standby {standby}"
+    );
+    // random order, but standby only: never the primary
+    let only = r.url(
+        &[&r.primary, &r.standby],
+        "load_balance_hosts=random&target_session_attrs=standby",
+    );
+    for _ in 0..50 {
+        assert_eq!(r.dbmux_port(&only).as_deref(), Some(r.standby.as_str()));
+    }
+}
