@@ -7,6 +7,20 @@ use std::sync::atomic::Ordering::Relaxed;
 use super::{CheckSettings, ConnError};
 use crate::platform::Instant;
 
+/// The lifetime of a connection born at `born` under `pool_recycle`: the
+/// setting ±10 %, fixed per connection (drawn from its birth instant), so
+/// that connections opened together (after a restart, at start-up) do not all
+/// expire, and reconnect, together.
+pub(crate) fn lifetime(recycle: std::time::Duration, born: Instant) -> std::time::Duration {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    static KEYS: std::sync::OnceLock<std::collections::hash_map::RandomState> =
+        std::sync::OnceLock::new();
+    let mut h = KEYS.get_or_init(Default::default).build_hasher();
+    born.hash(&mut h);
+    let unit = (h.finish() >> 11) as f64 / (1u64 << 53) as f64;
+    recycle.mul_f64(0.9 + 0.2 * unit)
+}
+
 /// What an idle connection's socket holds, seen without a round trip.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Readiness {
@@ -54,7 +68,7 @@ impl CheckSettings {
         let now = Instant::now();
         if self
             .recycle
-            .is_some_and(|r| now.duration_since(c.born()) >= r)
+            .is_some_and(|r| now.duration_since(c.born()) >= lifetime(r, c.born()))
         {
             return Err(ConnError::Expired);
         }
@@ -118,5 +132,28 @@ impl CheckSettings {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn recycle_ages_are_spread_over_plus_minus_ten_percent() {
+        let recycle = Duration::from_secs(1800);
+        let start = Instant::now();
+        // connections opened within the same millisecond
+        let ages: Vec<Duration> = (0..200)
+            .map(|i| lifetime(recycle, start + Duration::from_micros(i)))
+            .collect();
+        assert!(ages
+            .iter()
+            .all(|a| *a >= recycle.mul_f64(0.9) && *a <= recycle.mul_f64(1.1)));
+        let (lo, hi) = (ages.iter().min().unwrap(), ages.iter().max().unwrap());
+        assert!(*hi - *lo > recycle.mul_f64(0.15), "spread {:?}", *hi - *lo);
+        // fixed per connection
+        assert_eq!(lifetime(recycle, start), lifetime(recycle, start));
     }
 }

@@ -293,9 +293,10 @@ impl<O: Open> Inner<O> {
             return Vec::new();
         }
         s.next_sweep = now + SWEEP_EVERY;
-        let (expired, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut s.idle)
-            .into_iter()
-            .partition(|c| now.duration_since(c.born()) >= recycle);
+        let (expired, kept): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut s.idle).into_iter().partition(|c| {
+                now.duration_since(c.born()) >= super::checks::lifetime(recycle, c.born())
+            });
         s.idle = kept;
         s.open -= expired.len() as u32;
         self.stats()
