@@ -12,12 +12,11 @@ use crate::platform::Instant;
 /// that connections opened together (after a restart, at start-up) do not all
 /// expire, and reconnect, together.
 pub(crate) fn lifetime(recycle: std::time::Duration, born: Instant) -> std::time::Duration {
-    use std::hash::{BuildHasher, Hash, Hasher};
+    use std::hash::BuildHasher;
     static KEYS: std::sync::OnceLock<std::collections::hash_map::RandomState> =
         std::sync::OnceLock::new();
-    let mut h = KEYS.get_or_init(Default::default).build_hasher();
-    born.hash(&mut h);
-    let unit = (h.finish() >> 11) as f64 / (1u64 << 53) as f64;
+    let unit =
+        (KEYS.get_or_init(Default::default).hash_one(born) >> 11) as f64 / (1u64 << 53) as f64;
     recycle.mul_f64(0.9 + 0.2 * unit)
 }
 
