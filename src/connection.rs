@@ -73,6 +73,8 @@ pub struct Connection {
     plain: bool,
     /// The leak detector's id for this checkout (when detection is on).
     leak_id: Option<u64>,
+    /// Checked out for reads (`Manager::get_read`): engine-enforced read-only.
+    read: bool,
 }
 
 impl Drop for Connection {
@@ -105,12 +107,14 @@ impl Connection {
     pub(crate) fn sqlite(
         c: crate::pool::core::Pooled<crate::sqlite::SqliteManager>,
         shared: Arc<Shared>,
+        read: bool,
     ) -> Connection {
         Connection {
             conn: Pooled::Sqlite(c),
             plain: is_plain(&shared),
             leak_id: leak_id(&shared),
             shared,
+            read,
         }
     }
 
@@ -125,10 +129,10 @@ impl Connection {
     fn run<R>(&mut self, sql: &str, f: impl FnOnce(&mut dyn NativeConn) -> Result<R>) -> Result<R> {
         if self.plain {
             let r = f(self.conn.native());
-            if let Err(e) = &r {
-                self.after_error(e);
-            }
-            return r;
+            return match r {
+                Ok(v) => Ok(v),
+                Err(e) => Err(self.after_error(e)),
+            };
         }
         let cfg = &self.shared.config;
         let timeout = cfg.local_statement_timeout();
@@ -140,20 +144,38 @@ impl Connection {
         if let Some(start) = start {
             log_statement(sql, start, result.is_err());
         }
-        if let Err(e) = &result {
-            self.after_error(e);
+        match result {
+            Ok(v) => Ok(v),
+            Err(e) => Err(self.after_error(e)),
         }
-        result
     }
 
     /// A connection-class failure: this connection is discarded on return,
     /// and on a server (which may have restarted) every idle connection
     /// opened before now is invalidated too, as SQLAlchemy does.
+    /// A write refused on a connection for reads says which call to use.
     #[cold]
-    fn after_error(&mut self, e: &Error) {
+    fn after_error(&mut self, e: Error) -> Error {
         if e.code() == ErrorCode::ConnectFailed {
             self.conn.native().after_connection_error(&self.shared);
         }
+        if self.read && e.code() == ErrorCode::ReadOnly {
+            return Error::new(
+                ErrorCode::ReadOnly,
+                format!(
+                    "{e}; this connection is for reads (get_read): check out a connection for \
+                     writes with get()"
+                ),
+            )
+            .caused_by(e);
+        }
+        e
+    }
+
+    /// Whether this connection was checked out for reads
+    /// ([`Manager::get_read`](crate::Manager::get_read)).
+    pub fn is_read_only(&self) -> bool {
+        self.read
     }
 
     /// Runs one statement with `?` placeholders and returns the number of rows
@@ -295,12 +317,14 @@ impl Connection {
     pub(crate) fn postgres(
         c: crate::pool::core::Pooled<crate::postgres::PgManager>,
         shared: Arc<Shared>,
+        read: bool,
     ) -> Connection {
         Connection {
             conn: Pooled::Postgres(c),
             plain: is_plain(&shared),
             leak_id: leak_id(&shared),
             shared,
+            read,
         }
     }
 
@@ -322,7 +346,8 @@ impl Connection {
             ));
         }
         let begin = match self.backend() {
-            Backend::Sqlite => "BEGIN IMMEDIATE",
+            // a reader takes no write lock (and may not: it is read-only)
+            Backend::Sqlite if !self.read => "BEGIN IMMEDIATE",
             _ => "BEGIN",
         };
         self.execute_batch(begin)

@@ -214,3 +214,54 @@ fn random_load_balancing_spreads_new_connections() {
         assert_eq!(r.dbmux_port(&only).as_deref(), Some(r.standby.as_str()));
     }
 }
+
+/// `get_read()`: on a standby when one qualifies, else on the primary; in
+/// both cases the server refuses writes (ReadOnly, saying to use get()),
+/// while get() still reaches the primary for writes.
+#[test]
+fn get_read_prefers_a_standby_and_refuses_writes() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(r) = replicas() else { return };
+    let port_of = |c: &mut dbmux::Connection| {
+        c.query_scalar::<i64>("SELECT inet_server_port()", params![])
+            .unwrap()
+            .to_string()
+    };
+    for (hosts, reads_on) in [
+        (
+            vec![r.primary.as_str(), r.standby.as_str()],
+            r.standby.as_str(),
+        ),
+        (
+            vec![r.standby.as_str(), r.primary.as_str()],
+            r.standby.as_str(),
+        ),
+        (vec![r.primary.as_str()], r.primary.as_str()),
+    ] {
+        let mgr = Manager::new(
+            Config::builder()
+                .url(r.url(&hosts, "target_session_attrs=read-write"))
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
+        let mut w = mgr.get().unwrap();
+        assert_eq!(
+            port_of(&mut w),
+            r.primary,
+            "{hosts:?}: writes on the primary"
+        );
+        w.execute("CREATE TABLE IF NOT EXISTS reads_t (x INT)", params![])
+            .unwrap();
+        drop(w);
+        let mut rd = mgr.get_read().unwrap();
+        assert!(rd.is_read_only());
+        assert_eq!(port_of(&mut rd), reads_on, "{hosts:?}: reads");
+        let e = rd
+            .execute("INSERT INTO reads_t VALUES (1)", params![])
+            .unwrap_err();
+        assert_eq!(e.code(), dbmux::ErrorCode::ReadOnly, "{hosts:?}: {e}");
+        assert!(e.to_string().contains("with get()"), "{e}");
+        mgr.shutdown();
+    }
+}

@@ -836,3 +836,66 @@ fn query_into_streams_columns_and_values() {
         ]
     );
 }
+
+/// `get_read()` on SQLite: the same database opened read-only. Reads see
+/// committed data; a write fails with ReadOnly and says to use get(); the
+/// read pool is sized apart from the write pool.
+#[test]
+fn get_read_gives_engine_enforced_read_only_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    for url in [file_url(&dir, "reads.db"), "sqlite::memory:".to_string()] {
+        let mgr = Manager::new(
+            Config::builder()
+                .url(&url)
+                .pool_size(2)
+                .read_pool_size(3)
+                .max_overflow(0)
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
+        // a reader first, on a file that does not exist yet: the write pool creates it
+        assert_eq!(
+            mgr.get_read()
+                .unwrap()
+                .query_scalar::<i64>("SELECT 1", params![])
+                .unwrap(),
+            1
+        );
+        mgr.execute("CREATE TABLE t (x INTEGER)", params![])
+            .unwrap();
+        mgr.execute("INSERT INTO t VALUES (7)", params![]).unwrap();
+        let readers: Vec<_> = (0..3).map(|_| mgr.get_read().unwrap()).collect();
+        for mut r in readers {
+            assert!(r.is_read_only());
+            assert_eq!(
+                r.query_scalar::<i64>("SELECT x FROM t", params![]).unwrap(),
+                7
+            );
+            let e = r
+                .execute("INSERT INTO t VALUES (8)", params![])
+                .unwrap_err();
+            assert_eq!(e.code(), ErrorCode::ReadOnly, "{url}: {e}");
+            assert!(
+                e.to_string().contains("use get()") || e.to_string().contains("with get()"),
+                "{e}"
+            );
+            // a read transaction takes no write lock
+            r.begin().unwrap();
+            assert_eq!(
+                r.query_scalar::<i64>("SELECT count(*) FROM t", params![])
+                    .unwrap(),
+                1
+            );
+            r.rollback().unwrap();
+        }
+        // the write pool is untouched by the readers
+        assert!(!mgr.get().unwrap().is_read_only());
+        assert_eq!(
+            mgr.query_scalar::<i64>("SELECT count(*) FROM t", params![])
+                .unwrap(),
+            1
+        );
+        mgr.shutdown();
+    }
+}

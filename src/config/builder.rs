@@ -57,6 +57,13 @@ impl ConfigBuilder {
         self
     }
 
+    /// Connections kept open in the read pool of [`Manager::get_read`](crate::Manager::get_read)
+    /// (`DB_READ_POOL_SIZE`); defaults to `pool_size`.
+    pub fn read_pool_size(mut self, n: u32) -> Self {
+        self.code.read_pool_size = Some(n);
+        self
+    }
+
     /// Connections kept open in the pool (SQLAlchemy's `pool_size`).
     /// Defaults to the profile's value, else 5.
     pub fn pool_size(mut self, n: u32) -> Self {
@@ -271,6 +278,8 @@ impl ConfigBuilder {
             target,
             url_from_default: url_given.is_none(),
             pool_size: first_set!(layers, pool_size).unwrap_or(profile_pool),
+            read_pool_size: first_set!(layers, read_pool_size)
+                .unwrap_or_else(|| first_set!(layers, pool_size).unwrap_or(profile_pool)),
             max_overflow: first_set!(layers, max_overflow).unwrap_or(profile_overflow),
             pool_timeout: first_set!(layers, pool_timeout).unwrap_or(Duration::from_secs(30)),
             pool_recycle: first_set!(layers, pool_recycle)

@@ -55,6 +55,16 @@ pub static ENV_VARS: &[EnvVar] = &[
         },
     },
     EnvVar {
+        name: "DB_READ_POOL_SIZE",
+        default: "`DB_POOL_SIZE`",
+        doc: "connections kept open in the read pool of `get_read()` (0–10000), beside the \
+              pool for writes; `max_overflow` applies to it too",
+        apply: |l, n, v| {
+            l.read_pool_size = Some(parse_count(n, v)?);
+            Ok(())
+        },
+    },
+    EnvVar {
         name: "DB_MAX_OVERFLOW",
         default: "10 (profile)",
         doc: "extra connections opened under load, closed when returned to a full pool \

@@ -9,6 +9,7 @@ use super::Profile;
 pub(super) struct Layer {
     pub(super) url: Option<String>,
     pub(super) pool_size: Option<u32>,
+    pub(super) read_pool_size: Option<u32>,
     pub(super) max_overflow: Option<u32>,
     pub(super) pool_timeout: Option<Duration>,
     pub(super) pool_recycle: Option<Option<Duration>>,

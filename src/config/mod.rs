@@ -81,6 +81,7 @@ pub struct Config {
     target: Target,
     url_from_default: bool,
     pool_size: u32,
+    read_pool_size: u32,
     max_overflow: u32,
     pool_timeout: Duration,
     pool_recycle: Option<Duration>,
@@ -123,6 +124,13 @@ impl Config {
     }
 
     fn validate(&self) -> Result<()> {
+        if self.read_pool_size > MAX_POOL {
+            return Err(Error::config(
+                "read_pool_size",
+                self.read_pool_size,
+                &format!("must be between 0 and {MAX_POOL} (DB_READ_POOL_SIZE)"),
+            ));
+        }
         if self.pool_size > MAX_POOL {
             return Err(Error::config(
                 "pool_size",
@@ -198,7 +206,12 @@ impl Config {
         self.target.to_string()
     }
 
-    /// Connections kept open.
+    /// Connections kept open in the read pool of `get_read()` (`DB_READ_POOL_SIZE`).
+    pub fn read_pool_size(&self) -> u32 {
+        self.read_pool_size
+    }
+
+    /// Connections kept open in the pool.
     pub fn pool_size(&self) -> u32 {
         self.pool_size
     }
@@ -319,7 +332,7 @@ mod tests {
         let asked = asked.lock().unwrap().clone();
         let listed: BTreeSet<String> = ENV_VARS.iter().map(|v| v.name.to_string()).collect();
         assert_eq!(asked, listed);
-        assert_eq!(listed.len(), 20);
+        assert_eq!(listed.len(), 21);
         assert_eq!(listed.len(), ENV_VARS.len(), "a variable is listed twice");
     }
 

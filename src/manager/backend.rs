@@ -18,12 +18,16 @@ pub(crate) enum BackendPool {
     #[cfg(feature = "sqlite")]
     Sqlite {
         pool: Pool<crate::sqlite::SqliteManager>,
+        /// Read-only connections to the same database (`get_read`).
+        read: Pool<crate::sqlite::SqliteManager>,
         /// Keeps an in-memory database alive until shutdown.
         _keeper: Option<Box<Mutex<rusqlite::Connection>>>,
     },
     #[cfg(feature = "postgres")]
     Postgres {
         pool: Pool<crate::postgres::PgManager>,
+        /// Read-only sessions, on a standby where one qualifies (`get_read`).
+        read: Pool<crate::postgres::PgManager>,
     },
     /// Keeps the enum matchable in a build without any backend.
     #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
@@ -35,19 +39,24 @@ pub(crate) enum BackendPool {
 /// manager's lock (so that a shutdown never waits for a checkout).
 pub(super) enum PoolHandle {
     #[cfg(feature = "sqlite")]
-    Sqlite(Pool<crate::sqlite::SqliteManager>),
+    Sqlite(Pool<crate::sqlite::SqliteManager>, bool),
     #[cfg(feature = "postgres")]
-    Postgres(Pool<crate::postgres::PgManager>),
+    Postgres(Pool<crate::postgres::PgManager>, bool),
 }
 
 // The manager's one dispatch point between the backends.
 impl BackendPool {
-    pub(super) fn handle(&self) -> PoolHandle {
+    /// A handle on the pool for writes, or (`read`) the one for reads.
+    pub(super) fn handle(&self, read: bool) -> PoolHandle {
         match self {
             #[cfg(feature = "sqlite")]
-            BackendPool::Sqlite { pool, .. } => PoolHandle::Sqlite(pool.clone()),
+            BackendPool::Sqlite { pool, read: r, .. } => {
+                PoolHandle::Sqlite(if read { r } else { pool }.clone(), read)
+            }
             #[cfg(feature = "postgres")]
-            BackendPool::Postgres { pool } => PoolHandle::Postgres(pool.clone()),
+            BackendPool::Postgres { pool, read: r } => {
+                PoolHandle::Postgres(if read { r } else { pool }.clone(), read)
+            }
             #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
             BackendPool::None(n) => match *n {},
         }
@@ -58,9 +67,15 @@ impl BackendPool {
     pub(super) fn close(&self) {
         match self {
             #[cfg(feature = "sqlite")]
-            BackendPool::Sqlite { pool, .. } => pool.close(),
+            BackendPool::Sqlite { pool, read, .. } => {
+                read.close();
+                pool.close();
+            }
             #[cfg(feature = "postgres")]
-            BackendPool::Postgres { pool } => pool.close(),
+            BackendPool::Postgres { pool, read } => {
+                read.close();
+                pool.close();
+            }
             #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
             BackendPool::None(n) => match *n {},
         }
@@ -72,7 +87,7 @@ impl BackendPool {
             #[cfg(feature = "sqlite")]
             BackendPool::Sqlite { pool, .. } => pool.state(),
             #[cfg(feature = "postgres")]
-            BackendPool::Postgres { pool } => pool.state(),
+            BackendPool::Postgres { pool, .. } => pool.state(),
             #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
             BackendPool::None(n) => match *n {},
         }
@@ -88,13 +103,13 @@ impl PoolHandle {
     ) -> std::result::Result<Connection, Refused> {
         match self {
             #[cfg(feature = "sqlite")]
-            PoolHandle::Sqlite(pool) => pool
+            PoolHandle::Sqlite(pool, read) => pool
                 .get_timeout(timeout)
-                .map(|c| Connection::sqlite(c, shared.clone())),
+                .map(|c| Connection::sqlite(c, shared.clone(), read)),
             #[cfg(feature = "postgres")]
-            PoolHandle::Postgres(pool) => pool
+            PoolHandle::Postgres(pool, read) => pool
                 .get_timeout(timeout)
-                .map(|c| Connection::postgres(c, shared.clone())),
+                .map(|c| Connection::postgres(c, shared.clone(), read)),
         }
     }
 }
@@ -114,9 +129,26 @@ pub(super) fn build_pool(config: &Config, stats: &Arc<Stats>) -> Result<BackendP
                 None
             };
             let manager = SqliteManager::new(&spec, t.display_path(), settings_of(config, stats));
-            let pool = new_pool(config, manager, settings_of(config, stats));
+            let pool = new_pool(
+                config,
+                config.pool_size(),
+                manager,
+                settings_of(config, stats),
+            );
+            let reader = SqliteManager::new(
+                &spec.read_only(),
+                t.display_path(),
+                settings_of(config, stats),
+            );
+            let read = new_pool(
+                config,
+                config.read_pool_size(),
+                reader,
+                settings_of(config, stats),
+            );
             Ok(BackendPool::Sqlite {
                 pool,
+                read,
                 _keeper: keeper,
             })
         }
@@ -136,8 +168,24 @@ pub(super) fn build_pool(config: &Config, stats: &Arc<Stats>) -> Result<BackendP
                 application_name: application_name(config.worker_id()),
             };
             let manager = PgManager::new(p.settings(), &session, settings_of(config, stats))?;
-            let pool = new_pool(config, manager, settings_of(config, stats));
-            Ok(BackendPool::Postgres { pool })
+            let pool = new_pool(
+                config,
+                config.pool_size(),
+                manager,
+                settings_of(config, stats),
+            );
+            let reader = PgManager::new(
+                &crate::postgres::read_settings(p.settings()),
+                &session,
+                settings_of(config, stats),
+            )?;
+            let read = new_pool(
+                config,
+                config.read_pool_size(),
+                reader,
+                settings_of(config, stats),
+            );
+            Ok(BackendPool::Postgres { pool, read })
         }
         #[cfg(not(feature = "postgres"))]
         Target::Postgres(p) => Err(crate::Error::new(
@@ -166,17 +214,13 @@ fn settings_of(config: &Config, stats: &Arc<Stats>) -> Arc<crate::pool::CheckSet
 }
 
 /// A pool of `pool_size + max_overflow` connections that keeps `pool_size`
-/// idle (validated by `Config`: at least one connection).
+/// idle (`pool_size` is the write or the read pool's).
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 fn new_pool<O: crate::pool::core::Open>(
     config: &Config,
+    pool_size: u32,
     opener: O,
     checks: Arc<crate::pool::CheckSettings>,
 ) -> Pool<O> {
-    Pool::new(
-        opener,
-        config.pool_size() + config.max_overflow(),
-        config.pool_size(),
-        checks,
-    )
+    Pool::new(opener, pool_size + config.max_overflow(), pool_size, checks)
 }

@@ -144,12 +144,55 @@ impl Manager {
         self.get_timeout(self.inner.shared.config.pool_timeout())
     }
 
+    /// Checks a connection for reads out of the read pool (sized by
+    /// `DB_READ_POOL_SIZE`), waiting up to `pool_timeout`. The engine refuses
+    /// writes through it ([`ErrorCode::ReadOnly`], with a message that says
+    /// to use [`get`](Self::get)):
+    ///
+    /// - SQLite: the same database opened `SQLITE_OPEN_READONLY` (the shared
+    ///   in-memory database too);
+    /// - PostgreSQL: a session with `default_transaction_read_only=on`; with
+    ///   several hosts, on a standby where one qualifies (a random one, so
+    ///   that reads spread), else on the primary.
+    ///
+    /// A transaction on it is a plain `BEGIN` (no write lock).
+    ///
+    /// # Errors
+    /// As [`get`](Self::get); [`ErrorCode::FeatureDisabled`] on wasm32, where
+    /// a manager holds one connection.
+    pub fn get_read(&self) -> Result<Connection> {
+        #[cfg(target_arch = "wasm32")]
+        {
+            Err(Error::new(
+                ErrorCode::FeatureDisabled,
+                "get_read() is not available on wasm32: the wasm VFSs do no locking between \
+                 connections, so a manager there holds one connection; use get()",
+            ))
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            if let Target::Sqlite(t) = self.inner.shared.config.target() {
+                if let crate::url::SqliteLocation::File(p) = &t.location {
+                    // a reader cannot create the file: let the write pool do it
+                    if !p.exists() && t.options.mode != Some(crate::url::sqlite::OpenMode::Ro) {
+                        drop(self.get()?);
+                    }
+                }
+            }
+            self.checkout(self.inner.shared.config.pool_timeout(), true)
+        }
+    }
+
     pub(crate) fn get_timeout(&self, timeout: Duration) -> Result<Connection> {
+        self.checkout(timeout, false)
+    }
+
+    fn checkout(&self, timeout: Duration, read: bool) -> Result<Connection> {
         let guard = self.read_pool();
         let Some(pool) = guard.as_ref() else {
             return Err(self.closed_error());
         };
-        let handle = pool.handle();
+        let handle = pool.handle(read);
         drop(guard);
         let start = Instant::now();
         handle

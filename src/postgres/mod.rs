@@ -20,6 +20,37 @@ mod tls;
 
 pub(crate) use connect::{PgManager, SessionSettings};
 
+/// The settings of the read pool: sessions read-only by default
+/// (`default_transaction_read_only=on`, so the server refuses writes), and
+/// with several hosts a standby where one qualifies, in a random order so
+/// that reads spread over the standbys (`prefer-standby`,
+/// `load_balance_hosts=random`), unless the URL already asks for standbys
+/// or read-only servers; a requirement of writes (`read-write`, `primary`)
+/// does not apply to reads.
+pub(crate) fn read_settings(s: &PgSettings) -> PgSettings {
+    let mut r = s.clone();
+    let ro = "-c default_transaction_read_only=on";
+    r.options = Some(match &s.options {
+        Some(o) => format!("{o} {ro}"),
+        None => ro.to_string(),
+    });
+    let keep = matches!(
+        s.target_session_attrs,
+        TargetSessionAttrs::Standby | TargetSessionAttrs::ReadOnly
+    );
+    if s.host.len().max(s.hostaddr.len()) > 1 {
+        r.load_balance_hosts = LoadBalanceHosts::Random;
+        if !keep {
+            r.target_session_attrs = TargetSessionAttrs::PreferStandby;
+        }
+    } else if !keep {
+        // one server: whatever it is, reads go there (a read-write
+        // requirement is for the write pool)
+        r.target_session_attrs = TargetSessionAttrs::Any;
+    }
+    r
+}
+
 use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;

@@ -42,6 +42,19 @@ pub(crate) struct OpenSpec {
     pub path: Option<std::path::PathBuf>,
 }
 
+impl OpenSpec {
+    /// The same database, opened read-only (`SQLITE_OPEN_READONLY`): the
+    /// engine refuses writes. The journal mode is left as the writers set it.
+    pub(crate) fn read_only(&self) -> OpenSpec {
+        let mut spec = self.clone();
+        spec.flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        spec.pragmas.journal_mode = None;
+        spec
+    }
+}
+
 fn memory_name() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     format!(
