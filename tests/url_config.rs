@@ -404,6 +404,10 @@ fn bad_settings_are_rejected_before_reaching_r2d2() {
         ),
         (&[("DB_POOL_SIZE", "-1")], "invalid DB_POOL_SIZE = '-1'"),
         (&[("DB_POOL_SIZE", "10001")], "from 0 to 10000"),
+        (
+            &[("DB_READ_POOL_SIZE", "lots")],
+            "invalid DB_READ_POOL_SIZE = 'lots'",
+        ),
         (&[("DB_MAX_OVERFLOW", "-1")], "no 'unlimited'"),
         (&[("DB_MAX_OVERFLOW", "1.5")], "DB_MAX_OVERFLOW = '1.5'"),
         (
@@ -474,6 +478,20 @@ fn bad_settings_are_rejected_before_reaching_r2d2() {
         .build()
         .unwrap_err();
     assert!(e.to_string().contains("invalid pool_size = '20000'"), "{e}");
+    // the read pool follows pool_size unless set
+    let c = Config::builder()
+        .url(":memory:")
+        .pool_size(7)
+        .build()
+        .unwrap();
+    assert_eq!(c.read_pool_size(), 7);
+    let c = Config::builder()
+        .url(":memory:")
+        .pool_size(7)
+        .read_pool_size(2)
+        .build()
+        .unwrap();
+    assert_eq!(c.read_pool_size(), 2);
     // a bad URL from the environment is an InvalidUrl error naming the forms
     let e = Config::builder()
         .with_env_lookup(env(&[("DATABASE_URL", "mysql://x")]))

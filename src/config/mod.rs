@@ -124,13 +124,6 @@ impl Config {
     }
 
     fn validate(&self) -> Result<()> {
-        if self.read_pool_size > MAX_POOL {
-            return Err(Error::config(
-                "read_pool_size",
-                self.read_pool_size,
-                &format!("must be between 0 and {MAX_POOL} (DB_READ_POOL_SIZE)"),
-            ));
-        }
         if self.pool_size > MAX_POOL {
             return Err(Error::config(
                 "pool_size",
@@ -151,6 +144,14 @@ impl Config {
                 "0 + 0",
                 "at least one connection must be allowed; set pool_size (DB_POOL_SIZE) \
                  or max_overflow (DB_MAX_OVERFLOW) to 1 or more",
+            ));
+        }
+        // checked after pool_size, which it defaults to
+        if self.read_pool_size > MAX_POOL {
+            return Err(Error::config(
+                "read_pool_size",
+                self.read_pool_size,
+                &format!("must be between 0 and {MAX_POOL} (DB_READ_POOL_SIZE)"),
             ));
         }
         if self.pool_timeout.is_zero() {
