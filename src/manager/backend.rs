@@ -128,24 +128,12 @@ pub(super) fn build_pool(config: &Config, stats: &Arc<Stats>) -> Result<BackendP
             } else {
                 None
             };
-            let manager = SqliteManager::new(&spec, t.display_path(), settings_of(config, stats));
-            let pool = new_pool(
-                config,
-                config.pool_size(),
-                manager,
-                settings_of(config, stats),
-            );
-            let reader = SqliteManager::new(
-                &spec.read_only(),
-                t.display_path(),
-                settings_of(config, stats),
-            );
-            let read = new_pool(
-                config,
-                config.read_pool_size(),
-                reader,
-                settings_of(config, stats),
-            );
+            // one set of checks (and counters) for both pools of the manager
+            let checks = crate::pool::CheckSettings::new(config, stats);
+            let manager = SqliteManager::new(&spec, t.display_path(), checks.clone());
+            let pool = new_pool(config, config.pool_size(), manager, checks.clone());
+            let reader = SqliteManager::new(&spec.read_only(), t.display_path(), checks.clone());
+            let read = new_pool(config, config.read_pool_size(), reader, checks);
             Ok(BackendPool::Sqlite {
                 pool,
                 read,
@@ -167,24 +155,16 @@ pub(super) fn build_pool(config: &Config, stats: &Arc<Stats>) -> Result<BackendP
                 query_timeout: config.query_timeout(),
                 application_name: application_name(config.worker_id()),
             };
-            let manager = PgManager::new(p.settings(), &session, settings_of(config, stats))?;
-            let pool = new_pool(
-                config,
-                config.pool_size(),
-                manager,
-                settings_of(config, stats),
-            );
+            // one set of checks (and counters) for both pools of the manager
+            let checks = crate::pool::CheckSettings::new(config, stats);
+            let manager = PgManager::new(p.settings(), &session, checks.clone())?;
+            let pool = new_pool(config, config.pool_size(), manager, checks.clone());
             let reader = PgManager::new(
                 &crate::postgres::read_settings(p.settings()),
                 &session,
-                settings_of(config, stats),
+                checks.clone(),
             )?;
-            let read = new_pool(
-                config,
-                config.read_pool_size(),
-                reader,
-                settings_of(config, stats),
-            );
+            let read = new_pool(config, config.read_pool_size(), reader, checks);
             Ok(BackendPool::Postgres { pool, read })
         }
         #[cfg(not(feature = "postgres"))]
@@ -207,10 +187,6 @@ pub(crate) fn application_name(worker_id: &str) -> String {
     } else {
         format!("dbmux_{worker_id}_{}", crate::platform::process_id())
     }
-}
-
-fn settings_of(config: &Config, stats: &Arc<Stats>) -> Arc<crate::pool::CheckSettings> {
-    crate::pool::CheckSettings::new(config, stats)
 }
 
 /// A pool of `pool_size + max_overflow` connections that keeps `pool_size`

@@ -30,6 +30,10 @@ pub(crate) struct Inner {
     pub shared: Arc<Shared>,
     pub pool: RwLock<Option<BackendPool>>,
     health_cache: Mutex<Option<(Instant, HealthReport)>>,
+    /// Set once `get_read` made sure a SQLite file exists (checked once, not
+    /// on every read checkout).
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    file_ensured: std::sync::atomic::AtomicBool,
 }
 
 /// A connection manager: one pool for one database.
@@ -86,6 +90,7 @@ impl Manager {
                 }),
                 pool: RwLock::new(Some(pool)),
                 health_cache: Mutex::new(None),
+                file_ensured: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }
@@ -171,13 +176,16 @@ impl Manager {
         }
         #[cfg(not(target_arch = "wasm32"))]
         {
-            if let Target::Sqlite(t) = self.inner.shared.config.target() {
-                if let crate::url::SqliteLocation::File(p) = &t.location {
-                    // a reader cannot create the file: let the write pool do it
-                    if !p.exists() && t.options.mode != Some(crate::url::sqlite::OpenMode::Ro) {
-                        drop(self.get()?);
+            if !self.inner.file_ensured.load(Relaxed) {
+                if let Target::Sqlite(t) = self.inner.shared.config.target() {
+                    if let crate::url::SqliteLocation::File(p) = &t.location {
+                        // a reader cannot create the file: let the write pool do it
+                        if !p.exists() && t.options.mode != Some(crate::url::sqlite::OpenMode::Ro) {
+                            drop(self.get()?);
+                        }
                     }
                 }
+                self.inner.file_ensured.store(true, Relaxed);
             }
             self.checkout(self.inner.shared.config.pool_timeout(), true)
         }

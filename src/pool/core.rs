@@ -293,10 +293,9 @@ impl<O: Open> Inner<O> {
             return Vec::new();
         }
         s.next_sweep = now + SWEEP_EVERY;
-        let (expired, kept): (Vec<_>, Vec<_>) =
-            std::mem::take(&mut s.idle).into_iter().partition(|c| {
-                now.duration_since(c.born()) >= super::checks::lifetime(recycle, c.born())
-            });
+        let (expired, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut s.idle)
+            .into_iter()
+            .partition(|c| super::checks::expired(recycle, c.born(), now));
         s.idle = kept;
         s.open -= expired.len() as u32;
         self.stats()

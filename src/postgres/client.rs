@@ -19,7 +19,7 @@ use std::time::Duration;
 use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
 use tokio_postgres::AsyncMessage;
 
-use super::socket::{Endpoint, Readiness, Stream};
+use super::socket::{Endpoint, Readiness, SocketError, Stream};
 
 use crate::error::{Error, ErrorCode};
 
@@ -76,7 +76,7 @@ pub(crate) enum Waited {
     /// The runtime could not be created (out of threads or file handles).
     Runtime(std::io::Error),
     /// The socket could not be connected (refused, unreachable, ...).
-    Socket(std::io::Error),
+    Socket(SocketError),
     /// The TLS connector could not be made for the host.
     TlsSetup(Box<dyn std::error::Error + Send + Sync>),
     /// The connection failed or a deadline passed earlier: it is not used again.
@@ -154,7 +154,9 @@ impl PgClient {
             runtime.block_on(async {
                 tokio::time::timeout(deadline, async {
                     let stream = endpoint.connect().await.map_err(Waited::Socket)?;
-                    let socket = stream.duplicate_fd().map_err(Waited::Socket)?;
+                    let socket = stream
+                        .duplicate_fd()
+                        .map_err(|e| Waited::Socket(SocketError::Io(e)))?;
                     let (client, connection) = config
                         .connect_raw(stream, tls)
                         .await
@@ -309,7 +311,16 @@ impl Waited {
                     humantime::format_duration(d)
                 ),
             ),
-            Waited::Socket(e) => Error::new(
+            Waited::Socket(SocketError::Lookup(name, e)) => Error::new(
+                ErrorCode::ConnectFailed,
+                format!(
+                    "could not translate host name \"{name}\" to an address: {e}; check the host \
+                     in the URL (or PGHOST)"
+                ),
+            )
+            .with_source(e)
+            .permanent(),
+            Waited::Socket(SocketError::Io(e)) => Error::new(
                 ErrorCode::ConnectFailed,
                 format!("could not connect to the server: {e}"),
             )

@@ -347,10 +347,6 @@ impl PgManager {
         for &want in passes {
             for &i in &order {
                 let host = &self.hosts[i];
-                if let Err(e) = resolves(host) {
-                    last = Some(e);
-                    continue;
-                }
                 match self
                     .connect_host(host)
                     .and_then(|c| self.check_session_attrs(c, want))
@@ -426,36 +422,6 @@ fn connect_timed_out(d: Duration) -> Error {
             humantime::format_duration(d)
         ),
     )
-}
-
-/// Checks that a host name resolves before connecting: a name that does not
-/// is an error no retry fixes (told here, where it happens, by the
-/// resolver's answer). IP addresses, `hostaddr` and socket directories pass.
-fn resolves(c: &tokio_postgres::Config) -> Result<()> {
-    use std::net::ToSocketAddrs;
-    if !c.get_hostaddrs().is_empty() {
-        return Ok(());
-    }
-    let port = c.get_ports().first().copied().unwrap_or(5432);
-    for h in c.get_hosts() {
-        if let tokio_postgres::config::Host::Tcp(name) = h {
-            if name.parse::<std::net::IpAddr>().is_ok() {
-                continue;
-            }
-            if let Err(e) = (name.as_str(), port).to_socket_addrs() {
-                return Err(Error::new(
-                    ErrorCode::ConnectFailed,
-                    format!(
-                        "could not translate host name \"{name}\" to an address: {e}; check \
-                         the host in the URL (or PGHOST)"
-                    ),
-                )
-                .with_source(e)
-                .permanent());
-            }
-        }
-    }
-    Ok(())
 }
 
 impl PgManager {

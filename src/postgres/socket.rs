@@ -69,23 +69,24 @@ impl Endpoint {
     }
 
     /// Connects the socket: each address of the host in turn.
-    pub(crate) async fn connect(&self) -> io::Result<Stream> {
+    pub(crate) async fn connect(&self) -> Result<Stream, SocketError> {
         let name = match &self.host {
             #[cfg(unix)]
             Host::Unix(dir) => {
                 let path = dir.join(format!(".s.PGSQL.{}", self.port));
-                return UnixStream::connect(path).await.map(Stream::Unix);
+                return Ok(UnixStream::connect(path).await.map(Stream::Unix)?);
             }
             #[cfg(not(unix))]
             Host::Unix(_) => {
-                return Err(io::Error::other("unix sockets need a unix system"));
+                return Err(io::Error::other("unix sockets need a unix system").into());
             }
             Host::Tcp(name) => name,
         };
         let addrs: Vec<std::net::SocketAddr> = match self.hostaddr {
             Some(ip) => vec![(ip, self.port).into()],
             None => tokio::net::lookup_host((name.as_str(), self.port))
-                .await?
+                .await
+                .map_err(|e| SocketError::Lookup(name.clone(), e))?
                 .collect(),
         };
         let mut last = None;
@@ -102,9 +103,26 @@ impl Endpoint {
                 Err(e) => last = Some(e),
             }
         }
-        Err(last.unwrap_or_else(|| {
-            io::Error::new(io::ErrorKind::NotFound, "the host name has no address")
-        }))
+        Err(last
+            .unwrap_or_else(|| {
+                io::Error::new(io::ErrorKind::NotFound, "the host name has no address")
+            })
+            .into())
+    }
+}
+
+/// Why the socket could not be connected.
+#[derive(Debug)]
+pub(crate) enum SocketError {
+    /// The host name did not resolve: no retry fixes that.
+    Lookup(String, io::Error),
+    /// Refused, unreachable, reset, ...: transient.
+    Io(io::Error),
+}
+
+impl From<io::Error> for SocketError {
+    fn from(e: io::Error) -> SocketError {
+        SocketError::Io(e)
     }
 }
 
