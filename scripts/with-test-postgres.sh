@@ -17,44 +17,18 @@
 #   DBMUX_TEST_PG_BIN         the server's bin directory (pg_ctl, psql, ...)
 #   DBMUX_TEST_PG_DATA        the TLS server's data directory
 set -euo pipefail
+. "$(dirname "$0")/pg-lib.sh"
 
-find_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1; }
-BIN=$(find_bin || true)
-if [ -z "$BIN" ] || [ ! -x "$BIN/initdb" ]; then
-  echo "with-test-postgres: PostgreSQL server binaries missing; installing the postgresql package" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq postgresql >/dev/null
-  BIN=$(find_bin)
-fi
+pg_find_bin with-test-postgres
 command -v openssl >/dev/null || { apt-get update -qq && apt-get install -y -qq openssl >/dev/null; }
-id postgres >/dev/null 2>&1 || { echo "with-test-postgres: no 'postgres' user" >&2; exit 1; }
 
 BASE=$(mktemp -d /tmp/dbmux-pg.XXXXXX)
 chmod 755 "$BASE"
 CERTS="$BASE/certs"
 mkdir -p "$CERTS"
 
-as_pg() { runuser -u postgres -- "$@"; }
-
-cleanup() {
-  local rc=$?
-  for d in tls plain; do
-    if [ -f "$BASE/$d/postmaster.pid" ]; then
-      as_pg "$BIN/pg_ctl" -D "$BASE/$d" -m immediate -w stop >/dev/null 2>&1 || true
-    fi
-  done
-  if [ $rc -ne 0 ] && [ -n "${DBMUX_PG_KEEP_LOGS:-}" ]; then
-    cp "$BASE"/*.log "$DBMUX_PG_KEEP_LOGS"/ 2>/dev/null || true
-  fi
-  rm -rf "$BASE"
-  exit $rc
-}
-trap cleanup EXIT INT TERM
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
+PG_NODES="tls plain"
+trap pg_cleanup EXIT INT TERM
 
 # --- certificates (made now, never committed) ---
 (

@@ -21,42 +21,16 @@
 #   DBMUX_TEST_REPL_BIN        the server's bin directory (pg_ctl, psql, ...)
 #   DBMUX_TEST_REPL_BASE       the directory holding primary/, s1/, s2/ (data) and the logs
 set -euo pipefail
+. "$(dirname "$0")/pg-lib.sh"
 
-find_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1; }
-BIN=$(find_bin || true)
-if [ -z "$BIN" ] || [ ! -x "$BIN/initdb" ]; then
-  echo "with-test-replicas: PostgreSQL server binaries missing; installing the postgresql package" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq postgresql >/dev/null
-  BIN=$(find_bin)
-fi
-id postgres >/dev/null 2>&1 || { echo "with-test-replicas: no 'postgres' user" >&2; exit 1; }
+pg_find_bin with-test-replicas
 
 BASE=$(mktemp -d /tmp/dbmux-repl.XXXXXX)
 chmod 755 "$BASE"
 mkdir -p "$BASE/sock"
 chown postgres "$BASE" "$BASE/sock"
-as_pg() { runuser -u postgres -- "$@"; }
-
-cleanup() {
-  local rc=$?
-  for d in s2 s1 primary; do
-    if [ -f "$BASE/$d/postmaster.pid" ]; then
-      as_pg "$BIN/pg_ctl" -D "$BASE/$d" -m immediate -w stop >/dev/null 2>&1 || true
-    fi
-  done
-  if [ $rc -ne 0 ] && [ -n "${DBMUX_PG_KEEP_LOGS:-}" ]; then
-    cp "$BASE"/*.log "$DBMUX_PG_KEEP_LOGS"/ 2>/dev/null || true
-  fi
-  rm -rf "$BASE"
-  exit $rc
-}
-trap cleanup EXIT INT TERM
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
+PG_NODES="s2 s1 primary"
+trap pg_cleanup EXIT INT TERM
 P0=$(free_port)
 P1=$(free_port); while [ "$P1" = "$P0" ]; do P1=$(free_port); done
 P2=$(free_port); while [ "$P2" = "$P0" ] || [ "$P2" = "$P1" ]; do P2=$(free_port); done

@@ -222,12 +222,7 @@ fn permanent_connect_errors_end_every_waiting_checkout_at_once() {
     for (what, url, code, cause) in cases {
         let mgr = defaults(&url);
         let start = Instant::now();
-        let waiters: Vec<_> = (0..8)
-            .map(|_| {
-                let mgr = mgr.clone();
-                thread::spawn(move || mgr.get().map(drop))
-            })
-            .collect();
+        let waiters = common::spawn_checkouts(&mgr, 8);
         for w in waiters {
             let e = w.join().unwrap().expect_err(what);
             assert_eq!(e.code(), code, "{what}: {e}");

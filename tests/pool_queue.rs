@@ -115,12 +115,7 @@ fn waiting_threads_are_counted() {
     )
     .unwrap();
     let held = mgr.get().unwrap();
-    let waiters: Vec<_> = (0..3)
-        .map(|_| {
-            let mgr = mgr.clone();
-            thread::spawn(move || mgr.get().map(drop))
-        })
-        .collect();
+    let waiters = common::spawn_checkouts(&mgr, 3);
     let t = Instant::now();
     while mgr.debug_info().threads_waiting < 3 {
         assert!(t.elapsed() < Duration::from_secs(5));
@@ -211,12 +206,7 @@ fn permanent_sqlite_errors_are_told_at_once() {
         )
         .unwrap();
         let t = Instant::now();
-        let waiters: Vec<_> = (0..4)
-            .map(|_| {
-                let mgr = mgr.clone();
-                thread::spawn(move || mgr.get().map(drop))
-            })
-            .collect();
+        let waiters = common::spawn_checkouts(&mgr, 4);
         for w in waiters {
             let e = w.join().unwrap().expect_err(what);
             assert_eq!(e.code(), code, "{what}: {e}");
@@ -244,10 +234,7 @@ fn permanent_sqlite_errors_are_told_at_once() {
 #[cfg(feature = "postgres")]
 fn connect_warnings_are_rate_limited() {
     common::logs::capture();
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    }; // closed again: connects are refused
+    let port = common::closed_port(); // connects are refused
     let mgr = Manager::new(
         Config::builder()
             .url(format!(
@@ -285,10 +272,7 @@ fn connect_warnings_are_rate_limited() {
 #[test]
 #[cfg(feature = "postgres")]
 fn waiters_share_at_most_two_connection_attempts() {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = common::closed_port(); // connects are refused
     let mgr = Manager::new(
         Config::builder()
             .url(format!(
@@ -299,12 +283,7 @@ fn waiters_share_at_most_two_connection_attempts() {
             .unwrap(),
     )
     .unwrap();
-    let waiters: Vec<_> = (0..16)
-        .map(|_| {
-            let mgr = mgr.clone();
-            thread::spawn(move || mgr.get().map(drop))
-        })
-        .collect();
+    let waiters = common::spawn_checkouts(&mgr, 16);
     let (mut most, mut waiting_seen) = (0, 0);
     let t = Instant::now();
     while t.elapsed() < Duration::from_millis(1300) {

@@ -146,3 +146,22 @@ impl Control {
         assert!(status.success(), "pg_ctl {args:?} failed");
     }
 }
+
+/// `n` threads that each check a connection out of `mgr` (and return it at
+/// once): the checkouts wait in line together.
+#[allow(dead_code)]
+pub fn spawn_checkouts(mgr: &Manager, n: usize) -> Vec<std::thread::JoinHandle<dbmux::Result<()>>> {
+    (0..n)
+        .map(|_| {
+            let mgr = mgr.clone();
+            std::thread::spawn(move || mgr.get().map(drop))
+        })
+        .collect()
+}
+
+/// A loopback TCP port nobody listens on: connects to it are refused.
+#[allow(dead_code)]
+pub fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
