@@ -525,7 +525,7 @@ impl<O: Open> Pool<O> {
     /// wasm32: one thread, so nothing can be returned while this call
     /// waits. Open a connection here if the pool has room, else refuse.
     #[cfg(target_arch = "wasm32")]
-    fn wait_in_line(&self, start: Instant, _timeout: Duration) -> Result<O::Conn, Refused> {
+    fn wait_in_line(&self, _start: Instant, _timeout: Duration) -> Result<O::Conn, Refused> {
         let inner = &self.inner;
         let mut s = inner.lock();
         if s.open + s.connecting >= inner.max_size {
@@ -558,7 +558,6 @@ impl<O: Open> Pool<O> {
                         last_error: Some(e),
                     })
                 } else {
-                    let _ = start;
                     Err(Refused::Failed(e))
                 }
             }
