@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 CBINDGEN_VERSION=0.29.4
 BIN=target/tools/bin/cbindgen
-if [ ! -x "$BIN" ] || ! "$BIN" --version | grep -q " $CBINDGEN_VERSION\$"; then
+if [ ! -x "$BIN" ] || ! "$BIN" --version | grep " $CBINDGEN_VERSION\$" >/dev/null; then
   echo "c-header: installing cbindgen $CBINDGEN_VERSION into target/tools" >&2
   cargo install cbindgen --version "$CBINDGEN_VERSION" --locked --root target/tools --quiet
 fi

@@ -21,7 +21,7 @@ cargo build --locked -p dbmux-ffi --features bundled --quiet
 cp target/debug/libdbmux.so "$OUT/bundled/libdbmux.so"
 cargo build --locked -p dbmux-ffi --quiet
 LIB=$PWD/target/debug
-if ! ldd "$LIB/libdbmux.so" | grep -q 'libsqlite3\.so'; then
+if ! ldd "$LIB/libdbmux.so" | grep 'libsqlite3\.so' >/dev/null; then
   echo "test-c: $LIB/libdbmux.so does not link the system libsqlite3" >&2
   exit 1
 fi

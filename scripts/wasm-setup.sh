@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 log() { echo "wasm-setup: $*" >&2; }
 
-if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+if ! rustup target list --installed | grep -x wasm32-unknown-unknown >/dev/null; then
   log "adding the wasm32-unknown-unknown target"
   rustup target add wasm32-unknown-unknown >&2
 fi
@@ -40,7 +40,7 @@ if [ -z "$VERSION" ]; then
   exit 1
 fi
 BIN=target/tools/bin/wasm-bindgen-test-runner
-if [ ! -x "$BIN" ] || ! target/tools/bin/wasm-bindgen --version | grep -q " $VERSION\$"; then
+if [ ! -x "$BIN" ] || ! target/tools/bin/wasm-bindgen --version | grep " $VERSION\$" >/dev/null; then
   log "installing wasm-bindgen-cli $VERSION into target/tools (a few minutes, once)"
   # --locked first; the registry mirror may lack a pinned dependency
   # (webpki-roots 1.0.11 for 0.2.130), and then the newest that resolves

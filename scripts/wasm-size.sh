@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 eval "$(scripts/wasm-setup.sh)"
-if ! target/tools/bin/wasm-opt --version 2>/dev/null | grep -q "version 116"; then
+if ! target/tools/bin/wasm-opt --version 2>/dev/null | grep "version 116" >/dev/null; then
   echo "wasm-size: installing wasm-opt (binaryen 116) into target/tools" >&2
   cargo install wasm-opt --version 0.116.1 --root target/tools --quiet
 fi
@@ -21,7 +21,7 @@ rm -rf "$OUT"
 
 report() { # name dir
   local f="$2/wasm_node_bg.wasm"
-  node examples/wasm/health.js "$2/wasm_node.js" | grep -q '"status":"healthy"' \
+  node examples/wasm/health.js "$2/wasm_node.js" | grep '"status":"healthy"' >/dev/null \
     || { echo "wasm-size: $1 does not run" >&2; exit 1; }
   printf '%-32s %9d bytes  %8d gzipped\n' "$1" "$(stat -c %s "$f")" "$(gzip -9c "$f" | wc -c)"
 }
