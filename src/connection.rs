@@ -75,6 +75,8 @@ pub struct Connection {
     leak_id: Option<u64>,
     /// Checked out for reads (`Manager::get_read`): engine-enforced read-only.
     read: bool,
+    /// A write was committed during this checkout (see `write_token`).
+    wrote: bool,
 }
 
 impl Drop for Connection {
@@ -115,6 +117,7 @@ impl Connection {
             leak_id: leak_id(&shared),
             shared,
             read,
+            wrote: false,
         }
     }
 
@@ -159,6 +162,11 @@ impl Connection {
         if e.code() == ErrorCode::ConnectFailed {
             self.conn.native().after_connection_error(&self.shared);
         }
+        if !self.read && e.code() == ErrorCode::ReadOnly {
+            if let Some(why) = self.conn.native().after_read_only_refusal() {
+                return Error::new(ErrorCode::ReadOnly, format!("{e}; {why}")).caused_by(e);
+            }
+        }
         if self.read && e.code() == ErrorCode::ReadOnly {
             return Error::new(
                 ErrorCode::ReadOnly,
@@ -185,7 +193,58 @@ impl Connection {
     /// The database's error, classified ([`Error::code`]); a wrong number of
     /// parameters gives [`ErrorCode::InvalidParameter`].
     pub fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
-        self.run(sql, |n| n.execute(sql, params))
+        let was_in_tx = self.in_transaction();
+        let n = self.run(sql, |n| n.execute(sql, params))?;
+        self.note_write(was_in_tx, sql, true);
+        Ok(n)
+    }
+
+    /// Notes a committed write for [`Connection::write_token`]: a statement
+    /// that ran outside a transaction (`counts`: it was a write), or the end
+    /// of a transaction other than a rollback.
+    #[inline]
+    fn note_write(&mut self, was_in_tx: bool, sql: &str, counts: bool) {
+        if self.read || self.wrote || self.in_transaction() {
+            return;
+        }
+        if was_in_tx {
+            let head = sql.trim_start().get(..8).unwrap_or("").to_ascii_uppercase();
+            self.wrote = !(head.starts_with("ROLLBACK") || head.starts_with("ABORT"));
+        } else {
+            self.wrote = counts;
+        }
+    }
+
+    /// After a committed write during this checkout, a [`WriteToken`](crate::WriteToken)
+    /// that [`Manager::get_read_after`](crate::Manager::get_read_after) takes
+    /// to read on a standby that has replayed it: on PostgreSQL the primary's
+    /// WAL position now (one round trip) and its timeline, on SQLite a
+    /// trivial token. `None` before any committed write, and on a connection
+    /// for reads.
+    ///
+    /// # Errors
+    /// The server's error when asked for its position.
+    pub fn write_token(&mut self) -> Result<Option<crate::WriteToken>> {
+        if !self.wrote {
+            return Ok(None);
+        }
+        self.conn.native().write_token().map(Some)
+    }
+
+    /// Whether the server has replayed WAL up to `lsn` (always, on a
+    /// primary and on SQLite).
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    pub(crate) fn has_replayed(&mut self, lsn: u64) -> Result<bool> {
+        self.conn.native().has_replayed(lsn)
+    }
+
+    /// A reason this reader lags more than `max` (`None`: it does not).
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    pub(crate) fn lags_more_than(
+        &mut self,
+        max: crate::config::ReadMaxLag,
+    ) -> Result<Option<String>> {
+        self.conn.native().lags_more_than(max)
     }
 
     /// Runs several `;`-separated statements without parameters (a script).
@@ -193,7 +252,10 @@ impl Connection {
     /// # Errors
     /// The first failing statement's error.
     pub fn execute_batch(&mut self, sql: &str) -> Result<()> {
-        self.run(sql, |n| n.execute_batch(sql))
+        let was_in_tx = self.in_transaction();
+        self.run(sql, |n| n.execute_batch(sql))?;
+        self.note_write(was_in_tx, sql, true);
+        Ok(())
     }
 
     /// Runs a query and returns every row, with column names and declared types.
@@ -219,7 +281,10 @@ impl Connection {
         params: &[Value],
         sink: &mut dyn crate::value::RowSink,
     ) -> Result<u64> {
-        self.run(sql, |n| n.query_into(sql, params, sink))
+        let was_in_tx = self.in_transaction();
+        let changed = self.run(sql, |n| n.query_into(sql, params, sink))?;
+        self.note_write(was_in_tx, sql, changed > 0);
+        Ok(changed)
     }
 
     /// Runs a query and returns its first row.
@@ -325,6 +390,7 @@ impl Connection {
             leak_id: leak_id(&shared),
             shared,
             read,
+            wrote: false,
         }
     }
 

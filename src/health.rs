@@ -70,6 +70,62 @@ pub struct HealthReport {
     pub error_code: Option<ErrorCode>,
     /// The pool's state after the check.
     pub pool_status: PoolStatus,
+    /// PostgreSQL: every host of the URL, with its role and state as this
+    /// manager last saw it (empty for SQLite).
+    pub hosts: Vec<HostHealth>,
+}
+
+/// A server's role, as it reports itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HostRole {
+    /// Not in recovery: accepts writes (unless its sessions are read-only).
+    Primary,
+    /// In recovery (a hot standby): reads only.
+    Standby,
+    /// Not connected to yet.
+    Unknown,
+}
+
+/// What dbmux makes of a host now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HostState {
+    /// The last connection attempt succeeded.
+    Up,
+    /// The last attempt failed (see `last_error`); skipped for
+    /// `DB_HOST_RECHECK` while another host can serve.
+    Down,
+    /// A primary on an older timeline than one seen on another host (an old
+    /// primary restarted after a failover): never used, see `last_error`.
+    Fenced,
+    /// Not tried yet.
+    Unchecked,
+}
+
+/// One host of a PostgreSQL URL in a [`HealthReport`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[non_exhaustive]
+pub struct HostHealth {
+    /// The host name, address or socket directory.
+    pub host: String,
+    /// The port.
+    pub port: u16,
+    /// Primary or standby, as last seen.
+    pub role: HostRole,
+    /// Up, down, fenced or unchecked.
+    pub state: HostState,
+    /// The last error on this host, redacted; `null` when the last attempt
+    /// succeeded.
+    pub last_error: Option<String>,
+    /// How long ago the host was last connected to or failed, in
+    /// milliseconds; `null` before the first attempt.
+    pub checked_ms_ago: Option<u64>,
+    /// The server's timeline, when known (primaries).
+    pub timeline: Option<u32>,
+    /// A standby's replay lag in bytes of WAL (as last measured; `null`
+    /// when unknown, and for primaries).
+    pub replay_lag_bytes: Option<u64>,
 }
 
 impl HealthReport {
@@ -156,6 +212,14 @@ pub struct DebugInfo {
     pub pre_pings: u64,
     /// Retries made by `with_retry` / `transaction_with_retry`.
     pub retries: u64,
+    /// `get_read_after` checkouts served by a standby that had replayed the write.
+    pub read_after_standby: u64,
+    /// `get_read_after` checkouts served by the primary, because no standby
+    /// had replayed the write within `DB_READ_AFTER_WAIT`.
+    pub read_after_primary: u64,
+    /// Read checkouts that left a standby out for lagging more than
+    /// `DB_READ_MAX_LAG`.
+    pub read_lag_avoided: u64,
     /// Connections held longer than the leak detection threshold, with
     /// their age (empty when detection is off).
     pub long_held: Vec<crate::pool::leaks::LongHeld>,
@@ -195,6 +259,7 @@ impl HealthReport {
             tls: None,
             error_code: Some(e.code()),
             pool_status: PoolStatus::closed(0, 0),
+            hosts: Vec::new(),
         }
     }
 }

@@ -69,6 +69,7 @@ pub mod pool;
 pub mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+mod token;
 pub mod url;
 mod value;
 #[cfg(all(feature = "wasm", target_arch = "wasm32"))]
@@ -77,7 +78,7 @@ pub mod wasm;
 // The everyday names live at the crate root; the rest in the public modules
 // above, which match the folders (`dbmux::url`, `dbmux::config`,
 // `dbmux::pool`, `dbmux::health`, `dbmux::sqlite`, `dbmux::postgres`).
-pub use config::{Config, ConfigBuilder};
+pub use config::{Config, ConfigBuilder, ReadMaxLag};
 pub use connection::{Connection, Transaction};
 pub use error::{Error, ErrorCode, Result};
 pub use global::{debug_info, global, health, init, is_initialized, shutdown};
@@ -85,6 +86,7 @@ pub use manager::Manager;
 pub use pool::RetryPolicy;
 #[cfg(feature = "sqlite")]
 pub use sqlite::sqlite_version;
+pub use token::WriteToken;
 pub use value::{Column, ColumnIndex, FromValue, Row, RowSink, Rows, Value, ValueRef};
 
 /// The tokio-postgres crate dbmux is built on, for use with

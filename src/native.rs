@@ -36,4 +36,25 @@ pub(crate) trait NativeConn {
     /// (and, on a server that may have restarted, invalidate the idle ones
     /// opened before now).
     fn after_connection_error(&mut self, shared: &Shared);
+    /// After a write refused as read-only on a connection meant for writes:
+    /// on a server that may have become a standby, drop the connection and
+    /// the host's others, and say so (`None`: nothing to add).
+    fn after_read_only_refusal(&mut self) -> Option<String> {
+        None
+    }
+    /// The token of what this (write) connection committed: SQLite's is
+    /// trivial (every reader of the file sees every commit).
+    fn write_token(&mut self) -> Result<crate::WriteToken> {
+        Ok(crate::WriteToken::sqlite())
+    }
+    /// Whether the server has replayed WAL up to `lsn` (a primary, or
+    /// SQLite, always has).
+    fn has_replayed(&mut self, _lsn: u64) -> Result<bool> {
+        Ok(true)
+    }
+    /// A reason this reader's server lags more than `max` (`None`: it does
+    /// not, or it is not a standby).
+    fn lags_more_than(&mut self, _max: crate::config::ReadMaxLag) -> Result<Option<String>> {
+        Ok(None)
+    }
 }

@@ -303,6 +303,9 @@ fn every_environment_variable_is_read() {
             ("DB_HEALTH_CHECK_INTERVAL", "0"),
             ("DB_PROFILE", "production"),
             ("DBMUX_WORKER_ID", "gw3"),
+            ("DB_HOST_RECHECK", "2s"),
+            ("DB_READ_MAX_LAG", "16MB"),
+            ("DB_READ_AFTER_WAIT", "80ms"),
         ]))
         .build()
         .unwrap();
@@ -319,6 +322,40 @@ fn every_environment_variable_is_read() {
     assert_eq!(c.health_check_interval(), Duration::ZERO);
     assert_eq!(c.profile(), Some(Profile::Production));
     assert_eq!(c.worker_id(), "gw3");
+    assert_eq!(c.host_recheck(), Duration::from_secs(2));
+    assert_eq!(c.read_max_lag(), Some(dbmux::ReadMaxLag::Bytes(16 << 20)));
+    assert_eq!(c.read_after_wait(), Duration::from_millis(80));
+}
+
+#[test]
+fn read_max_lag_takes_bytes_or_a_delay() {
+    let lag = |v: &'static str| {
+        Config::builder()
+            .with_env_lookup(env(&[("DB_READ_MAX_LAG", v)]))
+            .build()
+            .map(|c| c.read_max_lag())
+    };
+    use dbmux::ReadMaxLag::{Bytes, Delay};
+    assert_eq!(lag("65536").unwrap(), Some(Bytes(65536)));
+    assert_eq!(lag("64kB").unwrap(), Some(Bytes(64 << 10)));
+    assert_eq!(lag("1GB").unwrap(), Some(Bytes(1 << 30)));
+    assert_eq!(
+        lag("500ms").unwrap(),
+        Some(Delay(Duration::from_millis(500)))
+    );
+    assert_eq!(lag("2s").unwrap(), Some(Delay(Duration::from_secs(2))));
+    assert_eq!(lag("0").unwrap(), None);
+    // defaults: no limit, 50 ms wait, 10 s recheck
+    let d = Config::builder().build().unwrap();
+    assert_eq!(d.read_max_lag(), None);
+    assert_eq!(d.read_after_wait(), Duration::from_millis(50));
+    assert_eq!(d.host_recheck(), Duration::from_secs(10));
+    for bad in ["lots", "-5", "10 parsecs", "99999999999GB"] {
+        let e = lag(bad).unwrap_err();
+        assert_eq!(e.code(), ErrorCode::InvalidConfig, "{bad}");
+        let m = e.to_string();
+        assert!(m.contains("DB_READ_MAX_LAG") && m.contains("16MB"), "{m}");
+    }
 }
 
 #[test]

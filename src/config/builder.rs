@@ -165,6 +165,30 @@ impl ConfigBuilder {
         self
     }
 
+    /// With several PostgreSQL hosts: how long a host that failed is skipped
+    /// while another can serve, before one connection attempt tries it again
+    /// (`DB_HOST_RECHECK`). Defaults to 10 s.
+    pub fn host_recheck(mut self, d: Duration) -> Self {
+        self.code.host_recheck = Some(d);
+        self
+    }
+
+    /// The most a standby may lag behind the primary for
+    /// [`Manager::get_read`](crate::Manager::get_read) to read on it
+    /// (`DB_READ_MAX_LAG`); `None` (the default) = no limit.
+    pub fn read_max_lag(mut self, lag: Option<crate::config::ReadMaxLag>) -> Self {
+        self.code.read_max_lag = Some(lag);
+        self
+    }
+
+    /// How long [`Manager::get_read_after`](crate::Manager::get_read_after)
+    /// waits for a standby to replay the token's write before it reads on
+    /// the primary (`DB_READ_AFTER_WAIT`). Defaults to 50 ms.
+    pub fn read_after_wait(mut self, d: Duration) -> Self {
+        self.code.read_after_wait = Some(d);
+        self
+    }
+
     /// Log (once, at WARN, with the checkout's backtrace) connections held
     /// longer than this, and list them in debug info. `None` (the default)
     /// turns leak detection off; no backtrace is captured then.
@@ -296,6 +320,10 @@ impl ConfigBuilder {
             profile,
             worker_id: first_set!(layers, worker_id).unwrap_or_else(|| "main".to_string()),
             leak_threshold: first_set!(layers, leak_threshold).unwrap_or(None),
+            host_recheck: first_set!(layers, host_recheck).unwrap_or(Duration::from_secs(10)),
+            read_max_lag: first_set!(layers, read_max_lag).unwrap_or(None),
+            read_after_wait: first_set!(layers, read_after_wait)
+                .unwrap_or(Duration::from_millis(50)),
             retry: {
                 let d = crate::pool::retry::RetryPolicy::default();
                 crate::pool::retry::RetryPolicy::new(

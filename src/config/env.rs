@@ -240,6 +240,36 @@ pub static ENV_VARS: &[EnvVar] = &[
             Ok(())
         },
     },
+    EnvVar {
+        name: "DB_HOST_RECHECK",
+        default: "10 s",
+        doc: "with several PostgreSQL hosts: how long a host that failed is skipped (while \
+              another can serve) before one connection attempt tries it again",
+        apply: |l, n, v| {
+            l.host_recheck = Some(parse_duration(n, v)?);
+            Ok(())
+        },
+    },
+    EnvVar {
+        name: "DB_READ_MAX_LAG",
+        default: "0 (no limit)",
+        doc: "`get_read()` leaves out standbys that lag more than this: bytes of WAL \
+              (`16MB`, `65536`) or a replay delay (`500ms`, `2s`); `0` = no limit",
+        apply: |l, n, v| {
+            l.read_max_lag = Some(super::ReadMaxLag::parse(n, v)?);
+            Ok(())
+        },
+    },
+    EnvVar {
+        name: "DB_READ_AFTER_WAIT",
+        default: "50 ms",
+        doc: "how long `get_read_after(token)` waits for a standby to replay the token's \
+              write before it reads on the primary (a bare number is seconds)",
+        apply: |l, n, v| {
+            l.read_after_wait = Some(parse_duration(n, v)?);
+            Ok(())
+        },
+    },
 ];
 
 /// The module docs' table of [`ENV_VARS`] (variable, default, meaning), as

@@ -26,4 +26,7 @@ pub(super) struct Layer {
     pub(super) retry_base_delay: Option<Duration>,
     pub(super) retry_max_delay: Option<Duration>,
     pub(super) leak_threshold: Option<Option<Duration>>,
+    pub(super) host_recheck: Option<Duration>,
+    pub(super) read_max_lag: Option<Option<super::ReadMaxLag>>,
+    pub(super) read_after_wait: Option<Duration>,
 }

@@ -96,6 +96,64 @@ pub struct Config {
     worker_id: String,
     retry: crate::pool::retry::RetryPolicy,
     leak_threshold: Option<Duration>,
+    host_recheck: Duration,
+    read_max_lag: Option<ReadMaxLag>,
+    read_after_wait: Duration,
+}
+
+/// How far behind the primary a standby may be for
+/// [`Manager::get_read`](crate::Manager::get_read) to use it
+/// (`DB_READ_MAX_LAG`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadMaxLag {
+    /// WAL the standby has not replayed yet, in bytes.
+    Bytes(u64),
+    /// How long ago the standby replayed a transaction while WAL was waiting
+    /// to be replayed (`now() - pg_last_xact_replay_timestamp()`; 0 when it
+    /// has replayed everything it received).
+    Delay(Duration),
+}
+
+impl ReadMaxLag {
+    /// Parses `DB_READ_MAX_LAG`: bytes as a number or with a unit (`65536`,
+    /// `64kB`, `16MB`, `1GB`, PostgreSQL's 1024-based units; `KiB`, `MiB`,
+    /// `GiB` too), or a duration with a unit (`500ms`, `2s`); `0` = no limit.
+    pub(crate) fn parse(setting: &str, v: &str) -> Result<Option<ReadMaxLag>> {
+        const ALLOWED: &str = "must be bytes (65536, 64kB, 16MB, 1GB) or a duration with a unit \
+                               (500ms, 2s), or 0 for no limit";
+        let t = v.trim();
+        let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        let (num, unit) = t.split_at(digits);
+        let unit = unit.trim();
+        let scale: Option<u64> = match unit {
+            "" | "B" => Some(1),
+            "kB" | "KB" | "KiB" => Some(1 << 10),
+            "MB" | "MiB" => Some(1 << 20),
+            "GB" | "GiB" => Some(1 << 30),
+            _ => None,
+        };
+        if let (Ok(n), Some(scale)) = (num.parse::<u64>(), scale) {
+            return match n.checked_mul(scale) {
+                Some(0) => Ok(None),
+                Some(b) => Ok(Some(ReadMaxLag::Bytes(b))),
+                None => Err(Error::config(setting, v, ALLOWED)),
+            };
+        }
+        match humantime::parse_duration(t) {
+            Ok(d) if d.is_zero() => Ok(None),
+            Ok(d) => Ok(Some(ReadMaxLag::Delay(d))),
+            Err(_) => Err(Error::config(setting, v, ALLOWED)),
+        }
+    }
+}
+
+impl std::fmt::Display for ReadMaxLag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadMaxLag::Bytes(b) => write!(f, "{b} bytes"),
+            ReadMaxLag::Delay(d) => write!(f, "{}", humantime::format_duration(*d)),
+        }
+    }
 }
 
 impl Config {
@@ -286,6 +344,21 @@ impl Config {
         self.leak_threshold
     }
 
+    /// How long a failed host of a multi-host URL is skipped (`DB_HOST_RECHECK`).
+    pub fn host_recheck(&self) -> Duration {
+        self.host_recheck
+    }
+
+    /// The most a standby may lag for reads (`DB_READ_MAX_LAG`); `None` = no limit.
+    pub fn read_max_lag(&self) -> Option<ReadMaxLag> {
+        self.read_max_lag
+    }
+
+    /// How long `get_read_after` waits for a standby (`DB_READ_AFTER_WAIT`).
+    pub fn read_after_wait(&self) -> Duration {
+        self.read_after_wait
+    }
+
     /// The retry policy of `with_retry` / `transaction_with_retry`.
     pub fn retry(&self) -> crate::pool::retry::RetryPolicy {
         self.retry
@@ -333,7 +406,7 @@ mod tests {
         let asked = asked.lock().unwrap().clone();
         let listed: BTreeSet<String> = ENV_VARS.iter().map(|v| v.name.to_string()).collect();
         assert_eq!(asked, listed);
-        assert_eq!(listed.len(), 21);
+        assert_eq!(listed.len(), 24);
         assert_eq!(listed.len(), ENV_VARS.len(), "a variable is listed twice");
     }
 

@@ -28,6 +28,11 @@ pub(crate) enum BackendPool {
         pool: Pool<crate::postgres::PgManager>,
         /// Read-only sessions, on a standby where one qualifies (`get_read`).
         read: Pool<crate::postgres::PgManager>,
+        /// Read-only sessions on the primary, for reads that no standby can
+        /// serve (`get_read_after`, `DB_READ_MAX_LAG`).
+        primary_read: Pool<crate::postgres::PgManager>,
+        /// What the manager knows of each host, shared by the three pools.
+        known: Arc<crate::postgres::hosts::Hosts>,
     },
     /// Keeps the enum matchable in a build without any backend.
     #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
@@ -54,11 +59,25 @@ impl BackendPool {
                 PoolHandle::Sqlite(if read { r } else { pool }.clone(), read)
             }
             #[cfg(feature = "postgres")]
-            BackendPool::Postgres { pool, read: r } => {
+            BackendPool::Postgres { pool, read: r, .. } => {
                 PoolHandle::Postgres(if read { r } else { pool }.clone(), read)
             }
             #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
             BackendPool::None(n) => match *n {},
+        }
+    }
+
+    /// PostgreSQL with several hosts: the pool of read-only sessions on the
+    /// primary, for reads no standby can serve.
+    pub(super) fn primary_reads(&self) -> Option<PoolHandle> {
+        match self {
+            #[cfg(feature = "postgres")]
+            BackendPool::Postgres {
+                primary_read,
+                known,
+                ..
+            } if known.len() > 1 => Some(PoolHandle::Postgres(primary_read.clone(), true)),
+            _ => None,
         }
     }
 
@@ -72,12 +91,28 @@ impl BackendPool {
                 pool.close();
             }
             #[cfg(feature = "postgres")]
-            BackendPool::Postgres { pool, read } => {
+            BackendPool::Postgres {
+                pool,
+                read,
+                primary_read,
+                ..
+            } => {
+                primary_read.close();
                 read.close();
                 pool.close();
             }
             #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
             BackendPool::None(n) => match *n {},
+        }
+    }
+
+    /// PostgreSQL: every host with what the manager knows of it.
+    pub(super) fn hosts(&self) -> Vec<crate::health::HostHealth> {
+        match self {
+            #[cfg(feature = "postgres")]
+            BackendPool::Postgres { known, .. } => known.snapshot(),
+            #[allow(unreachable_patterns)]
+            _ => Vec::new(),
         }
     }
 
@@ -155,17 +190,43 @@ pub(super) fn build_pool(config: &Config, stats: &Arc<Stats>) -> Result<BackendP
                 query_timeout: config.query_timeout(),
                 application_name: application_name(config.worker_id()),
             };
-            // one set of checks (and counters) for both pools of the manager
+            use crate::postgres::hosts::Hosts;
+            // one set of checks (and counters), and one view of the hosts,
+            // for every pool of the manager
             let checks = crate::pool::CheckSettings::new(config, stats);
-            let manager = PgManager::new(p.settings(), &session, checks.clone())?;
-            let pool = new_pool(config, config.pool_size(), manager, checks.clone());
-            let reader = PgManager::new(
-                &crate::postgres::read_settings(p.settings()),
-                &session,
+            let known = Arc::new(Hosts::new(
+                crate::postgres::host_names(p.settings()),
+                config.host_recheck(),
+            ));
+            let opener = |s: &crate::postgres::PgSettings, for_writes| {
+                PgManager::new(s, &session, checks.clone(), known.clone(), for_writes)
+            };
+            let pool = new_pool(
+                config,
+                config.pool_size(),
+                opener(p.settings(), true)?,
                 checks.clone(),
-            )?;
-            let read = new_pool(config, config.read_pool_size(), reader, checks);
-            Ok(BackendPool::Postgres { pool, read })
+            );
+            let reads = crate::postgres::read_settings(p.settings());
+            let read = new_pool(
+                config,
+                config.read_pool_size(),
+                opener(&reads, false)?,
+                checks.clone(),
+            );
+            let on_primary = crate::postgres::primary_read_settings(p.settings());
+            let primary_read = Pool::new(
+                opener(&on_primary, false)?,
+                config.read_pool_size() + config.max_overflow(),
+                1,
+                checks,
+            );
+            Ok(BackendPool::Postgres {
+                pool,
+                read,
+                primary_read,
+                known,
+            })
         }
         #[cfg(not(feature = "postgres"))]
         Target::Postgres(p) => Err(crate::Error::new(

@@ -187,7 +187,150 @@ impl Manager {
                 }
                 self.inner.file_ensured.store(true, Relaxed);
             }
-            self.checkout(self.inner.shared.config.pool_timeout(), true)
+            let start = Instant::now();
+            let timeout = self.inner.shared.config.pool_timeout();
+            let conn = self.checkout(timeout, true)?;
+            self.within_max_lag(conn, start, timeout)
+        }
+    }
+
+    /// With `DB_READ_MAX_LAG` and several hosts: a reader on a standby that
+    /// lags more is returned (and the standby left out for a second), and
+    /// the read goes to another standby, else to the primary.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn within_max_lag(
+        &self,
+        mut conn: Connection,
+        start: Instant,
+        timeout: Duration,
+    ) -> Result<Connection> {
+        let Some(max) = self.inner.shared.config.read_max_lag() else {
+            return Ok(conn);
+        };
+        if self.primary_reads().is_none() {
+            return Ok(conn); // one server: there is nowhere else to read
+        }
+        for _ in 0..2 {
+            match conn.lags_more_than(max)? {
+                None => return Ok(conn),
+                Some(why) => {
+                    self.inner
+                        .shared
+                        .stats
+                        .read_lag_avoided
+                        .fetch_add(1, Relaxed);
+                    log::info!(target: "dbmux::postgres", "{why}; reading elsewhere");
+                    drop(conn);
+                    conn = self.checkout(timeout.saturating_sub(start.elapsed()), true)?;
+                }
+            }
+        }
+        match conn.lags_more_than(max)? {
+            None => Ok(conn),
+            Some(_) => {
+                drop(conn);
+                self.checkout_primary_read(start, timeout)
+            }
+        }
+    }
+
+    /// A read-only session on the primary (several hosts), within what is
+    /// left of `timeout`.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn checkout_primary_read(&self, start: Instant, timeout: Duration) -> Result<Connection> {
+        let handle = self.primary_reads().ok_or_else(|| self.closed_error())?;
+        let left = timeout
+            .saturating_sub(start.elapsed())
+            .max(Duration::from_millis(1));
+        handle
+            .checkout(left, &self.inner.shared)
+            .map_err(|refused| self.refusal(refused, start))
+    }
+
+    /// The handle of the primary's read pool, when there is one.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn primary_reads(&self) -> Option<backend::PoolHandle> {
+        self.read_pool()
+            .as_ref()
+            .and_then(BackendPool::primary_reads)
+    }
+
+    /// A reader that has everything up to `token` (read-your-writes):
+    ///
+    /// - PostgreSQL: a reader (as [`get_read`](Self::get_read)) on a standby
+    ///   that has replayed the token's WAL position, or on the primary; when
+    ///   the standby has not yet, it is asked again until
+    ///   `DB_READ_AFTER_WAIT` (default 50 ms) passed, and then the read goes
+    ///   to a read-only session on the primary;
+    /// - SQLite: as [`get_read`](Self::get_read) (every reader of the file
+    ///   sees every commit).
+    ///
+    /// `debug_info()` counts which served: `read_after_standby`,
+    /// `read_after_primary`.
+    ///
+    /// # Errors
+    /// As [`get_read`](Self::get_read); [`ErrorCode::InvalidParameter`] for
+    /// a token of the other backend.
+    pub fn get_read_after(&self, token: &crate::WriteToken) -> Result<Connection> {
+        let backend = self.inner.shared.config.backend();
+        if token.backend() != backend {
+            return Err(Error::new(
+                ErrorCode::InvalidParameter,
+                format!(
+                    "the write token {token} is from {}, but this manager is for {backend}",
+                    token.backend()
+                ),
+            ));
+        }
+        let Some(lsn) = token.lsn() else {
+            return self.get_read();
+        };
+        #[cfg(target_arch = "wasm32")]
+        {
+            let _ = lsn;
+            self.get_read()
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            let start = Instant::now();
+            let timeout = self.inner.shared.config.pool_timeout();
+            let wait = self.inner.shared.config.read_after_wait();
+            let stats = &self.inner.shared.stats;
+            let mut conn = self.get_read()?;
+            let mut pause = Duration::from_micros(500);
+            loop {
+                if conn.has_replayed(lsn)? {
+                    stats.read_after_standby.fetch_add(1, Relaxed);
+                    return Ok(conn);
+                }
+                if start.elapsed() >= wait || self.primary_reads().is_none() {
+                    break;
+                }
+                crate::platform::sleep(pause.min(wait.saturating_sub(start.elapsed())));
+                pause = (pause * 2).min(Duration::from_millis(5));
+            }
+            if self.primary_reads().is_none() {
+                // one server, a standby: wait for it within pool_timeout
+                while start.elapsed() < timeout {
+                    crate::platform::sleep(Duration::from_millis(5));
+                    if conn.has_replayed(lsn)? {
+                        stats.read_after_standby.fetch_add(1, Relaxed);
+                        return Ok(conn);
+                    }
+                }
+                return Err(Error::new(
+                    ErrorCode::PoolTimeout,
+                    format!(
+                        "the server has not replayed the write {token} within pool_timeout \
+                         ({:.2} s), and the URL names no other server",
+                        start.elapsed().as_secs_f64()
+                    ),
+                ));
+            }
+            drop(conn);
+            let conn = self.checkout_primary_read(start, timeout)?;
+            stats.read_after_primary.fetch_add(1, Relaxed);
+            Ok(conn)
         }
     }
 
@@ -205,13 +348,16 @@ impl Manager {
         let start = Instant::now();
         handle
             .checkout(timeout, &self.inner.shared)
-            .map_err(|refused| match refused {
-                Refused::Failed(e) => e,
-                Refused::Closed => self.closed_error(),
-                Refused::Timeout { state, last_error } => {
-                    self.timeout_error(start, state, last_error)
-                }
-            })
+            .map_err(|refused| self.refusal(refused, start))
+    }
+
+    /// The error of a checkout the pool refused.
+    fn refusal(&self, refused: Refused, start: Instant) -> Error {
+        match refused {
+            Refused::Failed(e) => e,
+            Refused::Closed => self.closed_error(),
+            Refused::Timeout { state, last_error } => self.timeout_error(start, state, last_error),
+        }
     }
 
     /// The error of a checkout that gave up: a connect failure when opening
@@ -386,6 +532,15 @@ impl Manager {
         mut f: impl FnMut(&mut Transaction<'_>) -> Result<T>,
     ) -> Result<T> {
         self.with_retry(|c| c.transaction(&mut f))
+    }
+
+    /// PostgreSQL: every host of the URL with its role and state, as this
+    /// manager last saw it (empty for SQLite and after shutdown).
+    pub fn hosts(&self) -> Vec<crate::health::HostHealth> {
+        self.read_pool()
+            .as_ref()
+            .map(BackendPool::hosts)
+            .unwrap_or_default()
     }
 
     /// The pool's current state.

@@ -64,6 +64,7 @@ pub(super) fn health_check(mgr: &Manager) -> HealthReport {
         tls,
         error_code,
         pool_status: mgr.pool_status(),
+        hosts: mgr.hosts(),
     }
 }
 
@@ -106,6 +107,9 @@ pub(super) fn debug_snapshot(mgr: &Manager) -> DebugInfo {
         resets_on_return: s.resets.load(Relaxed),
         pre_pings: s.pre_pings.load(Relaxed),
         retries: s.retries.load(Relaxed),
+        read_after_standby: s.read_after_standby.load(Relaxed),
+        read_after_primary: s.read_after_primary.load(Relaxed),
+        read_lag_avoided: s.read_lag_avoided.load(Relaxed),
         long_held: mgr
             .inner
             .shared

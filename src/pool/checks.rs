@@ -92,12 +92,15 @@ impl CheckSettings {
             }
             Readiness::Readable => {
                 self.stats.pre_pings.fetch_add(1, Relaxed);
-                return c.ping();
+                c.ping()?;
+                // what the server sent may say it changed role
+                return c.refused(self).map_or(Ok(()), Err);
             }
         }
         if self.pre_ping && now.duration_since(c.idle_since()) >= self.pre_ping_window {
             self.stats.pre_pings.fetch_add(1, Relaxed);
             c.ping()?;
+            return c.refused(self).map_or(Ok(()), Err);
         }
         Ok(())
     }

@@ -42,6 +42,12 @@ pub(crate) struct Stats {
     pub resets: AtomicU64,
     pub pre_pings: AtomicU64,
     pub retries: AtomicU64,
+    /// `get_read_after` served by a standby that had replayed the write.
+    pub read_after_standby: AtomicU64,
+    /// `get_read_after` served by the primary (no standby had it in time).
+    pub read_after_primary: AtomicU64,
+    /// Reads that left a standby out for lagging more than `DB_READ_MAX_LAG`.
+    pub read_lag_avoided: AtomicU64,
     /// Checkouts waiting in line now.
     pub waiting: AtomicU64,
     /// Connection attempts in flight now (or waiting to retry).
@@ -54,10 +60,6 @@ pub(crate) struct Stats {
     pub wait_time: histogram::Histogram,
     /// How long connections stay checked out.
     pub hold_time: histogram::Histogram,
-    /// Connections born before this (ns since the process epoch) are
-    /// invalidated: the server went away after they were opened. 0 = none.
-    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
-    pub invalidate_before: AtomicU64,
     pub last_error: Mutex<Option<String>>,
     /// The WARN rate limit of connect errors.
     warned: Mutex<WarnLimit>,
@@ -95,20 +97,6 @@ impl Stats {
         let us = d.as_micros().min(u64::MAX as u128) as u64;
         self.wait_total_us.fetch_add(us, Relaxed);
         self.wait_time.record(d);
-    }
-
-    /// Marks every connection opened until now as stale (the server went away).
-    #[cfg(feature = "postgres")]
-    pub fn invalidate_all_now(&self) {
-        self.invalidate_before
-            .store(epoch_nanos(crate::platform::Instant::now()), Relaxed);
-    }
-
-    /// True when a connection born at `born` predates a server failure.
-    #[cfg(feature = "postgres")]
-    pub fn is_stale(&self, born: crate::platform::Instant) -> bool {
-        let before = self.invalidate_before.load(Relaxed);
-        before != 0 && epoch_nanos(born) < before
     }
 
     pub fn last_error(&self) -> Option<String> {
@@ -176,15 +164,6 @@ impl CheckSettings {
             stats: stats.clone(),
         })
     }
-}
-
-/// Nanoseconds between a process-wide epoch and `t`.
-#[cfg(feature = "postgres")]
-pub(crate) fn epoch_nanos(t: crate::platform::Instant) -> u64 {
-    static EPOCH: std::sync::OnceLock<crate::platform::Instant> = std::sync::OnceLock::new();
-    let e =
-        *EPOCH.get_or_init(|| crate::platform::Instant::now() - std::time::Duration::from_secs(1));
-    t.saturating_duration_since(e).as_nanos() as u64
 }
 
 /// Why a pooled connection was refused on checkout.

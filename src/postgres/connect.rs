@@ -12,6 +12,7 @@ use tokio_postgres::NoTls;
 
 use super::client::{PgClient, Waited};
 use super::errors::classify;
+use super::hosts::{parse_lsn, Admission, Hosts, Seen};
 use super::socket::Endpoint;
 #[cfg(feature = "tls")]
 use super::tls::tls_connector;
@@ -86,6 +87,11 @@ pub(crate) struct PgManager {
     query_timeout: Option<Duration>,
     settings: Arc<CheckSettings>,
     display: String,
+    /// What the manager knows of each host, shared by its pools.
+    known: Arc<Hosts>,
+    /// The pool for writes: fenced hosts and hosts that refused a write are
+    /// avoided.
+    for_writes: bool,
 }
 
 impl std::fmt::Debug for PgManager {
@@ -110,6 +116,22 @@ fn connect_timeout(s: &PgSettings, session: &SessionSettings) -> Duration {
     s.connect_timeout
         .map(Duration::from_secs)
         .unwrap_or(session.connect_timeout)
+}
+
+/// The hosts of `s` as `(name, port)`, in order, for [`Hosts`].
+pub(crate) fn host_names(s: &PgSettings) -> Vec<(String, u16)> {
+    (0..s.host.len().max(s.hostaddr.len()).max(1))
+        .map(|i| {
+            let name = s
+                .host
+                .get(i)
+                .or(s.hostaddr.get(i))
+                .cloned()
+                .unwrap_or_else(|| super::DEFAULT_SOCKET_DIR.to_string());
+            let port = s.port.get(i).or(s.port.first()).copied().unwrap_or(5432);
+            (name, port)
+        })
+        .collect()
 }
 
 /// One config per host in `s` (with its port and hostaddr), in order.
@@ -167,10 +189,14 @@ fn base_config(s: &PgSettings, session: &SessionSettings) -> tokio_postgres::Con
 }
 
 impl PgManager {
+    /// The opener of one pool: `known` is shared by the manager's pools;
+    /// `for_writes` for the pool of `get()`.
     pub fn new(
         s: &PgSettings,
         session: &SessionSettings,
         settings: Arc<CheckSettings>,
+        known: Arc<Hosts>,
+        for_writes: bool,
     ) -> Result<PgManager> {
         #[cfg(not(feature = "tls"))]
         if !matches!(
@@ -215,6 +241,8 @@ impl PgManager {
             query_timeout: session.query_timeout,
             settings,
             display: s.to_string(),
+            known,
+            for_writes,
         })
     }
 
@@ -327,8 +355,10 @@ impl PgManager {
     /// Opens a client on the first host that qualifies, following libpq's
     /// sslmode rules on each: hosts in the order given (or shuffled for
     /// `load_balance_hosts=random`); `prefer-standby` makes a second pass
-    /// accepting any server when no standby qualified.
-    fn open_client(&self) -> Result<PgClient> {
+    /// accepting any server when no standby qualified. A host that failed
+    /// lately is skipped while another may serve, and tried last (by one
+    /// attempt at a time) when none did. Returns the client and its host.
+    fn open_client(&self) -> Result<(PgClient, usize, Seen)> {
         let mut order: Vec<usize> = (0..self.hosts.len()).collect();
         if self.load_balance == LoadBalanceHosts::Random {
             // Fisher-Yates with the pool's jitter generator
@@ -344,19 +374,129 @@ impl PgManager {
             _ => std::slice::from_ref(&self.session_attrs),
         };
         let mut last = None;
-        for &want in passes {
-            for &i in &order {
-                let host = &self.hosts[i];
-                match self
-                    .connect_host(host)
-                    .and_then(|c| self.check_session_attrs(c, want))
-                {
-                    Ok(c) => return Ok(c),
-                    Err(e) => last = Some(e),
+        for last_resort in [false, true] {
+            if last_resort && !order.iter().any(|&i| self.known.is_skipped(i)) {
+                break;
+            }
+            for &want in passes {
+                for &i in &order {
+                    let probe = match self.known.admit(i, last_resort, self.for_writes) {
+                        Admission::Try(probe) => probe,
+                        Admission::Skip => continue,
+                    };
+                    if last_resort && probe.is_none() {
+                        continue; // tried in the first pass
+                    }
+                    match self.try_host(i, want) {
+                        Ok(found) => return Ok(found),
+                        Err(e) => last = Some(e),
+                    }
+                    drop(probe);
                 }
             }
         }
-        Err(last.expect("at least one host"))
+        Err(last.unwrap_or_else(|| self.all_skipped()))
+    }
+
+    /// One host: connect, note what it is, check it qualifies.
+    fn try_host(&self, i: usize, want: TargetSessionAttrs) -> Result<(PgClient, usize, Seen)> {
+        let c = match self.connect_host(&self.hosts[i]) {
+            Ok(c) => c,
+            Err(e) => {
+                self.known.failed(i, &e);
+                return Err(e);
+            }
+        };
+        let seen = self.seen(&c)?;
+        self.known.connected(i, seen)?;
+        if let Some(why) = self.avoid(i) {
+            return Err(why);
+        }
+        let c = self.check_session_attrs(c, want)?;
+        Ok((c, i, seen))
+    }
+
+    /// A reason not to use host `i` for this pool now (reads avoid a standby
+    /// that lags too much).
+    fn avoid(&self, i: usize) -> Option<Error> {
+        if !self.for_writes && self.hosts.len() > 1 && self.known.is_lagging(i) {
+            return Some(Error::new(
+                ErrorCode::ConnectFailed,
+                format!(
+                    "{} lags behind the primary by more than DB_READ_MAX_LAG",
+                    self.known.name(i)
+                ),
+            ));
+        }
+        None
+    }
+
+    /// The error when every host was skipped (each failed lately, and
+    /// another attempt is trying it again now).
+    fn all_skipped(&self) -> Error {
+        let hosts: Vec<String> = self
+            .known
+            .snapshot()
+            .into_iter()
+            .map(|h| match h.last_error {
+                Some(e) => format!("{}:{}: {e}", h.host, h.port),
+                None => format!("{}:{}: being tried", h.host, h.port),
+            })
+            .collect();
+        Error::new(
+            ErrorCode::ConnectFailed,
+            format!(
+                "every host failed lately and is being tried again by another attempt ({})",
+                hosts.join("; ")
+            ),
+        )
+    }
+
+    /// What the server is: standby or primary (from ParameterStatus where
+    /// the server reports it), and with several hosts its timeline and WAL
+    /// position (for fencing and read-your-writes), asked in one query.
+    fn seen(&self, c: &PgClient) -> Result<Seen> {
+        let standby = c.parameter("in_hot_standby").map(|v| v == "on");
+        if self.hosts.len() == 1 {
+            return Ok(Seen {
+                standby: standby.unwrap_or(false),
+                ..Seen::default()
+            });
+        }
+        const ASK: &str = "SELECT r.rec::text, CASE WHEN r.rec THEN NULL ELSE \
+             substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) END, \
+             (CASE WHEN r.rec THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_insert_lsn() END)::text \
+             FROM (SELECT pg_is_in_recovery() AS rec) r";
+        let rows = c
+            .wait_for(Some(self.connect_timeout), c.client().simple_query(ASK))
+            .map_err(|w| match w {
+                Waited::TimedOut(d) => connect_timed_out(d),
+                w => w.into_error("connecting"),
+            });
+        let row = match rows {
+            Ok(rows) => rows.into_iter().find_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(r) => Some((
+                    r.get(0) == Some("true"),
+                    r.get(1).and_then(|t| u32::from_str_radix(t, 16).ok()),
+                    r.get(2).and_then(parse_lsn),
+                )),
+                _ => None,
+            }),
+            // a server that speaks the protocol but lacks these functions
+            Err(e) if e.code() != ErrorCode::ConnectFailed => None,
+            Err(e) => return Err(e),
+        };
+        Ok(match row {
+            Some((rec, timeline, lsn)) => Seen {
+                standby: rec,
+                timeline,
+                lsn,
+            },
+            None => Seen {
+                standby: standby.unwrap_or(false),
+                ..Seen::default()
+            },
+        })
     }
 
     /// Connects to one host with libpq's sslmode order of attempts.
@@ -444,7 +584,7 @@ impl Open for PgManager {
             )
             .caused_by(inner)
         };
-        let client = self.open_client().map_err(open_err)?;
+        let (client, host, seen) = self.open_client().map_err(open_err)?;
         let tls = client
             .wait_for(
                 Some(self.connect_timeout),
@@ -470,6 +610,11 @@ impl Open for PgManager {
             last: None,
             stats: self.settings.stats.clone(),
             ping_limit: self.ping_limit(),
+            host,
+            known: self.known.clone(),
+            want: self.session_attrs,
+            standby: seen.standby,
+            for_writes: self.for_writes,
         })
     }
 }

@@ -2,6 +2,7 @@
 
 pub(crate) mod client;
 mod errors;
+pub(crate) mod hosts;
 pub(crate) mod socket;
 pub(crate) mod values;
 
@@ -14,11 +15,12 @@ pub use client::PgClient;
 pub use tokio_postgres;
 
 mod connect;
+mod replicas;
 mod statements;
 #[cfg(feature = "tls")]
 mod tls;
 
-pub(crate) use connect::{PgManager, SessionSettings};
+pub(crate) use connect::{host_names, PgManager, SessionSettings};
 
 /// The settings of the read pool: sessions read-only by default
 /// (`default_transaction_read_only=on`, so the server refuses writes), and
@@ -48,6 +50,21 @@ pub(crate) fn read_settings(s: &PgSettings) -> PgSettings {
         // requirement is for the write pool)
         r.target_session_attrs = TargetSessionAttrs::Any;
     }
+    r
+}
+
+/// The settings of the pool that reads on the primary when no standby can
+/// serve a read (`get_read_after`, `DB_READ_MAX_LAG`): read-only sessions on
+/// a server that is not in recovery, hosts in the URL's order.
+pub(crate) fn primary_read_settings(s: &PgSettings) -> PgSettings {
+    let mut r = read_settings(s);
+    r.load_balance_hosts = LoadBalanceHosts::Disable;
+    r.target_session_attrs = if s.host.len().max(s.hostaddr.len()) > 1 {
+        TargetSessionAttrs::Primary
+    } else {
+        // one server: it is the only one there is
+        TargetSessionAttrs::Any
+    };
     r
 }
 
@@ -81,6 +98,15 @@ pub(crate) struct PgConn {
     /// The limit of dbmux's own round trips on it (pre-ping, rollback on
     /// return): see [`PgManager::ping_limit`].
     ping_limit: Option<Duration>,
+    /// Which host of the URL it is connected to, in `known`.
+    pub host: usize,
+    pub known: Arc<hosts::Hosts>,
+    /// The servers its pool accepts (`target_session_attrs`).
+    want: TargetSessionAttrs,
+    /// Whether the server was a standby when it was opened.
+    pub standby: bool,
+    /// A connection of the pool for writes.
+    for_writes: bool,
 }
 
 impl PgConn {
@@ -103,6 +129,46 @@ impl Drop for PgConn {
     }
 }
 
+impl PgConn {
+    /// Whether the server changed role since the connection was opened, so
+    /// that its pool would no longer choose it, as the server reported in
+    /// ParameterStatus (PostgreSQL 14+: `in_hot_standby` after a promotion,
+    /// `default_transaction_read_only` after a reload).
+    fn role_changed(&self) -> Option<String> {
+        if self.want == TargetSessionAttrs::Any {
+            return None;
+        }
+        let c = self.client();
+        let on = |name| c.parameter(name).map(|v| v == "on");
+        let standby = on("in_hot_standby")?;
+        let read_only = on("default_transaction_read_only").unwrap_or(false);
+        if standby != self.standby && self.want == TargetSessionAttrs::PreferStandby {
+            // a promoted standby: prefer another standby again
+            return (!standby).then(|| {
+                format!(
+                    "{} was promoted; reads look for a standby again",
+                    self.known.name(self.host)
+                )
+            });
+        }
+        if self.want.accepts(standby, read_only) {
+            return None;
+        }
+        Some(format!(
+            "{} is now {}, but target_session_attrs={}",
+            self.known.name(self.host),
+            if standby {
+                "a standby"
+            } else if read_only {
+                "read-only"
+            } else {
+                "a primary"
+            },
+            self.want.as_str()
+        ))
+    }
+}
+
 impl Checked for PgConn {
     fn born(&self) -> Instant {
         self.born
@@ -117,10 +183,21 @@ impl Checked for PgConn {
     }
 
     fn refused(&self, settings: &CheckSettings) -> Option<ConnError> {
-        let reason = if settings.stats.is_stale(self.born) {
-            "opened before the server failed; replaced by a new connection"
+        let _ = settings;
+        let reason = if self.known.is_stale(self.host, self.born) {
+            "opened before the server failed or refused a write; replaced by a new connection"
+                .to_string()
         } else if self.client().is_dead() {
-            "the server closed the connection"
+            "the server closed the connection".to_string()
+        } else if let Some(why) = self.role_changed() {
+            why
+        } else if let Some(why) = self.known.fenced(self.host) {
+            why
+        } else if !self.for_writes && self.known.is_lagging(self.host) {
+            format!(
+                "{} lags more than DB_READ_MAX_LAG; reads go elsewhere for a while",
+                self.known.name(self.host)
+            )
         } else {
             return None;
         };
@@ -202,8 +279,42 @@ impl crate::native::NativeConn for PgConn {
 
     // statement_timeout is enforced by the server, DB_QUERY_TIMEOUT by PgClient
 
-    fn after_connection_error(&mut self, shared: &crate::pool::Shared) {
+    fn after_connection_error(&mut self, _shared: &crate::pool::Shared) {
         self.client().mark_dead();
-        shared.stats.invalidate_all_now();
+        self.known.failed(
+            self.host,
+            &Error::new(ErrorCode::ConnectFailed, "the connection was lost"),
+        );
+        self.known.evict(self.host);
+    }
+
+    fn write_token(&mut self) -> Result<crate::WriteToken> {
+        PgConn::write_token(self)
+    }
+
+    fn has_replayed(&mut self, lsn: u64) -> Result<bool> {
+        PgConn::has_replayed(self, lsn)
+    }
+
+    fn lags_more_than(&mut self, max: crate::config::ReadMaxLag) -> Result<Option<String>> {
+        let over = PgConn::lags_more_than(self, max)?;
+        if over.is_some() {
+            self.known.set_lagging(self.host, replicas::LAGGING_FOR);
+        }
+        Ok(over)
+    }
+
+    fn after_read_only_refusal(&mut self) -> Option<String> {
+        if !self.for_writes {
+            return None;
+        }
+        // the server is a standby or read-only now: find the primary again
+        self.client().mark_dead();
+        self.known.refused_write(self.host);
+        Some(format!(
+            "{} refused a write as read-only (it is a standby, or its sessions are read-only \
+             now); dbmux dropped its connections to it, and new ones look for the primary again",
+            self.known.name(self.host)
+        ))
     }
 }
