@@ -69,6 +69,7 @@ impl BackendPool {
 
     /// PostgreSQL with several hosts: the pool of read-only sessions on the
     /// primary, for reads no standby can serve.
+    #[cfg(not(target_arch = "wasm32"))]
     pub(super) fn primary_reads(&self) -> Option<PoolHandle> {
         match self {
             #[cfg(feature = "postgres")]
