@@ -36,53 +36,11 @@ P1=$(free_port); while [ "$P1" = "$P0" ]; do P1=$(free_port); done
 P2=$(free_port); while [ "$P2" = "$P0" ] || [ "$P2" = "$P1" ]; do P2=$(free_port); done
 PASSWORD="dbmux-repl-$(openssl rand -hex 8 2>/dev/null || od -An -N8 -tx8 /dev/urandom | tr -d ' ')"
 
-as_pg "$BIN/initdb" -D "$BASE/primary" -U postgres -A trust --no-sync -E UTF8 >/dev/null
-cat >> "$BASE/primary/postgresql.conf" <<CONF
-port = $P0
-listen_addresses = '127.0.0.1'
-unix_socket_directories = '$BASE/sock'
-max_connections = 150
-wal_keep_size = 64MB
-fsync = off
-full_page_writes = off
-password_encryption = 'scram-sha-256'
-CONF
-cat > "$BASE/primary/pg_hba.conf" <<CONF
-local     all          all                     trust
-host      replication  postgres  127.0.0.1/32  trust
-host      all          all       127.0.0.1/32  trust
-CONF
-as_pg "$BIN/pg_ctl" -D "$BASE/primary" -l "$BASE/primary.log" -w -t 60 start >/dev/null
-as_pg "$BIN/psql" -q -h "$BASE/sock" -p "$P0" -U postgres -d postgres -v ON_ERROR_STOP=1 <<SQL
-CREATE ROLE dbmux LOGIN SUPERUSER PASSWORD '$PASSWORD';
-CREATE DATABASE dbmux_test OWNER dbmux;
-SQL
-
-standby() { # name port
-  local name=$1 port=$2
-  as_pg "$BIN/pg_basebackup" -h 127.0.0.1 -p "$P0" -U postgres -D "$BASE/$name" -R -X stream -c fast
-  cat >> "$BASE/$name/postgresql.auto.conf" <<CONF
-port = $port
-cluster_name = '$name'
-wal_retrieve_retry_interval = 100ms
-CONF
-  as_pg "$BIN/pg_ctl" -D "$BASE/$name" -l "$BASE/$name.log" -w -t 60 start >/dev/null
-}
-standby s1 "$P1"
-standby s2 "$P2"
-
+repl_primary "$P0"
+repl_standby s1 "$P1" "$P0"
+repl_standby s2 "$P2" "$P0"
 # s1 is synchronous: a COMMIT returns once s1 has the WAL
-as_pg "$BIN/psql" -q -h "$BASE/sock" -p "$P0" -U postgres -d postgres -v ON_ERROR_STOP=1 >/dev/null <<SQL
-ALTER SYSTEM SET synchronous_standby_names = 's1';
-SELECT pg_reload_conf();
-SQL
-for _ in $(seq 1 300); do
-  n=$(as_pg "$BIN/psql" -tA -h "$BASE/sock" -p "$P0" -U postgres -d postgres \
-    -c "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")
-  [ "$n" = 2 ] && break
-  sleep 0.1
-done
-[ "$n" = 2 ] || { echo "with-test-replicas: the standbys are not streaming" >&2; exit 1; }
+repl_sync "$P0" s1 2 || { echo "with-test-replicas: the standbys are not streaming" >&2; exit 1; }
 
 export DBMUX_TEST_REPL_PRIMARY_PORT=$P0
 export DBMUX_TEST_REPL_STANDBY_PORT=$P1
