@@ -18,15 +18,17 @@ static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 struct Replicas {
     primary: String,
     standby: String,
+    async_standby: String,
     password: String,
     bin: String,
     base: String,
 }
 
 fn replicas() -> Option<Replicas> {
-    let [primary, standby, password, bin, base] = common::pg_env([
+    let [primary, standby, async_standby, password, bin, base] = common::pg_env([
         "DBMUX_TEST_REPL_PRIMARY_PORT",
         "DBMUX_TEST_REPL_STANDBY_PORT",
+        "DBMUX_TEST_REPL_ASYNC_PORT",
         "DBMUX_TEST_REPL_PASSWORD",
         "DBMUX_TEST_REPL_BIN",
         "DBMUX_TEST_REPL_BASE",
@@ -34,6 +36,7 @@ fn replicas() -> Option<Replicas> {
     Some(Replicas {
         primary,
         standby,
+        async_standby,
         password,
         bin,
         base,
@@ -264,4 +267,186 @@ fn get_read_prefers_a_standby_and_refuses_writes() {
         assert!(e.to_string().contains("with get()"), "{e}");
         mgr.shutdown();
     }
+}
+
+/// Runs `sql` on one node (as the superuser, one connection).
+fn on_node(r: &Replicas, port: &str, sql: &str) {
+    let mgr = Manager::from_url(&r.url(&[port], "")).unwrap();
+    mgr.execute_batch(sql).unwrap();
+    mgr.shutdown();
+}
+
+/// Read-your-writes against the asynchronous standby: every read after a
+/// write token sees the write; most are served by the standby while replay
+/// keeps up; with replay paused they fall back to the primary after
+/// DB_READ_AFTER_WAIT, still seeing every write.
+#[test]
+fn reads_after_a_write_token_always_see_the_write() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(r) = replicas() else { return };
+    let mgr = Manager::new(
+        Config::builder()
+            // commits wait for no standby here: the async one must catch up
+            .url(r.url(
+                &[&r.primary, &r.async_standby],
+                "target_session_attrs=read-write&options=-c%20synchronous_commit%3Dlocal",
+            ))
+            .pool_size(2)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    mgr.execute_batch("DROP TABLE IF EXISTS ryw; CREATE TABLE ryw (id BIGINT PRIMARY KEY)")
+        .unwrap();
+    let pairs = |from: i64, n: i64| {
+        let mut violations = 0;
+        for id in from..from + n {
+            let mut w = mgr.get().unwrap();
+            assert_eq!(w.write_token().unwrap(), None, "no write yet");
+            w.execute("INSERT INTO ryw VALUES (?)", params![id]).unwrap();
+            let token = w.write_token().unwrap().expect("a token after a write");
+            drop(w);
+            // the token travels as a string
+            let token: dbmux::WriteToken = token.to_string().parse().unwrap();
+            let mut rd = mgr.get_read_after(&token).unwrap();
+            let seen: i64 = rd
+                .query_scalar("SELECT count(*) FROM ryw WHERE id = ?", params![id])
+                .unwrap();
+            if seen != 1 {
+                violations += 1;
+            }
+        }
+        violations
+    };
+    let before = mgr.debug_info();
+    assert_eq!(pairs(0, 2000), 0, "read-your-writes violations");
+    let d = mgr.debug_info();
+    let standby = d.read_after_standby - before.read_after_standby;
+    let primary = d.read_after_primary - before.read_after_primary;
+    assert_eq!(standby + primary, 2000);
+    println!("read-your-writes: {standby} of 2000 reads on the standby");
+    assert!(standby >= 1800, "only {standby} of 2000 reads on the standby");
+
+    // replay paused: reads wait DB_READ_AFTER_WAIT, then go to the primary
+    on_node(&r, &r.async_standby, "SELECT pg_wal_replay_pause()");
+    let start = std::time::Instant::now();
+    let violations = pairs(10_000, 20);
+    let took = start.elapsed();
+    on_node(&r, &r.async_standby, "SELECT pg_wal_replay_resume()");
+    assert_eq!(violations, 0);
+    let d2 = mgr.debug_info();
+    assert_eq!(d2.read_after_primary - d.read_after_primary, 20);
+    // each waited about 50 ms, not the pool timeout
+    assert!(took >= Duration::from_millis(20 * 45), "{took:?}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    mgr.execute_batch("DROP TABLE ryw").unwrap();
+    mgr.shutdown();
+}
+
+/// DB_READ_MAX_LAG: a standby whose replay is paused while writes go on is
+/// left out, and reads go to the primary; once it caught up it serves again.
+#[test]
+fn a_standby_lagging_more_than_read_max_lag_is_left_out() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(r) = replicas() else { return };
+    let mgr = Manager::new(
+        Config::builder()
+            .url(r.url(
+                &[&r.primary, &r.async_standby],
+                "options=-c%20synchronous_commit%3Dlocal",
+            ))
+            .read_max_lag(Some(dbmux::ReadMaxLag::Bytes(64 * 1024)))
+            .host_recheck(Duration::from_millis(500))
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let read_port = || {
+        let mut c = mgr.get_read().unwrap();
+        c.query_scalar::<i64>("SELECT inet_server_port()", params![])
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(read_port(), r.async_standby);
+    on_node(&r, &r.async_standby, "SELECT pg_wal_replay_pause()");
+    // 1 MB of WAL the standby receives but does not replay
+    mgr.execute_batch(
+        "DROP TABLE IF EXISTS lag_t; CREATE TABLE lag_t AS SELECT g, repeat('x', 100) AS pad \
+         FROM generate_series(1, 10000) g",
+    )
+    .unwrap();
+    let _token = mgr.get().unwrap(); // the write pool has seen the primary's position
+    std::thread::sleep(Duration::from_millis(300));
+    let ports: Vec<String> = (0..5).map(|_| read_port()).collect();
+    on_node(&r, &r.async_standby, "SELECT pg_wal_replay_resume()");
+    assert!(ports.iter().all(|p| *p == r.primary), "{ports:?}");
+    assert!(mgr.debug_info().read_lag_avoided >= 1);
+    let hosts = mgr.check_health().hosts;
+    assert!(hosts[1].replay_lag_bytes.is_some(), "{hosts:?}");
+    // caught up, and past the second it is left out: the standby again
+    std::thread::sleep(Duration::from_millis(1300));
+    assert_eq!(read_port(), r.async_standby);
+    mgr.execute_batch("DROP TABLE lag_t").unwrap();
+    mgr.shutdown();
+}
+
+/// With `any` and the standby first, writes land on the standby and fail
+/// with 25006: that drops the standby's connections for writes, and the next
+/// write finds the primary. A pooled connection to a server that became
+/// read-only is replaced on checkout, after the pre-ping shows it.
+#[test]
+fn a_write_refused_as_read_only_sends_writes_to_the_primary() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(r) = replicas() else { return };
+    let mgr = Manager::new(
+        Config::builder()
+            .url(r.url(&[&r.standby, &r.primary], "target_session_attrs=any"))
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    mgr.execute("SELECT 1", params![]).unwrap();
+    let e = mgr
+        .execute("CREATE TABLE IF NOT EXISTS evict_t (x INT)", params![])
+        .unwrap_err();
+    assert_eq!(e.code(), dbmux::ErrorCode::ReadOnly, "{e}");
+    assert!(e.to_string().contains("look for the primary"), "{e}");
+    mgr.execute("CREATE TABLE IF NOT EXISTS evict_t (x INT)", params![])
+        .unwrap();
+    let mut c = mgr.get().unwrap();
+    assert_eq!(
+        c.query_scalar::<i64>("SELECT inet_server_port()", params![])
+            .unwrap()
+            .to_string(),
+        r.primary
+    );
+    drop(c);
+    mgr.execute("DROP TABLE evict_t", params![]).unwrap();
+    mgr.shutdown();
+
+    // read-write: the primary turns read-only while a connection sits idle
+    let mgr = Manager::new(
+        Config::builder()
+            .url(r.url(&[&r.primary, &r.standby], "target_session_attrs=read-write"))
+            .pool_timeout(Duration::from_millis(800))
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    mgr.execute("SELECT 1", params![]).unwrap();
+    r.admin(&[
+        "ALTER SYSTEM SET default_transaction_read_only = on",
+        "SELECT pg_reload_conf()",
+    ]);
+    std::thread::sleep(Duration::from_millis(700)); // past the pre-ping window
+    let e = mgr.get().map(|_| ()).unwrap_err();
+    r.admin(&[
+        "SET default_transaction_read_only = off",
+        "ALTER SYSTEM RESET default_transaction_read_only",
+        "SELECT pg_reload_conf()",
+    ]);
+    let m = e.to_string();
+    assert!(m.contains("read-only") && m.contains("read-write"), "{m}");
+    assert!(mgr.debug_info().pool_invalidated >= 1);
+    mgr.shutdown();
 }

@@ -374,6 +374,7 @@ impl PgManager {
             _ => std::slice::from_ref(&self.session_attrs),
         };
         let mut last = None;
+        let mut why: Vec<(usize, String)> = Vec::new();
         for last_resort in [false, true] {
             if last_resort && !order.iter().any(|&i| self.known.is_skipped(i)) {
                 break;
@@ -389,13 +390,31 @@ impl PgManager {
                     }
                     match self.try_host(i, want) {
                         Ok(found) => return Ok(found),
-                        Err(e) => last = Some(e),
+                        Err(e) => {
+                            if !why.iter().any(|(h, _)| *h == i) {
+                                why.push((i, e.to_string()));
+                            }
+                            last = Some(e);
+                        }
                     }
                     drop(probe);
                 }
             }
         }
-        Err(last.unwrap_or_else(|| self.all_skipped()))
+        let last = last.unwrap_or_else(|| self.all_skipped());
+        if why.len() < 2 {
+            return Err(last);
+        }
+        // several hosts, each with its own reason
+        let each: Vec<String> = why
+            .iter()
+            .map(|(i, e)| format!("{}: {e}", self.known.name(*i)))
+            .collect();
+        Err(Error::new(
+            last.code(),
+            format!("no host could be used ({})", each.join("; ")),
+        )
+        .caused_by(last))
     }
 
     /// One host: connect, note what it is, check it qualifies.
@@ -615,6 +634,10 @@ impl Open for PgManager {
             want: self.session_attrs,
             standby: seen.standby,
             for_writes: self.for_writes,
+            fallback: !self.for_writes
+                && self.session_attrs == TargetSessionAttrs::PreferStandby
+                && !seen.standby
+                && self.hosts.len() > 1,
         })
     }
 }

@@ -124,6 +124,11 @@ impl Hosts {
         }
     }
 
+    /// `DB_HOST_RECHECK`.
+    pub(crate) fn recheck(&self) -> Duration {
+        self.recheck
+    }
+
     /// How many hosts the URL names.
     pub(crate) fn len(&self) -> usize {
         self.entries.len()

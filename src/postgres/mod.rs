@@ -107,6 +107,9 @@ pub(crate) struct PgConn {
     pub standby: bool,
     /// A connection of the pool for writes.
     for_writes: bool,
+    /// A reader that landed on the primary because no standby served: it is
+    /// replaced after `DB_HOST_RECHECK`, so that reads go back to standbys.
+    fallback: bool,
 }
 
 impl PgConn {
@@ -193,6 +196,9 @@ impl Checked for PgConn {
             why
         } else if let Some(why) = self.known.fenced(self.host) {
             why
+        } else if self.fallback && self.born.elapsed() >= self.known.recheck() {
+            "a read on the primary while no standby could serve; trying the standbys again"
+                .to_string()
         } else if !self.for_writes && self.known.is_lagging(self.host) {
             format!(
                 "{} lags more than DB_READ_MAX_LAG; reads go elsewhere for a while",
