@@ -216,3 +216,42 @@ fn parse_url_shows_how_a_url_is_understood() {
         assert!(!text(&out.stderr).is_empty());
     }
 }
+
+/// `dbmux health` on a multi-host URL shows every host with its role and
+/// state (the replicated set of scripts/with-test-replicas.sh, and a closed
+/// port), in text and in JSON.
+#[cfg(feature = "postgres")]
+#[test]
+fn health_shows_every_host_with_its_role() {
+    let Ok(primary) = std::env::var("DBMUX_TEST_REPL_PRIMARY_PORT") else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI: the replicated set is missing (scripts/with-test-replicas.sh)"
+        );
+        eprintln!("skipped: no replicated set (run under scripts/with-test-replicas.sh)");
+        return;
+    };
+    let standby = std::env::var("DBMUX_TEST_REPL_STANDBY_PORT").unwrap();
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let url = format!(
+        "postgresql://dbmux@127.0.0.1:{primary},127.0.0.1:{standby},127.0.0.1:{closed}/dbmux_test?sslmode=disable"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = dbmux(dir.path(), &["health", "--url", &url], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let lines = text(&out.stdout);
+    assert!(lines.contains(&format!("127.0.0.1:{primary} primary up timeline=")), "{lines}");
+    assert!(lines.contains(&format!("127.0.0.1:{standby} standby up replay_lag=")), "{lines}");
+    assert!(lines.contains(&format!("127.0.0.1:{closed} unknown down (")), "{lines}");
+    let out = dbmux(dir.path(), &["health", "--json", "--url", &url], &[]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let hosts = v["hosts"].as_array().unwrap();
+    assert_eq!(hosts.len(), 3);
+    assert_eq!(hosts[0]["role"], "primary");
+    assert_eq!(hosts[1]["role"], "standby");
+    assert_eq!(hosts[2]["state"], "down");
+    assert!(hosts[2]["last_error"].as_str().unwrap().contains("refused"));
+}

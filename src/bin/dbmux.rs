@@ -177,6 +177,29 @@ fn health(args: &Args) -> ExitCode {
         if !report.is_healthy() {
             println!("{}", report.message);
         }
+        if report.hosts.len() > 1 {
+            for h in &report.hosts {
+                let role = serde_json::to_value(h.role).unwrap_or_default();
+                let state = serde_json::to_value(h.state).unwrap_or_default();
+                let mut line = format!(
+                    "  {}:{} {} {}",
+                    h.host,
+                    h.port,
+                    role.as_str().unwrap_or("?"),
+                    state.as_str().unwrap_or("?")
+                );
+                if let Some(tl) = h.timeline {
+                    line.push_str(&format!(" timeline={tl}"));
+                }
+                if let Some(lag) = h.replay_lag_bytes {
+                    line.push_str(&format!(" replay_lag={lag}B"));
+                }
+                if let Some(e) = &h.last_error {
+                    line.push_str(&format!(" ({e})"));
+                }
+                println!("{line}");
+            }
+        }
     }
     mgr.shutdown();
     if report.is_healthy() {

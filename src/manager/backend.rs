@@ -107,6 +107,15 @@ impl BackendPool {
         }
     }
 
+    /// PostgreSQL with several hosts: connects to each to learn its role and
+    /// lag (health checks).
+    pub(super) fn probe_hosts(&self) {
+        #[cfg(feature = "postgres")]
+        if let BackendPool::Postgres { pool, .. } = self {
+            pool.opener().probe_hosts();
+        }
+    }
+
     /// PostgreSQL: every host with what the manager knows of it.
     pub(super) fn hosts(&self) -> Vec<crate::health::HostHealth> {
         match self {

@@ -534,6 +534,14 @@ impl Manager {
         self.with_retry(|c| c.transaction(&mut f))
     }
 
+    /// Connects to every host of a multi-host PostgreSQL URL to refresh what
+    /// [`hosts`](Self::hosts) reports (health checks do this).
+    pub(crate) fn probe_hosts(&self) {
+        if let Some(p) = self.read_pool().as_ref() {
+            p.probe_hosts();
+        }
+    }
+
     /// PostgreSQL: every host of the URL with its role and state, as this
     /// manager last saw it (empty for SQLite and after shutdown).
     pub fn hosts(&self) -> Vec<crate::health::HostHealth> {

@@ -36,6 +36,7 @@ pub(super) fn health_check(mgr: &Manager) -> HealthReport {
         .get_timeout(timeout)
         .and_then(|mut conn| Ok((conn.server_version()?, conn.is_encrypted())));
     let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
+    mgr.probe_hosts();
     let (status, version, tls, message, error_code) = match result {
         Ok((v, tls)) => (
             HealthStatus::Healthy,

@@ -378,6 +378,12 @@ impl<O: Open> Pool<O> {
         }
     }
 
+    /// What opens this pool's connections.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) fn opener(&self) -> &O {
+        &self.inner.opener
+    }
+
     /// The pool's size now.
     pub(crate) fn state(&self) -> State {
         let s = self.inner.lock();

@@ -417,6 +417,27 @@ impl PgManager {
         .caused_by(last))
     }
 
+    /// With several hosts: connects to each (at once, each within the
+    /// connect timeout) to note its role, timeline and position, or why it
+    /// failed; for health checks.
+    pub(crate) fn probe_hosts(&self) {
+        if self.hosts.len() < 2 {
+            return;
+        }
+        std::thread::scope(|s| {
+            for i in 0..self.hosts.len() {
+                s.spawn(move || match self.connect_host(&self.hosts[i]) {
+                    Ok(c) => {
+                        if let Ok(seen) = self.seen(&c) {
+                            let _ = self.known.connected(i, seen);
+                        }
+                    }
+                    Err(e) => self.known.failed(i, &e),
+                });
+            }
+        });
+    }
+
     /// One host: connect, note what it is, check it qualifies.
     fn try_host(&self, i: usize, want: TargetSessionAttrs) -> Result<(PgClient, usize, Seen)> {
         let c = match self.connect_host(&self.hosts[i]) {

@@ -311,6 +311,7 @@ impl Hosts {
 
     /// Every host as health reports it.
     pub(crate) fn snapshot(&self) -> Vec<HostHealth> {
+        let primary = self.primary_lsn.load(Relaxed);
         self.entries
             .iter()
             .map(|e| {
@@ -336,10 +337,10 @@ impl Hosts {
                     last_error: k.fenced.clone().or_else(|| k.last_error.clone()),
                     checked_ms_ago: k.checked.map(|t| t.elapsed().as_millis() as u64),
                     timeline: k.timeline,
-                    replay_lag_bytes: if k.standby == Some(true) {
-                        k.lag_bytes
-                    } else {
-                        None
+                    replay_lag_bytes: match (k.standby, k.replay_lsn) {
+                        (Some(true), Some(r)) if primary > 0 => Some(primary.saturating_sub(r)),
+                        (Some(true), _) => k.lag_bytes,
+                        _ => None,
                     },
                 }
             })
