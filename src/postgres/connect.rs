@@ -92,6 +92,8 @@ pub(crate) struct PgManager {
     /// The pool for writes: fenced hosts and hosts that refused a write are
     /// avoided.
     for_writes: bool,
+    /// Herd control: the earliest instant the next paced attempt may start.
+    next_paced: std::sync::Mutex<Instant>,
 }
 
 impl std::fmt::Debug for PgManager {
@@ -102,6 +104,13 @@ impl std::fmt::Debug for PgManager {
             .finish_non_exhaustive()
     }
 }
+
+/// How long after a host's connections were dropped new ones are paced.
+const PACED_FOR: Duration = Duration::from_secs(2);
+
+/// The pace: at most one new connection per pool per this, while paced
+/// (100 per second: a pool of 25 is full again within a quarter second).
+const PACE: Duration = Duration::from_millis(10);
 
 /// Session-level settings from dbmux's config.
 pub(crate) struct SessionSettings {
@@ -243,7 +252,30 @@ impl PgManager {
             display: s.to_string(),
             known,
             for_writes,
+            next_paced: std::sync::Mutex::new(Instant::now()),
         })
+    }
+
+    /// Herd control: for [`PACED_FOR`] after a host's connections were
+    /// dropped (a failover, a restart), this pool's new connections start at
+    /// most one per [`PACE`], each at a random point of its slot, so that
+    /// the pools of many processes do not all reconnect to the new primary
+    /// at once (and overrun its `max_connections`).
+    fn pace(&self) {
+        if self.known.since_eviction().map_or(true, |d| d >= PACED_FOR) {
+            return;
+        }
+        let slot = {
+            let mut next = self.next_paced.lock().unwrap_or_else(|p| p.into_inner());
+            let slot = (*next).max(Instant::now());
+            *next = slot + PACE;
+            slot
+        };
+        let at = slot + PACE.mul_f64(crate::pool::retry::random_unit());
+        let wait = at.saturating_duration_since(Instant::now());
+        if !wait.is_zero() {
+            std::thread::sleep(wait);
+        }
     }
 
     /// One attempt on one host, plaintext or TLS (`wire` is Prefer or
@@ -624,6 +656,7 @@ impl Open for PgManager {
             )
             .caused_by(inner)
         };
+        self.pace();
         let (client, host, seen) = self.open_client().map_err(open_err)?;
         let tls = client
             .wait_for(

@@ -70,6 +70,9 @@ pub(crate) struct Hosts {
     max_timeline: AtomicU32,
     /// The highest WAL position seen on a primary.
     primary_lsn: AtomicU64,
+    /// When a host's connections were last dropped (it failed, or refused
+    /// a write): new connections are paced for a while after.
+    evicted_at: Mutex<Option<Instant>>,
 }
 
 /// Whether a connection attempt may try a host now.
@@ -121,6 +124,7 @@ impl Hosts {
             recheck,
             max_timeline: AtomicU32::new(0),
             primary_lsn: AtomicU64::new(0),
+            evicted_at: Mutex::new(None),
         }
     }
 
@@ -233,11 +237,26 @@ impl Hosts {
         let now = Instant::now();
         k.stale_before = Some(now);
         k.no_writes_until = Some(now + self.recheck);
+        drop(k);
+        self.note_eviction();
+    }
+
+    fn note_eviction(&self) {
+        *self.evicted_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+    }
+
+    /// How long ago a host's connections were last dropped.
+    pub(crate) fn since_eviction(&self) -> Option<Duration> {
+        self.evicted_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .map(|t| t.elapsed())
     }
 
     /// Connections to host `i` opened before now are not used again.
     pub(crate) fn evict(&self, i: usize) {
         lock(&self.entries[i].known).stale_before = Some(Instant::now());
+        self.note_eviction();
     }
 
     /// Whether a connection to host `i` opened at `born` was evicted.
