@@ -248,6 +248,29 @@ char *dbmux_last_error_message(void);
 enum dbmux_status dbmux_conn_get(const struct dbmux_manager *mgr, struct dbmux_conn **out);
 
 /**
+ * Checks a connection for reads out of `mgr` (`Manager::get_read`): the
+ * database refuses writes through it (DBMUX_READ_ONLY). With
+ * `after_token` (a string from `dbmux_conn_write_token`), a reader that has
+ * that write (`Manager::get_read_after`): on PostgreSQL a standby that
+ * replayed it, else the primary after DB_READ_AFTER_WAIT; NULL for any
+ * reader. `*out` must be released with `dbmux_conn_release`.
+ * Errors: as `dbmux_conn_get`; DBMUX_INVALID_PARAMETER for a malformed token.
+ * Thread: Any thread.
+ */
+enum dbmux_status dbmux_conn_get_read(const struct dbmux_manager *mgr,
+                                      const char *after_token,
+                                      struct dbmux_conn **out);
+
+/**
+ * After a committed write on `conn` during this checkout, sets `*token` to
+ * a write token (a short string, e.g. `pg:1:0/3000148`; free it with
+ * `dbmux_string_free`) for `dbmux_conn_get_read`; else (no write yet, or a
+ * connection for reads) sets `*token` to NULL and returns DBMUX_OK.
+ * Thread: The thread using the connection.
+ */
+enum dbmux_status dbmux_conn_write_token(struct dbmux_conn *conn, char **token);
+
+/**
  * Returns the connection to its pool (an open transaction is rolled back
  * first) and frees the handle. NULL is accepted.
  * Thread: The thread using the connection.

@@ -29,6 +29,53 @@ pub unsafe extern "C" fn dbmux_conn_get(
     })
 }
 
+/// Checks a connection for reads out of `mgr` (`Manager::get_read`): the
+/// database refuses writes through it (DBMUX_READ_ONLY). With
+/// `after_token` (a string from `dbmux_conn_write_token`), a reader that has
+/// that write (`Manager::get_read_after`): on PostgreSQL a standby that
+/// replayed it, else the primary after DB_READ_AFTER_WAIT; NULL for any
+/// reader. `*out` must be released with `dbmux_conn_release`.
+/// Errors: as `dbmux_conn_get`; DBMUX_INVALID_PARAMETER for a malformed token.
+/// Thread: Any thread.
+#[no_mangle]
+pub unsafe extern "C" fn dbmux_conn_get_read(
+    mgr: *const dbmux_manager,
+    after_token: *const c_char,
+    out: *mut *mut dbmux_conn,
+) -> dbmux_status {
+    guard(|| {
+        let mgr = handle(mgr, "mgr")?;
+        let out = out_ptr(out, "out")?;
+        let conn = if after_token.is_null() {
+            mgr.mgr.get_read().or_fail()?
+        } else {
+            let token: dbmux::WriteToken = c_str(after_token, "after_token")?.parse().or_fail()?;
+            mgr.mgr.get_read_after(&token).or_fail()?
+        };
+        out.put(Box::into_raw(Box::new(dbmux_conn { conn })));
+        Ok(())
+    })
+}
+
+/// After a committed write on `conn` during this checkout, sets `*token` to
+/// a write token (a short string, e.g. `pg:1:0/3000148`; free it with
+/// `dbmux_string_free`) for `dbmux_conn_get_read`; else (no write yet, or a
+/// connection for reads) sets `*token` to NULL and returns DBMUX_OK.
+/// Thread: The thread using the connection.
+#[no_mangle]
+pub unsafe extern "C" fn dbmux_conn_write_token(
+    conn: *mut dbmux_conn,
+    token: *mut *mut c_char,
+) -> dbmux_status {
+    guard(|| {
+        let c = handle_mut(conn, "conn")?;
+        let out = out_ptr(token, "token")?;
+        let t = c.conn.write_token().or_fail()?;
+        out.put(t.map_or(std::ptr::null_mut(), |t| to_c_string(t.to_string())));
+        Ok(())
+    })
+}
+
 /// Returns the connection to its pool (an open transaction is rolled back
 /// first) and frees the handle. NULL is accepted.
 /// Thread: The thread using the connection.

@@ -230,6 +230,38 @@ int main(int argc, char **argv) {
   ok(dbmux_conn_get(mgr, &c), "conn_get again");
   CHECK(scalar_int(c, "SELECT count(*) FROM ctest") == 2, "released transaction rolled back");
 
+  /* read-your-writes: a write token, then a reader that has the write; a
+   * reader refuses writes */
+  {
+    char *token = (char *)1;
+    ok(dbmux_conn_write_token(c, &token), "write_token before a write");
+    CHECK(token == NULL, "no token before a write in this checkout");
+    struct dbmux_value three = v_int(3);
+    ok(dbmux_execute(c, "INSERT INTO ctest (i) VALUES (?)", &three, 1, &n), "insert for the token");
+    ok(dbmux_conn_write_token(c, &token), "write_token");
+    CHECK(token != NULL && strncmp(token, pg ? "pg:" : "sqlite", pg ? 3 : 6) == 0, "token %s",
+          token ? token : "NULL");
+    struct dbmux_conn *rd = NULL;
+    ok(dbmux_conn_get_read(mgr, token, &rd), "get_read after the token");
+    CHECK(scalar_int(rd, "SELECT count(*) FROM ctest WHERE i = 3") == 1, "the reader sees the write");
+    CHECK(dbmux_execute(rd, "DELETE FROM ctest", NULL, 0, &n) == DBMUX_READ_ONLY, "a reader refuses writes");
+    CHECK(message_contains("get()"), "read-only message says to use get()");
+    char *none = (char *)1;
+    ok(dbmux_conn_write_token(rd, &none), "write_token on a reader");
+    CHECK(none == NULL, "a reader has no token");
+    dbmux_conn_release(rd);
+    dbmux_string_free(token);
+    rd = NULL;
+    ok(dbmux_conn_get_read(mgr, NULL, &rd), "get_read without a token");
+    dbmux_conn_release(rd);
+    rd = NULL;
+    CHECK(dbmux_conn_get_read(mgr, "pg:one:0/0", &rd) == DBMUX_INVALID_PARAMETER, "a bad token");
+    CHECK(message_contains("not a write token"), "bad token message");
+    CHECK(rd == NULL, "no reader for a bad token");
+    CHECK(dbmux_conn_write_token(NULL, &token) == DBMUX_MISUSE, "NULL conn");
+    ok(dbmux_execute(c, "DELETE FROM ctest WHERE i = 3", NULL, 0, &n), "clean up");
+  }
+
   /* A COMMIT refused by a deferred constraint is that constraint (not
    * commit_unknown), and the transaction is rolled back. */
   ok(dbmux_execute(c, "CREATE TABLE cparent (id INTEGER PRIMARY KEY)", NULL, 0, &n), "parent");
