@@ -28,7 +28,8 @@ VENV=$ROOT/target/py-venv
 rm -rf "$VENV"
 python3 -m venv "$VENV"
 "$VENV/bin/pip" install --quiet --disable-pip-version-check "./bindings/python[test]"
-scripts/with-test-postgres.sh bash -c 'cd bindings/python/tests && "$0/bin/python" -m pytest -q -p no:cacheprovider' "$VENV"
+scripts/with-test-postgres.sh scripts/with-test-replicas.sh \
+  bash -c 'cd bindings/python/tests && "$0/bin/python" -m pytest -q -p no:cacheprovider' "$VENV"
 
 echo "== WebAssembly: wasm32-unknown-unknown build, tests in Node (wasm-bindgen-test), the Node example"
 scripts/test-wasm.sh

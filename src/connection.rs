@@ -81,6 +81,11 @@ pub struct Connection {
 
 impl Drop for Connection {
     fn drop(&mut self) {
+        #[cfg(target_arch = "wasm32")]
+        if self.read {
+            // the one connection of a wasm32 manager, lent for reads
+            let _ = self.conn.native().execute_batch("PRAGMA query_only = OFF");
+        }
         if let (Some(id), Some(d)) = (self.leak_id, &self.shared.leaks) {
             d.checkin(id);
         }
@@ -178,6 +183,14 @@ impl Connection {
             .caused_by(e);
         }
         e
+    }
+
+    /// The one connection of a wasm32 manager, lent for reads
+    /// (`query_only` is on; `Drop` turns it off again).
+    #[cfg(target_arch = "wasm32")]
+    pub(crate) fn into_reader(mut self) -> Connection {
+        self.read = true;
+        self
     }
 
     /// Whether this connection was checked out for reads

@@ -243,9 +243,18 @@ fn health_shows_every_host_with_its_role() {
     let out = dbmux(dir.path(), &["health", "--url", &url], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let lines = text(&out.stdout);
-    assert!(lines.contains(&format!("127.0.0.1:{primary} primary up timeline=")), "{lines}");
-    assert!(lines.contains(&format!("127.0.0.1:{standby} standby up replay_lag=")), "{lines}");
-    assert!(lines.contains(&format!("127.0.0.1:{closed} unknown down (")), "{lines}");
+    assert!(
+        lines.contains(&format!("127.0.0.1:{primary} primary up timeline=")),
+        "{lines}"
+    );
+    assert!(
+        lines.contains(&format!("127.0.0.1:{standby} standby up replay_lag=")),
+        "{lines}"
+    );
+    assert!(
+        lines.contains(&format!("127.0.0.1:{closed} unknown down (")),
+        "{lines}"
+    );
     let out = dbmux(dir.path(), &["health", "--json", "--url", &url], &[]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let hosts = v["hosts"].as_array().unwrap();

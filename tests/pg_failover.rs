@@ -32,7 +32,9 @@ impl Pair {
     pub fn start(name: &str, max_connections: u32) -> Option<Pair> {
         let [bin] = common::pg_env(["DBMUX_TEST_REPL_BIN"])?;
         let dir = format!("/tmp/dbmux-pair-{name}-{}", std::process::id());
-        let _ = Command::new("scripts/pg-pair.sh").args(["stop", &dir]).status();
+        let _ = Command::new("scripts/pg-pair.sh")
+            .args(["stop", &dir])
+            .status();
         let out = Command::new("scripts/pg-pair.sh")
             .args(["start", &dir, &max_connections.to_string()])
             .output()
@@ -44,7 +46,10 @@ impl Pair {
         );
         let ports = String::from_utf8_lossy(&out.stdout).to_string();
         let mut it = ports.split_whitespace();
-        let (primary, standby) = (it.next().unwrap().to_string(), it.next().unwrap().to_string());
+        let (primary, standby) = (
+            it.next().unwrap().to_string(),
+            it.next().unwrap().to_string(),
+        );
         Some(Pair {
             dir,
             primary,
@@ -65,7 +70,11 @@ impl Pair {
     pub fn kill_primary(&self) {
         let pid = std::fs::read_to_string(format!("{}/primary/postmaster.pid", self.dir)).unwrap();
         let pid = pid.lines().next().unwrap().trim().to_string();
-        assert!(Command::new("kill").args(["-9", &pid]).status().unwrap().success());
+        assert!(Command::new("kill")
+            .args(["-9", &pid])
+            .status()
+            .unwrap()
+            .success());
     }
 
     pub fn pg_ctl(&self, node: &str, args: &[&str]) -> bool {
@@ -173,7 +182,10 @@ fn a_killed_primary_loses_no_acknowledged_write_and_writers_resume_within_1_5_s(
         }
         for e in &log.errors {
             assert!(
-                matches!(e.code(), ErrorCode::ConnectFailed | ErrorCode::CommitUnknown),
+                matches!(
+                    e.code(),
+                    ErrorCode::ConnectFailed | ErrorCode::CommitUnknown
+                ),
                 "writer {w}: only statements in flight fail, with a connection error: {e}"
             );
         }
@@ -183,11 +195,16 @@ fn a_killed_primary_loses_no_acknowledged_write_and_writers_resume_within_1_5_s(
          {} statements failed in flight",
         logs.iter().map(|l| l.errors.len()).sum::<usize>()
     );
-    assert!(worst <= Duration::from_millis(1500), "largest gap {worst:?}");
+    assert!(
+        worst <= Duration::from_millis(1500),
+        "largest gap {worst:?}"
+    );
 
     // nothing acknowledged is missing on the promoted standby
     assert_eq!(port(&mgr), pair.standby);
-    let rows = mgr.query("SELECT writer, seq FROM acks", params![]).unwrap();
+    let rows = mgr
+        .query("SELECT writer, seq FROM acks", params![])
+        .unwrap();
     let stored: std::collections::HashSet<(i64, i64)> = rows
         .iter()
         .map(|r| (r.get::<i64>(0).unwrap(), r.get::<i64>(1).unwrap()))
@@ -196,7 +213,10 @@ fn a_killed_primary_loses_no_acknowledged_write_and_writers_resume_within_1_5_s(
     for (w, log) in logs.iter().enumerate() {
         for (seq, _) in &log.acked {
             acked += 1;
-            assert!(stored.contains(&(w as i64, *seq)), "writer {w} seq {seq} was acknowledged but is lost");
+            assert!(
+                stored.contains(&(w as i64, *seq)),
+                "writer {w} seq {seq} was acknowledged but is lost"
+            );
         }
     }
     assert!(acked > 100, "only {acked} writes");
@@ -206,23 +226,36 @@ fn a_killed_primary_loses_no_acknowledged_write_and_writers_resume_within_1_5_s(
     assert_eq!(hosts.len(), 2);
     assert_eq!(hosts[0].state, HostState::Down, "{hosts:?}");
     assert!(hosts[0].last_error.is_some());
-    assert_eq!((hosts[1].role, hosts[1].state), (HostRole::Primary, HostState::Up));
+    assert_eq!(
+        (hosts[1].role, hosts[1].state),
+        (HostRole::Primary, HostState::Up)
+    );
     assert!(hosts[1].timeline >= Some(2), "{hosts:?}");
 
     // the old primary comes back with its old data, on timeline 1: fenced
-    assert!(pair.pg_ctl("primary", &["start"]), "restart the old primary");
+    assert!(
+        pair.pg_ctl("primary", &["start"]),
+        "restart the old primary"
+    );
     std::thread::sleep(Duration::from_millis(400)); // past DB_HOST_RECHECK
     let conns: Vec<dbmux::Connection> = (0..12).map(|_| mgr.get().unwrap()).collect();
     for mut c in conns {
         let p = c
             .query_scalar::<i64>("SELECT inet_server_port()", params![])
             .unwrap();
-        assert_eq!(p.to_string(), pair.standby, "a write connection reached the old primary");
+        assert_eq!(
+            p.to_string(),
+            pair.standby,
+            "a write connection reached the old primary"
+        );
     }
     let old = mgr.check_health().hosts.remove(0);
     assert_eq!(old.state, HostState::Fenced, "{old:?}");
     let why = old.last_error.unwrap();
-    assert!(why.contains("timeline 1") && why.contains("old primary"), "{why}");
+    assert!(
+        why.contains("timeline 1") && why.contains("old primary"),
+        "{why}"
+    );
     mgr.shutdown();
 }
 
@@ -250,7 +283,10 @@ fn four_managers_of_pool_25_ride_out_a_failover_within_max_connections_60() {
         })
         .collect();
     managers[0]
-        .execute("CREATE TABLE herd (id BIGSERIAL PRIMARY KEY, m INT)", params![])
+        .execute(
+            "CREATE TABLE herd (id BIGSERIAL PRIMARY KEY, m INT)",
+            params![],
+        )
         .unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let mut handles = Vec::new();
@@ -286,7 +322,10 @@ fn four_managers_of_pool_25_ride_out_a_failover_within_max_connections_60() {
                 "a caller saw too many clients: {m}"
             );
             assert!(
-                matches!(e.code(), ErrorCode::ConnectFailed | ErrorCode::CommitUnknown),
+                matches!(
+                    e.code(),
+                    ErrorCode::ConnectFailed | ErrorCode::CommitUnknown
+                ),
                 "{e}"
             );
         }

@@ -303,7 +303,8 @@ fn reads_after_a_write_token_always_see_the_write() {
         for id in from..from + n {
             let mut w = mgr.get().unwrap();
             assert_eq!(w.write_token().unwrap(), None, "no write yet");
-            w.execute("INSERT INTO ryw VALUES (?)", params![id]).unwrap();
+            w.execute("INSERT INTO ryw VALUES (?)", params![id])
+                .unwrap();
             let token = w.write_token().unwrap().expect("a token after a write");
             drop(w);
             // the token travels as a string
@@ -325,7 +326,10 @@ fn reads_after_a_write_token_always_see_the_write() {
     let primary = d.read_after_primary - before.read_after_primary;
     assert_eq!(standby + primary, 2000);
     println!("read-your-writes: {standby} of 2000 reads on the standby");
-    assert!(standby >= 1800, "only {standby} of 2000 reads on the standby");
+    assert!(
+        standby >= 1800,
+        "only {standby} of 2000 reads on the standby"
+    );
 
     // replay paused: reads wait DB_READ_AFTER_WAIT, then go to the primary
     on_node(&r, &r.async_standby, "SELECT pg_wal_replay_pause()");

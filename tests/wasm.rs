@@ -5,7 +5,7 @@
 
 use dbmux::wasm::Database;
 use dbmux::{params, Config, ErrorCode, Manager, Value};
-use js_sys::{Array, BigInt, Function, Reflect, Uint8Array};
+use js_sys::{Array, BigInt, Function, Object, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::wasm_bindgen_test;
 
@@ -106,7 +106,7 @@ fn a_throwing_transaction_rolls_back_and_a_returning_one_commits() {
         "tx",
         "tx.execute('INSERT INTO t VALUES (?)', [1]); throw new Error('boom');",
     );
-    let e = db.transaction(&failing).unwrap_err();
+    let e = db.transaction(&failing, None).unwrap_err();
     assert_eq!(message_of(&e), "boom");
     let count = |db: &Database| {
         get(
@@ -123,11 +123,11 @@ fn a_throwing_transaction_rolls_back_and_a_returning_one_commits() {
         "tx",
         "tx.execute('INSERT INTO t VALUES (?)', [2]); return tx.query('SELECT x FROM t', []).length;",
     );
-    assert_eq!(db.transaction(&ok).unwrap().as_f64(), Some(1.0));
+    assert_eq!(db.transaction(&ok, None).unwrap().as_f64(), Some(1.0));
     assert_eq!(count(&db), 1.0);
     // a transaction object used after its function returned
     let leak = Function::new_with_args("tx", "globalThis.__leaked = tx;");
-    db.transaction(&leak).unwrap();
+    db.transaction(&leak, None).unwrap();
     let leaked = Reflect::get(&js_sys::global(), &"__leaked".into()).unwrap();
     let exec = Function::new_with_args("tx", "tx.execute('INSERT INTO t VALUES (3)', []);");
     let e = exec.call1(&JsValue::NULL, &leaked).unwrap_err();
@@ -143,7 +143,7 @@ fn a_throwing_transaction_rolls_back_and_a_returning_one_commits() {
     )
     .unwrap();
     let orphan = Function::new_with_args("tx", "tx.execute('INSERT INTO child VALUES (42)', []);");
-    let e = db.transaction(&orphan).unwrap_err();
+    let e = db.transaction(&orphan, None).unwrap_err();
     assert_eq!(code_of(&e), (9, "constraint".to_string()));
     let children = db
         .query("SELECT count(*) AS n FROM child", None)
@@ -325,4 +325,38 @@ fn config_and_the_global_manager_work_without_an_environment() {
     assert_eq!(x, 42);
     assert!(dbmux::health().is_healthy());
     dbmux::shutdown();
+}
+
+#[wasm_bindgen_test]
+fn a_readonly_transaction_reads_and_refuses_writes() {
+    let db = Database::open("sqlite::memory:").unwrap();
+    db.execute("CREATE TABLE t (x INTEGER)", None).unwrap();
+    db.execute("INSERT INTO t VALUES (5)", None).unwrap();
+    let options = Object::new();
+    Reflect::set(&options, &JsValue::from_str("readonly"), &JsValue::TRUE).unwrap();
+    let read = Function::new_with_args("tx", "return tx.query('SELECT x FROM t')[0].x;");
+    assert_eq!(
+        db.transaction(&read, Some(options.clone()))
+            .unwrap()
+            .as_f64(),
+        Some(5.0)
+    );
+    let write = Function::new_with_args("tx", "tx.execute('INSERT INTO t VALUES (6)');");
+    let e = db.transaction(&write, Some(options)).unwrap_err();
+    assert_eq!(code_of(&e), (10, "read_only".to_string()));
+    assert!(message_of(&e).contains("get()"), "{}", message_of(&e));
+    // the connection is writable again afterwards, and nothing was written
+    db.execute("INSERT INTO t VALUES (7)", None).unwrap();
+    let n = db.query("SELECT count(*) AS n FROM t", None).unwrap();
+    assert_eq!(get(&n.get(0), "n").as_f64(), Some(2.0));
+    // a bad option is refused
+    let bad = Object::new();
+    Reflect::set(
+        &bad,
+        &JsValue::from_str("readonly"),
+        &JsValue::from_str("yes"),
+    )
+    .unwrap();
+    let e = db.transaction(&read, Some(bad)).unwrap_err();
+    assert_eq!(code_of(&e), (15, "invalid_parameter".to_string()));
 }

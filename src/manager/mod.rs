@@ -162,17 +162,18 @@ impl Manager {
     ///
     /// A transaction on it is a plain `BEGIN` (no write lock).
     ///
+    /// On wasm32, where a manager holds one connection (the wasm VFSs do no
+    /// locking between connections), it is that connection with SQLite's
+    /// `query_only` on until it is returned.
+    ///
     /// # Errors
-    /// As [`get`](Self::get); [`ErrorCode::FeatureDisabled`] on wasm32, where
-    /// a manager holds one connection.
+    /// As [`get`](Self::get).
     pub fn get_read(&self) -> Result<Connection> {
         #[cfg(target_arch = "wasm32")]
         {
-            Err(Error::new(
-                ErrorCode::FeatureDisabled,
-                "get_read() is not available on wasm32: the wasm VFSs do no locking between \
-                 connections, so a manager there holds one connection; use get()",
-            ))
+            let mut conn = self.get()?;
+            conn.execute_batch("PRAGMA query_only = ON")?;
+            Ok(conn.into_reader())
         }
         #[cfg(not(target_arch = "wasm32"))]
         {

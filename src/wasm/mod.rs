@@ -172,9 +172,28 @@ impl Database {
     /// Runs `fn(tx)` in a write transaction: commits when it returns,
     /// rolls back when it throws (and rethrows). `tx` has `execute` and
     /// `query`; use them, not the database's, inside `fn`. Returns what
-    /// `fn` returned.
-    pub fn transaction(&self, f: &Function) -> Result<JsValue, JsValue> {
-        let mut conn = self.mgr.get().map_err(fail)?;
+    /// `fn` returned. `options.readonly`: a read transaction (`get_read`
+    /// in Rust), in which SQLite refuses writes (`read_only`).
+    pub fn transaction(&self, f: &Function, options: Option<Object>) -> Result<JsValue, JsValue> {
+        let readonly = match options {
+            Some(o) => {
+                let v = Reflect::get(&o, &JsValue::from_str("readonly"))?;
+                if !(v.is_undefined() || v.as_bool().is_some()) {
+                    return Err(fail(Error::new(
+                        ErrorCode::InvalidParameter,
+                        "options.readonly must be true or false",
+                    )));
+                }
+                v.as_bool().unwrap_or(false)
+            }
+            None => false,
+        };
+        let conn = if readonly {
+            self.mgr.get_read()
+        } else {
+            self.mgr.get()
+        };
+        let mut conn = conn.map_err(fail)?;
         conn.begin().map_err(fail)?;
         let shared = Rc::new(RefCell::new(Some(conn)));
         let tx = Transaction {

@@ -1,5 +1,7 @@
 """A pooled connection (PEP 249), owning its native handle."""
 
+from ctypes import byref, c_void_p
+
 from . import _errors, _ffi
 from ._cursor import Cursor
 from ._errors import (
@@ -30,10 +32,28 @@ class Connection(NativeHandle):
     ProgrammingError = ProgrammingError
     NotSupportedError = NotSupportedError
 
-    def __init__(self, handle, manager):
+    def __init__(self, handle, manager, readonly=False):
         super().__init__(handle)
         self._manager = manager
         self._in_tx = False
+        self._readonly = readonly
+
+    @property
+    def readonly(self):
+        """True for a connection for reads (`connect(readonly=True)`)."""
+        return self._readonly
+
+    @property
+    def write_token(self):
+        """After a committed write on this connection (since it was checked
+        out), a short string that `connect(readonly=True, after=token)` takes
+        to read on a replica that has the write; else None (no committed
+        write yet, or a connection for reads). On PostgreSQL it costs one
+        round trip."""
+        with self._lock:
+            out = c_void_p()
+            _lib.dbmux_conn_write_token(self._conn(), byref(out))
+            return _ffi.take_string(out) if out.value else None
 
     def _free(self, handle):
         self._in_tx = False

@@ -103,6 +103,8 @@ _TABLE = {
     "dbmux_health_json": (S, [Manager_p, POINTER(c_void_p)], True),
     "dbmux_debug_info_json": (S, [Manager_p, POINTER(c_void_p)], True),
     "dbmux_conn_get": (S, [Manager_p, POINTER(Conn_p)], True),
+    "dbmux_conn_get_read": (S, [Manager_p, c_char_p, POINTER(Conn_p)], True),
+    "dbmux_conn_write_token": (S, [Conn_p, POINTER(c_void_p)], True),
     "dbmux_conn_release": (None, [Conn_p], False),
     "dbmux_begin": (S, [Conn_p], True),
     "dbmux_commit": (S, [Conn_p], True),

@@ -39,11 +39,27 @@ class Manager(NativeHandle):
             b = self._backend = self.debug_info()["backend"]
         return b
 
-    def connect(self):
-        """Checks a connection out of the pool (waits up to pool_timeout)."""
+    def connect(self, readonly=False, after=None):
+        """Checks a connection out of the pool (waits up to pool_timeout).
+
+        `readonly=True`: a connection for reads (Rust's `get_read`), from the
+        read pool (DB_READ_POOL_SIZE); the database refuses writes through it
+        (OperationalError, code read_only). With several PostgreSQL hosts it
+        is on a standby where one qualifies. `after=token` (a `Connection.write_token`) gives
+        a reader that has that write: a standby that replayed it, else the
+        primary after DB_READ_AFTER_WAIT; it implies `readonly=True`."""
         c = _ffi.Conn_p()
-        _lib.dbmux_conn_get(self._handle(), byref(c))
-        return Connection(c, self)
+        if after is not None:
+            if not isinstance(after, str):
+                raise TypeError(
+                    f"after must be a write token (a str from Connection.write_token), "
+                    f"not {type(after).__name__}")
+            _lib.dbmux_conn_get_read(self._handle(), after.encode(), byref(c))
+        elif readonly:
+            _lib.dbmux_conn_get_read(self._handle(), None, byref(c))
+        else:
+            _lib.dbmux_conn_get(self._handle(), byref(c))
+        return Connection(c, self, readonly=readonly or after is not None)
 
     def health(self):
         """The health report as a dict (cached for DB_HEALTH_CHECK_INTERVAL)."""
@@ -81,10 +97,11 @@ def _manager_for(url):
         return m
 
 
-def connect(url=None):
+def connect(url=None, readonly=False, after=None):
     """A connection from the process-wide manager of `url` (or of the
-    environment, as dbmux::global() in Rust, when `url` is None)."""
-    return _manager_for(url).connect()
+    environment, as dbmux::global() in Rust, when `url` is None);
+    `readonly` and `after` as in `Manager.connect`."""
+    return _manager_for(url).connect(readonly=readonly, after=after)
 
 
 def sqlite_version():

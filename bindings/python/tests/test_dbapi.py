@@ -424,3 +424,58 @@ def test_a_mismatched_library_is_refused_on_import(tmp_path):
                        cwd=tmp_path)
     assert r.returncode != 0
     assert "ImportError" in r.stderr and "'dbmux 9.9.9 (sqlite)' but this package is 0.1.0" in r.stderr, r.stderr
+
+
+def test_readers_refuse_writes_and_a_write_token_reads_what_was_written(url, table):
+    with dbmux.connect(url) as c:
+        c.cursor().execute(f"CREATE TABLE {table} (x INTEGER)")
+    w = dbmux.connect(url)
+    assert w.write_token is None, "no write in this checkout yet"
+    w.cursor().execute(f"INSERT INTO {table} VALUES (?)", (7,))
+    assert w.write_token is None, "not committed yet"
+    w.commit()
+    token = w.write_token
+    assert isinstance(token, str) and token.startswith("pg:" if is_pg(url) else "sqlite"), token
+    w.close()
+    r = dbmux.connect(url, readonly=True, after=token)
+    assert r.readonly and r.write_token is None
+    cur = r.cursor()
+    cur.execute(f"SELECT x FROM {table}")
+    assert cur.fetchall() == [(7,)]
+    with pytest.raises(dbmux.OperationalError) as e:
+        r.cursor().execute(f"INSERT INTO {table} VALUES (1)")
+    assert e.value.code == 10 and "get()" in str(e.value)
+    r.close()
+    with dbmux.connect(url, readonly=True) as r2:
+        assert r2.readonly
+    with pytest.raises(dbmux.ProgrammingError) as e:
+        dbmux.connect(url, after="pg:one:0/0")
+    assert "not a write token" in str(e.value)
+    with pytest.raises(TypeError):
+        dbmux.connect(url, after=5)
+
+
+def test_a_read_after_a_write_token_runs_on_a_standby_that_has_it():
+    url = os.environ.get("DBMUX_TEST_REPL_URL")
+    if not url:
+        msg = "replicated set not running: run through scripts/with-test-replicas.sh"
+        if os.environ.get("CI") == "true":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    url += "?sslmode=disable&target_session_attrs=read-write"
+    name = "t_" + uuid.uuid4().hex[:10]
+    with dbmux.connect(url) as c:
+        c.cursor().execute(f"CREATE TABLE {name} (x INTEGER)")
+    try:
+        for i in range(50):
+            with dbmux.connect(url) as w:
+                w.cursor().execute(f"INSERT INTO {name} VALUES (?)", (i,))
+                w.commit()
+                token = w.write_token
+            with dbmux.connect(url, readonly=True, after=token) as r:
+                cur = r.cursor()
+                cur.execute(f"SELECT count(*), pg_is_in_recovery() FROM {name} WHERE x = ?", (i,))
+                assert cur.fetchone() == (1, True)
+    finally:
+        with dbmux.connect(url) as c:
+            c.cursor().execute(f"DROP TABLE {name}")
