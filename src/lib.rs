@@ -4,7 +4,10 @@
 #![doc = "[url]: crate::url\n[pgurl]: crate::url::postgres\n[config]: crate::config\n\
 [pool]: crate::pool\n[health]: mod@crate::health\n[errors]: crate::ErrorCode"]
 #![cfg_attr(feature = "sqlite", doc = "[sqlite]: crate::sqlite")]
-#![cfg_attr(feature = "postgres", doc = "[pg]: crate::postgres")]
+#![cfg_attr(
+    feature = "postgres",
+    doc = "[pg]: crate::postgres\n[scaling]: crate::postgres#scaling-out"
+)]
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 // Unsafe code is denied everywhere but in `sqlite::copies` (Linux), which asks
@@ -45,13 +48,16 @@ compile_error!(
 //                   checks (`library.rs`, `copies.rs`)
 // - `postgres/`     the PostgreSQL backend (feature `postgres`): connecting
 //                   (`connect.rs`), TLS (`tls.rs`), the blocking client with
-//                   deadlines (`client.rs`), statements, values, errors
+//                   deadlines (`client.rs`), what the manager knows of each
+//                   host (`hosts.rs`), write tokens and replica lag
+//                   (`replicas.rs`), statements, values, errors
 // - `native`        the trait each backend's pooled connection implements
 // - `connection`    `Connection`, `Transaction`: the one place statements and
 //                   transactions run, for every binding
 // - `manager/`      `Manager`: checkout, health caching; the backend dispatch
 //                   (`backend.rs`); health and debug reports (`reports.rs`)
-// - `health`        `HealthReport`, `DebugInfo` (plain data, JSON)
+// - `token`         `WriteToken` (read-your-writes), always compiled
+// - `health`        `HealthReport`, `DebugInfo`, `HostHealth` (plain data, JSON)
 // - `global`        the lazily built process-wide manager
 // - `wasm`          the JavaScript `Database` class (feature `wasm`, wasm32)
 // The C ABI is the `dbmux-ffi` crate in `ffi/`; Python is `bindings/python/`.

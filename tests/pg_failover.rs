@@ -132,18 +132,23 @@ fn writers(mgr: &Manager, n: i64, stop: &Arc<AtomicBool>) -> Vec<std::thread::Jo
         .collect()
 }
 
-#[test]
-fn a_killed_primary_loses_no_acknowledged_write_and_writers_resume_within_1_5_s() {
-    let Some(pair) = Pair::start("failover", 150) else {
-        return;
-    };
-    let url = pair.url(
-        &[&pair.primary, &pair.standby],
-        "target_session_attrs=read-write",
-    );
-    let mgr = Manager::new(
+/// What one failover round measured.
+struct Round {
+    promoted: Duration,
+    worst_gap: Duration,
+    acked: usize,
+    lost: usize,
+    in_flight_errors: usize,
+}
+
+/// A manager for writes on `pair` (primary first).
+fn write_manager(pair: &Pair) -> Manager {
+    Manager::new(
         Config::builder()
-            .url(&url)
+            .url(pair.url(
+                &[&pair.primary, &pair.standby],
+                "target_session_attrs=read-write",
+            ))
             .pool_size(8)
             .pool_timeout(Duration::from_secs(10))
             .connect_timeout(Duration::from_secs(2))
@@ -151,16 +156,22 @@ fn a_killed_primary_loses_no_acknowledged_write_and_writers_resume_within_1_5_s(
             .build()
             .unwrap(),
     )
-    .unwrap();
+    .unwrap()
+}
+
+/// 8 writers for a second, then SIGKILL to the primary and `pg_ctl promote`
+/// of the standby at once, 2.5 s more; checks that only statements in
+/// flight failed (with a connection error) and that every writer went on,
+/// and counts acknowledged writes missing on the promoted standby.
+fn failover_round(pair: &Pair, mgr: &Manager) -> Round {
     mgr.execute(
         "CREATE TABLE acks (writer INT, seq BIGINT, PRIMARY KEY (writer, seq))",
         params![],
     )
     .unwrap();
-    assert_eq!(port(&mgr), pair.primary);
-
+    assert_eq!(port(mgr), pair.primary);
     let stop = Arc::new(AtomicBool::new(false));
-    let handles = writers(&mgr, 8, &stop);
+    let handles = writers(mgr, 8, &stop);
     std::thread::sleep(Duration::from_secs(1));
     let killed = Instant::now();
     pair.kill_primary();
@@ -169,16 +180,14 @@ fn a_killed_primary_loses_no_acknowledged_write_and_writers_resume_within_1_5_s(
     std::thread::sleep(Duration::from_millis(2500));
     stop.store(true, Relaxed);
     let logs: Vec<Log> = handles.into_iter().map(|h| h.join().unwrap()).collect();
-
-    // every writer went on, with no gap over 1.5 s, and no checkout timed out
-    let mut worst = Duration::ZERO;
+    let mut worst_gap = Duration::ZERO;
     for (w, log) in logs.iter().enumerate() {
         assert!(
             log.acked.last().unwrap().1 > killed + promoted,
             "writer {w} wrote nothing after the failover"
         );
         for pair in log.acked.windows(2) {
-            worst = worst.max(pair[1].1 - pair[0].1);
+            worst_gap = worst_gap.max(pair[1].1 - pair[0].1);
         }
         for e in &log.errors {
             assert!(
@@ -190,18 +199,7 @@ fn a_killed_primary_loses_no_acknowledged_write_and_writers_resume_within_1_5_s(
             );
         }
     }
-    println!(
-        "failover: promote took {promoted:?}, largest gap between acknowledged writes {worst:?}, \
-         {} statements failed in flight",
-        logs.iter().map(|l| l.errors.len()).sum::<usize>()
-    );
-    assert!(
-        worst <= Duration::from_millis(1500),
-        "largest gap {worst:?}"
-    );
-
-    // nothing acknowledged is missing on the promoted standby
-    assert_eq!(port(&mgr), pair.standby);
+    assert_eq!(port(mgr), pair.standby);
     let rows = mgr
         .query("SELECT writer, seq FROM acks", params![])
         .unwrap();
@@ -209,17 +207,43 @@ fn a_killed_primary_loses_no_acknowledged_write_and_writers_resume_within_1_5_s(
         .iter()
         .map(|r| (r.get::<i64>(0).unwrap(), r.get::<i64>(1).unwrap()))
         .collect();
-    let mut acked = 0;
+    let (mut acked, mut lost) = (0, 0);
     for (w, log) in logs.iter().enumerate() {
         for (seq, _) in &log.acked {
             acked += 1;
-            assert!(
-                stored.contains(&(w as i64, *seq)),
-                "writer {w} seq {seq} was acknowledged but is lost"
-            );
+            if !stored.contains(&(w as i64, *seq)) {
+                lost += 1;
+            }
         }
     }
-    assert!(acked > 100, "only {acked} writes");
+    Round {
+        promoted,
+        worst_gap,
+        acked,
+        lost,
+        in_flight_errors: logs.iter().map(|l| l.errors.len()).sum(),
+    }
+}
+
+#[test]
+fn a_killed_primary_loses_no_acknowledged_write_and_writers_resume_within_1_5_s() {
+    let Some(pair) = Pair::start("failover", 150) else {
+        return;
+    };
+    let mgr = write_manager(&pair);
+    let r = failover_round(&pair, &mgr);
+    println!(
+        "failover: promote took {:?}, largest gap between acknowledged writes {:?}, {} of {} \
+         acknowledged writes lost, {} statements failed in flight",
+        r.promoted, r.worst_gap, r.lost, r.acked, r.in_flight_errors
+    );
+    assert!(
+        r.worst_gap <= Duration::from_millis(1500),
+        "largest gap {:?}",
+        r.worst_gap
+    );
+    assert_eq!(r.lost, 0, "acknowledged writes lost");
+    assert!(r.acked > 100, "only {} writes", r.acked);
 
     // health: the old primary is down, the standby is now the primary
     let hosts = mgr.check_health().hosts;
@@ -336,4 +360,45 @@ fn four_managers_of_pool_25_ride_out_a_failover_within_max_connections_60() {
         assert_eq!(port(mgr), pair.standby);
         mgr.shutdown();
     }
+}
+
+/// The measurement behind scripts/measure-scaling.sh: 20 failover rounds
+/// (DBMUX_FAILOVER_ROUNDS), each on a new pair; prints the largest gap and
+/// the lost writes per round, and their medians and maxima.
+#[test]
+#[ignore = "a measurement: scripts/measure-scaling.sh"]
+fn measure_failover_over_20_rounds() {
+    let rounds: usize = std::env::var("DBMUX_FAILOVER_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let mut gaps = Vec::new();
+    let mut lost_total = 0;
+    for i in 0..rounds {
+        let Some(pair) = Pair::start(&format!("measure{i}"), 150) else {
+            return;
+        };
+        let mgr = write_manager(&pair);
+        let r = failover_round(&pair, &mgr);
+        mgr.shutdown();
+        println!(
+            "failover round {:2}: promote {:4.0} ms, largest gap {:4.0} ms, lost {} of {}",
+            i + 1,
+            r.promoted.as_secs_f64() * 1000.0,
+            r.worst_gap.as_secs_f64() * 1000.0,
+            r.lost,
+            r.acked
+        );
+        gaps.push(r.worst_gap);
+        lost_total += r.lost;
+    }
+    gaps.sort();
+    println!(
+        "failover over {rounds} rounds: largest gap median {:.0} ms, max {:.0} ms (target 1500 ms); \
+         acknowledged writes lost: {lost_total} (target 0)",
+        gaps[gaps.len() / 2].as_secs_f64() * 1000.0,
+        gaps.last().unwrap().as_secs_f64() * 1000.0
+    );
+    assert_eq!(lost_total, 0);
+    assert!(*gaps.last().unwrap() <= Duration::from_millis(1500));
 }

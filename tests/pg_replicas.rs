@@ -276,17 +276,11 @@ fn on_node(r: &Replicas, port: &str, sql: &str) {
     mgr.shutdown();
 }
 
-/// Read-your-writes against the asynchronous standby: every read after a
-/// write token sees the write; most are served by the standby while replay
-/// keeps up; with replay paused they fall back to the primary after
-/// DB_READ_AFTER_WAIT, still seeing every write.
-#[test]
-fn reads_after_a_write_token_always_see_the_write() {
-    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(r) = replicas() else { return };
+/// A manager on the primary and the asynchronous standby whose commits wait
+/// for no standby (the standby must catch up on its own), with table `ryw`.
+fn ryw_manager(r: &Replicas) -> Manager {
     let mgr = Manager::new(
         Config::builder()
-            // commits wait for no standby here: the async one must catch up
             .url(r.url(
                 &[&r.primary, &r.async_standby],
                 "target_session_attrs=read-write&options=-c%20synchronous_commit%3Dlocal",
@@ -298,27 +292,43 @@ fn reads_after_a_write_token_always_see_the_write() {
     .unwrap();
     mgr.execute_batch("DROP TABLE IF EXISTS ryw; CREATE TABLE ryw (id BIGINT PRIMARY KEY)")
         .unwrap();
-    let pairs = |from: i64, n: i64| {
-        let mut violations = 0;
-        for id in from..from + n {
-            let mut w = mgr.get().unwrap();
-            assert_eq!(w.write_token().unwrap(), None, "no write yet");
-            w.execute("INSERT INTO ryw VALUES (?)", params![id])
-                .unwrap();
-            let token = w.write_token().unwrap().expect("a token after a write");
-            drop(w);
-            // the token travels as a string
-            let token: dbmux::WriteToken = token.to_string().parse().unwrap();
-            let mut rd = mgr.get_read_after(&token).unwrap();
-            let seen: i64 = rd
-                .query_scalar("SELECT count(*) FROM ryw WHERE id = ?", params![id])
-                .unwrap();
-            if seen != 1 {
-                violations += 1;
-            }
+    mgr
+}
+
+/// `n` write-then-read pairs from id `from`: each inserts a row, takes the
+/// write token (through its string form), and reads the row with
+/// `get_read_after`; returns how many reads did not see their write.
+fn ryw_pairs(mgr: &Manager, from: i64, n: i64) -> usize {
+    let mut violations = 0;
+    for id in from..from + n {
+        let mut w = mgr.get().unwrap();
+        assert_eq!(w.write_token().unwrap(), None, "no write yet");
+        w.execute("INSERT INTO ryw VALUES (?)", params![id])
+            .unwrap();
+        let token = w.write_token().unwrap().expect("a token after a write");
+        drop(w);
+        let token: dbmux::WriteToken = token.to_string().parse().unwrap();
+        let mut rd = mgr.get_read_after(&token).unwrap();
+        let seen: i64 = rd
+            .query_scalar("SELECT count(*) FROM ryw WHERE id = ?", params![id])
+            .unwrap();
+        if seen != 1 {
+            violations += 1;
         }
-        violations
-    };
+    }
+    violations
+}
+
+/// Read-your-writes against the asynchronous standby: every read after a
+/// write token sees the write; most are served by the standby while replay
+/// keeps up; with replay paused they fall back to the primary after
+/// DB_READ_AFTER_WAIT, still seeing every write.
+#[test]
+fn reads_after_a_write_token_always_see_the_write() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(r) = replicas() else { return };
+    let mgr = ryw_manager(&r);
+    let pairs = |from: i64, n: i64| ryw_pairs(&mgr, from, n);
     let before = mgr.debug_info();
     assert_eq!(pairs(0, 2000), 0, "read-your-writes violations");
     let d = mgr.debug_info();
@@ -453,4 +463,106 @@ fn a_write_refused_as_read_only_sends_writes_to_the_primary() {
     assert!(m.contains("read-only") && m.contains("read-write"), "{m}");
     assert!(mgr.debug_info().pool_invalidated >= 1);
     mgr.shutdown();
+}
+
+/// The measurement behind scripts/measure-scaling.sh: read-your-writes over
+/// 10,000 pairs (violations, share served by the standby), 200 more with
+/// replay paused, and read throughput of 8 threads with reads spread over
+/// both standbys against all reads on the primary (alternating 3 s rounds,
+/// medians).
+#[test]
+#[ignore = "a measurement: scripts/measure-scaling.sh"]
+fn measure_read_your_writes_and_read_throughput() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(r) = replicas() else { return };
+    let mgr = ryw_manager(&r);
+    let start = std::time::Instant::now();
+    let violations = ryw_pairs(&mgr, 0, 10_000);
+    let d = mgr.debug_info();
+    println!(
+        "read-your-writes: {violations} violations in 10000 pairs (target 0); {} served by the \
+         standby ({:.1} %, target >= 90 %), {} by the primary; {:.0} pairs/s",
+        d.read_after_standby,
+        d.read_after_standby as f64 / 100.0,
+        d.read_after_primary,
+        10_000.0 / start.elapsed().as_secs_f64()
+    );
+    on_node(&r, &r.async_standby, "SELECT pg_wal_replay_pause()");
+    let paused = ryw_pairs(&mgr, 100_000, 200);
+    on_node(&r, &r.async_standby, "SELECT pg_wal_replay_resume()");
+    let d2 = mgr.debug_info();
+    println!(
+        "read-your-writes, replay paused: {paused} violations in 200 pairs; {} served by the primary",
+        d2.read_after_primary - d.read_after_primary
+    );
+    mgr.execute_batch("DROP TABLE ryw").unwrap();
+    mgr.shutdown();
+    assert_eq!(violations + paused, 0);
+
+    // read throughput: reads spread over the standbys vs all on the primary
+    let spread = r.url(&[&r.primary, &r.standby, &r.async_standby], "");
+    let primary_only = r.url(&[&r.primary], "");
+    Manager::from_url(&primary_only)
+        .unwrap()
+        .execute_batch(
+            "DROP TABLE IF EXISTS rt; CREATE TABLE rt AS SELECT g AS id, md5(g::text) AS v \
+             FROM generate_series(1, 10000) g; CREATE INDEX ON rt (id)",
+        )
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500)); // replicated
+    let run = |url: &str| -> f64 {
+        let mgr = Manager::new(
+            Config::builder()
+                .url(url)
+                .read_pool_size(8)
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let handles: Vec<_> = (0..8)
+            .map(|t| {
+                let (mgr, stop) = (mgr.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    let mut n = 0u64;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let mut c = mgr.get_read().unwrap();
+                        let _: i64 = c
+                            .query_scalar(
+                                "SELECT count(*) FROM rt WHERE id BETWEEN ? AND ? + 200",
+                                params![(n as i64 * 37 + t) % 9800, (n as i64 * 37 + t) % 9800],
+                            )
+                            .unwrap();
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_secs(3));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let total: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+        mgr.shutdown();
+        total as f64 / 3.0
+    };
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        a.push(run(&spread));
+        b.push(run(&primary_only));
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (ma, mb) = (median(&mut a), median(&mut b));
+    println!(
+        "read throughput, 8 threads: {ma:.0} reads/s spread over 2 standbys, {mb:.0} reads/s all \
+         on the primary: {:.2}x (medians of 3 alternating 3 s rounds; one machine, so the servers \
+         share its cores)",
+        ma / mb
+    );
+    Manager::from_url(&primary_only)
+        .unwrap()
+        .execute_batch("DROP TABLE rt")
+        .unwrap();
 }
