@@ -368,6 +368,7 @@ fn four_managers_of_pool_25_ride_out_a_failover_within_max_connections_60() {
 #[test]
 #[ignore = "a measurement: scripts/measure-scaling.sh"]
 fn measure_failover_over_20_rounds() {
+    println!(); // after the test harness's own line
     let rounds: usize = std::env::var("DBMUX_FAILOVER_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())

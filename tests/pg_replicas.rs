@@ -473,6 +473,7 @@ fn a_write_refused_as_read_only_sends_writes_to_the_primary() {
 #[test]
 #[ignore = "a measurement: scripts/measure-scaling.sh"]
 fn measure_read_your_writes_and_read_throughput() {
+    println!(); // after the test harness's own line
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let Some(r) = replicas() else { return };
     let mgr = ryw_manager(&r);

@@ -186,6 +186,8 @@ impl Hosts {
         k.last_error = None;
         k.checked = Some(Instant::now());
         if seen.standby {
+            // an old primary rebuilt as a standby follows the new timeline
+            k.fenced = None;
             k.replay_lsn = seen.lsn.or(k.replay_lsn);
             if let Some(l) = seen.lsn {
                 self.note_replay(&mut k, l);
@@ -430,6 +432,15 @@ mod tests {
         assert!(h.fenced(0).is_some());
         assert_eq!(h.snapshot()[0].state, HostState::Fenced);
         assert!(matches!(h.admit(0, false, true), Admission::Skip));
+        // rebuilt as a standby of the new primary, it is used again
+        let standby = Seen {
+            standby: true,
+            timeline: None,
+            lsn: None,
+        };
+        h.connected(0, standby).unwrap();
+        assert!(h.fenced(0).is_none());
+        assert!(matches!(h.admit(0, false, true), Admission::Try(None)));
     }
 
     #[test]
