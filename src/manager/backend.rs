@@ -109,6 +109,7 @@ impl BackendPool {
 
     /// PostgreSQL with several hosts: connects to each to learn its role and
     /// lag (health checks).
+    #[cfg_attr(not(feature = "sqlite"), allow(irrefutable_let_patterns))]
     pub(super) fn probe_hosts(&self) {
         #[cfg(feature = "postgres")]
         if let BackendPool::Postgres { pool, .. } = self {
