@@ -225,6 +225,31 @@ pub struct DebugInfo {
     pub long_held: Vec<crate::pool::leaks::LongHeld>,
     /// Leak warnings logged so far.
     pub leak_warnings: u64,
+    /// SQLite: the journal, the WAL file and the writer lane (`null` for
+    /// PostgreSQL).
+    pub sqlite: Option<SqliteInfo>,
+}
+
+/// The `sqlite` section of [`DebugInfo`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[non_exhaustive]
+pub struct SqliteInfo {
+    /// The journal mode dbmux sets on writable files (`wal`), `null` when
+    /// left as it is (in-memory and read-only databases).
+    pub journal_mode: Option<String>,
+    /// The size of the `-wal` file now, in bytes (`null`: none).
+    pub wal_bytes: Option<u64>,
+    /// Writers waiting for the writer lane of this database now (every
+    /// manager of the process on the file shares it).
+    pub lane_waiting: u64,
+    /// Writes that took the lane so far (those that timed out included).
+    pub lane_waits: u64,
+    /// Median wait for the lane, in milliseconds.
+    pub lane_wait_p50_ms: f64,
+    /// 99th percentile of the waits for the lane, in milliseconds.
+    pub lane_wait_p99_ms: f64,
+    /// The longest wait for the lane, in milliseconds.
+    pub lane_wait_max_ms: f64,
 }
 
 impl DebugInfo {

@@ -22,6 +22,11 @@ pub(crate) enum BackendPool {
         read: Pool<crate::sqlite::SqliteManager>,
         /// Keeps an in-memory database alive until shutdown.
         _keeper: Option<Box<Mutex<rusqlite::Connection>>>,
+        /// The database's writer lane (none on wasm32).
+        lane: Option<Arc<crate::sqlite::lane::Lane>>,
+        /// The database file (none in memory), and its journal mode.
+        file: Option<std::path::PathBuf>,
+        journal_mode: Option<&'static str>,
     },
     #[cfg(feature = "postgres")]
     Postgres {
@@ -117,6 +122,37 @@ impl BackendPool {
         }
     }
 
+    /// SQLite: the `sqlite` section of debug info.
+    pub(super) fn sqlite_info(&self) -> Option<crate::health::SqliteInfo> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            BackendPool::Sqlite {
+                lane,
+                file,
+                journal_mode,
+                ..
+            } => {
+                let wal = file.as_ref().and_then(|f| {
+                    let mut w = f.clone().into_os_string();
+                    w.push("-wal");
+                    std::fs::metadata(w).ok().map(|m| m.len())
+                });
+                let waits = lane.as_ref().map(|l| &l.waits);
+                Some(crate::health::SqliteInfo {
+                    journal_mode: journal_mode.map(str::to_string),
+                    wal_bytes: wal,
+                    lane_waiting: lane.as_ref().map_or(0, |l| l.depth() as u64),
+                    lane_waits: waits.map_or(0, |w| w.count()),
+                    lane_wait_p50_ms: waits.map_or(0.0, |w| w.quantile_ms(0.5)),
+                    lane_wait_p99_ms: waits.map_or(0.0, |w| w.quantile_ms(0.99)),
+                    lane_wait_max_ms: waits.map_or(0.0, |w| w.max_ms()),
+                })
+            }
+            #[allow(unreachable_patterns)]
+            _ => None,
+        }
+    }
+
     /// PostgreSQL: every host with what the manager knows of it.
     pub(super) fn hosts(&self) -> Vec<crate::health::HostHealth> {
         match self {
@@ -176,14 +212,26 @@ pub(super) fn build_pool(config: &Config, stats: &Arc<Stats>) -> Result<BackendP
             };
             // one set of checks (and counters) for both pools of the manager
             let checks = crate::pool::CheckSettings::new(config, stats);
-            let manager = SqliteManager::new(&spec, t.display_path(), checks.clone());
+            // one writer lane per database in the process (not on wasm32,
+            // where a manager has one connection)
+            let lane = (!cfg!(target_arch = "wasm32")).then(|| crate::sqlite::LaneSettings {
+                lane: crate::sqlite::lane::Lane::of(&spec.lane_key()),
+                timeout: config.pool_timeout(),
+                trace: config.leak_detection_threshold().is_some(),
+            });
+            let lane_of_db = lane.as_ref().map(|l| l.lane.clone());
+            let manager = SqliteManager::new(&spec, t.display_path(), checks.clone(), lane);
             let pool = new_pool(config, config.pool_size(), manager, checks.clone());
-            let reader = SqliteManager::new(&spec.read_only(), t.display_path(), checks.clone());
+            let reader =
+                SqliteManager::new(&spec.read_only(), t.display_path(), checks.clone(), None);
             let read = new_pool(config, config.read_pool_size(), reader, checks);
             Ok(BackendPool::Sqlite {
                 pool,
                 read,
                 _keeper: keeper,
+                lane: lane_of_db,
+                file: spec.path.clone(),
+                journal_mode: spec.pragmas.journal_mode.map(|j| j.as_str()),
             })
         }
         #[cfg(not(feature = "sqlite"))]

@@ -535,6 +535,11 @@ impl Manager {
         self.with_retry(|c| c.transaction(&mut f))
     }
 
+    /// SQLite: the `sqlite` section of debug info (`None` after shutdown).
+    pub(crate) fn sqlite_info(&self) -> Option<crate::health::SqliteInfo> {
+        self.read_pool().as_ref().and_then(BackendPool::sqlite_info)
+    }
+
     /// Connects to every host of a multi-host PostgreSQL URL to refresh what
     /// [`hosts`](Self::hosts) reports (health checks do this).
     pub(crate) fn probe_hosts(&self) {

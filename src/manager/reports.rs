@@ -119,5 +119,6 @@ pub(super) fn debug_snapshot(mgr: &Manager) -> DebugInfo {
             .map(|d| d.long_held())
             .unwrap_or_default(),
         leak_warnings: mgr.inner.shared.leaks.as_ref().map_or(0, |d| d.warnings()),
+        sqlite: mgr.sqlite_info(),
     }
 }

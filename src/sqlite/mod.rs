@@ -12,18 +12,20 @@ pub use library::{sqlite_version, MIN_SQLITE_VERSION, MIN_SQLITE_VERSION_NUMBER}
 pub use rusqlite;
 
 mod errors;
+pub(crate) mod lane;
 mod open;
 mod statements;
 
 use errors::classify;
-pub(crate) use open::{open_keeper, open_spec, SqliteManager};
-use statements::{execute, query_into, query_value};
+use lane::{Held, Lane, WriteGate};
+pub(crate) use open::{open_keeper, open_spec, LaneSettings, SqliteManager};
+use statements::{execute, execute_batch, query_into, query_value};
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::platform::Instant;
 use crate::pool::checks::Checked;
 use crate::pool::{ConnError, Stats};
@@ -42,6 +44,14 @@ pub(crate) struct SqliteConn {
     stats: Arc<Stats>,
     /// Set after a connection-class failure: discard instead of pooling.
     pub broken: bool,
+    /// The writer lane of its database (connections that may write).
+    lane: Option<Arc<Lane>>,
+    /// The lane, while this connection writes.
+    held: Option<Held>,
+    /// How long a writer waits for the lane (`pool_timeout`), and whether
+    /// to note where it took it (leak detection on).
+    lane_timeout: Duration,
+    lane_trace: bool,
 }
 
 impl Drop for SqliteConn {
@@ -56,6 +66,29 @@ fn epoch() -> Instant {
 }
 
 impl SqliteConn {
+    /// The gate its statements pass, and the connection.
+    #[inline]
+    fn gated(&mut self) -> (&rusqlite::Connection, WriteGate<'_>) {
+        (
+            &self.conn,
+            WriteGate {
+                lane: self.lane.as_ref(),
+                held: &mut self.held,
+                timeout: self.lane_timeout,
+                trace: self.lane_trace,
+            },
+        )
+    }
+
+    /// After a statement: the lane goes to the next writer once the
+    /// connection is in autocommit mode again.
+    #[inline]
+    fn after(&mut self) {
+        if self.held.is_some() && self.conn.is_autocommit() {
+            self.held = None;
+        }
+    }
+
     /// Arms the statement timeout (if any) for the next statement.
     #[inline]
     pub fn arm(&self, timeout: Option<Duration>) {
@@ -103,7 +136,9 @@ impl Checked for SqliteConn {
     }
 
     fn roll_back(&mut self) -> bool {
-        self.conn.execute_batch("ROLLBACK").is_ok() && self.conn.is_autocommit()
+        let done = self.conn.execute_batch("ROLLBACK").is_ok() && self.conn.is_autocommit();
+        self.after();
+        done
     }
 }
 
@@ -114,11 +149,17 @@ impl crate::native::NativeConn for SqliteConn {
 
     #[inline]
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
-        execute(&self.conn, sql, params)
+        let (conn, mut gate) = self.gated();
+        let r = execute(conn, &mut gate, sql, params);
+        self.after();
+        r
     }
 
     fn execute_batch(&mut self, sql: &str) -> Result<()> {
-        self.conn.execute_batch(sql).map_err(Error::from)
+        let (conn, mut gate) = self.gated();
+        let r = execute_batch(conn, &mut gate, sql);
+        self.after();
+        r
     }
 
     #[inline]
@@ -128,12 +169,18 @@ impl crate::native::NativeConn for SqliteConn {
         params: &[Value],
         sink: &mut dyn crate::value::RowSink,
     ) -> Result<u64> {
-        query_into(&self.conn, sql, params, sink)
+        let (conn, mut gate) = self.gated();
+        let r = query_into(conn, &mut gate, sql, params, sink);
+        self.after();
+        r
     }
 
     #[inline]
     fn query_value(&mut self, sql: &str, params: &[Value]) -> Result<Value> {
-        query_value(&self.conn, sql, params)
+        let (conn, mut gate) = self.gated();
+        let r = query_value(conn, &mut gate, sql, params);
+        self.after();
+        r
     }
 
     fn last_insert_id(&mut self) -> Result<i64> {

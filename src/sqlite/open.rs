@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
+use std::time::Duration;
 
 use rusqlite::{ffi, OpenFlags, TransactionBehavior};
 
@@ -21,6 +22,17 @@ pub(crate) struct SqliteManager {
     spec: OpenSpec,
     settings: Arc<CheckSettings>,
     display: String,
+    lane: Option<LaneSettings>,
+}
+
+/// The writer lane of a pool whose connections may write.
+#[derive(Clone)]
+pub(crate) struct LaneSettings {
+    pub lane: Arc<super::Lane>,
+    /// How long a writer waits for it (`pool_timeout`).
+    pub timeout: std::time::Duration,
+    /// Note where a writer took it (leak detection on).
+    pub trace: bool,
 }
 
 impl std::fmt::Debug for SqliteManager {
@@ -40,6 +52,17 @@ pub(crate) struct OpenSpec {
     pub pragmas: ResolvedPragmas,
     /// The database file (none for in-memory databases).
     pub path: Option<std::path::PathBuf>,
+}
+
+impl OpenSpec {
+    /// What names the database in this process, for its writer lane: the
+    /// file's absolute path, or the in-memory database's URI.
+    pub(crate) fn lane_key(&self) -> String {
+        match &self.path {
+            Some(p) => p.display().to_string(),
+            None => self.uri.clone(),
+        }
+    }
 }
 
 impl OpenSpec {
@@ -168,11 +191,19 @@ fn apply_pragmas(conn: &mut rusqlite::Connection, p: &ResolvedPragmas) -> rusqli
 }
 
 impl SqliteManager {
-    pub fn new(spec: &OpenSpec, display: String, settings: Arc<CheckSettings>) -> SqliteManager {
+    /// The opener of one pool; `lane`: its connections take the database's
+    /// writer lane to write.
+    pub fn new(
+        spec: &OpenSpec,
+        display: String,
+        settings: Arc<CheckSettings>,
+        lane: Option<LaneSettings>,
+    ) -> SqliteManager {
         SqliteManager {
             spec: spec.clone(),
             settings,
             display,
+            lane,
         }
     }
 
@@ -258,6 +289,10 @@ impl Open for SqliteManager {
             deadline,
             stats: self.settings.stats.clone(),
             broken: false,
+            lane: self.lane.as_ref().map(|l| l.lane.clone()),
+            held: None,
+            lane_timeout: self.lane.as_ref().map_or(Duration::ZERO, |l| l.timeout),
+            lane_trace: self.lane.as_ref().is_some_and(|l| l.trace),
         })
     }
 }

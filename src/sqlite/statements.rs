@@ -5,6 +5,7 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::ToSql;
 
 use super::errors::classify;
+use super::lane::WriteGate;
 use crate::error::{Error, ErrorCode, Result};
 use crate::placeholders::{rewrite, Target};
 use crate::value::{Column, Value};
@@ -61,10 +62,16 @@ fn param_count_error(expected: usize, given: usize) -> Error {
 
 /// Runs a statement and returns the number of rows it changed. A statement
 /// that returns rows (e.g. a PRAGMA) is run to completion and reports 0.
-pub(crate) fn execute(conn: &rusqlite::Connection, sql: &str, params: &[Value]) -> Result<u64> {
+pub(crate) fn execute(
+    conn: &rusqlite::Connection,
+    gate: &mut WriteGate<'_>,
+    sql: &str,
+    params: &[Value],
+) -> Result<u64> {
     let sql = &*rewrite(sql, Target::Question)?;
     let mut stmt = conn.prepare_cached(sql)?;
     bind(&mut stmt, params)?;
+    gate.before(|| stmt.readonly())?;
     if stmt.column_count() > 0 {
         let mut rows = stmt.raw_query();
         while rows.next()?.is_some() {}
@@ -92,6 +99,7 @@ fn run_counting(
 /// changed (0 for a query).
 pub(crate) fn query_into(
     conn: &rusqlite::Connection,
+    gate: &mut WriteGate<'_>,
     sql: &str,
     params: &[Value],
     sink: &mut dyn crate::value::RowSink,
@@ -100,6 +108,7 @@ pub(crate) fn query_into(
     let sql = &*rewrite(sql, Target::Question)?;
     let mut stmt = conn.prepare_cached(sql)?;
     bind(&mut stmt, params)?;
+    gate.before(|| stmt.readonly())?;
     let columns: Vec<Column> = stmt
         .columns()
         .into_iter()
@@ -135,6 +144,46 @@ pub(crate) fn query_into(
     Ok(0)
 }
 
+/// Runs a script of statements without parameters, each through the gate
+/// (a `BEGIN IMMEDIATE` or `EXCLUSIVE` anywhere in it takes the lane first:
+/// SQLite reports transaction control as read-only, but those take the
+/// write lock).
+pub(crate) fn execute_batch(
+    conn: &rusqlite::Connection,
+    gate: &mut WriteGate<'_>,
+    sql: &str,
+) -> Result<()> {
+    if gate.is_open() && begins_a_write(sql) {
+        gate.before(|| false)?;
+    }
+    use rusqlite::fallible_iterator::FallibleIterator;
+    let mut batch = rusqlite::Batch::new(conn, sql);
+    while let Some(mut stmt) = batch.next()? {
+        gate.before(|| stmt.readonly())?;
+        let mut rows = stmt.raw_query();
+        while rows.next()?.is_some() {}
+    }
+    Ok(())
+}
+
+/// Whether a script contains `BEGIN IMMEDIATE` or `BEGIN EXCLUSIVE` (words
+/// compared without case, whatever the spacing).
+fn begins_a_write(sql: &str) -> bool {
+    let mut words = sql
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .filter(|w| !w.is_empty());
+    let mut prev_begin = false;
+    for w in words.by_ref() {
+        if prev_begin
+            && (w.eq_ignore_ascii_case("IMMEDIATE") || w.eq_ignore_ascii_case("EXCLUSIVE"))
+        {
+            return true;
+        }
+        prev_begin = w.eq_ignore_ascii_case("BEGIN");
+    }
+    false
+}
+
 #[cold]
 fn no_rows() -> Error {
     Error::new(ErrorCode::NoRows, "the query returned no rows")
@@ -145,12 +194,14 @@ fn no_rows() -> Error {
 #[inline(always)]
 pub(crate) fn query_value(
     conn: &rusqlite::Connection,
+    gate: &mut WriteGate<'_>,
     sql: &str,
     params: &[Value],
 ) -> Result<Value> {
     let sql = &*rewrite(sql, Target::Question)?;
     let mut stmt = conn.prepare_cached(sql)?;
     check_count(&stmt, params)?;
+    gate.before(|| stmt.readonly())?;
     // Stay in rusqlite's error type on the hot path; convert once at the end.
     let first = (|| -> rusqlite::Result<Option<Value>> {
         for (i, p) in params.iter().enumerate() {
@@ -166,5 +217,22 @@ pub(crate) fn query_value(
         Ok(Some(v)) => Ok(v),
         Ok(None) => Err(no_rows()),
         Err(e) => Err(classify(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::begins_a_write;
+
+    #[test]
+    fn begin_immediate_is_found_in_a_script() {
+        assert!(begins_a_write("BEGIN IMMEDIATE"));
+        assert!(begins_a_write("begin\n  exclusive transaction;"));
+        assert!(begins_a_write(
+            "SELECT 1; BEGIN IMMEDIATE; INSERT INTO t VALUES (1)"
+        ));
+        assert!(!begins_a_write("BEGIN"));
+        assert!(!begins_a_write("BEGIN DEFERRED"));
+        assert!(!begins_a_write("SELECT 'immediate'"));
     }
 }

@@ -1,0 +1,292 @@
+//! The writer lane: in one process, the write transactions on one SQLite
+//! file take turns first come, first served, in a queue dbmux owns, instead
+//! of racing for SQLite's lock through its busy handler (which lets one
+//! writer starve while another commits thousands of times, and gives up
+//! after `busy_timeout`).
+//!
+//! A connection takes the lane before a statement that SQLite reports as
+//! writing (`sqlite3_stmt_readonly`) or a `BEGIN IMMEDIATE`/`EXCLUSIVE`, and
+//! gives it back once the connection is in autocommit mode again (the
+//! statement or the transaction ended, a COMMIT, a ROLLBACK, the rollback on
+//! return to the pool). Each wait has a deadline (`pool_timeout`). Writers in
+//! other processes still meet `busy_timeout`.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::platform::Instant;
+use crate::pool::histogram::Histogram;
+
+/// Who holds the lane, for the error of a writer that gave up.
+#[derive(Debug)]
+struct Holder {
+    since: Instant,
+    thread: String,
+    /// Where the holder's transaction began (with leak detection on).
+    backtrace: Option<String>,
+}
+
+/// One waiting writer: woken with the lane already handed to it.
+#[derive(Debug)]
+struct Waiter {
+    granted: Mutex<Option<Holder>>,
+    cv: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    held: Option<Holder>,
+    queue: VecDeque<Arc<Waiter>>,
+}
+
+/// The lane of one database file (or shared in-memory database).
+#[derive(Debug)]
+pub(crate) struct Lane {
+    name: String,
+    state: Mutex<State>,
+    /// How long writers waited for the lane (served and timed out).
+    pub(crate) waits: Histogram,
+}
+
+/// The lane, held: dropping it hands the lane to the next writer in line.
+#[derive(Debug)]
+pub(crate) struct Held {
+    lane: Arc<Lane>,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.lane.release();
+    }
+}
+
+fn lanes() -> MutexGuard<'static, HashMap<String, Weak<Lane>>> {
+    static LANES: std::sync::OnceLock<Mutex<HashMap<String, Weak<Lane>>>> =
+        std::sync::OnceLock::new();
+    LANES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+}
+
+impl Lane {
+    /// The lane of the database `key` names (an absolute path, or an
+    /// in-memory database's name): one per database in the process, shared
+    /// by every manager on it.
+    pub(crate) fn of(key: &str) -> Arc<Lane> {
+        let mut all = lanes();
+        if let Some(l) = all.get(key).and_then(Weak::upgrade) {
+            return l;
+        }
+        all.retain(|_, w| w.strong_count() > 0);
+        let l = Arc::new(Lane {
+            name: key.to_string(),
+            state: Mutex::new(State::default()),
+            waits: Histogram::default(),
+        });
+        all.insert(key.to_string(), Arc::downgrade(&l));
+        l
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Writers waiting in line now.
+    pub(crate) fn depth(&self) -> usize {
+        self.lock().queue.len()
+    }
+
+    /// Takes the lane, waiting in line up to `timeout`. `trace`: note where
+    /// (leak detection is on).
+    pub(crate) fn acquire(self: &Arc<Lane>, timeout: Duration, trace: bool) -> Result<Held> {
+        let start = Instant::now();
+        let me = || Holder {
+            since: Instant::now(),
+            thread: std::thread::current().name().map_or_else(
+                || format!("{:?}", std::thread::current().id()),
+                str::to_string,
+            ),
+            backtrace: trace.then(|| std::backtrace::Backtrace::force_capture().to_string()),
+        };
+        let waiter = {
+            let mut s = self.lock();
+            if s.held.is_none() && s.queue.is_empty() {
+                s.held = Some(me());
+                drop(s);
+                self.waits.record(Duration::ZERO);
+                return Ok(Held { lane: self.clone() });
+            }
+            let w = Arc::new(Waiter {
+                granted: Mutex::new(None),
+                cv: Condvar::new(),
+            });
+            s.queue.push_back(w.clone());
+            w
+        };
+        let deadline = start + timeout;
+        let mut granted = waiter.granted.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if granted.is_some() {
+                drop(granted);
+                // the releaser put a placeholder; note who holds it now
+                self.lock().held = Some(me());
+                self.waits.record(start.elapsed());
+                return Ok(Held { lane: self.clone() });
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            granted = waiter
+                .cv
+                .wait_timeout(granted, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        drop(granted);
+        // timed out: leave the line, unless the lane was handed over meanwhile
+        let mut s = self.lock();
+        if waiter
+            .granted
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+        {
+            s.held = Some(me());
+            drop(s);
+            self.waits.record(start.elapsed());
+            return Ok(Held { lane: self.clone() });
+        }
+        s.queue.retain(|w| !Arc::ptr_eq(w, &waiter));
+        let queued = s.queue.len();
+        let holder = match &s.held {
+            Some(h) => {
+                let mut who = format!(
+                    "held for {:.2} s by thread {}",
+                    h.since.elapsed().as_secs_f64(),
+                    h.thread
+                );
+                match &h.backtrace {
+                    Some(bt) => who.push_str(&format!(", whose transaction began at:\n{bt}")),
+                    None => who.push_str(
+                        " (set DB_LEAK_DETECTION_THRESHOLD_MS to see where its transaction began)",
+                    ),
+                }
+                who
+            }
+            None => "just released".to_string(),
+        };
+        drop(s);
+        self.waits.record(start.elapsed());
+        Err(Error::new(
+            ErrorCode::Busy,
+            format!(
+                "waited {:.2} s (pool_timeout) for the writer lane of {} (dbmux lets one write \
+                 transaction at a time through, in order; {queued} more waiting): it is \
+                 {holder}; commit or roll back sooner, or raise pool_timeout (DB_POOL_TIMEOUT)",
+                start.elapsed().as_secs_f64(),
+                self.name
+            ),
+        ))
+    }
+
+    /// Hands the lane to the first writer in line, or frees it.
+    fn release(&self) {
+        let mut s = self.lock();
+        match s.queue.pop_front() {
+            Some(next) => {
+                // held by `next` from now; it fills in who it is when it wakes
+                s.held = Some(Holder {
+                    since: Instant::now(),
+                    thread: "(being handed over)".to_string(),
+                    backtrace: None,
+                });
+                // granted under the state lock (the order a waiter that
+                // times out takes them too), so it cannot leave the line
+                // after being handed the lane
+                *next.granted.lock().unwrap_or_else(|p| p.into_inner()) = Some(Holder {
+                    since: Instant::now(),
+                    thread: String::new(),
+                    backtrace: None,
+                });
+                drop(s);
+                next.cv.notify_one();
+            }
+            None => s.held = None,
+        }
+    }
+}
+
+/// What a statement passes through: on a connection that writes to a file
+/// with a lane, a statement that writes takes the lane first (unless the
+/// connection holds it already).
+pub(crate) struct WriteGate<'a> {
+    pub lane: Option<&'a Arc<Lane>>,
+    pub held: &'a mut Option<Held>,
+    pub timeout: Duration,
+    pub trace: bool,
+}
+
+impl WriteGate<'_> {
+    /// Whether this connection takes the lane at all, and does not hold it.
+    #[inline]
+    pub(crate) fn is_open(&self) -> bool {
+        self.lane.is_some() && self.held.is_none()
+    }
+
+    /// Before a statement: takes the lane when `readonly()` says it writes.
+    #[inline]
+    pub(crate) fn before(&mut self, readonly: impl FnOnce() -> bool) -> Result<()> {
+        if let (Some(lane), None) = (self.lane, self.held.as_ref()) {
+            if !readonly() {
+                *self.held = Some(lane.acquire(self.timeout, self.trace)?);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writers_are_served_in_arrival_order_and_time_out_with_the_holder() {
+        let lane = Lane::of("/tmp/dbmux-lane-unit-test.db");
+        let first = lane.acquire(Duration::from_secs(1), false).unwrap();
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut handles = Vec::new();
+        for i in 0..4 {
+            let (mine, order) = (lane.clone(), order.clone());
+            handles.push(std::thread::spawn(move || {
+                let held = mine.acquire(Duration::from_secs(5), false).unwrap();
+                order.lock().unwrap().push(i);
+                std::thread::sleep(Duration::from_millis(2));
+                drop(held);
+            }));
+            // each is in line before the next arrives
+            while lane.depth() < i + 1 {
+                std::thread::yield_now();
+            }
+        }
+        let e = lane.acquire(Duration::from_millis(50), false).unwrap_err();
+        assert_eq!(e.code(), ErrorCode::Busy);
+        let m = e.to_string();
+        assert!(m.contains("writer lane") && m.contains("held for"), "{m}");
+        assert!(m.contains("4 more waiting"), "{m}");
+        drop(first);
+        for h in handles {
+            h.join().unwrap();
+        }
+        assert_eq!(*order.lock().unwrap(), vec![0, 1, 2, 3]);
+        assert_eq!(lane.depth(), 0);
+        // the same file, the same lane
+        assert!(Arc::ptr_eq(
+            &lane,
+            &Lane::of("/tmp/dbmux-lane-unit-test.db")
+        ));
+    }
+}

@@ -1,0 +1,169 @@
+//! The SQLite writer lane on real files: writers of one process take turns
+//! in order instead of meeting SQLite's busy handler, so even a 1 ms
+//! `busy_timeout` gives no BUSY; a writer that waits past pool_timeout is
+//! told who holds the lane; a panic inside a transaction releases it; the
+//! lane is per file and shared by the managers of a process.
+#![cfg(feature = "sqlite")]
+
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use dbmux::{params, Config, ErrorCode, Manager};
+
+fn manager(url: &str, pool_timeout: Duration) -> Manager {
+    Manager::new(
+        Config::builder()
+            .url(url)
+            .pool_size(8)
+            .pool_timeout(pool_timeout)
+            .build()
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn writers_take_turns_without_busy_even_with_a_1_ms_busy_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:///{}/lane.db?busy_timeout=1", dir.path().display());
+    // two managers on the same file: one lane
+    let (a, b) = (
+        manager(&url, Duration::from_secs(10)),
+        manager(&url, Duration::from_secs(10)),
+    );
+    a.execute("CREATE TABLE t (th INTEGER, i INTEGER)", params![])
+        .unwrap();
+    let start = Arc::new(Barrier::new(8));
+    let handles: Vec<_> = (0..8)
+        .map(|th| {
+            let mgr = if th % 2 == 0 { a.clone() } else { b.clone() };
+            let start = start.clone();
+            std::thread::spawn(move || {
+                start.wait();
+                for i in 0..50 {
+                    if i % 2 == 0 {
+                        // a transaction holding the lock for a millisecond
+                        mgr.transaction(|tx| -> dbmux::Result<()> {
+                            tx.execute("INSERT INTO t VALUES (?, ?)", params![th, i])?;
+                            std::thread::sleep(Duration::from_millis(1));
+                            Ok(())
+                        })?;
+                    } else {
+                        // an autocommit write: SQLite reports it as writing
+                        mgr.execute("INSERT INTO t VALUES (?, ?)", params![th, i])?;
+                    }
+                }
+                Ok::<(), dbmux::Error>(())
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap().expect("no BUSY behind the lane");
+    }
+    let n: i64 = a.query_scalar("SELECT count(*) FROM t", params![]).unwrap();
+    assert_eq!(n, 400);
+    a.shutdown();
+    b.shutdown();
+}
+
+#[test]
+fn a_writer_that_waits_past_pool_timeout_is_told_who_holds_the_lane() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:///{}/held.db", dir.path().display());
+    let mgr = manager(&url, Duration::from_millis(300));
+    mgr.execute("CREATE TABLE t (x INTEGER)", params![])
+        .unwrap();
+    let holder = std::thread::Builder::new()
+        .name("long-writer".into())
+        .spawn({
+            let mgr = mgr.clone();
+            move || {
+                let mut c = mgr.get().unwrap();
+                c.begin().unwrap();
+                c.execute("INSERT INTO t VALUES (1)", params![]).unwrap();
+                std::thread::sleep(Duration::from_millis(800));
+                c.commit().unwrap();
+            }
+        })
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let start = Instant::now();
+    let e = mgr
+        .execute("INSERT INTO t VALUES (2)", params![])
+        .unwrap_err();
+    let waited = start.elapsed();
+    assert_eq!(e.code(), ErrorCode::Busy, "{e}");
+    assert!(e.is_transient());
+    let m = e.to_string();
+    assert!(m.contains("writer lane") && m.contains("held for"), "{m}");
+    assert!(m.contains("long-writer"), "{m}");
+    assert!(m.contains("DB_LEAK_DETECTION_THRESHOLD_MS"), "{m}");
+    assert!(
+        waited >= Duration::from_millis(250) && waited < Duration::from_secs(2),
+        "{waited:?}"
+    );
+    // reads do not wait for the lane
+    let n: i64 = mgr
+        .query_scalar("SELECT count(*) FROM t", params![])
+        .unwrap();
+    assert_eq!(n, 0);
+    holder.join().unwrap();
+    // with leak detection on, the message shows where the holder began
+    let traced = Manager::new(
+        Config::builder()
+            .url(&url)
+            .pool_timeout(Duration::from_millis(200))
+            .leak_detection_threshold(Some(Duration::from_secs(60)))
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let mut c = traced.get().unwrap();
+    c.begin().unwrap();
+    let e = traced
+        .execute("INSERT INTO t VALUES (3)", params![])
+        .unwrap_err();
+    assert!(e.to_string().contains("whose transaction began at"), "{e}");
+    drop(c);
+    mgr.shutdown();
+    traced.shutdown();
+}
+
+#[test]
+fn a_panic_inside_a_transaction_releases_the_lane() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:///{}/panic.db", dir.path().display());
+    let mgr = manager(&url, Duration::from_secs(2));
+    mgr.execute("CREATE TABLE t (x INTEGER)", params![])
+        .unwrap();
+    let m = mgr.clone();
+    let r = std::thread::spawn(move || {
+        m.transaction(|tx| -> dbmux::Result<()> {
+            tx.execute("INSERT INTO t VALUES (1)", params![])?;
+            panic!("boom inside a transaction");
+        })
+    })
+    .join();
+    assert!(r.is_err(), "the panic propagates");
+    let start = Instant::now();
+    mgr.execute("INSERT INTO t VALUES (2)", params![]).unwrap();
+    assert!(
+        start.elapsed() < Duration::from_millis(500),
+        "the lane was free"
+    );
+    let n: i64 = mgr
+        .query_scalar("SELECT count(*) FROM t", params![])
+        .unwrap();
+    assert_eq!(n, 1, "the panicking transaction was rolled back");
+    // and a connection returned with an open transaction releases it too
+    let mut c = mgr.get().unwrap();
+    c.begin().unwrap();
+    c.execute("INSERT INTO t VALUES (3)", params![]).unwrap();
+    drop(c);
+    mgr.execute("INSERT INTO t VALUES (4)", params![]).unwrap();
+    let info = mgr.debug_info();
+    let lane = info.sqlite.expect("a sqlite section");
+    assert_eq!(lane.lane_waiting, 0);
+    assert!(lane.lane_waits >= 4, "{lane:?}");
+    mgr.shutdown();
+}
