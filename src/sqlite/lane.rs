@@ -12,6 +12,10 @@
 //! other processes still meet `busy_timeout`.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{
+    AtomicBool,
+    Ordering::{AcqRel, Acquire, Release},
+};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
@@ -31,9 +35,24 @@ struct Holder {
 /// One waiting writer: woken with the lane already handed to it.
 #[derive(Debug)]
 struct Waiter {
-    granted: Mutex<Option<Holder>>,
+    /// Set (under the state lock) when the lane is handed to it.
+    granted: AtomicBool,
+    /// Set when it is first in line: it spins briefly instead of sleeping,
+    /// so that a hand-off between short transactions costs no wake-up.
+    head: AtomicBool,
+    sleep: Mutex<()>,
     cv: Condvar,
 }
+
+impl Waiter {
+    fn wake(&self) {
+        drop(self.sleep.lock().unwrap_or_else(|p| p.into_inner()));
+        self.cv.notify_one();
+    }
+}
+
+/// How long the first writer in line spins for the lane before it sleeps.
+const SPIN: Duration = Duration::from_micros(100);
 
 #[derive(Debug, Default)]
 struct State {
@@ -120,47 +139,69 @@ impl Lane {
                 return Ok(Held { lane: self.clone() });
             }
             let w = Arc::new(Waiter {
-                granted: Mutex::new(None),
+                granted: AtomicBool::new(false),
+                head: AtomicBool::new(s.queue.is_empty()),
+                sleep: Mutex::new(()),
                 cv: Condvar::new(),
             });
             s.queue.push_back(w.clone());
             w
         };
         let deadline = start + timeout;
-        let mut granted = waiter.granted.lock().unwrap_or_else(|p| p.into_inner());
+        let got = |lane: &Arc<Lane>| {
+            lane.lock().held = Some(me());
+            lane.waits.record(start.elapsed());
+            Ok(Held { lane: lane.clone() })
+        };
         loop {
-            if granted.is_some() {
-                drop(granted);
-                // the releaser put a placeholder; note who holds it now
-                self.lock().held = Some(me());
-                self.waits.record(start.elapsed());
-                return Ok(Held { lane: self.clone() });
+            if waiter.granted.load(Acquire) {
+                return got(self);
+            }
+            if waiter.head.load(Acquire) {
+                // first in line: the lane is next; spin a little for it
+                let spin_until = Instant::now() + SPIN;
+                let mut i = 0u32;
+                while Instant::now() < spin_until.min(deadline) {
+                    if waiter.granted.load(Acquire) {
+                        return got(self);
+                    }
+                    i += 1;
+                    if i % 64 == 0 {
+                        std::thread::yield_now();
+                    } else {
+                        std::hint::spin_loop();
+                    }
+                }
             }
             let now = Instant::now();
             if now >= deadline {
                 break;
             }
-            granted = waiter
-                .cv
-                .wait_timeout(granted, deadline - now)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
+            let g = waiter.sleep.lock().unwrap_or_else(|p| p.into_inner());
+            if waiter.granted.load(Acquire) {
+                continue;
+            }
+            // woken when handed the lane, or when it becomes first in line
+            let wait = (deadline - now).min(Duration::from_millis(50));
+            drop(
+                waiter
+                    .cv
+                    .wait_timeout(g, wait)
+                    .unwrap_or_else(|p| p.into_inner()),
+            );
         }
-        drop(granted);
         // timed out: leave the line, unless the lane was handed over meanwhile
         let mut s = self.lock();
-        if waiter
-            .granted
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_some()
-        {
-            s.held = Some(me());
+        if waiter.granted.load(Acquire) {
             drop(s);
-            self.waits.record(start.elapsed());
-            return Ok(Held { lane: self.clone() });
+            return got(self);
         }
         s.queue.retain(|w| !Arc::ptr_eq(w, &waiter));
+        if let Some(next) = s.queue.front() {
+            if !next.head.swap(true, AcqRel) {
+                next.wake();
+            }
+        }
         let queued = s.queue.len();
         let holder = match &s.held {
             Some(h) => {
@@ -204,16 +245,19 @@ impl Lane {
                     thread: "(being handed over)".to_string(),
                     backtrace: None,
                 });
-                // granted under the state lock (the order a waiter that
-                // times out takes them too), so it cannot leave the line
-                // after being handed the lane
-                *next.granted.lock().unwrap_or_else(|p| p.into_inner()) = Some(Holder {
-                    since: Instant::now(),
-                    thread: String::new(),
-                    backtrace: None,
-                });
+                // granted under the state lock (which a waiter that times
+                // out takes too), so it cannot leave the line after being
+                // handed the lane
+                next.granted.store(true, Release);
+                let after = s.queue.front().cloned();
                 drop(s);
-                next.cv.notify_one();
+                next.wake();
+                // the one after it is first in line now: let it spin
+                if let Some(after) = after {
+                    if !after.head.swap(true, AcqRel) {
+                        after.wake();
+                    }
+                }
             }
             None => s.held = None,
         }
