@@ -888,6 +888,32 @@ fn get_read_gives_engine_enforced_read_only_connections() {
                 1
             );
             r.rollback().unwrap();
+            // DDL, turning query_only off: still refused by the engine
+            for sql in [
+                "CREATE TABLE u (y INTEGER)",
+                "DROP TABLE t",
+                "PRAGMA query_only=0; INSERT INTO t VALUES (9)",
+            ] {
+                let e = r.execute_batch(sql).unwrap_err();
+                assert_eq!(e.code(), ErrorCode::ReadOnly, "{url}: {sql}: {e}");
+            }
+            r.execute_batch("PRAGMA query_only=1").unwrap();
+        }
+        if url.starts_with("sqlite:///") {
+            // ATTACH another file, then write to it: refused too
+            let other = dir.path().join("other.db");
+            rusqlite::Connection::open(&other)
+                .unwrap()
+                .execute_batch("CREATE TABLE IF NOT EXISTS o (z INTEGER)")
+                .unwrap();
+            let mut r = mgr.get_read().unwrap();
+            let attached = r.execute_batch(&format!(
+                "ATTACH DATABASE '{}' AS other; INSERT INTO other.o VALUES (1)",
+                other.display()
+            ));
+            let e = attached.unwrap_err();
+            assert_eq!(e.code(), ErrorCode::ReadOnly, "{e}");
+            let _ = r.execute_batch("DETACH DATABASE other");
         }
         // the write pool is untouched by the readers
         assert!(!mgr.get().unwrap().is_read_only());

@@ -52,6 +52,8 @@ pub(crate) struct OpenSpec {
     pub pragmas: ResolvedPragmas,
     /// The database file (none for in-memory databases).
     pub path: Option<std::path::PathBuf>,
+    /// `PRAGMA query_only` on top of a read-only open (readers).
+    pub query_only: bool,
 }
 
 impl OpenSpec {
@@ -74,6 +76,7 @@ impl OpenSpec {
             | OpenFlags::SQLITE_OPEN_URI
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         spec.pragmas.journal_mode = None;
+        spec.query_only = true;
         spec
     }
 }
@@ -162,11 +165,19 @@ pub(crate) fn open_spec(t: &SqliteTarget) -> OpenSpec {
             SqliteLocation::File(p) if !memory => Some(p.clone()),
             _ => None,
         },
+        query_only: false,
     }
 }
 
-/// Applies dbmux's per-connection pragmas.
-fn apply_pragmas(conn: &mut rusqlite::Connection, p: &ResolvedPragmas) -> rusqlite::Result<()> {
+/// Applies dbmux's per-connection pragmas (and `query_only` for readers).
+fn apply_pragmas(
+    conn: &mut rusqlite::Connection,
+    p: &ResolvedPragmas,
+    query_only: bool,
+) -> rusqlite::Result<()> {
+    if query_only {
+        conn.execute_batch("PRAGMA query_only=ON")?;
+    }
     conn.busy_timeout(p.busy_timeout)?;
     if let Some(j) = p.journal_mode {
         let got: String =
@@ -269,7 +280,9 @@ impl Open for SqliteManager {
 
     fn open(&self) -> Result<SqliteConn> {
         let conn = rusqlite::Connection::open_with_flags(&self.spec.uri, self.spec.flags)
-            .and_then(|mut c| apply_pragmas(&mut c, &self.spec.pragmas).map(|()| c))
+            .and_then(|mut c| {
+                apply_pragmas(&mut c, &self.spec.pragmas, self.spec.query_only).map(|()| c)
+            })
             .map_err(|e| self.open_error(e))?;
         let deadline = Arc::new(AtomicU64::new(0));
         if self.settings.statement_timeout.is_some() {
