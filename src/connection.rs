@@ -244,6 +244,13 @@ impl Connection {
         self.conn.native().write_token().map(Some)
     }
 
+    /// Takes (`on`) or gives back the writer lane of a SQLite database
+    /// (restores replace the file under it).
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    pub(crate) fn hold_lane(&mut self, on: bool) -> Result<()> {
+        self.conn.native().hold_lane(on)
+    }
+
     /// Whether the server has replayed WAL up to `lsn` (always, on a
     /// primary and on SQLite).
     #[cfg_attr(target_arch = "wasm32", allow(dead_code))]

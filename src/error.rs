@@ -95,6 +95,9 @@ error_codes! {
     /// verification, the handshake failed, or the server refused TLS where
     /// `sslmode` requires it.
     TlsFailed = 21, "tls_failed";
+    /// The caller cancelled the operation (a backup's progress callback
+    /// returned false); nothing it would have written is left behind.
+    Cancelled = 22, "cancelled";
     /// A bug in dbmux or a dependency (including a caught panic).
     Internal = 99, "internal";
 }
@@ -390,6 +393,7 @@ mod tests {
             (ErrorCode::AuthFailed, 19),
             (ErrorCode::DatabaseNotFound, 20),
             (ErrorCode::TlsFailed, 21),
+            (ErrorCode::Cancelled, 22),
             (ErrorCode::Internal, 99),
         ];
         for (code, n) in table {

@@ -42,6 +42,11 @@ pub(crate) trait NativeConn {
     fn after_read_only_refusal(&mut self) -> Option<String> {
         None
     }
+    /// Takes (`on`) or gives back the writer lane of its database outside
+    /// a statement (a restore); backends without one do nothing.
+    fn hold_lane(&mut self, _on: bool) -> Result<()> {
+        Ok(())
+    }
     /// The token of what this (write) connection committed: SQLite's is
     /// trivial (every reader of the file sees every commit).
     fn write_token(&mut self) -> Result<crate::WriteToken> {

@@ -61,6 +61,9 @@ pub enum dbmux_status {
     /// TLS failed: certificate verification, the handshake, or a server that
     /// refuses TLS where sslmode requires it. Returned at once.
     DBMUX_TLS_FAILED = 21,
+    /// The caller cancelled the operation (a backup's progress callback
+    /// returned false); nothing is left behind.
+    DBMUX_CANCELLED = 22,
     /// A bug in dbmux (including a caught panic).
     DBMUX_INTERNAL = 99,
 }
@@ -89,6 +92,7 @@ pub(crate) fn status_of(code: ErrorCode) -> dbmux_status {
         ErrorCode::AuthFailed => DBMUX_AUTH_FAILED,
         ErrorCode::DatabaseNotFound => DBMUX_DATABASE_NOT_FOUND,
         ErrorCode::TlsFailed => DBMUX_TLS_FAILED,
+        ErrorCode::Cancelled => DBMUX_CANCELLED,
         _ => DBMUX_INTERNAL,
     }
 }

@@ -1,6 +1,8 @@
 //! `Manager`: one pool for one database, with health and debug info.
 
 mod backend;
+#[cfg(all(feature = "sqlite", not(target_arch = "wasm32")))]
+mod maintenance;
 mod reports;
 
 use backend::{build_pool, BackendPool};

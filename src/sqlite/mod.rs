@@ -6,11 +6,15 @@ pub(crate) mod library;
 pub use crate::url::sqlite::{
     CacheMode, JournalMode, OpenMode, ResolvedPragmas, SqliteOptions, Synchronous,
 };
+#[cfg(not(target_arch = "wasm32"))]
+pub use backup::{BackupOptions, BackupProgress, BackupReport};
 pub use library::{sqlite_version, MIN_SQLITE_VERSION, MIN_SQLITE_VERSION_NUMBER};
 /// The rusqlite crate dbmux is built on, for use with
 /// [`Connection::as_sqlite`](crate::Connection::as_sqlite).
 pub use rusqlite;
 
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) mod backup;
 mod errors;
 pub(crate) mod lane;
 mod open;
@@ -207,5 +211,15 @@ impl crate::native::NativeConn for SqliteConn {
 
     fn after_connection_error(&mut self, _shared: &crate::pool::Shared) {
         self.broken = true;
+    }
+
+    fn hold_lane(&mut self, on: bool) -> Result<()> {
+        if on {
+            let (_, mut gate) = self.gated();
+            gate.before(|| false)
+        } else {
+            self.after();
+            Ok(())
+        }
     }
 }

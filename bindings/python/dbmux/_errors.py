@@ -93,6 +93,7 @@ STATUS = {
     19: AuthFailed,         # authentication failed (OperationalError)
     20: DatabaseNotFound,   # database does not exist (OperationalError)
     21: TlsFailed,          # TLS failed (OperationalError)
+    22: OperationalError,   # cancelled by the caller
     99: InternalError,      # internal
 }
 
