@@ -16,6 +16,9 @@ usage:
   dbmux info [--url URL] [--json]       show configuration, pool state and counters
   dbmux sql [--url URL] SQL [PARAM...]  run one statement with ? parameters and print the result as a table
   dbmux parse-url URL [--json]          show how a URL is understood (exit 3 if it is invalid)
+  dbmux backup [--url URL] DEST [--compact] [--overwrite] [--json]
+                                        copy the live SQLite database to DEST, atomically
+  dbmux restore [--url URL] SRC         replace the SQLite database's contents with SRC
   dbmux --version | --help
 
 Without --url the environment is used (DATABASE_URL, DB_* variables, ./.env),
@@ -68,6 +71,9 @@ struct Args {
     command: String,
     url: Option<String>,
     json: bool,
+    /// `backup`'s flags.
+    compact: bool,
+    overwrite: bool,
     rest: Vec<String>,
 }
 
@@ -78,12 +84,19 @@ fn parse_args(argv: Vec<String>) -> Result<Args, String> {
         command,
         url: None,
         json: false,
+        compact: false,
+        overwrite: false,
         rest: Vec::new(),
     };
     while let Some(a) = it.next() {
         match a.as_str() {
             "--url" => args.url = Some(it.next().ok_or("--url needs a value")?),
             "--json" => args.json = true,
+            "--compact" | "--overwrite" if args.command != "backup" => {
+                return Err(format!("{a} is an option of backup"))
+            }
+            "--compact" => args.compact = true,
+            "--overwrite" => args.overwrite = true,
             s if s.starts_with("--url=") => args.url = Some(s["--url=".len()..].to_string()),
             "--" => args.rest.extend(it.by_ref()),
             s if s.starts_with("--") => return Err(format!("unknown option {s}")),
@@ -143,6 +156,8 @@ fn main() -> ExitCode {
         "info" => info(&args),
         "sql" => sql(&args),
         "parse-url" => parse_url(&args),
+        "backup" => backup(&args),
+        "restore" => restore(&args),
         other => {
             eprintln!("dbmux: unknown command '{other}'\n{USAGE}");
             ExitCode::from(EXIT_INVALID)
@@ -384,4 +399,67 @@ fn rows_json(rows: &Rows) -> String {
         "rows_affected": rows.rows_affected(),
     })
     .to_string()
+}
+
+fn backup(args: &Args) -> ExitCode {
+    let [dest] = args.rest.as_slice() else {
+        eprintln!("dbmux: backup takes exactly one destination file\n{USAGE}");
+        return ExitCode::from(EXIT_INVALID);
+    };
+    let mgr = match manager(&args.url) {
+        Ok(m) => m,
+        Err(e) => return fail(&e),
+    };
+    let opts = dbmux::sqlite::BackupOptions::new()
+        .compact(args.compact)
+        .overwrite(args.overwrite);
+    let r = mgr.backup_to(dest, opts);
+    mgr.shutdown();
+    match r {
+        Ok(report) => {
+            if args.json {
+                println!("{}", serde_json::to_string(&report).unwrap_or_default());
+            } else {
+                println!(
+                    "backed up {} to {} ({} bytes, {} pages{}) in {:.0} ms",
+                    mgr.config().redacted_url(),
+                    report.path,
+                    report.bytes,
+                    report.pages,
+                    if report.compact { ", compacted" } else { "" },
+                    report.duration_ms
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) if e.code() == ErrorCode::InvalidParameter || e.code() == ErrorCode::Misuse => {
+            eprintln!("dbmux: {e}");
+            ExitCode::from(EXIT_INVALID)
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+fn restore(args: &Args) -> ExitCode {
+    let [src] = args.rest.as_slice() else {
+        eprintln!("dbmux: restore takes exactly one source file\n{USAGE}");
+        return ExitCode::from(EXIT_INVALID);
+    };
+    let mgr = match manager(&args.url) {
+        Ok(m) => m,
+        Err(e) => return fail(&e),
+    };
+    let r = mgr.restore_from(src);
+    mgr.shutdown();
+    match r {
+        Ok(()) => {
+            println!("restored {} from {src}", mgr.config().redacted_url());
+            ExitCode::SUCCESS
+        }
+        Err(e) if e.code() == ErrorCode::InvalidParameter || e.code() == ErrorCode::Misuse => {
+            eprintln!("dbmux: {e}");
+            ExitCode::from(EXIT_INVALID)
+        }
+        Err(e) => fail(&e),
+    }
 }
