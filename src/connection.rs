@@ -246,7 +246,7 @@ impl Connection {
 
     /// Takes (`on`) or gives back the writer lane of a SQLite database
     /// (restores replace the file under it).
-    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    #[cfg_attr(any(target_arch = "wasm32", not(feature = "sqlite")), allow(dead_code))]
     pub(crate) fn hold_lane(&mut self, on: bool) -> Result<()> {
         self.conn.native().hold_lane(on)
     }

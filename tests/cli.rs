@@ -272,12 +272,24 @@ fn backup_and_restore_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("app.db");
     let url = format!("sqlite:///{}", db.display());
-    let out = dbmux(dir.path(), &["sql", "--url", &url, "CREATE TABLE t (x INTEGER)"], &[]);
+    let out = dbmux(
+        dir.path(),
+        &["sql", "--url", &url, "CREATE TABLE t (x INTEGER)"],
+        &[],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    dbmux(dir.path(), &["sql", "--url", &url, "INSERT INTO t VALUES (?)", "41"], &[]);
+    dbmux(
+        dir.path(),
+        &["sql", "--url", &url, "INSERT INTO t VALUES (?)", "41"],
+        &[],
+    );
     let copy = dir.path().join("copy.db");
     let copy_s = copy.display().to_string();
-    let out = dbmux(dir.path(), &["backup", "--url", &url, &copy_s, "--json"], &[]);
+    let out = dbmux(
+        dir.path(),
+        &["backup", "--url", &url, &copy_s, "--json"],
+        &[],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["path"], copy_s.as_str());
@@ -286,7 +298,11 @@ fn backup_and_restore_from_the_command_line() {
     let out = dbmux(dir.path(), &["backup", "--url", &url, &copy_s], &[]);
     assert_eq!(out.status.code(), Some(3));
     assert!(text(&out.stderr).contains("overwrite"));
-    let out = dbmux(dir.path(), &["backup", "--url", &url, &copy_s, "--overwrite", "--compact"], &[]);
+    let out = dbmux(
+        dir.path(),
+        &["backup", "--url", &url, &copy_s, "--overwrite", "--compact"],
+        &[],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("compacted"));
     // change the database, then restore the copy
@@ -296,7 +312,11 @@ fn backup_and_restore_from_the_command_line() {
     let out = dbmux(dir.path(), &["sql", "--url", &url, "SELECT x FROM t"], &[]);
     assert!(text(&out.stdout).contains("41"), "{}", text(&out.stdout));
     // a bad source: exit 3, nothing changed
-    let out = dbmux(dir.path(), &["restore", "--url", &url, "/nonexistent/x.db"], &[]);
+    let out = dbmux(
+        dir.path(),
+        &["restore", "--url", &url, "/nonexistent/x.db"],
+        &[],
+    );
     assert_eq!(out.status.code(), Some(3));
     let out = dbmux(dir.path(), &["health", "--compact"], &[]);
     assert_eq!(out.status.code(), Some(3));

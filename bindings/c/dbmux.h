@@ -23,6 +23,17 @@
 #include <stdlib.h>
 
 /**
+ * `dbmux_backup` flag: compact the copy (VACUUM INTO); progress is then
+ * reported at the start and the end only.
+ */
+#define DBMUX_BACKUP_COMPACT 1
+
+/**
+ * `dbmux_backup` flag: replace `dest` if it exists (atomically).
+ */
+#define DBMUX_BACKUP_OVERWRITE 2
+
+/**
  * Major version of this header and library.
  */
 #define DBMUX_VERSION_MAJOR 0
@@ -136,6 +147,11 @@ typedef enum dbmux_status {
    */
   DBMUX_TLS_FAILED = 21,
   /**
+   * The caller cancelled the operation (a backup's progress callback
+   * returned false); nothing is left behind.
+   */
+  DBMUX_CANCELLED = 22,
+  /**
    * A bug in dbmux (including a caught panic).
    */
   DBMUX_INTERNAL = 99,
@@ -196,6 +212,14 @@ typedef struct dbmux_value {
  * `target` and `message` are NUL-terminated and valid only during the call.
  */
 typedef void (*dbmux_log_fn)(int32_t level, const char *target, const char *message, void *user_data);
+
+/**
+ * A backup's progress callback: the pages copied so far and the pages in
+ * the snapshot, and the `user_data` given to `dbmux_backup`. Return true to
+ * go on, false to cancel (the backup then fails with DBMUX_CANCELLED and
+ * leaves nothing behind). Called on the thread that called `dbmux_backup`.
+ */
+typedef bool (*dbmux_progress_fn)(uint64_t pages_done, uint64_t pages_total, void *user_data);
 
 /**
  * SQL NULL.
@@ -339,6 +363,36 @@ enum dbmux_status dbmux_last_insert_id(struct dbmux_conn *conn, int64_t *out);
  * process's `log` facade.
  */
 enum dbmux_status dbmux_set_log_callback(dbmux_log_fn f, void *user_data);
+
+/**
+ * Copies the live SQLite database of `mgr` to the file `dest`
+ * (`Manager::backup_to`): one consistent snapshot while writers go on,
+ * written beside `dest` and renamed over it, so `dest` is never a partial
+ * file. `flags`: DBMUX_BACKUP_COMPACT, DBMUX_BACKUP_OVERWRITE (or 0).
+ * `progress` (may be NULL) is called after each step and can cancel.
+ * `report_json` (may be NULL) receives what was written as JSON (`path`,
+ * `bytes`, `pages`, `compact`, `duration_ms`); free it with
+ * `dbmux_string_free`.
+ * Errors: DBMUX_INVALID_PARAMETER when `dest` exists without
+ * DBMUX_BACKUP_OVERWRITE, or for unknown flags; DBMUX_CANCELLED; DBMUX_IO;
+ * DBMUX_MISUSE for a PostgreSQL manager.
+ * Thread: Any thread.
+ */
+enum dbmux_status dbmux_backup(const struct dbmux_manager *mgr,
+                               const char *dest,
+                               uint32_t flags,
+                               dbmux_progress_fn progress,
+                               void *user_data,
+                               char **report_json);
+
+/**
+ * Replaces the contents of `mgr`'s SQLite database with the database file
+ * `src` (`Manager::restore_from`), in one write under the writer lane.
+ * Errors: DBMUX_INVALID_PARAMETER when `src` is missing or not a sound
+ * SQLite database (nothing is changed); DBMUX_MISUSE for PostgreSQL.
+ * Thread: Any thread.
+ */
+enum dbmux_status dbmux_restore(const struct dbmux_manager *mgr, const char *src);
 
 /**
  * Opens a manager for `url`, or for `DATABASE_URL` (then `./.env`, then the

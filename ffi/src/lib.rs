@@ -10,6 +10,7 @@
 mod boundary; // panic guard, last error, strings
 mod connection; // dbmux_conn_*: checkout, transactions, statements
 mod logging; // dbmux_set_log_callback
+mod maintenance; // dbmux_backup, dbmux_restore (SQLite)
 mod manager; // dbmux_manager_*, dbmux_global*, health and debug JSON
 mod python; // for the Python package only: results as marshal bytes
 mod result; // dbmux_result_*
@@ -20,6 +21,7 @@ mod version; // versions and features
 pub use boundary::*;
 pub use connection::*;
 pub use logging::*;
+pub use maintenance::*;
 pub use manager::*;
 pub use python::*;
 pub use result::*;

@@ -401,6 +401,18 @@ fn rows_json(rows: &Rows) -> String {
     .to_string()
 }
 
+#[cfg(not(feature = "sqlite"))]
+fn backup(_: &Args) -> ExitCode {
+    eprintln!("dbmux: this build has no SQLite backend (the `sqlite` feature)");
+    ExitCode::from(EXIT_INVALID)
+}
+
+#[cfg(not(feature = "sqlite"))]
+fn restore(args: &Args) -> ExitCode {
+    backup(args)
+}
+
+#[cfg(feature = "sqlite")]
 fn backup(args: &Args) -> ExitCode {
     let [dest] = args.rest.as_slice() else {
         eprintln!("dbmux: backup takes exactly one destination file\n{USAGE}");
@@ -440,6 +452,7 @@ fn backup(args: &Args) -> ExitCode {
     }
 }
 
+#[cfg(feature = "sqlite")]
 fn restore(args: &Args) -> ExitCode {
     let [src] = args.rest.as_slice() else {
         eprintln!("dbmux: restore takes exactly one source file\n{USAGE}");

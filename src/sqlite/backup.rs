@@ -90,6 +90,13 @@ pub struct BackupReport {
     pub duration_ms: f64,
 }
 
+impl BackupReport {
+    /// The report as a JSON object.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".to_string())
+    }
+}
+
 /// The temporary file of a backup: removed when dropped unless published.
 struct Temp {
     path: PathBuf,

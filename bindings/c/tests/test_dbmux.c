@@ -80,6 +80,19 @@ static struct dbmux_value v_blob(const uint8_t *b, size_t n) {
   return v;
 }
 
+/* a backup's progress: counts the calls; stops after `limit` (-1: never) */
+struct progress {
+  int calls;
+  int limit;
+};
+
+static bool count_progress(uint64_t done, uint64_t total, void *user) {
+  struct progress *p = user;
+  CHECK(done <= total, "progress %llu of %llu", (unsigned long long)done, (unsigned long long)total);
+  p->calls++;
+  return p->limit < 0 || p->calls <= p->limit;
+}
+
 static int64_t scalar_int(struct dbmux_conn *c, const char *sql) {
   struct dbmux_result *r = NULL;
   bool has = false;
@@ -308,6 +321,34 @@ int main(int argc, char **argv) {
   ok(dbmux_debug_info_json(mgr, &json), "debug");
   CHECK(json && strstr(json, "\"session_creation_count\""), "debug %s", json ? json : "NULL");
   dbmux_string_free(json);
+
+  /* online backup and restore (SQLite), with a progress callback that can cancel */
+  if (!pg) {
+    char dest[256];
+    snprintf(dest, sizeof dest, "/tmp/dbmux-c-backup-%ld.db", (long)getpid());
+    unlink(dest);
+    struct progress p = {0, -1};
+    char *report = NULL;
+    ok(dbmux_backup(mgr, dest, 0, count_progress, &p, &report), "backup");
+    CHECK(p.calls >= 1, "progress was reported (%d)", p.calls);
+    CHECK(report && strstr(report, "\"bytes\":"), "report %s", report ? report : "NULL");
+    dbmux_string_free(report);
+    CHECK(dbmux_backup(mgr, dest, 0, NULL, NULL, NULL) == DBMUX_INVALID_PARAMETER, "dest exists");
+    CHECK(message_contains("overwrite"), "exists message");
+    struct progress stop = {0, 0};
+    CHECK(dbmux_backup(mgr, dest, DBMUX_BACKUP_OVERWRITE, count_progress, &stop, NULL) == DBMUX_CANCELLED,
+          "cancelled by the callback");
+    CHECK(dbmux_backup(mgr, dest, 8, NULL, NULL, NULL) == DBMUX_INVALID_PARAMETER, "unknown flag");
+    ok(dbmux_backup(mgr, dest, DBMUX_BACKUP_OVERWRITE | DBMUX_BACKUP_COMPACT, NULL, NULL, NULL), "compact");
+    ok(dbmux_execute(c, "DELETE FROM ctest", NULL, 0, &n), "delete before restore");
+    ok(dbmux_restore(mgr, dest), "restore");
+    CHECK(scalar_int(c, "SELECT count(*) FROM ctest") == 2, "restored rows");
+    CHECK(dbmux_restore(mgr, "/nonexistent/x.db") == DBMUX_INVALID_PARAMETER, "a missing source");
+    unlink(dest);
+  } else {
+    CHECK(dbmux_backup(mgr, "/tmp/x.db", 0, NULL, NULL, NULL) == DBMUX_MISUSE, "backup is for SQLite");
+    CHECK(message_contains("pg_dump"), "points to pg_dump");
+  }
 
   ok(dbmux_execute(c, "DROP TABLE ctest", NULL, 0, &n), "drop");
   dbmux_conn_release(c);

@@ -6,7 +6,7 @@ import glob
 import os
 from ctypes import (
     CFUNCTYPE, POINTER, Structure, c_bool, c_char_p, c_double, c_int, c_int32, c_int64,
-    c_size_t, c_uint64, c_void_p,
+    c_size_t, c_uint32, c_uint64, c_void_p,
 )
 
 from . import _errors
@@ -36,6 +36,8 @@ Conn_p = POINTER(_Opaque)
 Result_p = POINTER(_Opaque)
 
 LOG_FN = CFUNCTYPE(None, c_int32, c_char_p, c_char_p, c_void_p)
+PROGRESS_FN = CFUNCTYPE(c_bool, c_uint64, c_uint64, c_void_p)
+BACKUP_COMPACT, BACKUP_OVERWRITE = 1, 2
 
 
 def _find_library():
@@ -127,6 +129,8 @@ _TABLE = {
     "dbmux_bytes_free": (None, [c_void_p, c_size_t], False),
     "dbmux_query_pymarshal": (S, [Conn_p, c_char_p, POINTER(Value), c_size_t, POINTER(c_void_p), POINTER(c_size_t)], True),
     "dbmux_set_log_callback": (S, [LOG_FN, c_void_p], True),
+    "dbmux_backup": (S, [Manager_p, c_char_p, c_uint32, PROGRESS_FN, c_void_p, POINTER(c_void_p)], True),
+    "dbmux_restore": (S, [Manager_p, c_char_p], True),
 }
 
 for _name, (_res, _args, _checked) in _TABLE.items():

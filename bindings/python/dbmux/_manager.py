@@ -2,6 +2,7 @@
 what the library reports about itself."""
 
 import json
+import os
 import threading
 from ctypes import byref, c_void_p
 
@@ -72,6 +73,43 @@ class Manager(NativeHandle):
         out = c_void_p()
         _lib.dbmux_debug_info_json(self._handle(), byref(out))
         return json.loads(_ffi.take_string(out))
+
+    def backup(self, dest, compact=False, progress=None, overwrite=False):
+        """Copies the live SQLite database to the file `dest` (Rust's
+        `backup_to`): one consistent snapshot while writers go on, written
+        beside `dest` and renamed over it, so `dest` is never a partial file.
+        `compact=True` compacts it (VACUUM INTO); `overwrite=True` replaces
+        an existing `dest`. `progress(pages_done, pages_total)` is called
+        after each step; returning False cancels (OperationalError, code
+        cancelled; nothing is left behind), and an exception it raises
+        cancels too and is raised again. Returns what was written: a dict
+        with `path`, `bytes`, `pages`, `compact`, `duration_ms`."""
+        raised = []
+
+        def call(done, total, _user):
+            try:
+                return progress(done, total) is not False
+            except BaseException as e:  # re-raised below, after the cancel
+                raised.append(e)
+                return False
+
+        cb = _ffi.PROGRESS_FN(call) if progress is not None else _ffi.PROGRESS_FN()
+        flags = (_ffi.BACKUP_COMPACT if compact else 0) | (_ffi.BACKUP_OVERWRITE if overwrite else 0)
+        out = c_void_p()
+        try:
+            _lib.dbmux_backup(self._handle(), os.fsencode(dest), flags, cb, None, byref(out))
+        except _errors.Error:
+            if raised:
+                raise raised[0] from None
+            raise
+        return json.loads(_ffi.take_string(out))
+
+    def restore(self, src):
+        """Replaces the SQLite database's contents with the database file
+        `src` (for example a backup), in one write: writers of this process
+        wait, readers see the old contents or the new. `src` must pass
+        `PRAGMA quick_check` (else ProgrammingError, and nothing changes)."""
+        _lib.dbmux_restore(self._handle(), os.fsencode(src))
 
     def close(self):
         """Closes every connection of the pool (checked-out ones when they close)."""

@@ -479,3 +479,46 @@ def test_a_read_after_a_write_token_runs_on_a_standby_that_has_it():
     finally:
         with dbmux.connect(url) as c:
             c.cursor().execute(f"DROP TABLE {name}")
+
+
+def test_backup_and_restore_of_a_sqlite_file(tmp_path):
+    url = f"sqlite:///{tmp_path}/live.db"
+    mgr = dbmux.Manager(url)
+    with mgr.connect() as c:
+        cur = c.cursor()
+        cur.execute("CREATE TABLE t (x INTEGER)")
+        cur.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(100)])
+    seen = []
+    report = mgr.backup(tmp_path / "copy.db", progress=lambda done, total: seen.append((done, total)))
+    assert report["path"] == str(tmp_path / "copy.db") and report["bytes"] > 0
+    assert seen and all(d <= t for d, t in seen)
+    import sqlite3
+    copy = sqlite3.connect(tmp_path / "copy.db")
+    assert copy.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert copy.execute("SELECT count(*) FROM t").fetchone() == (100,)
+    copy.close()
+    # exists: refused unless overwrite; a callback can cancel, or raise
+    with pytest.raises(dbmux.ProgrammingError) as e:
+        mgr.backup(tmp_path / "copy.db")
+    assert "overwrite" in str(e.value)
+    with pytest.raises(dbmux.OperationalError) as e:
+        mgr.backup(tmp_path / "copy.db", overwrite=True, progress=lambda d, t: False)
+    assert e.value.code == 22
+
+    def boom(d, t):
+        raise KeyError("from the callback")
+    with pytest.raises(KeyError):
+        mgr.backup(tmp_path / "copy.db", overwrite=True, progress=boom)
+    assert not [p for p in os.listdir(tmp_path) if "dbmux-tmp" in p]
+    assert mgr.backup(tmp_path / "small.db", compact=True)["compact"] is True
+    # restore
+    with mgr.connect() as c:
+        c.cursor().execute("DELETE FROM t")
+    mgr.restore(tmp_path / "copy.db")
+    with mgr.connect() as c:
+        cur = c.cursor()
+        cur.execute("SELECT count(*) FROM t")
+        assert cur.fetchone() == (100,)
+    with pytest.raises(dbmux.ProgrammingError):
+        mgr.restore(tmp_path / "missing.db")
+    mgr.close()
