@@ -406,7 +406,7 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), ErrorCode::ALL.len());
         assert_eq!(ErrorCode::from_i32(0), None);
-        assert_eq!(ErrorCode::from_i32(22), None);
+        assert_eq!(ErrorCode::from_i32(23), None);
         // the JSON spelling is the name
         for c in ErrorCode::ALL {
             assert_eq!(
