@@ -73,7 +73,7 @@ fn backups_under_a_writer_are_consistent_and_hold_what_was_committed_before() {
                     .unwrap();
                 worst = worst.max(t0.elapsed());
                 committed.store(id, Relaxed);
-                std::thread::sleep(Duration::from_millis(2));
+                std::thread::sleep(Duration::from_millis(1));
             }
             worst
         })
@@ -82,8 +82,12 @@ fn backups_under_a_writer_are_consistent_and_hold_what_was_committed_before() {
     for i in 0..5 {
         let before = committed.load(Relaxed);
         let dest = dir.path().join(format!("copy{i}.db"));
+        let mut last = 0;
         let mut progress = |p: dbmux::sqlite::BackupProgress| {
             assert!(p.pages_done <= p.pages_total);
+            // a restarted copy would go back: one snapshot never does
+            assert!(p.pages_done >= last, "the backup restarted");
+            last = p.pages_done;
             steps += 1;
             true
         };
@@ -91,6 +95,7 @@ fn backups_under_a_writer_are_consistent_and_hold_what_was_committed_before() {
             .backup_to(&dest, BackupOptions::new().progress(&mut progress))
             .unwrap();
         assert!(report.bytes > 8_000_000, "{report:?}");
+        assert!(report.duration_ms < 10_000.0, "{report:?}");
         let rows = check_copy(&dest);
         assert!(
             rows >= before,
@@ -310,4 +315,79 @@ fn a_sigkilled_backup_never_leaves_a_partial_file() {
     assert!(leftovers(dir.path())
         .iter()
         .all(|n| n.starts_with(".dest.db.dbmux-tmp")));
+}
+
+#[test]
+fn checkpoints_and_integrity_checks() {
+    use dbmux::sqlite::CheckpointMode;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ck.db");
+    let mgr = filled(&path, 2000);
+    let wal = dir.path().join("ck.db-wal");
+    let r = mgr.checkpoint(CheckpointMode::Passive).unwrap();
+    assert!(!r.busy && r.wal_frames >= r.checkpointed_frames, "{r:?}");
+    mgr.execute(
+        "UPDATE t SET body = randomblob(1024) WHERE id < 500",
+        params![],
+    )
+    .unwrap();
+    assert!(std::fs::metadata(&wal).unwrap().len() > 0);
+    let r = mgr.checkpoint(CheckpointMode::Truncate).unwrap();
+    assert!(!r.busy, "{r:?}");
+    assert_eq!(
+        std::fs::metadata(&wal).unwrap().len(),
+        0,
+        "TRUNCATE empties the WAL file"
+    );
+    for quick in [true, false] {
+        let r = mgr.integrity_check(quick).unwrap();
+        assert!(r.ok && r.problems.is_empty() && r.quick == quick, "{r:?}");
+    }
+    mgr.shutdown();
+    // a damaged copy: overwrite pages in its middle
+    let bad = dir.path().join("bad.db");
+    std::fs::copy(&path, &bad).unwrap();
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut f = std::fs::OpenOptions::new().write(true).open(&bad).unwrap();
+        f.seek(SeekFrom::Start(4096 * 40)).unwrap();
+        f.write_all(&[0xA5; 4096 * 8]).unwrap();
+    }
+    let damaged = Manager::from_url(&url(&bad)).unwrap();
+    match damaged.integrity_check(false) {
+        Ok(r) => assert!(!r.ok && !r.problems.is_empty(), "{r:?}"),
+        Err(e) => assert!(e.to_string().contains("malformed"), "{e}"),
+    }
+    damaged.shutdown();
+    let pg = Manager::from_url("postgresql://u@127.0.0.1:1/db").unwrap();
+    assert_eq!(
+        pg.checkpoint(CheckpointMode::Passive).unwrap_err().code(),
+        ErrorCode::Misuse
+    );
+    assert_eq!(
+        pg.integrity_check(true).unwrap_err().code(),
+        ErrorCode::Misuse
+    );
+}
+
+/// A read-only connection closing last leaves no -wal/-shm behind: the
+/// readers close before the writers at shutdown.
+#[test]
+fn shutdown_after_reads_leaves_no_wal_or_shm_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tidy.db");
+    let mgr = filled(&path, 10);
+    for _ in 0..3 {
+        let mut r = mgr.get_read().unwrap();
+        assert_eq!(
+            r.query_scalar::<i64>("SELECT count(*) FROM t", params![])
+                .unwrap(),
+            10
+        );
+    }
+    mgr.shutdown();
+    for suffix in ["-wal", "-shm"] {
+        let p = dir.path().join(format!("tidy.db{suffix}"));
+        assert!(!p.exists(), "{} was left behind", p.display());
+    }
 }

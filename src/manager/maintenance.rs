@@ -5,7 +5,9 @@ use std::path::Path;
 
 use super::Manager;
 use crate::error::{Error, ErrorCode, Result};
-use crate::sqlite::{BackupOptions, BackupReport};
+use crate::sqlite::{
+    BackupOptions, BackupReport, CheckpointMode, CheckpointReport, IntegrityReport,
+};
 use crate::url::Target;
 
 impl Manager {
@@ -76,5 +78,109 @@ impl Manager {
             );
         }
         r
+    }
+}
+
+impl Manager {
+    /// Runs a WAL checkpoint now. `Passive` never waits; the others take the
+    /// writer lane first (writers of this process wait in line, instead of
+    /// the checkpoint spinning on SQLite's lock).
+    ///
+    /// # Errors
+    /// As [`Manager::get`]; [`ErrorCode::Misuse`] for PostgreSQL.
+    pub fn checkpoint(&self, mode: CheckpointMode) -> Result<CheckpointReport> {
+        self.sqlite_only("checkpoint")?;
+        let mut conn = self.get()?;
+        let lane = mode != CheckpointMode::Passive;
+        if lane {
+            conn.hold_lane(true)?;
+        }
+        let raw = conn
+            .as_sqlite()
+            .ok_or_else(|| Error::new(ErrorCode::Internal, "a SQLite connection without SQLite"))?;
+        let r = raw
+            .query_row(
+                &format!("PRAGMA wal_checkpoint({})", mode.as_sql()),
+                [],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                },
+            )
+            .map_err(Error::from);
+        if lane {
+            conn.hold_lane(false)?;
+        }
+        let (busy, log, done) = r?;
+        Ok(CheckpointReport {
+            busy: busy != 0,
+            wal_frames: log,
+            checkpointed_frames: done,
+        })
+    }
+
+    /// Checks the database on a reader: `PRAGMA quick_check` (`quick`) or
+    /// the full `PRAGMA integrity_check`, stopped after `DB_QUERY_TIMEOUT`
+    /// (else `pool_timeout`) with [`ErrorCode::StatementTimeout`].
+    ///
+    /// # Errors
+    /// As [`Manager::get_read`]; [`ErrorCode::StatementTimeout`] when it ran
+    /// out of time; [`ErrorCode::Misuse`] for PostgreSQL.
+    pub fn integrity_check(&self, quick: bool) -> Result<IntegrityReport> {
+        self.sqlite_only("integrity_check")?;
+        let start = std::time::Instant::now();
+        let limit = self
+            .config()
+            .query_timeout()
+            .unwrap_or_else(|| self.config().pool_timeout());
+        let mut reader = self.get_read()?;
+        let raw = reader
+            .as_sqlite()
+            .ok_or_else(|| Error::new(ErrorCode::Internal, "a SQLite reader without SQLite"))?;
+        // a watchdog interrupts the check when it runs out of time
+        let interrupt = raw.get_interrupt_handle();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let watchdog = std::thread::spawn(move || {
+            if done_rx.recv_timeout(limit).is_err() {
+                interrupt.interrupt();
+                true
+            } else {
+                false
+            }
+        });
+        let sql = if quick {
+            "PRAGMA quick_check"
+        } else {
+            "PRAGMA integrity_check"
+        };
+        let rows: rusqlite::Result<Vec<String>> = raw
+            .prepare(sql)
+            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect());
+        let _ = done_tx.send(());
+        let interrupted = watchdog.join().unwrap_or(false);
+        let rows = match rows {
+            Ok(rows) => rows,
+            Err(_) if interrupted => {
+                return Err(Error::new(
+                    ErrorCode::StatementTimeout,
+                    format!(
+                        "{sql} did not finish within {:.1} s (DB_QUERY_TIMEOUT, else \
+                         pool_timeout); run it with a larger limit, or quick",
+                        limit.as_secs_f64()
+                    ),
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let ok = rows.len() == 1 && rows[0] == "ok";
+        Ok(IntegrityReport {
+            ok,
+            problems: if ok { Vec::new() } else { rows },
+            quick,
+            duration_ms: start.elapsed().as_secs_f64() * 1000.0,
+        })
     }
 }

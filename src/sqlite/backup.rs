@@ -204,19 +204,35 @@ pub(crate) fn backup(
         report(pages.max(0) as u64, pages.max(0) as u64)?;
         return finish(tmp, dest, pages.max(0) as u64, compact, start);
     }
-    // one snapshot for the whole copy: writers go on, the copy never restarts
+    // one snapshot for the whole copy (a read transaction, begun by reading
+    // the schema): writers go on, and the copy does not restart
     src.execute_batch("BEGIN")?;
     let copied = (|| -> Result<u64> {
+        src.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+            r.get::<_, i64>(0)
+        })?;
         let mut dst = rusqlite::Connection::open(&tmp.path)?;
         {
             let b = Backup::new(src, &mut dst)?;
+            let mut pages = STEP_PAGES;
+            let mut left = i64::MAX;
             loop {
-                match b.step(STEP_PAGES)? {
+                match b.step(pages)? {
                     StepResult::Done => break,
                     StepResult::More => {
                         let p = b.progress();
+                        if i64::from(p.remaining) > left {
+                            // it restarted after all: finish in one pass,
+                            // which no writer can restart
+                            log::warn!(
+                                target: "dbmux::sqlite",
+                                "the backup restarted; copying the rest in one pass"
+                            );
+                            pages = -1;
+                        }
+                        left = i64::from(p.remaining);
                         let total = p.pagecount.max(0) as u64;
-                        report(total - p.remaining.max(0) as u64, total)?;
+                        report(total.saturating_sub(p.remaining.max(0) as u64), total)?;
                     }
                     // another connection holds a lock on the copy's file
                     _ => std::thread::sleep(Duration::from_millis(1)),

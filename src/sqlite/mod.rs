@@ -9,6 +9,7 @@ pub use crate::url::sqlite::{
 #[cfg(not(target_arch = "wasm32"))]
 pub use backup::{BackupOptions, BackupProgress, BackupReport};
 pub use library::{sqlite_version, MIN_SQLITE_VERSION, MIN_SQLITE_VERSION_NUMBER};
+pub use reports::{CheckpointMode, CheckpointReport, IntegrityReport};
 /// The rusqlite crate dbmux is built on, for use with
 /// [`Connection::as_sqlite`](crate::Connection::as_sqlite).
 pub use rusqlite;
@@ -18,6 +19,7 @@ pub(crate) mod backup;
 mod errors;
 pub(crate) mod lane;
 mod open;
+mod reports;
 mod statements;
 
 use errors::classify;

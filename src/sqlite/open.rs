@@ -180,6 +180,9 @@ fn apply_pragmas(
     }
     conn.busy_timeout(p.busy_timeout)?;
     if let Some(j) = p.journal_mode {
+        // a WAL (or journal) file left larger than this after a checkpoint
+        // is truncated back to it
+        conn.execute_batch("PRAGMA journal_size_limit=67108864")?;
         let got: String =
             conn.query_row(&format!("PRAGMA journal_mode={}", j.as_str()), [], |r| {
                 r.get(0)
