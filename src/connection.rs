@@ -77,10 +77,16 @@ pub struct Connection {
     read: bool,
     /// A write was committed during this checkout (see `write_token`).
     wrote: bool,
+    /// A reader's open read transaction, in the manager's watch.
+    read_tx: Option<u64>,
+    /// Where a reader was checked out (`get_read`), for the long read
+    /// transaction warning.
+    checked_out_at: &'static std::panic::Location<'static>,
 }
 
 impl Drop for Connection {
     fn drop(&mut self) {
+        self.end_read_tx();
         #[cfg(target_arch = "wasm32")]
         if self.read {
             // the one connection of a wasm32 manager, lent for reads
@@ -123,6 +129,8 @@ impl Connection {
             shared,
             read,
             wrote: false,
+            read_tx: None,
+            checked_out_at: std::panic::Location::caller(),
         }
     }
 
@@ -188,9 +196,26 @@ impl Connection {
     /// The one connection of a wasm32 manager, lent for reads
     /// (`query_only` is on; `Drop` turns it off again).
     #[cfg(target_arch = "wasm32")]
-    pub(crate) fn into_reader(mut self) -> Connection {
+    pub(crate) fn into_reader(mut self, at: &'static std::panic::Location<'static>) -> Connection {
         self.read = true;
+        self.checked_out_at = at;
         self
+    }
+
+    /// Notes where a reader was checked out.
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    pub(crate) fn set_checked_out_at(&mut self, at: &'static std::panic::Location<'static>) {
+        self.checked_out_at = at;
+    }
+
+    /// A reader's read transaction ended (or never began).
+    #[inline]
+    fn end_read_tx(&mut self) {
+        if let Some(id) = self.read_tx.take() {
+            if let Some(w) = &self.shared.read_txs {
+                w.end(id);
+            }
+        }
     }
 
     /// Whether this connection was checked out for reads
@@ -217,6 +242,9 @@ impl Connection {
     /// of a transaction other than a rollback.
     #[inline]
     fn note_write(&mut self, was_in_tx: bool, sql: &str, counts: bool) {
+        if self.read_tx.is_some() && !self.in_transaction() {
+            self.end_read_tx();
+        }
         if self.read || self.wrote || self.in_transaction() {
             return;
         }
@@ -411,6 +439,8 @@ impl Connection {
             shared,
             read,
             wrote: false,
+            read_tx: None,
+            checked_out_at: std::panic::Location::caller(),
         }
     }
 
@@ -436,7 +466,13 @@ impl Connection {
             Backend::Sqlite if !self.read => "BEGIN IMMEDIATE",
             _ => "BEGIN",
         };
-        self.execute_batch(begin)
+        self.execute_batch(begin)?;
+        if self.read {
+            if let Some(w) = &self.shared.read_txs {
+                self.read_tx = Some(w.begin(self.checked_out_at));
+            }
+        }
+        Ok(())
     }
 
     /// Commits the open transaction.

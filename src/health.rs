@@ -250,6 +250,11 @@ pub struct SqliteInfo {
     pub lane_wait_p99_ms: f64,
     /// The longest wait for the lane, in milliseconds.
     pub lane_wait_max_ms: f64,
+    /// The age of the oldest read transaction open on a reader, in
+    /// milliseconds (`null`: none; it keeps the WAL from being checkpointed).
+    pub oldest_read_tx_ms: Option<f64>,
+    /// Read transactions logged for lasting longer than `DB_SQLITE_MAX_READ_TX`.
+    pub long_read_tx_warnings: u64,
 }
 
 impl DebugInfo {

@@ -5,6 +5,8 @@
 //! lane is per file and shared by the managers of a process.
 #![cfg(feature = "sqlite")]
 
+mod common;
+
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
@@ -165,5 +167,55 @@ fn a_panic_inside_a_transaction_releases_the_lane() {
     let lane = info.sqlite.expect("a sqlite section");
     assert_eq!(lane.lane_waiting, 0);
     assert!(lane.lane_waits >= 4, "{lane:?}");
+    mgr.shutdown();
+}
+
+/// A reader's read transaction open longer than DB_SQLITE_MAX_READ_TX is
+/// logged once, with where its connection was checked out, and debug info
+/// shows the oldest one's age until it ends.
+#[test]
+fn a_long_read_transaction_is_logged_once_with_where_it_was_checked_out() {
+    common::logs::capture();
+    let dir = tempfile::tempdir().unwrap();
+    let mgr = Manager::new(
+        Config::builder()
+            .url(format!("sqlite:///{}/rtx.db", dir.path().display()))
+            .sqlite_max_read_tx(Some(Duration::from_millis(100)))
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    mgr.execute("CREATE TABLE t (x INTEGER)", params![])
+        .unwrap();
+    let line = line!() + 1;
+    let mut r = mgr.get_read().unwrap();
+    r.begin().unwrap();
+    let _: i64 = r.query_scalar("SELECT count(*) FROM t", params![]).unwrap();
+    std::thread::sleep(Duration::from_millis(150));
+    let s = mgr.debug_info().sqlite.unwrap();
+    assert!(s.oldest_read_tx_ms.unwrap() >= 150.0, "{s:?}");
+    assert_eq!(s.long_read_tx_warnings, 1);
+    assert_eq!(
+        mgr.debug_info().sqlite.unwrap().long_read_tx_warnings,
+        1,
+        "once"
+    );
+    let warned: Vec<String> = common::logs::lines()
+        .into_iter()
+        .filter(|l| l.contains("DB_SQLITE_MAX_READ_TX"))
+        .collect();
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(
+        warned[0].contains(&format!("tests/sqlite_lane.rs:{line}")),
+        "{warned:?}"
+    );
+    r.commit().unwrap();
+    assert_eq!(mgr.debug_info().sqlite.unwrap().oldest_read_tx_ms, None);
+    // a short one is not reported
+    let mut r = mgr.get_read().unwrap();
+    r.begin().unwrap();
+    r.rollback().unwrap();
+    drop(r);
+    assert_eq!(mgr.debug_info().sqlite.unwrap().long_read_tx_warnings, 1);
     mgr.shutdown();
 }

@@ -306,6 +306,7 @@ fn every_environment_variable_is_read() {
             ("DB_HOST_RECHECK", "2s"),
             ("DB_READ_MAX_LAG", "16MB"),
             ("DB_READ_AFTER_WAIT", "80ms"),
+            ("DB_SQLITE_MAX_READ_TX", "0"),
         ]))
         .build()
         .unwrap();
@@ -325,6 +326,11 @@ fn every_environment_variable_is_read() {
     assert_eq!(c.host_recheck(), Duration::from_secs(2));
     assert_eq!(c.read_max_lag(), Some(dbmux::ReadMaxLag::Bytes(16 << 20)));
     assert_eq!(c.read_after_wait(), Duration::from_millis(80));
+    assert_eq!(c.sqlite_max_read_tx(), None);
+    assert_eq!(
+        Config::builder().build().unwrap().sqlite_max_read_tx(),
+        Some(Duration::from_secs(30))
+    );
 }
 
 #[test]

@@ -189,6 +189,15 @@ impl ConfigBuilder {
         self
     }
 
+    /// SQLite: log (once, at WARN, with where its connection was checked
+    /// out) a reader's read transaction open longer than this, since it
+    /// keeps the WAL from being checkpointed (`DB_SQLITE_MAX_READ_TX`).
+    /// `None` turns it off. Defaults to 30 s.
+    pub fn sqlite_max_read_tx(mut self, d: Option<Duration>) -> Self {
+        self.code.sqlite_max_read_tx = Some(d);
+        self
+    }
+
     /// Log (once, at WARN, with the checkout's backtrace) connections held
     /// longer than this, and list them in debug info. `None` (the default)
     /// turns leak detection off; no backtrace is captured then.
@@ -324,6 +333,8 @@ impl ConfigBuilder {
             read_max_lag: first_set!(layers, read_max_lag).unwrap_or(None),
             read_after_wait: first_set!(layers, read_after_wait)
                 .unwrap_or(Duration::from_millis(50)),
+            sqlite_max_read_tx: first_set!(layers, sqlite_max_read_tx)
+                .unwrap_or(Some(Duration::from_secs(30))),
             retry: {
                 let d = crate::pool::retry::RetryPolicy::default();
                 crate::pool::retry::RetryPolicy::new(

@@ -261,6 +261,17 @@ pub static ENV_VARS: &[EnvVar] = &[
         },
     },
     EnvVar {
+        name: "DB_SQLITE_MAX_READ_TX",
+        default: "30 s",
+        doc: "SQLite: a read transaction on a reader open longer than this is logged once at \
+              WARN, with where its connection was checked out (it keeps the WAL from being \
+              checkpointed); `0` = never",
+        apply: |l, n, v| {
+            l.sqlite_max_read_tx = Some(parse_optional_duration(n, v)?);
+            Ok(())
+        },
+    },
+    EnvVar {
         name: "DB_READ_AFTER_WAIT",
         default: "50 ms",
         doc: "how long `get_read_after(token)` waits for a standby to replay the token's \

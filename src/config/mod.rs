@@ -99,6 +99,7 @@ pub struct Config {
     host_recheck: Duration,
     read_max_lag: Option<ReadMaxLag>,
     read_after_wait: Duration,
+    sqlite_max_read_tx: Option<Duration>,
 }
 
 /// How far behind the primary a standby may be for
@@ -359,6 +360,12 @@ impl Config {
         self.read_after_wait
     }
 
+    /// SQLite: how long a reader's read transaction may stay open before it
+    /// is logged (`DB_SQLITE_MAX_READ_TX`); `None` = never.
+    pub fn sqlite_max_read_tx(&self) -> Option<Duration> {
+        self.sqlite_max_read_tx
+    }
+
     /// The retry policy of `with_retry` / `transaction_with_retry`.
     pub fn retry(&self) -> crate::pool::retry::RetryPolicy {
         self.retry
@@ -406,7 +413,7 @@ mod tests {
         let asked = asked.lock().unwrap().clone();
         let listed: BTreeSet<String> = ENV_VARS.iter().map(|v| v.name.to_string()).collect();
         assert_eq!(asked, listed);
-        assert_eq!(listed.len(), 24);
+        assert_eq!(listed.len(), 25);
         assert_eq!(listed.len(), ENV_VARS.len(), "a variable is listed twice");
     }
 

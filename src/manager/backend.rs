@@ -146,6 +146,8 @@ impl BackendPool {
                     lane_wait_p50_ms: waits.map_or(0.0, |w| w.quantile_ms(0.5)),
                     lane_wait_p99_ms: waits.map_or(0.0, |w| w.quantile_ms(0.99)),
                     lane_wait_max_ms: waits.map_or(0.0, |w| w.max_ms()),
+                    oldest_read_tx_ms: None,
+                    long_read_tx_warnings: 0,
                 })
             }
             #[allow(unreachable_patterns)]

@@ -86,6 +86,12 @@ impl Manager {
         Ok(Manager {
             inner: Arc::new(Inner {
                 shared: Arc::new(Shared {
+                    read_txs: match (config.backend(), config.sqlite_max_read_tx()) {
+                        (crate::url::Backend::Sqlite, Some(max)) => Some(
+                            crate::pool::readtx::ReadTxWatch::new(max, config.redacted_url()),
+                        ),
+                        _ => None,
+                    },
                     config,
                     stats,
                     leaks,
@@ -170,12 +176,14 @@ impl Manager {
     ///
     /// # Errors
     /// As [`get`](Self::get).
+    #[track_caller]
     pub fn get_read(&self) -> Result<Connection> {
+        let at = std::panic::Location::caller();
         #[cfg(target_arch = "wasm32")]
         {
             let mut conn = self.get()?;
             conn.execute_batch("PRAGMA query_only = ON")?;
-            Ok(conn.into_reader())
+            Ok(conn.into_reader(at))
         }
         #[cfg(not(target_arch = "wasm32"))]
         {
@@ -192,7 +200,11 @@ impl Manager {
             }
             let start = Instant::now();
             let timeout = self.inner.shared.config.pool_timeout();
-            let conn = self.checkout(timeout, true)?;
+            if let Some(w) = &self.inner.shared.read_txs {
+                w.check();
+            }
+            let mut conn = self.checkout(timeout, true)?;
+            conn.set_checked_out_at(at);
             self.within_max_lag(conn, start, timeout)
         }
     }
@@ -539,7 +551,16 @@ impl Manager {
 
     /// SQLite: the `sqlite` section of debug info (`None` after shutdown).
     pub(crate) fn sqlite_info(&self) -> Option<crate::health::SqliteInfo> {
-        self.read_pool().as_ref().and_then(BackendPool::sqlite_info)
+        let mut info = self
+            .read_pool()
+            .as_ref()
+            .and_then(BackendPool::sqlite_info)?;
+        if let Some(w) = &self.inner.shared.read_txs {
+            w.check();
+            info.oldest_read_tx_ms = w.oldest_ms();
+            info.long_read_tx_warnings = w.warnings();
+        }
+        Some(info)
     }
 
     /// Connects to every host of a multi-host PostgreSQL URL to refresh what

@@ -4,6 +4,7 @@ pub(crate) mod checks;
 pub(crate) mod core;
 pub(crate) mod histogram;
 pub(crate) mod leaks;
+pub(crate) mod readtx;
 pub(crate) mod retry;
 pub(crate) mod status;
 
@@ -25,6 +26,8 @@ pub(crate) struct Shared {
     pub stats: std::sync::Arc<Stats>,
     /// Present when leak detection is on.
     pub leaks: Option<std::sync::Arc<leaks::LeakDetector>>,
+    /// SQLite: the readers' open read transactions (`DB_SQLITE_MAX_READ_TX`).
+    pub read_txs: Option<readtx::ReadTxWatch>,
 }
 
 /// Counters of one manager, fed by the pool and the connection checks.
