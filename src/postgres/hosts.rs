@@ -43,7 +43,6 @@ struct Known {
     fenced: Option<String>,
     /// A standby's replay position and its lag, as last measured.
     replay_lsn: Option<Lsn>,
-    lag_bytes: Option<u64>,
     /// A standby's lag (bytes, replay delay) as last measured, and when.
     lag: Option<(u64, Duration, Instant)>,
     /// Reads are not sent here before this instant (it lagged too much).
@@ -188,14 +187,12 @@ impl Hosts {
         if seen.standby {
             // an old primary rebuilt as a standby follows the new timeline
             k.fenced = None;
-            k.replay_lsn = seen.lsn.or(k.replay_lsn);
             if let Some(l) = seen.lsn {
                 self.note_replay(&mut k, l);
             }
             return Ok(());
         }
         k.replay_lsn = None;
-        k.lag_bytes = None;
         if let Some(l) = seen.lsn {
             self.primary_lsn.fetch_max(l, Relaxed);
         }
@@ -285,8 +282,6 @@ impl Hosts {
 
     fn note_replay(&self, k: &mut Known, replay: Lsn) {
         k.replay_lsn = Some(k.replay_lsn.map_or(replay, |r| r.max(replay)));
-        let primary = self.primary_lsn.load(Relaxed);
-        k.lag_bytes = Some(primary.saturating_sub(replay));
     }
 
     /// Standby `i` has replayed up to `replay` (and `received` WAL): its lag
@@ -359,8 +354,7 @@ impl Hosts {
                     checked_ms_ago: k.checked.map(|t| t.elapsed().as_millis() as u64),
                     timeline: k.timeline,
                     replay_lag_bytes: match (k.standby, k.replay_lsn) {
-                        (Some(true), Some(r)) if primary > 0 => Some(primary.saturating_sub(r)),
-                        (Some(true), _) => k.lag_bytes,
+                        (Some(true), Some(r)) => Some(primary.saturating_sub(r)),
                         _ => None,
                     },
                 }

@@ -82,29 +82,8 @@ impl PgConn {
         if self.known.replay_lsn(self.host).is_some_and(|r| r >= lsn) {
             return Ok(true);
         }
-        let (_, replay) = self.positions()?;
+        let (replay, _) = self.measure()?;
         Ok(replay >= lsn)
-    }
-
-    /// A standby's received and replayed positions, noted for the host.
-    fn positions(&mut self) -> Result<(Option<u64>, u64)> {
-        let row = self
-            .text_row("SELECT pg_last_wal_receive_lsn()::text, pg_last_wal_replay_lsn()::text")?;
-        let received = row
-            .first()
-            .cloned()
-            .flatten()
-            .as_deref()
-            .and_then(parse_lsn);
-        let replay = row
-            .get(1)
-            .cloned()
-            .flatten()
-            .as_deref()
-            .and_then(parse_lsn)
-            .unwrap_or(0);
-        self.known.note_standby(self.host, received, replay);
-        Ok((received, replay))
     }
 
     /// Whether this connection's server is a standby lagging more than
@@ -118,7 +97,7 @@ impl PgConn {
         }
         let (bytes, delay) = match self.known.recent_lag(self.host, LAG_REUSE) {
             Some(lag) => lag,
-            None => self.measure_lag()?,
+            None => self.measure()?.1,
         };
         let over = match max {
             ReadMaxLag::Bytes(b) => bytes > b,
@@ -134,8 +113,9 @@ impl PgConn {
         }))
     }
 
-    /// Asks the standby how far it lags (bytes, replay delay), and notes it.
-    fn measure_lag(&mut self) -> Result<(u64, Duration)> {
+    /// Asks the standby how far it has replayed and how far it lags (bytes,
+    /// replay delay), and notes both for the host.
+    fn measure(&mut self) -> Result<(u64, (u64, Duration))> {
         let row = self.text_row(
             "SELECT pg_last_wal_receive_lsn()::text, pg_last_wal_replay_lsn()::text, \
              CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 \
@@ -157,6 +137,6 @@ impl PgConn {
             Duration::from_secs_f64(delay),
         );
         self.known.note_lag(self.host, lag.0, lag.1);
-        Ok(lag)
+        Ok((replay, lag))
     }
 }
