@@ -222,9 +222,9 @@ impl Manager {
         let Some(max) = self.inner.shared.config.read_max_lag() else {
             return Ok(conn);
         };
-        if self.primary_reads().is_none() {
+        let Some(primary) = self.primary_reads() else {
             return Ok(conn); // one server: there is nowhere else to read
-        }
+        };
         for _ in 0..2 {
             match conn.lags_more_than(max)? {
                 None => return Ok(conn),
@@ -244,7 +244,7 @@ impl Manager {
             None => Ok(conn),
             Some(_) => {
                 drop(conn);
-                self.checkout_primary_read(start, timeout)
+                self.checkout_primary_read(primary, start, timeout)
             }
         }
     }
@@ -252,8 +252,12 @@ impl Manager {
     /// A read-only session on the primary (several hosts), within what is
     /// left of `timeout`.
     #[cfg(not(target_arch = "wasm32"))]
-    fn checkout_primary_read(&self, start: Instant, timeout: Duration) -> Result<Connection> {
-        let handle = self.primary_reads().ok_or_else(|| self.closed_error())?;
+    fn checkout_primary_read(
+        &self,
+        handle: backend::PoolHandle,
+        start: Instant,
+        timeout: Duration,
+    ) -> Result<Connection> {
         let left = timeout
             .saturating_sub(start.elapsed())
             .max(Duration::from_millis(1));
@@ -312,27 +316,23 @@ impl Manager {
             let wait = self.inner.shared.config.read_after_wait();
             let stats = &self.inner.shared.stats;
             let mut conn = self.get_read()?;
+            let primary = self.primary_reads();
+            // with a primary to fall back to, wait DB_READ_AFTER_WAIT; one
+            // server (a standby) is waited for within pool_timeout
+            let limit = if primary.is_some() { wait } else { timeout };
             let mut pause = Duration::from_micros(500);
             loop {
                 if conn.has_replayed(lsn)? {
                     stats.read_after_standby.fetch_add(1, Relaxed);
                     return Ok(conn);
                 }
-                if start.elapsed() >= wait || self.primary_reads().is_none() {
+                if start.elapsed() >= limit {
                     break;
                 }
-                crate::platform::sleep(pause.min(wait.saturating_sub(start.elapsed())));
+                crate::platform::sleep(pause.min(limit.saturating_sub(start.elapsed())));
                 pause = (pause * 2).min(Duration::from_millis(5));
             }
-            if self.primary_reads().is_none() {
-                // one server, a standby: wait for it within pool_timeout
-                while start.elapsed() < timeout {
-                    crate::platform::sleep(Duration::from_millis(5));
-                    if conn.has_replayed(lsn)? {
-                        stats.read_after_standby.fetch_add(1, Relaxed);
-                        return Ok(conn);
-                    }
-                }
+            let Some(primary) = primary else {
                 return Err(Error::new(
                     ErrorCode::PoolTimeout,
                     format!(
@@ -341,9 +341,9 @@ impl Manager {
                         start.elapsed().as_secs_f64()
                     ),
                 ));
-            }
+            };
             drop(conn);
-            let conn = self.checkout_primary_read(start, timeout)?;
+            let conn = self.checkout_primary_read(primary, start, timeout)?;
             stats.read_after_primary.fetch_add(1, Relaxed);
             Ok(conn)
         }
