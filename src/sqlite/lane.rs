@@ -27,7 +27,9 @@ use crate::pool::histogram::Histogram;
 #[derive(Debug)]
 struct Holder {
     since: Instant,
-    thread: String,
+    /// The holding thread (named only when an error needs it: taking the
+    /// lane is on every write's path). `None` while being handed over.
+    thread: Option<std::thread::Thread>,
     /// Where the holder's transaction began (with leak detection on).
     backtrace: Option<String>,
 }
@@ -124,10 +126,7 @@ impl Lane {
         let start = Instant::now();
         let me = || Holder {
             since: Instant::now(),
-            thread: std::thread::current().name().map_or_else(
-                || format!("{:?}", std::thread::current().id()),
-                str::to_string,
-            ),
+            thread: Some(std::thread::current()),
             backtrace: trace.then(|| std::backtrace::Backtrace::force_capture().to_string()),
         };
         let waiter = {
@@ -208,7 +207,12 @@ impl Lane {
                 let mut who = format!(
                     "held for {:.2} s by thread {}",
                     h.since.elapsed().as_secs_f64(),
-                    h.thread
+                    match &h.thread {
+                        Some(t) => t
+                            .name()
+                            .map_or_else(|| format!("{:?}", t.id()), str::to_string),
+                        None => "(being handed over)".to_string(),
+                    }
                 );
                 match &h.backtrace {
                     Some(bt) => who.push_str(&format!(", whose transaction began at:\n{bt}")),
@@ -242,7 +246,7 @@ impl Lane {
                 // held by `next` from now; it fills in who it is when it wakes
                 s.held = Some(Holder {
                     since: Instant::now(),
-                    thread: "(being handed over)".to_string(),
+                    thread: None,
                     backtrace: None,
                 });
                 // granted under the state lock (which a waiter that times
