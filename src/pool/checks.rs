@@ -52,7 +52,7 @@ pub(crate) trait Checked {
     fn set_idle_since(&mut self, now: Instant);
     /// A backend's own reason to refuse it on checkout (the server went away
     /// after it was opened, ...). Defaults to none.
-    fn refused(&self, _settings: &CheckSettings) -> Option<ConnError> {
+    fn refused(&self) -> Option<ConnError> {
         None
     }
     /// A look at the connection without a round trip (a server connection's
@@ -77,7 +77,7 @@ impl CheckSettings {
         if self.recycle.is_some_and(|r| expired(r, c.born(), now)) {
             return Err(ConnError::Expired);
         }
-        if let Some(refusal) = c.refused(self) {
+        if let Some(refusal) = c.refused() {
             return Err(refusal);
         }
         // Inside the pre-ping window too: a server that closed the session
@@ -94,13 +94,13 @@ impl CheckSettings {
                 self.stats.pre_pings.fetch_add(1, Relaxed);
                 c.ping()?;
                 // what the server sent may say it changed role
-                return c.refused(self).map_or(Ok(()), Err);
+                return c.refused().map_or(Ok(()), Err);
             }
         }
         if self.pre_ping && now.duration_since(c.idle_since()) >= self.pre_ping_window {
             self.stats.pre_pings.fetch_add(1, Relaxed);
             c.ping()?;
-            return c.refused(self).map_or(Ok(()), Err);
+            return c.refused().map_or(Ok(()), Err);
         }
         Ok(())
     }

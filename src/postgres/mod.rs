@@ -77,7 +77,7 @@ use tokio_postgres::Statement;
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::pool::checks::Checked;
-use crate::pool::{CheckSettings, ConnError, Stats};
+use crate::pool::{ConnError, Stats};
 use crate::value::Value;
 use statements::{execute, execute_batch, last_insert_id, query_into, query_value};
 
@@ -185,8 +185,7 @@ impl Checked for PgConn {
         self.idle_since = now;
     }
 
-    fn refused(&self, settings: &CheckSettings) -> Option<ConnError> {
-        let _ = settings;
+    fn refused(&self) -> Option<ConnError> {
         let reason = if self.known.is_stale(self.host, self.born) {
             "opened before the server failed or refused a write; replaced by a new connection"
                 .to_string()
