@@ -412,36 +412,28 @@ fn restore(args: &Args) -> ExitCode {
     backup(args)
 }
 
+/// A maintenance command on one file argument (`what` names it in the
+/// usage error): runs `f` on a manager and prints what it returns. A bad
+/// argument, or a PostgreSQL URL, exits 3.
 #[cfg(feature = "sqlite")]
-fn backup(args: &Args) -> ExitCode {
-    let [dest] = args.rest.as_slice() else {
-        eprintln!("dbmux: backup takes exactly one destination file\n{USAGE}");
+fn on_file(
+    args: &Args,
+    what: &str,
+    f: impl FnOnce(&Manager, &str) -> dbmux::Result<String>,
+) -> ExitCode {
+    let [file] = args.rest.as_slice() else {
+        eprintln!("dbmux: {what}\n{USAGE}");
         return ExitCode::from(EXIT_INVALID);
     };
     let mgr = match manager(&args.url) {
         Ok(m) => m,
         Err(e) => return fail(&e),
     };
-    let opts = dbmux::sqlite::BackupOptions::new()
-        .compact(args.compact)
-        .overwrite(args.overwrite);
-    let r = mgr.backup_to(dest, opts);
+    let r = f(&mgr, file);
     mgr.shutdown();
     match r {
-        Ok(report) => {
-            if args.json {
-                println!("{}", serde_json::to_string(&report).unwrap_or_default());
-            } else {
-                println!(
-                    "backed up {} to {} ({} bytes, {} pages{}) in {:.0} ms",
-                    mgr.config().redacted_url(),
-                    report.path,
-                    report.bytes,
-                    report.pages,
-                    if report.compact { ", compacted" } else { "" },
-                    report.duration_ms
-                );
-            }
+        Ok(line) => {
+            println!("{line}");
             ExitCode::SUCCESS
         }
         Err(e) if e.code() == ErrorCode::InvalidParameter || e.code() == ErrorCode::Misuse => {
@@ -453,26 +445,39 @@ fn backup(args: &Args) -> ExitCode {
 }
 
 #[cfg(feature = "sqlite")]
+fn backup(args: &Args) -> ExitCode {
+    on_file(
+        args,
+        "backup takes exactly one destination file",
+        |mgr, dest| {
+            let opts = dbmux::sqlite::BackupOptions::new()
+                .compact(args.compact)
+                .overwrite(args.overwrite);
+            let report = mgr.backup_to(dest, opts)?;
+            Ok(if args.json {
+                report.to_json()
+            } else {
+                format!(
+                    "backed up {} to {} ({} bytes, {} pages{}) in {:.0} ms",
+                    mgr.config().redacted_url(),
+                    report.path,
+                    report.bytes,
+                    report.pages,
+                    if report.compact { ", compacted" } else { "" },
+                    report.duration_ms
+                )
+            })
+        },
+    )
+}
+
+#[cfg(feature = "sqlite")]
 fn restore(args: &Args) -> ExitCode {
-    let [src] = args.rest.as_slice() else {
-        eprintln!("dbmux: restore takes exactly one source file\n{USAGE}");
-        return ExitCode::from(EXIT_INVALID);
-    };
-    let mgr = match manager(&args.url) {
-        Ok(m) => m,
-        Err(e) => return fail(&e),
-    };
-    let r = mgr.restore_from(src);
-    mgr.shutdown();
-    match r {
-        Ok(()) => {
-            println!("restored {} from {src}", mgr.config().redacted_url());
-            ExitCode::SUCCESS
-        }
-        Err(e) if e.code() == ErrorCode::InvalidParameter || e.code() == ErrorCode::Misuse => {
-            eprintln!("dbmux: {e}");
-            ExitCode::from(EXIT_INVALID)
-        }
-        Err(e) => fail(&e),
-    }
+    on_file(args, "restore takes exactly one source file", |mgr, src| {
+        mgr.restore_from(src)?;
+        Ok(format!(
+            "restored {} from {src}",
+            mgr.config().redacted_url()
+        ))
+    })
 }
