@@ -10,6 +10,14 @@ use crate::sqlite::{
 };
 use crate::url::Target;
 
+/// A SQLite manager's connection that is not SQLite (cannot happen).
+fn no_sqlite() -> Error {
+    Error::new(
+        ErrorCode::Internal,
+        "a SQLite manager's connection is not SQLite",
+    )
+}
+
 impl Manager {
     /// Fails unless this is a SQLite manager (`what` names the call).
     fn sqlite_only(&self, what: &str) -> Result<()> {
@@ -45,9 +53,7 @@ impl Manager {
     ) -> Result<BackupReport> {
         self.sqlite_only("backup_to")?;
         let mut reader = self.get_read()?;
-        let raw = reader
-            .as_sqlite()
-            .ok_or_else(|| Error::new(ErrorCode::Internal, "a SQLite reader without SQLite"))?;
+        let raw = reader.as_sqlite().ok_or_else(no_sqlite)?;
         crate::sqlite::backup::backup(raw, dest.as_ref(), options)
     }
 
@@ -64,9 +70,7 @@ impl Manager {
         let mut conn = self.get()?;
         conn.hold_lane(true)?;
         let timeout = self.config().pool_timeout();
-        let raw = conn
-            .as_sqlite()
-            .ok_or_else(|| Error::new(ErrorCode::Internal, "a SQLite connection without SQLite"))?;
+        let raw = conn.as_sqlite().ok_or_else(no_sqlite)?;
         let r = crate::sqlite::backup::restore(raw, src.as_ref(), timeout);
         conn.hold_lane(false)?;
         if r.is_ok() {
@@ -95,9 +99,7 @@ impl Manager {
         if lane {
             conn.hold_lane(true)?;
         }
-        let raw = conn
-            .as_sqlite()
-            .ok_or_else(|| Error::new(ErrorCode::Internal, "a SQLite connection without SQLite"))?;
+        let raw = conn.as_sqlite().ok_or_else(no_sqlite)?;
         let r = raw
             .query_row(
                 &format!("PRAGMA wal_checkpoint({})", mode.as_sql()),
@@ -137,9 +139,7 @@ impl Manager {
             .query_timeout()
             .unwrap_or_else(|| self.config().pool_timeout());
         let mut reader = self.get_read()?;
-        let raw = reader
-            .as_sqlite()
-            .ok_or_else(|| Error::new(ErrorCode::Internal, "a SQLite reader without SQLite"))?;
+        let raw = reader.as_sqlite().ok_or_else(no_sqlite)?;
         // a watchdog interrupts the check when it runs out of time
         let interrupt = raw.get_interrupt_handle();
         let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();

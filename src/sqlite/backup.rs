@@ -187,8 +187,7 @@ pub(crate) fn backup(
     if compact {
         // VACUUM INTO reads one snapshot by itself (and may not run inside
         // a transaction)
-        let total: i64 = src.query_row("PRAGMA page_count", [], |r| r.get(0))?;
-        report(0, total.max(0) as u64)?;
+        report(0, page_count(src)?)?;
         // query_only refuses VACUUM INTO; the reader is opened read-only,
         // so its own database stays unwritable meanwhile
         let query_only: bool = src.query_row("PRAGMA query_only", [], |r| r.get(0))?;
@@ -198,11 +197,9 @@ pub(crate) fn backup(
             src.execute_batch("PRAGMA query_only=ON")?;
         }
         vacuumed?;
-        let dst = rusqlite::Connection::open(&tmp.path)?;
-        let pages: i64 = dst.query_row("PRAGMA page_count", [], |r| r.get(0))?;
-        drop(dst);
-        report(pages.max(0) as u64, pages.max(0) as u64)?;
-        return finish(tmp, dest, pages.max(0) as u64, compact, start);
+        let pages = page_count(&rusqlite::Connection::open(&tmp.path)?)?;
+        report(pages, pages)?;
+        return finish(tmp, dest, pages, compact, start);
     }
     // one snapshot for the whole copy (a read transaction, begun by reading
     // the schema): writers go on, and the copy does not restart
@@ -239,10 +236,9 @@ pub(crate) fn backup(
                 }
             }
         }
-        let pages: i64 = dst.query_row("PRAGMA page_count", [], |r| r.get(0))?;
-        report(pages.max(0) as u64, pages.max(0) as u64)?;
-        drop(dst);
-        Ok(pages.max(0) as u64)
+        let pages = page_count(&dst)?;
+        report(pages, pages)?;
+        Ok(pages)
     })();
     let _ = src.execute_batch("COMMIT");
     let pages = copied?;
@@ -271,6 +267,12 @@ fn finish(
         compact,
         duration_ms: start.elapsed().as_secs_f64() * 1000.0,
     })
+}
+
+/// The pages of the database `conn` is on.
+fn page_count(conn: &rusqlite::Connection) -> Result<u64> {
+    let n: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+    Ok(n.max(0) as u64)
 }
 
 /// fsync the copy, rename it over `dest`, fsync the directory.
