@@ -18,6 +18,11 @@ use std::time::{Duration, Instant};
 use dbmux::health::{HostRole, HostState};
 use dbmux::{params, Config, ErrorCode, Manager};
 
+/// The failovers run one at a time: the herd test's 48 writers would
+/// otherwise share the machine's cores with the 8 writers whose gaps are
+/// measured (and each test needs a pair of servers of its own).
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A pair of the test's own; stopped and removed when dropped.
 pub struct Pair {
     dir: String,
@@ -227,6 +232,7 @@ fn failover_round(pair: &Pair, mgr: &Manager) -> Round {
 
 #[test]
 fn a_killed_primary_loses_no_acknowledged_write_and_writers_resume_within_1_5_s() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let Some(pair) = Pair::start("failover", 150) else {
         return;
     };
@@ -285,6 +291,7 @@ fn a_killed_primary_loses_no_acknowledged_write_and_writers_resume_within_1_5_s(
 
 #[test]
 fn four_managers_of_pool_25_ride_out_a_failover_within_max_connections_60() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let Some(pair) = Pair::start("herd", 60) else {
         return;
     };
@@ -368,6 +375,7 @@ fn four_managers_of_pool_25_ride_out_a_failover_within_max_connections_60() {
 #[test]
 #[ignore = "a measurement: scripts/measure-scaling.sh"]
 fn measure_failover_over_20_rounds() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     println!(); // after the test harness's own line
     let rounds: usize = std::env::var("DBMUX_FAILOVER_ROUNDS")
         .ok()
