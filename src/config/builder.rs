@@ -198,6 +198,16 @@ impl ConfigBuilder {
         self
     }
 
+    /// SQLite: the WAL size past which new read transactions wait briefly
+    /// (at most 245 ms) while dbmux's checkpointer resets the WAL, in bytes
+    /// (`DB_SQLITE_WAL_SOFT_LIMIT`). `0` turns dbmux's WAL controller off
+    /// (SQLite then checkpoints on commit, as it does by default). Defaults
+    /// to 16 MiB.
+    pub fn sqlite_wal_soft_limit(mut self, bytes: u64) -> Self {
+        self.code.sqlite_wal_soft_limit = Some(bytes);
+        self
+    }
+
     /// Log (once, at WARN, with the checkout's backtrace) connections held
     /// longer than this, and list them in debug info. `None` (the default)
     /// turns leak detection off; no backtrace is captured then.
@@ -335,6 +345,7 @@ impl ConfigBuilder {
                 .unwrap_or(Duration::from_millis(50)),
             sqlite_max_read_tx: first_set!(layers, sqlite_max_read_tx)
                 .unwrap_or(Some(Duration::from_secs(30))),
+            sqlite_wal_soft_limit: first_set!(layers, sqlite_wal_soft_limit).unwrap_or(16 << 20),
             retry: {
                 let d = crate::pool::retry::RetryPolicy::default();
                 crate::pool::retry::RetryPolicy::new(

@@ -272,6 +272,23 @@ pub static ENV_VARS: &[EnvVar] = &[
         },
     },
     EnvVar {
+        name: "DB_SQLITE_WAL_SOFT_LIMIT",
+        default: "16 MiB",
+        doc: "SQLite: when the WAL grows past this despite dbmux's background checkpoints, \
+              new read transactions wait briefly (at most 245 ms) while a checkpoint resets \
+              it (`64MB`, `16MiB`, bytes); `0` = no WAL controller (SQLite checkpoints on \
+              commit)",
+        apply: |l, n, v| {
+            const ALLOWED: &str = "must be a size in bytes (16777216, 16MB, 64MiB), or 0 to \
+                                   turn the WAL controller off";
+            l.sqlite_wal_soft_limit = Some(
+                super::parse::parse_bytes(n, v, ALLOWED)?
+                    .ok_or_else(|| crate::error::Error::config(n, v, ALLOWED))?,
+            );
+            Ok(())
+        },
+    },
+    EnvVar {
         name: "DB_READ_AFTER_WAIT",
         default: "50 ms",
         doc: "how long `get_read_after(token)` waits for a standby to replay the token's \

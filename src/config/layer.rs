@@ -30,4 +30,5 @@ pub(super) struct Layer {
     pub(super) read_max_lag: Option<Option<super::ReadMaxLag>>,
     pub(super) read_after_wait: Option<Duration>,
     pub(super) sqlite_max_read_tx: Option<Option<Duration>>,
+    pub(super) sqlite_wal_soft_limit: Option<u64>,
 }

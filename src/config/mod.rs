@@ -100,6 +100,7 @@ pub struct Config {
     read_max_lag: Option<ReadMaxLag>,
     read_after_wait: Duration,
     sqlite_max_read_tx: Option<Duration>,
+    sqlite_wal_soft_limit: u64,
 }
 
 /// How far behind the primary a standby may be for
@@ -122,24 +123,12 @@ impl ReadMaxLag {
     pub(crate) fn parse(setting: &str, v: &str) -> Result<Option<ReadMaxLag>> {
         const ALLOWED: &str = "must be bytes (65536, 64kB, 16MB, 1GB) or a duration with a unit \
                                (500ms, 2s), or 0 for no limit";
-        let t = v.trim();
-        let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-        let (num, unit) = t.split_at(digits);
-        let unit = unit.trim();
-        let scale: Option<u64> = match unit {
-            "" | "B" => Some(1),
-            "kB" | "KB" | "KiB" => Some(1 << 10),
-            "MB" | "MiB" => Some(1 << 20),
-            "GB" | "GiB" => Some(1 << 30),
-            _ => None,
-        };
-        if let (Ok(n), Some(scale)) = (num.parse::<u64>(), scale) {
-            return match n.checked_mul(scale) {
-                Some(0) => Ok(None),
-                Some(b) => Ok(Some(ReadMaxLag::Bytes(b))),
-                None => Err(Error::config(setting, v, ALLOWED)),
-            };
+        match parse::parse_bytes(setting, v, ALLOWED)? {
+            Some(0) => return Ok(None),
+            Some(b) => return Ok(Some(ReadMaxLag::Bytes(b))),
+            None => {}
         }
+        let t = v.trim();
         match humantime::parse_duration(t) {
             Ok(d) if d.is_zero() => Ok(None),
             Ok(d) => Ok(Some(ReadMaxLag::Delay(d))),
@@ -366,6 +355,12 @@ impl Config {
         self.sqlite_max_read_tx
     }
 
+    /// SQLite: the WAL size (bytes) past which the reader gate closes for a
+    /// checkpoint (`DB_SQLITE_WAL_SOFT_LIMIT`); 0 = no WAL controller.
+    pub fn sqlite_wal_soft_limit(&self) -> u64 {
+        self.sqlite_wal_soft_limit
+    }
+
     /// The retry policy of `with_retry` / `transaction_with_retry`.
     pub fn retry(&self) -> crate::pool::retry::RetryPolicy {
         self.retry
@@ -413,7 +408,7 @@ mod tests {
         let asked = asked.lock().unwrap().clone();
         let listed: BTreeSet<String> = ENV_VARS.iter().map(|v| v.name.to_string()).collect();
         assert_eq!(asked, listed);
-        assert_eq!(listed.len(), 25);
+        assert_eq!(listed.len(), 26);
         assert_eq!(listed.len(), ENV_VARS.len(), "a variable is listed twice");
     }
 

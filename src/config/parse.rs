@@ -1,4 +1,4 @@
-//! Value parsers for settings: counts, booleans, durations. Their errors
+//! Value parsers for settings: counts, booleans, durations, sizes. Their errors
 //! name the setting, the value and what is allowed.
 
 use std::time::Duration;
@@ -80,4 +80,27 @@ pub(super) fn parse_optional_duration(setting: &str, v: &str) -> Result<Option<D
     }
     let d = parse_duration(setting, v)?;
     Ok(if d.is_zero() { None } else { Some(d) })
+}
+
+/// A size in bytes, as a number or with a unit (`65536`, `64kB`, `16MB`,
+/// `1GB`: 1024-based, as PostgreSQL's; `KiB`, `MiB`, `GiB` too). `None`
+/// when `v` is not written that way (the caller may try another reading);
+/// an overflow is an error with `allowed`.
+pub(super) fn parse_bytes(setting: &str, v: &str, allowed: &str) -> Result<Option<u64>> {
+    let t = v.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(digits);
+    let scale: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "kB" | "KB" | "KiB" => 1 << 10,
+        "MB" | "MiB" => 1 << 20,
+        "GB" | "GiB" => 1 << 30,
+        _ => return Ok(None),
+    };
+    let Ok(n) = num.parse::<u64>() else {
+        return Ok(None);
+    };
+    n.checked_mul(scale)
+        .map(Some)
+        .ok_or_else(|| Error::config(setting, v, allowed))
 }
