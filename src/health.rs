@@ -255,6 +255,22 @@ pub struct SqliteInfo {
     pub oldest_read_tx_ms: Option<f64>,
     /// Read transactions logged for lasting longer than `DB_SQLITE_MAX_READ_TX`.
     pub long_read_tx_warnings: u64,
+    /// dbmux's WAL controller runs for this file (`DB_SQLITE_WAL_SOFT_LIMIT`
+    /// is not 0, the file is writable and in WAL mode).
+    pub wal_controlled: bool,
+    /// Frames in the WAL after the last commit of this process.
+    pub wal_frames: u64,
+    /// Checkpoints the controller ran that copied the whole WAL.
+    pub checkpoints: u64,
+    /// Closures of the reader gate that could not empty the WAL, because a
+    /// read transaction outlasted the gate (230 ms).
+    pub checkpoints_blocked: u64,
+    /// Times the reader gate closed (the WAL grew past the soft limit).
+    pub gate_closures: u64,
+    /// Read transactions that waited at the closed gate.
+    pub gate_waits: u64,
+    /// The longest wait at the gate, in milliseconds.
+    pub gate_wait_max_ms: f64,
 }
 
 impl DebugInfo {

@@ -27,6 +27,9 @@ pub(crate) enum BackendPool {
         /// The database file (none in memory), and its journal mode.
         file: Option<std::path::PathBuf>,
         journal_mode: Option<&'static str>,
+        /// This manager's use of the file's WAL controller (given up at
+        /// close, after the pools: the last one waits for its thread).
+        wal: Mutex<Option<crate::sqlite::checkpointer::WalUser>>,
     },
     #[cfg(feature = "postgres")]
     Postgres {
@@ -92,9 +95,12 @@ impl BackendPool {
     pub(super) fn close(&self) {
         match self {
             #[cfg(feature = "sqlite")]
-            BackendPool::Sqlite { pool, read, .. } => {
+            BackendPool::Sqlite {
+                pool, read, wal, ..
+            } => {
                 read.close();
                 pool.close();
+                drop(wal.lock().unwrap_or_else(|p| p.into_inner()).take());
             }
             #[cfg(feature = "postgres")]
             BackendPool::Postgres {
@@ -130,17 +136,22 @@ impl BackendPool {
                 lane,
                 file,
                 journal_mode,
+                wal,
                 ..
             } => {
-                let wal = file.as_ref().and_then(|f| {
+                let wal_bytes = file.as_ref().and_then(|f| {
                     let mut w = f.clone().into_os_string();
                     w.push("-wal");
                     std::fs::metadata(w).ok().map(|m| m.len())
                 });
                 let waits = lane.as_ref().map(|l| &l.waits);
+                let counter = |f: fn(&crate::sqlite::wal::Wal) -> &std::sync::atomic::AtomicU64| {
+                    lane.as_ref()
+                        .map_or(0, |l| f(&l.wal).load(std::sync::atomic::Ordering::Relaxed))
+                };
                 Some(crate::health::SqliteInfo {
                     journal_mode: journal_mode.map(str::to_string),
-                    wal_bytes: wal,
+                    wal_bytes,
                     lane_waiting: lane.as_ref().map_or(0, |l| l.depth() as u64),
                     lane_waits: waits.map_or(0, |w| w.count()),
                     lane_wait_p50_ms: waits.map_or(0.0, |w| w.quantile_ms(0.5)),
@@ -148,6 +159,13 @@ impl BackendPool {
                     lane_wait_max_ms: waits.map_or(0.0, |w| w.max_ms()),
                     oldest_read_tx_ms: None,
                     long_read_tx_warnings: 0,
+                    wal_controlled: wal.lock().unwrap_or_else(|p| p.into_inner()).is_some(),
+                    wal_frames: lane.as_ref().map_or(0, |l| l.wal.frames()),
+                    checkpoints: counter(|w| &w.checkpoints),
+                    checkpoints_blocked: counter(|w| &w.checkpoints_blocked),
+                    gate_closures: counter(|w| &w.gate_closures),
+                    gate_waits: lane.as_ref().map_or(0, |l| l.wal.gate_waits.count()),
+                    gate_wait_max_ms: lane.as_ref().map_or(0.0, |l| l.wal.gate_waits.max_ms()),
                 })
             }
             #[allow(unreachable_patterns)]
@@ -214,26 +232,50 @@ pub(super) fn build_pool(config: &Config, stats: &Arc<Stats>) -> Result<BackendP
             };
             // one set of checks (and counters) for both pools of the manager
             let checks = crate::pool::CheckSettings::new(config, stats);
-            // one writer lane per database in the process (not on wasm32,
-            // where a manager has one connection)
-            let lane = (!cfg!(target_arch = "wasm32")).then(|| crate::sqlite::LaneSettings {
-                lane: crate::sqlite::lane::Lane::of(&spec.lane_key()),
-                timeout: config.pool_timeout(),
-                trace: config.leak_detection_threshold().is_some(),
+            // one writer lane (and WAL controller) per database in the
+            // process (not on wasm32, where a manager has one connection)
+            let lane = (!cfg!(target_arch = "wasm32"))
+                .then(|| crate::sqlite::lane::Lane::of(&spec.lane_key()));
+            let wal = lane.as_ref().and_then(|l| {
+                let controlled = spec.path.is_some()
+                    && spec.pragmas.journal_mode == Some(crate::sqlite::JournalMode::Wal)
+                    && spec
+                        .flags
+                        .contains(rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
+                    && config.sqlite_wal_soft_limit() > 0;
+                controlled
+                    .then(|| {
+                        crate::sqlite::checkpointer::start(l, &spec, config.sqlite_wal_soft_limit())
+                    })
+                    .filter(|u| u.running())
             });
-            let lane_of_db = lane.as_ref().map(|l| l.lane.clone());
-            let manager = SqliteManager::new(&spec, t.display_path(), checks.clone(), lane);
+            let settings = |writes: bool| {
+                lane.as_ref().map(|l| crate::sqlite::LaneSettings {
+                    lane: l.clone(),
+                    timeout: config.pool_timeout(),
+                    trace: config.leak_detection_threshold().is_some(),
+                    writes,
+                    wal_hook: wal.is_some(),
+                })
+            };
+            let manager =
+                SqliteManager::new(&spec, t.display_path(), checks.clone(), settings(true));
             let pool = new_pool(config, config.pool_size(), manager, checks.clone());
-            let reader =
-                SqliteManager::new(&spec.read_only(), t.display_path(), checks.clone(), None);
+            let reader = SqliteManager::new(
+                &spec.read_only(),
+                t.display_path(),
+                checks.clone(),
+                settings(false),
+            );
             let read = new_pool(config, config.read_pool_size(), reader, checks);
             Ok(BackendPool::Sqlite {
                 pool,
                 read,
                 _keeper: keeper,
-                lane: lane_of_db,
+                lane,
                 file: spec.path.clone(),
                 journal_mode: spec.pragmas.journal_mode.map(|j| j.as_str()),
+                wal: Mutex::new(wal),
             })
         }
         #[cfg(not(feature = "sqlite"))]

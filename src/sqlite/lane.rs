@@ -69,6 +69,8 @@ pub(crate) struct Lane {
     state: Mutex<State>,
     /// How long writers waited for the lane (served and timed out).
     pub(crate) waits: Histogram,
+    /// The file's WAL controller (inert until a manager starts it).
+    pub(crate) wal: super::wal::Wal,
 }
 
 /// The lane, held: dropping it hands the lane to the next writer in line.
@@ -106,6 +108,7 @@ impl Lane {
             name: key.to_string(),
             state: Mutex::new(State::default()),
             waits: Histogram::default(),
+            wal: Default::default(),
         });
         all.insert(key.to_string(), Arc::downgrade(&l));
         l
@@ -270,9 +273,14 @@ impl Lane {
 
 /// What a statement passes through: on a connection that writes to a file
 /// with a lane, a statement that writes takes the lane first (unless the
-/// connection holds it already).
+/// connection holds it already); a read that begins a read transaction
+/// waits while the file's reader gate is closed.
 pub(crate) struct WriteGate<'a> {
+    pub conn: &'a rusqlite::Connection,
+    /// The database's lane (and WAL controller).
     pub lane: Option<&'a Arc<Lane>>,
+    /// The connection may write (readers never take the lane).
+    pub writes: bool,
     pub held: &'a mut Option<Held>,
     pub timeout: Duration,
     pub trace: bool,
@@ -282,16 +290,23 @@ impl WriteGate<'_> {
     /// Whether this connection takes the lane at all, and does not hold it.
     #[inline]
     pub(crate) fn is_open(&self) -> bool {
-        self.lane.is_some() && self.held.is_none()
+        self.writes && self.lane.is_some() && self.held.is_none()
     }
 
-    /// Before a statement: takes the lane when `readonly()` says it writes.
+    /// Before a statement: takes the lane when `readonly()` says it writes;
+    /// a read outside a transaction (a new read transaction) passes the
+    /// reader gate.
     #[inline]
     pub(crate) fn before(&mut self, readonly: impl FnOnce() -> bool) -> Result<()> {
-        if let (Some(lane), None) = (self.lane, self.held.as_ref()) {
-            if !readonly() {
+        let (Some(lane), None) = (self.lane, self.held.as_ref()) else {
+            return Ok(());
+        };
+        if !readonly() {
+            if self.writes {
                 *self.held = Some(lane.acquire(self.timeout, self.trace)?);
             }
+        } else if lane.wal.gate_closed() && self.conn.is_autocommit() {
+            lane.wal.pass_gate();
         }
         Ok(())
     }

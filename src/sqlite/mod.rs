@@ -16,11 +16,13 @@ pub use rusqlite;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) mod backup;
+pub(crate) mod checkpointer;
 mod errors;
 pub(crate) mod lane;
 mod open;
 mod reports;
 mod statements;
+pub(crate) mod wal;
 
 use errors::classify;
 use lane::{Held, Lane, WriteGate};
@@ -50,8 +52,10 @@ pub(crate) struct SqliteConn {
     stats: Arc<Stats>,
     /// Set after a connection-class failure: discard instead of pooling.
     pub broken: bool,
-    /// The writer lane of its database (connections that may write).
+    /// The writer lane (and WAL controller) of its database.
     lane: Option<Arc<Lane>>,
+    /// It may write (readers never take the lane).
+    writes: bool,
     /// The lane, while this connection writes.
     held: Option<Held>,
     /// How long a writer waits for the lane (`pool_timeout`), and whether
@@ -78,7 +82,9 @@ impl SqliteConn {
         (
             &self.conn,
             WriteGate {
+                conn: &self.conn,
                 lane: self.lane.as_ref(),
+                writes: self.writes,
                 held: &mut self.held,
                 timeout: self.lane_timeout,
                 trace: self.lane_trace,
@@ -91,6 +97,9 @@ impl SqliteConn {
     #[inline]
     fn after(&mut self) {
         if self.held.is_some() && self.conn.is_autocommit() {
+            if let Some(l) = &self.lane {
+                l.wal.after_write();
+            }
             self.held = None;
         }
     }

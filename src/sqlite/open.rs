@@ -33,6 +33,11 @@ pub(crate) struct LaneSettings {
     pub timeout: std::time::Duration,
     /// Note where a writer took it (leak detection on).
     pub trace: bool,
+    /// The pool's connections write (else they are readers, which only
+    /// pass the reader gate).
+    pub writes: bool,
+    /// Report commits to the file's WAL controller (it runs).
+    pub wal_hook: bool,
 }
 
 impl std::fmt::Debug for SqliteManager {
@@ -297,6 +302,9 @@ impl Open for SqliteManager {
             conn.progress_handler(PROGRESS_STEPS, Some(handler))
                 .map_err(classify)?;
         }
+        if self.lane.as_ref().is_some_and(|l| l.wal_hook && l.writes) {
+            super::wal::install_hook(&conn);
+        }
         let now = Instant::now();
         Ok(SqliteConn {
             conn,
@@ -306,6 +314,7 @@ impl Open for SqliteManager {
             stats: self.settings.stats.clone(),
             broken: false,
             lane: self.lane.as_ref().map(|l| l.lane.clone()),
+            writes: self.lane.as_ref().is_some_and(|l| l.writes),
             held: None,
             lane_timeout: self.lane.as_ref().map_or(Duration::ZERO, |l| l.timeout),
             lane_trace: self.lane.as_ref().is_some_and(|l| l.trace),
