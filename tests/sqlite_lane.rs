@@ -219,3 +219,110 @@ fn a_long_read_transaction_is_logged_once_with_where_it_was_checked_out() {
     assert_eq!(mgr.debug_info().sqlite.unwrap().long_read_tx_warnings, 1);
     mgr.shutdown();
 }
+
+/// The writers of one process for `secs`: 4 threads, each transaction
+/// inserting a row and holding the lock 0.5 ms. Returns (commits, BUSY
+/// errors, p99 wait in µs, max wait in µs).
+fn write_for(path: &str, secs: f64, tag: i64) -> (u64, u64, u64, u64) {
+    let mgr = manager(&format!("sqlite:///{path}"), Duration::from_secs(30));
+    mgr.execute(
+        "CREATE TABLE IF NOT EXISTS w (tag INTEGER, th INTEGER, i INTEGER)",
+        params![],
+    )
+    .unwrap();
+    let until = Instant::now() + Duration::from_secs_f64(secs);
+    let handles: Vec<_> = (0..4)
+        .map(|th| {
+            let mgr = mgr.clone();
+            std::thread::spawn(move || {
+                let (mut n, mut busy, mut waits) = (0u64, 0u64, Vec::new());
+                while Instant::now() < until {
+                    let t = Instant::now();
+                    let r = mgr.transaction(|tx| -> dbmux::Result<()> {
+                        tx.execute("INSERT INTO w VALUES (?, ?, ?)", params![tag, th, n as i64])?;
+                        std::thread::sleep(Duration::from_micros(500));
+                        Ok(())
+                    });
+                    // the wait: the whole transaction less its hold
+                    waits.push(t.elapsed().saturating_sub(Duration::from_micros(500)));
+                    match r {
+                        Ok(()) => n += 1,
+                        Err(e) if e.code() == ErrorCode::Busy => busy += 1,
+                        Err(e) => panic!("{e}"),
+                    }
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                (n, busy, waits)
+            })
+        })
+        .collect();
+    let (mut n, mut busy, mut waits) = (0, 0, Vec::new());
+    for h in handles {
+        let (a, b, w) = h.join().unwrap();
+        n += a;
+        busy += b;
+        waits.extend(w);
+    }
+    waits.sort();
+    let p99 = waits[(waits.len() * 99 / 100).min(waits.len() - 1)];
+    let max = *waits.last().unwrap();
+    mgr.shutdown();
+    (n, busy, p99.as_micros() as u64, max.as_micros() as u64)
+}
+
+/// The second process of `two_processes_write_one_file` (run by it).
+#[test]
+#[ignore = "run by two_processes_write_one_file as a second process"]
+fn second_process_writer() {
+    let Ok(path) = std::env::var("DBMUX_TEST_SECOND_PROCESS_DB") else {
+        return;
+    };
+    let (n, busy, p99, max) = write_for(&path, 3.0, 2);
+    println!("second-process: {n} {busy} {p99} {max}");
+}
+
+/// Open in issue 15: across processes the writers of one process hand the
+/// lock to each other within microseconds, so the other process's busy
+/// handler rarely finds it free (measured: p99 wait 1 ms in one process,
+/// 1.8 s in the other). Run it with `--ignored`.
+#[test]
+#[ignore = "cross-process fairness is not done yet (issue 15): one process starves the other"]
+fn two_processes_write_one_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("two.db").display().to_string();
+    let child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "second_process_writer",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env("DBMUX_TEST_SECOND_PROCESS_DB", &path)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (n, busy, p99, max) = write_for(&path, 3.0, 1);
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("second-process: "))
+        .unwrap_or_else(|| panic!("the second process printed no figures:\n{text}"));
+    let f: Vec<u64> = line.split(' ').map(|x| x.parse().unwrap()).collect();
+    let (n2, busy2, p99_2, max2) = (f[0], f[1], f[2], f[3]);
+    println!(
+        "this process: {n} commits, {busy} BUSY, wait p99 {p99} µs, max {max} µs; the other: \
+         {n2} commits, {busy2} BUSY, wait p99 {p99_2} µs, max {max2} µs"
+    );
+    assert_eq!((busy, busy2), (0, 0), "no BUSY surfaced in either process");
+    assert!(n > 100 && n2 > 100, "both processes wrote: {n} and {n2}");
+    let db = manager(&format!("sqlite:///{path}"), Duration::from_secs(5));
+    let rows: i64 = db
+        .query_scalar("SELECT count(*) FROM w", params![])
+        .unwrap();
+    assert_eq!(rows as u64, n + n2, "every commit is there");
+    assert!(
+        p99 <= 50_000 && p99_2 <= 50_000,
+        "p99 write wait {p99} µs and {p99_2} µs (target <= 50 ms)"
+    );
+}

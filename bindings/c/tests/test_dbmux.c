@@ -320,6 +320,9 @@ int main(int argc, char **argv) {
   dbmux_string_free(json);
   ok(dbmux_debug_info_json(mgr, &json), "debug");
   CHECK(json && strstr(json, "\"session_creation_count\""), "debug %s", json ? json : "NULL");
+  if (!pg)
+    CHECK(json && strstr(json, "\"wal_controlled\":true") && strstr(json, "\"gate_closures\":"),
+          "the sqlite section of debug %s", json ? json : "NULL");
   dbmux_string_free(json);
 
   /* online backup and restore (SQLite), with a progress callback that can cancel */

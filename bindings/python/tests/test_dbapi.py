@@ -522,3 +522,22 @@ def test_backup_and_restore_of_a_sqlite_file(tmp_path):
     with pytest.raises(dbmux.ProgrammingError):
         mgr.restore(tmp_path / "missing.db")
     mgr.close()
+
+
+def test_debug_info_has_the_sqlite_section(tmp_path):
+    m = dbmux.Manager(f"sqlite:///{tmp_path}/wal.db")
+    c = m.connect()
+    cur = c.cursor()
+    cur.execute("CREATE TABLE t (x INTEGER)")
+    for i in range(10):
+        cur.execute("INSERT INTO t VALUES (?)", (i,))
+    c.commit()
+    c.close()
+    s = m.debug_info()["sqlite"]
+    assert s["journal_mode"] == "WAL", s
+    assert s["wal_controlled"] is True, s
+    assert s["lane_waits"] >= 1, s
+    for key in ("wal_frames", "checkpoints", "checkpoints_blocked", "gate_closures",
+                "gate_waits", "gate_wait_max_ms", "lane_wait_p99_ms", "oldest_read_tx_ms"):
+        assert key in s, (key, s)
+    m.close()
