@@ -49,6 +49,7 @@ FUZZ_RUNS=300000 scripts/fuzz.sh
 echo "== Benchmark smoke runs (short; see benches/README.md for real figures)"
 DBMUX_BENCH_QUICK=1 cargo bench --locked --bench pool
 DBMUX_BENCH_QUICK=1 cargo bench --locked --bench sqlite
+DBMUX_BENCH_QUICK=1 cargo bench --locked --bench sqlite_wal
 DBMUX_BENCH_QUICK=1 scripts/with-test-postgres.sh cargo bench --locked --bench postgres
 
 echo "dbmux: all test suites passed"
