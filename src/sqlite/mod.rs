@@ -56,6 +56,8 @@ pub(crate) struct SqliteConn {
     lane: Option<Arc<Lane>>,
     /// It may write (readers never take the lane).
     writes: bool,
+    /// Its `busy_timeout` (the busy handler of a writer keeps to it).
+    busy_timeout: Duration,
     /// The lane, while this connection writes.
     held: Option<Held>,
     /// How long a writer waits for the lane (`pool_timeout`), and whether
@@ -66,6 +68,12 @@ pub(crate) struct SqliteConn {
 
 impl Drop for SqliteConn {
     fn drop(&mut self) {
+        if self.writes {
+            // a connection opens the WAL at its first read transaction; one
+            // that never read (only PRAGMAs) would not checkpoint and remove
+            // the -wal/-shm files when it closes last after a reader
+            let _ = self.conn.query_row("PRAGMA schema_version", [], |_| Ok(()));
+        }
         self.stats.closed.fetch_add(1, Relaxed);
     }
 }
@@ -79,6 +87,9 @@ impl SqliteConn {
     /// The gate its statements pass, and the connection.
     #[inline]
     fn gated(&mut self) -> (&rusqlite::Connection, WriteGate<'_>) {
+        if self.writes {
+            lane::set_busy_timeout(self.busy_timeout);
+        }
         (
             &self.conn,
             WriteGate {

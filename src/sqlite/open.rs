@@ -305,6 +305,11 @@ impl Open for SqliteManager {
         if self.lane.as_ref().is_some_and(|l| l.wal_hook && l.writes) {
             super::wal::install_hook(&conn);
         }
+        if self.lane.as_ref().is_some_and(|l| l.writes) {
+            // other processes' locks: looked for every 200 µs (see lane.rs)
+            conn.busy_handler(Some(super::lane::busy_handler))
+                .map_err(classify)?;
+        }
         let now = Instant::now();
         Ok(SqliteConn {
             conn,
@@ -315,6 +320,7 @@ impl Open for SqliteManager {
             broken: false,
             lane: self.lane.as_ref().map(|l| l.lane.clone()),
             writes: self.lane.as_ref().is_some_and(|l| l.writes),
+            busy_timeout: self.spec.pragmas.busy_timeout,
             held: None,
             lane_timeout: self.lane.as_ref().map_or(Duration::ZERO, |l| l.timeout),
             lane_trace: self.lane.as_ref().is_some_and(|l| l.trace),
