@@ -128,6 +128,17 @@ impl BackendPool {
         }
     }
 
+    /// SQLite: the database's writer lane (and WAL controller).
+    #[cfg(all(feature = "sqlite", not(target_arch = "wasm32")))]
+    pub(super) fn sqlite_lane(&self) -> Option<Arc<crate::sqlite::lane::Lane>> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            BackendPool::Sqlite { lane, .. } => lane.clone(),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        }
+    }
+
     /// SQLite: the `sqlite` section of debug info.
     pub(super) fn sqlite_info(&self) -> Option<crate::health::SqliteInfo> {
         match self {

@@ -69,9 +69,14 @@ impl Manager {
         self.sqlite_only("restore_from")?;
         let mut conn = self.get()?;
         conn.hold_lane(true)?;
+        // new read transactions wait for the new contents (each at most the
+        // gate's bound); the current ones keep their snapshot
+        let lane = self.sqlite_lane();
+        let gate = lane.as_ref().map(|l| l.wal.hold_gate());
         let timeout = self.config().pool_timeout();
         let raw = conn.as_sqlite().ok_or_else(no_sqlite)?;
         let r = crate::sqlite::backup::restore(raw, src.as_ref(), timeout);
+        drop(gate);
         conn.hold_lane(false)?;
         if r.is_ok() {
             log::info!(

@@ -549,6 +549,13 @@ impl Manager {
         self.with_retry(|c| c.transaction(&mut f))
     }
 
+    /// SQLite: the database's writer lane and WAL controller (`None` after
+    /// shutdown, for PostgreSQL, and on wasm32).
+    #[cfg(all(feature = "sqlite", not(target_arch = "wasm32")))]
+    pub(crate) fn sqlite_lane(&self) -> Option<std::sync::Arc<crate::sqlite::lane::Lane>> {
+        self.read_pool().as_ref().and_then(BackendPool::sqlite_lane)
+    }
+
     /// SQLite: the `sqlite` section of debug info (`None` after shutdown).
     pub(crate) fn sqlite_info(&self) -> Option<crate::health::SqliteInfo> {
         let mut info = self

@@ -88,6 +88,18 @@ pub(crate) struct Wal {
     pub(super) run_cv: Condvar,
 }
 
+/// The reader gate, held closed ([`Wal::hold_gate`]).
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+pub(crate) struct GateHeld<'a> {
+    wal: &'a Wal,
+}
+
+impl Drop for GateHeld<'_> {
+    fn drop(&mut self) {
+        self.wal.open_gate();
+    }
+}
+
 impl std::fmt::Debug for Wal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Wal")
@@ -190,6 +202,15 @@ impl Wal {
         }
         drop(g);
         self.gate_waits.record(start.elapsed());
+    }
+
+    /// Closes the gate until the guard is dropped (a restore: new read
+    /// transactions wait, at most [`GATE_WAIT_MAX`] each, for the new
+    /// contents).
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    pub(crate) fn hold_gate(&self) -> GateHeld<'_> {
+        self.close_gate();
+        GateHeld { wal: self }
     }
 
     pub(super) fn close_gate(&self) {
