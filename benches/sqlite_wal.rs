@@ -197,13 +197,30 @@ fn wal_bench(dir: &Path, secs: f64) {
             );
         }
         let keeps_rate = on.rate >= 0.95 * off.rate;
+        let mib = |b: u64| b as f64 / (1 << 20) as f64;
+        if rate.is_none() {
+            // the targets are for the paced writer: at full speed a 200 ms
+            // read transaction pins more WAL than the limit
+            println!(
+                "   {label} (reported): dbmux WAL max {:.1} MiB against {:.1} MiB uncontrolled \
+                 ({:.2}x), longest commit {:.1} ms, gate wait {:.1} ms, rate {:.2}x the \
+                 uncontrolled",
+                mib(on.wal_max),
+                mib(off.wal_max),
+                on.wal_max as f64 / off.wal_max.max(1) as f64,
+                ms(on.longest_commit),
+                ms(on.gate_wait_max),
+                on.rate / off.rate.max(1.0)
+            );
+            continue;
+        }
         println!(
             "   {label}: dbmux WAL max {:.1} MiB (target <= 32 MiB: {}; uncontrolled: {:.1} MiB, \
              {:.2}x), longest commit {:.1} ms (target <= 50 ms: {}), gate wait {:.1} ms \
              (target <= 250 ms: {}), rate {:.0}/s, {:.2}x the uncontrolled ({})",
-            on.wal_max as f64 / (1 << 20) as f64,
+            mib(on.wal_max),
             verdict(on.wal_max <= 32 << 20),
-            off.wal_max as f64 / (1 << 20) as f64,
+            mib(off.wal_max),
             on.wal_max as f64 / off.wal_max.max(1) as f64,
             ms(on.longest_commit),
             verdict(on.longest_commit <= Duration::from_millis(50)),
@@ -212,9 +229,9 @@ fn wal_bench(dir: &Path, secs: f64) {
             on.rate,
             on.rate / off.rate.max(1.0),
             if keeps_rate {
-                "keeps its rate"
+                "keeps its rate: meets target"
             } else {
-                "MISSES: the writer slowed"
+                "MISSES target: the writer slowed"
             }
         );
     }
