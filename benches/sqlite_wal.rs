@@ -109,6 +109,7 @@ struct WalRound {
     rate: f64,
     gate_closures: u64,
     checkpoints: u64,
+    blocked: u64,
 }
 
 /// 1: two readers with overlapping 200 ms read transactions and a writer.
@@ -160,6 +161,7 @@ fn wal_round(path: &Path, controlled: bool, rate: Option<f64>, secs: f64) -> Wal
         rate,
         gate_closures: info.gate_closures,
         checkpoints: info.checkpoints,
+        blocked: info.checkpoints_blocked,
     }
 }
 
@@ -186,13 +188,14 @@ fn wal_bench(dir: &Path, secs: f64) {
         for (name, r) in [("dbmux", &on), ("uncontrolled", &off)] {
             println!(
                 "   {label:<16} {name:<13} WAL max {:7.1} MiB, longest commit {:6.1} ms, \
-                 longest gate wait {:6.1} ms, {:6.0} commits/s, gate closures {}, full \
-                 checkpoints {}",
+                 longest gate wait {:6.1} ms, {:6.0} commits/s, gate closures {} ({} could not \
+                 reset the WAL), full checkpoints {}",
                 r.wal_max as f64 / (1 << 20) as f64,
                 ms(r.longest_commit),
                 ms(r.gate_wait_max),
                 r.rate,
                 r.gate_closures,
+                r.blocked,
                 r.checkpoints
             );
         }

@@ -47,9 +47,12 @@ pub(super) const PASSIVE_EVERY: u64 = 1000;
 pub(crate) const GATE_MAX: Duration = Duration::from_millis(230);
 /// A reader waits at most this long at the gate (its closing, plus slack).
 const GATE_WAIT_MAX: Duration = Duration::from_millis(245);
-/// After a closure that could not empty the WAL (a read transaction
-/// outlasted it), the gate stays open at least this long.
-pub(super) const GATE_BACKOFF: Duration = Duration::from_millis(250);
+/// After a closure that could not reset the WAL (a read transaction
+/// outlasted it), the gate stays open at least this long: enough for the
+/// waiting readers to begin, short enough that the WAL grows little more
+/// before the next try (at 250 ms, two closures in a row that could not
+/// reset it took the WAL to 34.6 MiB at 1,300 commits/s).
+pub(super) const GATE_BACKOFF: Duration = Duration::from_millis(100);
 /// With the readers gone, passive checkpoints go on until one has fewer
 /// new frames than this to copy; the rest is copied under the lane.
 pub(super) const CATCH_UP: u64 = 256;
