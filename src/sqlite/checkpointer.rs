@@ -90,7 +90,17 @@ struct Checkpointer {
     empty: bool,
     gate_after: Instant,
     optimized: Option<Instant>,
+    /// Gate closures in a row that left the WAL as it was because the disk
+    /// was slow (see [`QUICK_PASS`]).
+    slow_in_row: std::cell::Cell<u32>,
 }
+
+/// The last step holds the writer for about as long as a passive
+/// checkpoint's copy and fsync take: it is taken only after one that took
+/// at most this long (when the disk is slow, the closure gives up instead,
+/// at most [`SLOW_GIVE_UPS`] times in a row, so the WAL stays bounded).
+const QUICK_PASS: Duration = Duration::from_millis(15);
+const SLOW_GIVE_UPS: u32 = 2;
 
 impl Checkpointer {
     fn new(lane: Arc<Lane>, spec: OpenSpec, soft_limit: u64, generation: u64) -> Checkpointer {
@@ -106,6 +116,7 @@ impl Checkpointer {
             empty: true,
             gate_after: now,
             optimized: None,
+            slow_in_row: std::cell::Cell::new(0),
         }
     }
 
@@ -249,8 +260,12 @@ impl Checkpointer {
         // one are few, so that the last step under the lane is short
         let mut copied = false;
         let mut last_log = None;
+        let mut last_pass = Duration::MAX;
         while start.elapsed() + Duration::from_millis(2) < GATE_MAX {
-            match self.checkpoint("PASSIVE") {
+            let t = Instant::now();
+            let r = self.checkpoint("PASSIVE");
+            last_pass = t.elapsed();
+            match r {
                 Some((_, log, done)) if log == done => {
                     copied = true;
                     if last_log.is_some_and(|l: i64| log - l < CATCH_UP as i64) {
@@ -264,7 +279,12 @@ impl Checkpointer {
             }
         }
         let mut emptied = false;
-        if copied {
+        let quick = last_pass <= QUICK_PASS || self.slow_in_row.get() >= SLOW_GIVE_UPS;
+        if copied && !quick {
+            self.slow_in_row.set(self.slow_in_row.get() + 1);
+        }
+        if copied && quick {
+            self.slow_in_row.set(0);
             let left = GATE_MAX.saturating_sub(start.elapsed());
             if let Ok(held) = self.lane.acquire(left.max(Duration::from_millis(5)), false) {
                 emptied = matches!(self.checkpoint("RESTART"), Some((false, _, _)));
@@ -280,7 +300,7 @@ impl Checkpointer {
             log::debug!(
                 target: "dbmux::sqlite",
                 "the WAL of {} is past its soft limit, but a read transaction outlasted the \
-                 reader gate ({} ms); trying again in {} ms",
+                 reader gate ({} ms), or the disk was slow; trying again in {} ms",
                 self.spec.lane_key(),
                 GATE_MAX.as_millis(),
                 GATE_BACKOFF.as_millis()
