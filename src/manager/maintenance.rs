@@ -105,28 +105,11 @@ impl Manager {
             conn.hold_lane(true)?;
         }
         let raw = conn.as_sqlite().ok_or_else(no_sqlite)?;
-        let r = raw
-            .query_row(
-                &format!("PRAGMA wal_checkpoint({})", mode.as_sql()),
-                [],
-                |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, i64>(2)?,
-                    ))
-                },
-            )
-            .map_err(Error::from);
+        let r = mode.run(raw).map_err(Error::from);
         if lane {
             conn.hold_lane(false)?;
         }
-        let (busy, log, done) = r?;
-        Ok(CheckpointReport {
-            busy: busy != 0,
-            wal_frames: log,
-            checkpointed_frames: done,
-        })
+        r
     }
 
     /// Checks the database on a reader: `PRAGMA quick_check` (`quick`) or

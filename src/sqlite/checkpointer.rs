@@ -13,6 +13,7 @@ use super::wal::{
     Wal, CATCH_UP, GATE_BACKOFF, GATE_MAX, IDLE, OPTIMIZE_EVERY, OPTIMIZE_LIMIT, PASSIVE_EVERY,
     TICK,
 };
+use super::{CheckpointMode, CheckpointReport};
 use crate::platform::Instant;
 
 /// A manager's use of a file's WAL controller: the first starts its
@@ -192,11 +193,14 @@ impl Checkpointer {
             }
         } else if wal.pending.load(Relaxed) >= PASSIVE_EVERY {
             wal.pending.store(0, Relaxed);
-            self.checkpoint("PASSIVE");
+            self.checkpoint(CheckpointMode::Passive);
         } else if !self.empty && self.last_commit.elapsed() >= IDLE {
             // idle: empty the WAL (under the lane; never waiting on readers)
             if let Ok(held) = self.lane.acquire(Duration::from_millis(10), false) {
-                if let Some((false, _, _)) = self.checkpoint("TRUNCATE") {
+                if self
+                    .checkpoint(CheckpointMode::Truncate)
+                    .is_some_and(|r| !r.busy)
+                {
                     self.wal().reset();
                     self.empty = true;
                 }
@@ -230,21 +234,14 @@ impl Checkpointer {
         Some(conn)
     }
 
-    /// Runs `PRAGMA wal_checkpoint(mode)`: (busy, WAL frames, frames copied).
-    fn checkpoint(&self, mode: &str) -> Option<(bool, i64, i64)> {
-        let conn = self.conn.as_ref()?;
-        let r = conn
-            .query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
-                Ok((r.get::<_, i64>(0)? != 0, r.get(1)?, r.get(2)?))
-            })
-            .ok();
-        match r {
-            Some((false, log, done)) if log == done => {
-                self.wal().checkpoints.fetch_add(1, Relaxed);
-            }
-            _ => {}
+    /// Runs a checkpoint on the thread's connection, counting the ones
+    /// that copied the whole WAL.
+    fn checkpoint(&self, mode: CheckpointMode) -> Option<CheckpointReport> {
+        let r = mode.run(self.conn.as_ref()?).ok()?;
+        if r.complete() {
+            self.wal().checkpoints.fetch_add(1, Relaxed);
         }
-        r
+        Some(r)
     }
 
     /// Closes the gate, lets the current read transactions finish while
@@ -263,11 +260,12 @@ impl Checkpointer {
         let mut last_pass = Duration::MAX;
         while start.elapsed() + Duration::from_millis(2) < GATE_MAX {
             let t = Instant::now();
-            let r = self.checkpoint("PASSIVE");
+            let r = self.checkpoint(CheckpointMode::Passive);
             last_pass = t.elapsed();
             match r {
-                Some((_, log, done)) if log == done => {
+                Some(r) if r.wal_frames == r.checkpointed_frames => {
                     copied = true;
+                    let log = r.wal_frames;
                     if last_log.is_some_and(|l: i64| log - l < CATCH_UP as i64) {
                         break;
                     }
@@ -287,7 +285,9 @@ impl Checkpointer {
             self.slow_in_row.set(0);
             let left = GATE_MAX.saturating_sub(start.elapsed());
             if let Ok(held) = self.lane.acquire(left.max(Duration::from_millis(5)), false) {
-                emptied = matches!(self.checkpoint("RESTART"), Some((false, _, _)));
+                emptied = self
+                    .checkpoint(CheckpointMode::Restart)
+                    .is_some_and(|r| !r.busy);
                 if emptied {
                     wal.reset();
                 }

@@ -17,14 +17,30 @@ pub enum CheckpointMode {
 }
 
 impl CheckpointMode {
-    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
-    pub(crate) fn as_sql(self) -> &'static str {
+    fn as_sql(self) -> &'static str {
         match self {
             CheckpointMode::Passive => "PASSIVE",
             CheckpointMode::Full => "FULL",
             CheckpointMode::Restart => "RESTART",
             CheckpointMode::Truncate => "TRUNCATE",
         }
+    }
+}
+
+impl CheckpointMode {
+    /// Runs `PRAGMA wal_checkpoint(mode)` on `conn`.
+    pub(crate) fn run(self, conn: &rusqlite::Connection) -> rusqlite::Result<CheckpointReport> {
+        conn.query_row(
+            &format!("PRAGMA wal_checkpoint({})", self.as_sql()),
+            [],
+            |r| {
+                Ok(CheckpointReport {
+                    busy: r.get::<_, i64>(0)? != 0,
+                    wal_frames: r.get(1)?,
+                    checkpointed_frames: r.get(2)?,
+                })
+            },
+        )
     }
 }
 
@@ -38,6 +54,13 @@ pub struct CheckpointReport {
     pub wal_frames: i64,
     /// Frames copied into the database (`-1` when not in WAL mode).
     pub checkpointed_frames: i64,
+}
+
+impl CheckpointReport {
+    /// It finished and the whole WAL is in the database.
+    pub(crate) fn complete(&self) -> bool {
+        !self.busy && self.wal_frames == self.checkpointed_frames
+    }
 }
 
 /// What an integrity check found.
