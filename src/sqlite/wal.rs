@@ -18,7 +18,7 @@
 //!   gate reopens. The writer waits only for that last step. (`TRUNCATE`
 //!   there, which also shrinks the file, made the writer's longest commit
 //!   3x longer at 1,300 commits/s: the file is regrown on each append.)
-//! - After [`IDLE`] without a commit the WAL is truncated.
+//! - After a second without a commit the WAL is truncated.
 //! - `PRAGMA optimize=0x10002` (bounded by `analysis_limit` and a deadline)
 //!   runs when the thread first opens the file, hourly, and when the last
 //!   manager on the file closes.
@@ -47,23 +47,6 @@ pub(super) const PASSIVE_EVERY: u64 = 1000;
 pub(crate) const GATE_MAX: Duration = Duration::from_millis(230);
 /// A reader waits at most this long at the gate (its closing, plus slack).
 const GATE_WAIT_MAX: Duration = Duration::from_millis(245);
-/// After a closure that could not reset the WAL (a read transaction
-/// outlasted it), the gate stays open at least this long: enough for the
-/// waiting readers to begin, short enough that the WAL grows little more
-/// before the next try (at 250 ms, two closures in a row that could not
-/// reset it took the WAL to 34.6 MiB at 1,300 commits/s).
-pub(super) const GATE_BACKOFF: Duration = Duration::from_millis(100);
-/// With the readers gone, passive checkpoints go on until one has fewer
-/// new frames than this to copy; the rest is copied under the lane.
-pub(super) const CATCH_UP: u64 = 256;
-/// Without a commit for this long, the WAL is truncated.
-pub(super) const IDLE: Duration = Duration::from_secs(1);
-/// How often the thread looks for idleness (and stops) without a nudge.
-pub(super) const TICK: Duration = Duration::from_millis(250);
-/// How often `PRAGMA optimize` runs while the file is in use.
-pub(super) const OPTIMIZE_EVERY: Duration = Duration::from_secs(3600);
-/// The time bound of one `PRAGMA optimize`.
-pub(super) const OPTIMIZE_LIMIT: Duration = Duration::from_millis(500);
 
 /// The WAL state of one database file (kept beside its writer lane).
 #[derive(Default)]
