@@ -23,6 +23,9 @@
 //! `DBMUX_BENCH_QUICK=1` shortens every phase (for a smoke run);
 //! `DBMUX_BENCH_FAIR_SECS` sets the length of each side of the fairness run.
 
+mod common;
+use common::verdict;
+
 use std::hint::black_box;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -84,14 +87,6 @@ fn compare(
         ratios.push(na / nb);
     }
     (median(&mut ta), median(&mut tb), median(&mut ratios))
-}
-
-fn verdict(ok: bool) -> &'static str {
-    if ok {
-        "meets target"
-    } else {
-        "MISSES target"
-    }
 }
 
 fn checkout_bench(dir: &Path, rounds: usize, iters: u64) {

@@ -13,6 +13,9 @@
 //! `DBMUX_BENCH_LANE_SECS` sets the length of a round (default 30 s for 1,
 //! 10 s for 2); `DBMUX_BENCH_QUICK=1` makes both 2 s (a smoke run).
 
+mod common;
+use common::{ms, verdict};
+
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
@@ -178,18 +181,6 @@ fn busy_handler_round(path: &str, secs: f64, pause: Duration) -> Round {
         }
         (commits, busy, waits)
     })
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn verdict(ok: bool) -> &'static str {
-    if ok {
-        "meets target"
-    } else {
-        "MISSES target"
-    }
 }
 
 fn main() {

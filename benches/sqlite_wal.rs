@@ -16,6 +16,9 @@
 //! `DBMUX_BENCH_WAL_SECS` sets the length of a round of 1 (default 60 s);
 //! `DBMUX_BENCH_QUICK=1` makes it 3 s and runs 3 backups (a smoke run).
 
+mod common;
+use common::{ms, verdict};
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
@@ -28,18 +31,6 @@ const ROW: usize = 4096;
 /// Rows the writer cycles through (the table stays about 40 MiB).
 const ROWS: i64 = 10_000;
 const SOFT_LIMIT: u64 = 16 << 20;
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn verdict(ok: bool) -> &'static str {
-    if ok {
-        "meets target"
-    } else {
-        "MISSES target"
-    }
-}
 
 fn manager(path: &Path, controlled: bool) -> Manager {
     Manager::new(
