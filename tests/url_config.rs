@@ -365,6 +365,33 @@ fn read_max_lag_takes_bytes_or_a_delay() {
 }
 
 #[test]
+fn the_wal_soft_limit_takes_bytes() {
+    let limit = |v: &'static str| {
+        Config::builder()
+            .with_env_lookup(env(&[("DB_SQLITE_WAL_SOFT_LIMIT", v)]))
+            .build()
+            .map(|c| c.sqlite_wal_soft_limit())
+    };
+    assert_eq!(
+        Config::builder().build().unwrap().sqlite_wal_soft_limit(),
+        16 << 20
+    );
+    assert_eq!(limit("33554432").unwrap(), 32 << 20);
+    assert_eq!(limit("64MB").unwrap(), 64 << 20);
+    assert_eq!(limit("8MiB").unwrap(), 8 << 20);
+    assert_eq!(limit("0").unwrap(), 0);
+    for bad in ["big", "-1", "2s", "99999999999GB"] {
+        let e = limit(bad).unwrap_err();
+        assert_eq!(e.code(), ErrorCode::InvalidConfig, "{bad}");
+        let m = e.to_string();
+        assert!(
+            m.contains("DB_SQLITE_WAL_SOFT_LIMIT") && m.contains("16MB") && m.contains(bad),
+            "{m}"
+        );
+    }
+}
+
+#[test]
 fn profiles_fill_in_and_explicit_settings_win() {
     let sizes = |pairs: &[(&str, &str)]| {
         let c = Config::builder()
