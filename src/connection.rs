@@ -272,9 +272,17 @@ impl Connection {
         self.conn.native().write_token().map(Some)
     }
 
-    /// Takes (`on`) or gives back the writer lane of a SQLite database
-    /// (restores replace the file under it).
-    #[cfg_attr(any(target_arch = "wasm32", not(feature = "sqlite")), allow(dead_code))]
+    /// Makes sure this connection is closed instead of pooled when it is
+    /// returned (its session state could not be restored).
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    pub(crate) fn discard(&mut self) {
+        let shared = self.shared.clone();
+        self.conn.native().after_connection_error(&shared);
+    }
+
+    /// Takes (`on`) or gives back the writer lane of a SQLite database,
+    /// held across statements until given back (restores replace the file
+    /// under it; migrations hold it for their whole run).
     pub(crate) fn hold_lane(&mut self, on: bool) -> Result<()> {
         self.conn.native().hold_lane(on)
     }

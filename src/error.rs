@@ -98,6 +98,13 @@ error_codes! {
     /// The caller cancelled the operation (a backup's progress callback
     /// returned false); nothing it would have written is left behind.
     Cancelled = 22, "cancelled";
+    /// The migrations and the database's ledger disagree, or a migration
+    /// directory is malformed: an applied migration whose file changed or
+    /// is gone, a ledger left dirty by a failed `no-transaction`
+    /// migration, a new version below the highest applied one, a file name
+    /// that is not a migration's. The message names each version and what
+    /// to do. (A migration whose SQL fails keeps the database's code.)
+    Migration = 23, "migration";
     /// A bug in dbmux or a dependency (including a caught panic).
     Internal = 99, "internal";
 }
@@ -303,6 +310,20 @@ impl Error {
             return true;
         }
         false
+    }
+
+    /// The same error with `prefix: ` before its message (what was being
+    /// done), keeping its code, source and retry verdict.
+    pub(crate) fn context(mut self, prefix: impl fmt::Display) -> Error {
+        self.0.message = format!("{prefix}: {}", self.0.message);
+        self
+    }
+
+    /// The same error with `; note` after its message (what it left
+    /// behind), keeping its code, source and retry verdict.
+    pub(crate) fn note(mut self, note: impl fmt::Display) -> Error {
+        self.0.message = format!("{}; {note}", self.0.message);
+        self
     }
 
     /// Re-labels a failed COMMIT whose outcome is unknown.

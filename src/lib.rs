@@ -56,6 +56,10 @@ compile_error!(
 //                   transactions run, for every binding
 // - `manager/`      `Manager`: checkout, health caching; the backend dispatch
 //                   (`backend.rs`); health and debug reports (`reports.rs`)
+// - `migrate/`      migrations on both backends: the files (`source.rs`), the
+//                   lock (`lock.rs`), the runner and ledger (`run.rs`), the
+//                   SQLite statement stepper and foreign-key guard
+//                   (`sqlite.rs`)
 // - `token`         `WriteToken` (read-your-writes), always compiled
 // - `health`        `HealthReport`, `DebugInfo`, `HostHealth` (plain data, JSON)
 // - `global`        the lazily built process-wide manager
@@ -67,6 +71,7 @@ mod error;
 mod global;
 pub mod health;
 mod manager;
+pub mod migrate;
 mod native;
 mod placeholders;
 mod platform;
@@ -132,6 +137,9 @@ pub mod bench_hooks {
         crate::postgres::socket::peek(fd) == crate::pool::checks::Readiness::Quiet
     }
 }
+
+#[doc(hidden)]
+pub use dbmux_macros::__embed_dir;
 
 /// dbmux's version, from Cargo.toml.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

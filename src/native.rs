@@ -42,8 +42,9 @@ pub(crate) trait NativeConn {
     fn after_read_only_refusal(&mut self) -> Option<String> {
         None
     }
-    /// Takes (`on`) or gives back the writer lane of its database outside
-    /// a statement (a restore); backends without one do nothing.
+    /// Takes (`on`) or gives back the writer lane of its database, held
+    /// across statements and transactions until given back (a restore, a
+    /// migration run); backends without one do nothing.
     fn hold_lane(&mut self, _on: bool) -> Result<()> {
         Ok(())
     }

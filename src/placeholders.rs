@@ -42,6 +42,149 @@ pub(crate) fn rewrite(sql: &str, target: Target) -> Result<Cow<'_, str>> {
     rewrite_slow(sql, target)
 }
 
+fn is_ident(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80
+}
+
+/// When a string literal (`'...'`, `E'...'`), a quoted identifier
+/// (`"..."`), a `--` comment, a nested `/* */` comment or a dollar-quoted
+/// body (`$tag$...$tag$`) starts at byte `i`, the index just past it (the
+/// end of `sql` when it is unterminated: the server will complain).
+/// `None` when `i` starts none of them. Used by the placeholder rewriter and
+/// the statement splitter, so that both agree on what is quoted.
+pub(crate) fn skip_quoted(sql: &str, i: usize) -> Option<usize> {
+    let b = sql.as_bytes();
+    let n = b.len();
+    match b[i] {
+        b'\'' => {
+            // E'...' strings allow backslash escapes
+            let escapes =
+                i > 0 && (b[i - 1] == b'E' || b[i - 1] == b'e') && (i < 2 || !is_ident(b[i - 2]));
+            let mut i = i + 1;
+            while i < n {
+                if escapes && b[i] == b'\\' {
+                    i += 2;
+                    continue;
+                }
+                if b[i] == b'\'' {
+                    if i + 1 < n && b[i + 1] == b'\'' {
+                        i += 2;
+                        continue;
+                    }
+                    break;
+                }
+                i += 1;
+            }
+            Some((i + 1).min(n))
+        }
+        b'"' => {
+            let mut i = i + 1;
+            while i < n {
+                if b[i] == b'"' {
+                    if i + 1 < n && b[i + 1] == b'"' {
+                        i += 2;
+                        continue;
+                    }
+                    break;
+                }
+                i += 1;
+            }
+            Some((i + 1).min(n))
+        }
+        b'-' if i + 1 < n && b[i + 1] == b'-' => {
+            let mut i = i;
+            while i < n && b[i] != b'\n' {
+                i += 1;
+            }
+            Some(i)
+        }
+        b'/' if i + 1 < n && b[i + 1] == b'*' => {
+            let mut depth = 1;
+            let mut i = i + 2;
+            while i < n && depth > 0 {
+                if b[i] == b'/' && i + 1 < n && b[i + 1] == b'*' {
+                    depth += 1;
+                    i += 2;
+                } else if b[i] == b'*' && i + 1 < n && b[i + 1] == b'/' {
+                    depth -= 1;
+                    i += 2;
+                } else {
+                    i += 1;
+                }
+            }
+            Some(i)
+        }
+        // `$` inside an identifier (a$b) or a `$n` placeholder quotes nothing
+        b'$' if i > 0 && is_ident(b[i - 1]) => None,
+        b'$' => {
+            let mut k = i + 1;
+            while k < n && is_ident(b[k]) {
+                k += 1;
+            }
+            if k < n && b[k] == b'$' && (k == i + 1 || !b[i + 1].is_ascii_digit()) {
+                let tag = &sql[i..=k];
+                Some(match sql[k + 1..].find(tag) {
+                    Some(end) => k + 1 + end + tag.len(),
+                    None => n,
+                })
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Splits a script into its statements at the semicolons outside quotes,
+/// comments and dollar-quoted bodies (PostgreSQL's lexical rules): each
+/// statement with its byte offset in `sql`, without the `;`. Pieces that
+/// hold only whitespace and comments are left out.
+pub(crate) fn split_statements(sql: &str) -> Vec<(usize, &str)> {
+    let b = sql.as_bytes();
+    let mut out = Vec::new();
+    let (mut i, mut start, mut code) = (0, 0, false);
+    while i < b.len() {
+        if let Some(j) = skip_quoted(sql, i) {
+            // a comment alone does not make a statement; a literal does
+            code |= !matches!(b[i], b'-' | b'/');
+            i = j;
+            continue;
+        }
+        if b[i] == b';' {
+            if code {
+                out.push((start, &sql[start..i]));
+            }
+            (start, code) = (i + 1, false);
+        } else if !b[i].is_ascii_whitespace() {
+            code = true;
+        }
+        i += 1;
+    }
+    if code {
+        out.push((start, &sql[start..]));
+    }
+    out
+}
+
+/// The length of the whitespace and comments `sql` starts with.
+pub(crate) fn leading_trivia(sql: &str) -> usize {
+    let b = sql.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_whitespace() {
+            i += 1;
+        } else if matches!(b[i], b'-' | b'/') {
+            match skip_quoted(sql, i) {
+                Some(j) => i = j,
+                None => break,
+            }
+        } else {
+            break;
+        }
+    }
+    i
+}
+
 fn rewrite_slow(sql: &str, target: Target) -> Result<Cow<'_, str>> {
     let b = sql.as_bytes();
     let n = b.len();
@@ -50,100 +193,27 @@ fn rewrite_slow(sql: &str, target: Target) -> Result<Cow<'_, str>> {
     let mut last = 0; // start of the not-yet-copied part
     let mut questions = 0u32;
     let mut dollars = false;
-    let is_ident = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80;
     while i < n {
         let c = b[i];
         match c {
-            b'\'' => {
-                // E'...' strings allow backslash escapes
-                let escapes = i > 0
-                    && (b[i - 1] == b'E' || b[i - 1] == b'e')
-                    && (i < 2 || !is_ident(b[i - 2]));
-                i += 1;
-                while i < n {
-                    if escapes && b[i] == b'\\' {
-                        i += 2;
-                        continue;
-                    }
-                    if b[i] == b'\'' {
-                        if i + 1 < n && b[i + 1] == b'\'' {
-                            i += 2;
-                            continue;
-                        }
-                        break;
-                    }
-                    i += 1;
-                }
-                i += 1;
-            }
-            b'"' => {
-                i += 1;
-                while i < n {
-                    if b[i] == b'"' {
-                        if i + 1 < n && b[i + 1] == b'"' {
-                            i += 2;
-                            continue;
-                        }
-                        break;
-                    }
-                    i += 1;
-                }
-                i += 1;
-            }
-            b'-' if i + 1 < n && b[i + 1] == b'-' => {
-                while i < n && b[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'/' if i + 1 < n && b[i + 1] == b'*' => {
-                let mut depth = 1;
-                i += 2;
-                while i < n && depth > 0 {
-                    if b[i] == b'/' && i + 1 < n && b[i + 1] == b'*' {
-                        depth += 1;
-                        i += 2;
-                    } else if b[i] == b'*' && i + 1 < n && b[i + 1] == b'/' {
-                        depth -= 1;
-                        i += 2;
-                    } else {
-                        i += 1;
-                    }
-                }
-            }
             b'$' if i > 0 && is_ident(b[i - 1]) => i += 1, // part of an identifier like a$b
-            b'$' => {
-                // $n placeholder, or $tag$ dollar quote
+            b'$' if i + 1 < n && b[i + 1].is_ascii_digit() => {
+                // a $n placeholder
                 let mut j = i + 1;
                 while j < n && b[j].is_ascii_digit() {
                     j += 1;
                 }
-                if j > i + 1 {
-                    dollars = true;
-                    if questions > 0 {
-                        return Err(mixed());
-                    }
-                    if target == Target::Question {
-                        out.push_str(&sql[last..i]);
-                        out.push('?');
-                        out.push_str(&sql[i + 1..j]);
-                        last = j;
-                    }
-                    i = j;
-                    continue;
+                dollars = true;
+                if questions > 0 {
+                    return Err(mixed());
                 }
-                let mut k = i + 1;
-                while k < n && (is_ident(b[k])) {
-                    k += 1;
+                if target == Target::Question {
+                    out.push_str(&sql[last..i]);
+                    out.push('?');
+                    out.push_str(&sql[i + 1..j]);
+                    last = j;
                 }
-                if k < n && b[k] == b'$' && (k == i + 1 || !b[i + 1].is_ascii_digit()) {
-                    let tag = &sql[i..=k];
-                    match sql[k + 1..].find(tag) {
-                        Some(end) => i = k + 1 + end + tag.len(),
-                        None => i = n, // unterminated: the server will complain
-                    }
-                } else {
-                    i += 1;
-                }
+                i = j;
             }
             b'?' => {
                 if i + 1 < n && b[i + 1] == b'?' {
@@ -166,7 +236,7 @@ fn rewrite_slow(sql: &str, target: Target) -> Result<Cow<'_, str>> {
                 }
                 i += 1;
             }
-            _ => i += 1,
+            _ => i = skip_quoted(sql, i).unwrap_or(i + 1),
         }
     }
     if last == 0 {
@@ -236,5 +306,27 @@ mod tests {
         assert_eq!(lite("SELECT a$1 FROM t"), "SELECT a$1 FROM t");
         assert!(rewrite("SELECT ?, $1", Target::Dollar).is_err());
         assert!(rewrite("SELECT $1, ?", Target::Question).is_err());
+    }
+
+    #[test]
+    fn statements_split_at_semicolons_outside_quotes() {
+        let sql = "CREATE TABLE a (x text DEFAULT ';');\n-- a comment; still\n\
+                   CREATE FUNCTION f() RETURNS int AS $$ SELECT 1; $$ LANGUAGE sql;\n\
+                   /* only; a comment */;\nINSERT INTO \"we;ird\" VALUES (E'\\';')";
+        let parts: Vec<&str> = split_statements(sql).iter().map(|p| p.1.trim()).collect();
+        assert_eq!(parts.len(), 3, "{parts:?}");
+        assert_eq!(parts[0], "CREATE TABLE a (x text DEFAULT ';')");
+        assert!(
+            parts[1].starts_with("-- a comment; still\nCREATE FUNCTION"),
+            "{}",
+            parts[1]
+        );
+        assert!(parts[1].ends_with("LANGUAGE sql"), "{}", parts[1]);
+        assert_eq!(parts[2], "INSERT INTO \"we;ird\" VALUES (E'\\';')");
+        let (off, _) = split_statements(sql)[2];
+        assert!(sql[off..].trim_start().starts_with("INSERT"));
+        assert!(split_statements("  -- nothing\n; ;").is_empty());
+        assert_eq!(leading_trivia("  /* a */ -- b\n x"), 16);
+        assert_eq!(leading_trivia("-x"), 0);
     }
 }

@@ -64,6 +64,10 @@ pub enum dbmux_status {
     /// The caller cancelled the operation (a backup's progress callback
     /// returned false); nothing is left behind.
     DBMUX_CANCELLED = 22,
+    /// The migrations and the database's ledger disagree (a modified or
+    /// missing applied migration, a dirty ledger, an out-of-order version),
+    /// or a migration file is malformed; the message names each version.
+    DBMUX_MIGRATION = 23,
     /// A bug in dbmux (including a caught panic).
     DBMUX_INTERNAL = 99,
 }
@@ -93,6 +97,7 @@ pub(crate) fn status_of(code: ErrorCode) -> dbmux_status {
         ErrorCode::DatabaseNotFound => DBMUX_DATABASE_NOT_FOUND,
         ErrorCode::TlsFailed => DBMUX_TLS_FAILED,
         ErrorCode::Cancelled => DBMUX_CANCELLED,
+        ErrorCode::Migration => DBMUX_MIGRATION,
         _ => DBMUX_INTERNAL,
     }
 }

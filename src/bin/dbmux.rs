@@ -19,6 +19,13 @@ usage:
   dbmux backup [--url URL] DEST [--compact] [--overwrite] [--json]
                                         copy the live SQLite database to DEST, atomically
   dbmux restore [--url URL] SRC         replace the SQLite database's contents with SRC
+  dbmux migrate [--url URL] --dir DIR [status|plan|up|verify] [--json] [--allow-out-of-order]
+                                        apply the migrations of DIR (up, the default), show where
+                                        each stands (status), print the SQL up would run (plan),
+                                        or fail unless the database is at the files' state (verify)
+  dbmux copy --from SQLITE_URL --to POSTGRES_URL [--tables a,b] [--truncate] [--json]
+                                        copy every table's rows from SQLite into PostgreSQL
+                                        (schema made by the same migrations), in one transaction
   dbmux --version | --help
 
 Without --url the environment is used (DATABASE_URL, DB_* variables, ./.env),
@@ -74,8 +81,28 @@ struct Args {
     /// `backup`'s flags.
     compact: bool,
     overwrite: bool,
+    /// `migrate`'s.
+    dir: Option<String>,
+    allow_out_of_order: bool,
+    /// `copy`'s.
+    from: Option<String>,
+    to: Option<String>,
+    tables: Option<String>,
+    truncate: bool,
     rest: Vec<String>,
 }
+
+/// The options that belong to one command, and that command.
+const COMMAND_OPTIONS: &[(&str, &str)] = &[
+    ("--compact", "backup"),
+    ("--overwrite", "backup"),
+    ("--dir", "migrate"),
+    ("--allow-out-of-order", "migrate"),
+    ("--from", "copy"),
+    ("--to", "copy"),
+    ("--tables", "copy"),
+    ("--truncate", "copy"),
+];
 
 fn parse_args(argv: Vec<String>) -> Result<Args, String> {
     let mut it = argv.into_iter();
@@ -86,18 +113,42 @@ fn parse_args(argv: Vec<String>) -> Result<Args, String> {
         json: false,
         compact: false,
         overwrite: false,
+        dir: None,
+        allow_out_of_order: false,
+        from: None,
+        to: None,
+        tables: None,
+        truncate: false,
         rest: Vec::new(),
     };
     while let Some(a) = it.next() {
-        match a.as_str() {
-            "--url" => args.url = Some(it.next().ok_or("--url needs a value")?),
-            "--json" => args.json = true,
-            "--compact" | "--overwrite" if args.command != "backup" => {
-                return Err(format!("{a} is an option of backup"))
+        // --name=value is --name value
+        let (a, inline) = match a.split_once('=') {
+            Some((k, v)) if k.starts_with("--") => (k.to_string(), Some(v.to_string())),
+            _ => (a, None),
+        };
+        if let Some((_, owner)) = COMMAND_OPTIONS.iter().find(|(o, _)| *o == a) {
+            if *owner != args.command {
+                return Err(format!("{a} is an option of {owner}"));
             }
+        }
+        let mut value = |name: &str| -> Result<String, String> {
+            match inline.clone() {
+                Some(v) => Ok(v),
+                None => it.next().ok_or(format!("{name} needs a value")),
+            }
+        };
+        match a.as_str() {
+            "--url" => args.url = Some(value("--url")?),
+            "--json" => args.json = true,
             "--compact" => args.compact = true,
             "--overwrite" => args.overwrite = true,
-            s if s.starts_with("--url=") => args.url = Some(s["--url=".len()..].to_string()),
+            "--dir" => args.dir = Some(value("--dir")?),
+            "--allow-out-of-order" => args.allow_out_of_order = true,
+            "--from" => args.from = Some(value("--from")?),
+            "--to" => args.to = Some(value("--to")?),
+            "--tables" => args.tables = Some(value("--tables")?),
+            "--truncate" => args.truncate = true,
             "--" => args.rest.extend(it.by_ref()),
             s if s.starts_with("--") => return Err(format!("unknown option {s}")),
             _ => args.rest.push(a),
@@ -158,6 +209,7 @@ fn main() -> ExitCode {
         "parse-url" => parse_url(&args),
         "backup" => backup(&args),
         "restore" => restore(&args),
+        "migrate" => migrate(&args),
         other => {
             eprintln!("dbmux: unknown command '{other}'\n{USAGE}");
             ExitCode::from(EXIT_INVALID)
@@ -480,4 +532,117 @@ fn restore(args: &Args) -> ExitCode {
             mgr.config().redacted_url()
         ))
     })
+}
+
+/// Exit status when migrations and the database disagree, or `verify`
+/// finds the database behind.
+const EXIT_MIGRATION: u8 = 1;
+
+fn migrate(args: &Args) -> ExitCode {
+    use dbmux::migrate::{MigrateOptions, Migrations};
+    let action = match args.rest.as_slice() {
+        [] => "up",
+        [a] if ["status", "plan", "up", "verify"].contains(&a.as_str()) => a.as_str(),
+        _ => {
+            eprintln!("dbmux: migrate takes one of status, plan, up, verify\n{USAGE}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    let Some(dir) = &args.dir else {
+        eprintln!("dbmux: migrate needs --dir DIR, the directory of the V<version>__<name>.sql files\n{USAGE}");
+        return ExitCode::from(EXIT_INVALID);
+    };
+    let migrations = match Migrations::from_dir(dir) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("dbmux: {e}");
+            return ExitCode::from(if e.code() == ErrorCode::Io {
+                EXIT_INVALID
+            } else {
+                EXIT_MIGRATION
+            });
+        }
+    };
+    let mgr = match manager(&args.url) {
+        Ok(m) => m,
+        Err(e) => return fail(&e),
+    };
+    let code = match action {
+        "up" => {
+            let opts = MigrateOptions::new().allow_out_of_order(args.allow_out_of_order);
+            mgr.migrate_with(&migrations, &opts).map(|r| {
+                if args.json {
+                    println!("{}", r.to_json());
+                } else {
+                    for a in &r.applied {
+                        println!("applied {} ({:.0} ms)", a.file, a.duration_ms);
+                    }
+                    println!(
+                        "{}: {} applied now, {} before ({:.0} ms)",
+                        r.database,
+                        r.applied.len(),
+                        r.already_applied,
+                        r.duration_ms
+                    );
+                }
+                ExitCode::SUCCESS
+            })
+        }
+        "plan" => mgr.migration_plan(&migrations).map(|plan| {
+            if args.json {
+                let items: Vec<serde_json::Value> = plan
+                    .iter()
+                    .map(|m| {
+                        serde_json::json!({
+                            "version": m.version, "name": m.name, "file": m.file,
+                            "checksum": m.checksum, "no_transaction": m.no_transaction,
+                            "foreign_keys_off": m.foreign_keys_off, "sql": m.sql,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::Value::Array(items));
+            } else if plan.is_empty() {
+                println!("-- nothing to apply on {}", mgr.config().redacted_url());
+            } else {
+                let backend = mgr.config().backend().name();
+                for m in &plan {
+                    println!("-- {} ({backend})", m.file);
+                    println!("{}\n", m.sql.trim_end());
+                }
+            }
+            ExitCode::SUCCESS
+        }),
+        _ => mgr.migration_status(&migrations).map(|st| {
+            if args.json {
+                println!("{}", st.to_json());
+            } else {
+                for v in &st.versions {
+                    let state = serde_json::to_value(v.state).unwrap_or_default();
+                    println!(
+                        "V{:04}  {:<12} {:<40} {}",
+                        v.version,
+                        state.as_str().unwrap_or("?"),
+                        v.file.as_deref().unwrap_or(&v.name),
+                        v.applied_at.as_deref().unwrap_or("")
+                    );
+                }
+                println!(
+                    "{}: {} applied, {} pending",
+                    st.database, st.applied, st.pending
+                );
+                for p in &st.problems {
+                    println!("problem: {p}");
+                }
+            }
+            if action == "verify" {
+                if let Err(e) = st.verify() {
+                    eprintln!("dbmux: {e}");
+                    return ExitCode::from(EXIT_MIGRATION);
+                }
+            }
+            ExitCode::SUCCESS
+        }),
+    };
+    mgr.shutdown();
+    code.unwrap_or_else(|e| fail(&e))
 }

@@ -139,6 +139,17 @@ impl BackendPool {
         }
     }
 
+    /// SQLite: the database file (`None` in memory and for PostgreSQL).
+    #[cfg(all(feature = "sqlite", not(target_arch = "wasm32")))]
+    pub(super) fn sqlite_file(&self) -> Option<std::path::PathBuf> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            BackendPool::Sqlite { file, .. } => file.clone(),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        }
+    }
+
     /// SQLite: the `sqlite` section of debug info.
     pub(super) fn sqlite_info(&self) -> Option<crate::health::SqliteInfo> {
         match self {

@@ -556,6 +556,13 @@ impl Manager {
         self.read_pool().as_ref().and_then(BackendPool::sqlite_lane)
     }
 
+    /// SQLite: the database file (`None` in memory, after shutdown, for
+    /// PostgreSQL).
+    #[cfg(all(feature = "sqlite", not(target_arch = "wasm32")))]
+    pub(crate) fn sqlite_file(&self) -> Option<std::path::PathBuf> {
+        self.read_pool().as_ref().and_then(BackendPool::sqlite_file)
+    }
+
     /// SQLite: the `sqlite` section of debug info (`None` after shutdown).
     pub(crate) fn sqlite_info(&self) -> Option<crate::health::SqliteInfo> {
         let mut info = self

@@ -60,6 +60,11 @@ pub(crate) struct SqliteConn {
     busy_timeout: Duration,
     /// The lane, while this connection writes.
     held: Option<Held>,
+    /// Held across statements and transactions ([`NativeConn::hold_lane`]):
+    /// not given back in autocommit mode.
+    ///
+    /// [`NativeConn::hold_lane`]: crate::native::NativeConn::hold_lane
+    pinned: bool,
     /// How long a writer waits for the lane (`pool_timeout`), and whether
     /// to note where it took it (leak detection on).
     lane_timeout: Duration,
@@ -107,7 +112,7 @@ impl SqliteConn {
     /// connection is in autocommit mode again.
     #[inline]
     fn after(&mut self) {
-        if self.held.is_some() && self.conn.is_autocommit() {
+        if self.held.is_some() && self.conn.is_autocommit() && !self.pinned {
             if let Some(l) = &self.lane {
                 l.wal.after_write();
             }
@@ -238,10 +243,12 @@ impl crate::native::NativeConn for SqliteConn {
     fn hold_lane(&mut self, on: bool) -> Result<()> {
         if on {
             let (_, mut gate) = self.gated();
-            gate.before(|| false)
+            gate.before(|| false)?;
+            self.pinned = true;
         } else {
+            self.pinned = false;
             self.after();
-            Ok(())
         }
+        Ok(())
     }
 }

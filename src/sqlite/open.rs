@@ -322,6 +322,7 @@ impl Open for SqliteManager {
             writes: self.lane.as_ref().is_some_and(|l| l.writes),
             busy_timeout: self.spec.pragmas.busy_timeout,
             held: None,
+            pinned: false,
             lane_timeout: self.lane.as_ref().map_or(Duration::ZERO, |l| l.timeout),
             lane_trace: self.lane.as_ref().is_some_and(|l| l.trace),
         })

@@ -24,7 +24,8 @@ from ._connection import Connection  # noqa: F401
 from ._cursor import Cursor  # noqa: F401
 from ._errors import (  # noqa: F401 - re-exported (PEP 249)
     AuthFailed, DatabaseError, DatabaseNotFound, DataError, Error, IntegrityError, InterfaceError,
-    InternalError, NotSupportedError, OperationalError, ProgrammingError, TlsFailed, Warning,
+    InternalError, MigrationError, NotSupportedError, OperationalError, ProgrammingError,
+    TlsFailed, Warning,
 )
 from ._manager import Manager, connect, debug_info, health, shutdown, sqlite_version  # noqa: F401
 from ._types import (  # noqa: F401 - re-exported (PEP 249)

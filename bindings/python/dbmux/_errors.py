@@ -66,6 +66,13 @@ class ProgrammingError(DatabaseError):
     """Bad SQL, wrong number of parameters, a closed cursor, ..."""
 
 
+class MigrationError(ProgrammingError):
+    """The migrations and the database's ledger disagree (an applied
+    migration whose file changed or is gone, a dirty ledger, an out-of-order
+    version), or a migration file is malformed. The message names each
+    version and what to do."""
+
+
 class NotSupportedError(DatabaseError):
     """A feature the build or the backend does not support."""
 
@@ -94,6 +101,7 @@ STATUS = {
     20: DatabaseNotFound,   # database does not exist (OperationalError)
     21: TlsFailed,          # TLS failed (OperationalError)
     22: OperationalError,   # cancelled by the caller
+    23: MigrationError,     # migrations and ledger disagree (ProgrammingError)
     99: InternalError,      # internal
 }
 

@@ -1,0 +1,3 @@
+-- dbmux:no-transaction
+CREATE INDEX CONCURRENTLY ci ON parent (name);
+SELECT nope;
