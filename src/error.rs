@@ -415,6 +415,7 @@ mod tests {
             (ErrorCode::DatabaseNotFound, 20),
             (ErrorCode::TlsFailed, 21),
             (ErrorCode::Cancelled, 22),
+            (ErrorCode::Migration, 23),
             (ErrorCode::Internal, 99),
         ];
         for (code, n) in table {
@@ -427,7 +428,7 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), ErrorCode::ALL.len());
         assert_eq!(ErrorCode::from_i32(0), None);
-        assert_eq!(ErrorCode::from_i32(23), None);
+        assert_eq!(ErrorCode::from_i32(24), None);
         // the JSON spelling is the name
         for c in ErrorCode::ALL {
             assert_eq!(
