@@ -152,6 +152,12 @@ typedef enum dbmux_status {
    */
   DBMUX_CANCELLED = 22,
   /**
+   * The migrations and the database's ledger disagree (a modified or
+   * missing applied migration, a dirty ledger, an out-of-order version),
+   * or a migration file is malformed; the message names each version.
+   */
+  DBMUX_MIGRATION = 23,
+  /**
    * A bug in dbmux (including a caught panic).
    */
   DBMUX_INTERNAL = 99,
@@ -440,6 +446,45 @@ enum dbmux_status dbmux_health_json(const struct dbmux_manager *mgr, char **out)
  * Thread: Any thread.
  */
 enum dbmux_status dbmux_debug_info_json(const struct dbmux_manager *mgr, char **out);
+
+/**
+ * Applies the pending migrations of the directory `dir`
+ * (`V0001__name.sql`, with `.sqlite.sql` / `.postgres.sql` variants) to
+ * `mgr`'s database (`Manager::migrate`): each in its own transaction with
+ * its row in the `_dbmux_migrations` ledger, under the migration lock, so
+ * that several processes started at once apply each exactly once.
+ * `report_json` (may be NULL) receives what was applied as JSON
+ * (`backend`, `database`, `applied` [{`version`, `name`, `file`,
+ * `duration_ms`}], `already_applied`, `lock_wait_ms`, `duration_ms`), the
+ * same document as Rust's `MigrationReport::to_json`; free it with
+ * `dbmux_string_free`.
+ * Errors: DBMUX_MIGRATION when an applied migration was modified or is
+ * missing, the ledger is dirty or a version is out of order (nothing
+ * runs), or a file name is malformed; DBMUX_IO when `dir` cannot be read;
+ * a failing migration's own code (DBMUX_SQL, DBMUX_CONSTRAINT, ...) with
+ * the file and line in the message (that migration is rolled back).
+ * Thread: Any thread.
+ */
+enum dbmux_status dbmux_migrate_dir(const struct dbmux_manager *mgr,
+                                    const char *dir,
+                                    char **report_json);
+
+/**
+ * Where every migration of `dir` stands on `mgr`'s database
+ * (`Manager::migration_status`), without changing anything. `status_json`
+ * receives the JSON (`backend`, `database`, `versions` [{`version`,
+ * `name`, `state` ("applied", "pending", "modified", "missing",
+ * "out_of_order", "dirty"), `file`, `checksum`, `applied_checksum`,
+ * `applied_at`, `duration_ms`}], `applied`, `pending`, `problems`,
+ * `duration_ms`), the same document as Rust's `MigrationStatus::to_json`;
+ * free it with `dbmux_string_free`.
+ * Errors: DBMUX_IO when `dir` cannot be read; DBMUX_MIGRATION for a
+ * malformed file name; as a checkout otherwise.
+ * Thread: Any thread.
+ */
+enum dbmux_status dbmux_migration_status(const struct dbmux_manager *mgr,
+                                         const char *dir,
+                                         char **status_json);
 
 /**
  * For the Python binding: the result's columns and all rows from the

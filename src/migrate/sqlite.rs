@@ -156,11 +156,15 @@ pub(super) fn run_script(
             Ok(Some(s)) => s,
             Ok(None) => return Ok(()),
             Err(e) => {
+                // the statement that failed to prepare starts here (bundled
+                // SQLite points at the token itself: SqlInputError)
+                let at = cursor + leading_trivia(&sql[cursor..]);
+                #[cfg(feature = "bundled")]
                 let at = match &e {
                     rusqlite::Error::SqlInputError { offset, .. } if *offset >= 0 => {
                         cursor + *offset as usize
                     }
-                    _ => cursor + leading_trivia(&sql[cursor..]),
+                    _ => at,
                 };
                 return Err((at.min(sql.len()), e.into()));
             }

@@ -354,6 +354,56 @@ int main(int argc, char **argv) {
   }
 
   ok(dbmux_execute(c, "DROP TABLE ctest", NULL, 0, &n), "drop");
+
+  /* migrations: the fixture directory of tests/migrate.rs, from scratch */
+  ok(dbmux_execute(c, "DROP TABLE IF EXISTS notes", NULL, 0, &n), "drop notes");
+  ok(dbmux_execute(c, "DROP TABLE IF EXISTS _dbmux_migrations", NULL, 0, &n), "drop ledger");
+  char *report = NULL;
+  ok(dbmux_migrate_dir(mgr, "tests/migrations", &report), "migrate");
+  CHECK(report && strstr(report, "{\"version\":1,\"name\":\"create_notes\",\"file\":\"V0001__create_notes.sql\""),
+        "report %s", report ? report : "NULL");
+  CHECK(report && strstr(report, pg ? "\"file\":\"V0002__seed.postgres.sql\"" : "\"file\":\"V0002__seed.sqlite.sql\""),
+        "the backend's variant ran: %s", report ? report : "NULL");
+  CHECK(report && strstr(report, "\"already_applied\":0"), "none before");
+  dbmux_string_free(report);
+  report = NULL;
+  ok(dbmux_migrate_dir(mgr, "tests/migrations", &report), "migrate again");
+  CHECK(report && strstr(report, "\"applied\":[],\"already_applied\":2"), "nothing to do: %s", report ? report : "NULL");
+  dbmux_string_free(report);
+  CHECK(scalar_int(c, "SELECT count(*) FROM notes") == 1, "the seed row");
+  char *status = NULL;
+  ok(dbmux_migration_status(mgr, "tests/migrations", &status), "status");
+  CHECK(status && strstr(status, "\"applied\":2,\"pending\":0,\"problems\":[]"), "status %s", status ? status : "NULL");
+  /* the script compares this document with the CLI's (Rust's) */
+  const char *status_out = getenv("DBMUX_C_MIGRATION_STATUS");
+  if (status_out && status) {
+    FILE *f = fopen(status_out, "w");
+    CHECK(f != NULL, "open %s", status_out);
+    if (f) {
+      fputs(status, f);
+      fclose(f);
+    }
+  }
+  dbmux_string_free(status);
+  CHECK(dbmux_migration_status(mgr, "tests/migrations", NULL) == DBMUX_MISUSE, "NULL out");
+  CHECK(dbmux_migrate_dir(mgr, "/nonexistent/migrations", NULL) == DBMUX_IO, "a missing directory");
+  CHECK(message_contains("cannot read the migrations directory /nonexistent/migrations"), "names it");
+  char baddir[] = "/tmp/dbmux-c-migrations-XXXXXX";
+  CHECK(mkdtemp(baddir) != NULL, "mkdtemp");
+  char file[300];
+  snprintf(file, sizeof file, "%s/001_create.sql", baddir);
+  FILE *f = fopen(file, "w");
+  CHECK(f != NULL, "create %s", file);
+  if (f) {
+    fputs("SELECT 1;", f);
+    fclose(f);
+  }
+  CHECK(dbmux_migrate_dir(mgr, baddir, NULL) == DBMUX_MIGRATION, "a malformed name");
+  CHECK(message_contains("001_create.sql: name it V<version>__<name>.sql"), "says how to name it");
+  unlink(file);
+  rmdir(baddir);
+  ok(dbmux_execute(c, "DROP TABLE notes", NULL, 0, &n), "drop notes");
+  ok(dbmux_execute(c, "DROP TABLE _dbmux_migrations", NULL, 0, &n), "drop ledger");
   dbmux_conn_release(c);
   dbmux_manager_close(mgr);
 

@@ -131,6 +131,8 @@ _TABLE = {
     "dbmux_set_log_callback": (S, [LOG_FN, c_void_p], True),
     "dbmux_backup": (S, [Manager_p, c_char_p, c_uint32, PROGRESS_FN, c_void_p, POINTER(c_void_p)], True),
     "dbmux_restore": (S, [Manager_p, c_char_p], True),
+    "dbmux_migrate_dir": (S, [Manager_p, c_char_p, POINTER(c_void_p)], True),
+    "dbmux_migration_status": (S, [Manager_p, c_char_p, POINTER(c_void_p)], True),
 }
 
 for _name, (_res, _args, _checked) in _TABLE.items():

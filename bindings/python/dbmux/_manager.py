@@ -111,6 +111,32 @@ class Manager(NativeHandle):
         `PRAGMA quick_check` (else ProgrammingError, and nothing changes)."""
         _lib.dbmux_restore(self._handle(), os.fsencode(src))
 
+    def migrate(self, dir):
+        """Applies the pending migrations of the directory `dir`
+        (`V0001__name.sql`, with `.sqlite.sql` / `.postgres.sql` variants),
+        each in its own transaction with its row in the `_dbmux_migrations`
+        ledger, under the migration lock (several processes started at once
+        apply each exactly once). Returns Rust's report as a dict: `applied`
+        (a list of `version`, `name`, `file`, `duration_ms`),
+        `already_applied`, `lock_wait_ms`, `duration_ms`. Raises
+        MigrationError when an applied migration was modified or is missing,
+        the ledger is dirty or a version is out of order (nothing runs); a
+        failing migration raises its own error class with the file and line
+        in the message (that migration is rolled back)."""
+        out = c_void_p()
+        _lib.dbmux_migrate_dir(self._handle(), os.fsencode(dir), byref(out))
+        return json.loads(_ffi.take_string(out))
+
+    def migration_status(self, dir):
+        """Where every migration of `dir` stands, without changing anything:
+        Rust's status as a dict, with `versions` (each with `version`,
+        `name`, `state` -- "applied", "pending", "modified", "missing",
+        "out_of_order" or "dirty" --, `file`, `checksum`, `applied_at`, ...),
+        `applied`, `pending` and `problems`."""
+        out = c_void_p()
+        _lib.dbmux_migration_status(self._handle(), os.fsencode(dir), byref(out))
+        return json.loads(_ffi.take_string(out))
+
     def close(self):
         """Closes every connection of the pool (checked-out ones when they close)."""
         super().close()
