@@ -56,6 +56,9 @@ compile_error!(
 //                   transactions run, for every binding
 // - `manager/`      `Manager`: checkout, health caching; the backend dispatch
 //                   (`backend.rs`); health and debug reports (`reports.rs`)
+// - `copy/`         `Manager::copy_to`: a SQLite database's rows into
+//                   PostgreSQL through COPY, converted by the target's types
+//                   (`convert.rs`) (features `sqlite` and `postgres`)
 // - `migrate/`      migrations on both backends: the files (`source.rs`), the
 //                   lock (`lock.rs`), the runner and ledger (`run.rs`), the
 //                   SQLite statement stepper and foreign-key guard
@@ -67,6 +70,8 @@ compile_error!(
 // The C ABI is the `dbmux-ffi` crate in `ffi/`; Python is `bindings/python/`.
 pub mod config;
 mod connection;
+#[cfg(all(feature = "sqlite", feature = "postgres", not(target_arch = "wasm32")))]
+pub mod copy;
 mod error;
 mod global;
 pub mod health;

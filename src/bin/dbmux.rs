@@ -210,6 +210,7 @@ fn main() -> ExitCode {
         "backup" => backup(&args),
         "restore" => restore(&args),
         "migrate" => migrate(&args),
+        "copy" => copy(&args),
         other => {
             eprintln!("dbmux: unknown command '{other}'\n{USAGE}");
             ExitCode::from(EXIT_INVALID)
@@ -645,4 +646,72 @@ fn migrate(args: &Args) -> ExitCode {
     };
     mgr.shutdown();
     code.unwrap_or_else(|e| fail(&e))
+}
+
+#[cfg(not(all(feature = "sqlite", feature = "postgres")))]
+fn copy(_: &Args) -> ExitCode {
+    eprintln!("dbmux: copy needs both backends (the `sqlite` and `postgres` features)");
+    ExitCode::from(EXIT_INVALID)
+}
+
+#[cfg(all(feature = "sqlite", feature = "postgres"))]
+fn copy(args: &Args) -> ExitCode {
+    let (Some(from), Some(to)) = (&args.from, &args.to) else {
+        eprintln!("dbmux: copy needs --from SQLITE_URL and --to POSTGRES_URL\n{USAGE}");
+        return ExitCode::from(EXIT_INVALID);
+    };
+    if !args.rest.is_empty() || args.url.is_some() {
+        eprintln!("dbmux: copy takes --from and --to, not --url or other arguments\n{USAGE}");
+        return ExitCode::from(EXIT_INVALID);
+    }
+    let (src, dst) = match (manager(&Some(from.clone())), manager(&Some(to.clone()))) {
+        (Ok(s), Ok(d)) => (s, d),
+        (Err(e), _) | (_, Err(e)) => return fail(&e),
+    };
+    let mut report_progress = |p: &dbmux::copy::CopyProgress| {
+        eprintln!(
+            "copy: {} {}/{} rows ({:.0} rows/s)",
+            p.table, p.rows, p.total, p.rows_per_second
+        );
+    };
+    let mut opts = dbmux::copy::CopyOptions::new()
+        .truncate(args.truncate)
+        .progress(&mut report_progress);
+    if let Some(t) = &args.tables {
+        opts = opts.tables(t.split(',').map(str::trim).filter(|t| !t.is_empty()));
+    }
+    let r = src.copy_to(&dst, opts);
+    src.shutdown();
+    dst.shutdown();
+    match r {
+        Ok(report) => {
+            if args.json {
+                println!("{}", report.to_json());
+            } else {
+                for t in &report.tables {
+                    println!(
+                        "{:<30} {:>10} rows (PostgreSQL counts {}) in {:.0} ms",
+                        t.table, t.rows, t.target_rows, t.duration_ms
+                    );
+                }
+                for s in &report.sequences {
+                    println!("sequence {s}");
+                }
+                println!(
+                    "copied {} rows from {} to {} in {:.1} s ({:.0} rows/s)",
+                    report.rows,
+                    report.source,
+                    report.target,
+                    report.duration_ms / 1000.0,
+                    report.rows_per_second
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) if e.code() == ErrorCode::Misuse => {
+            eprintln!("dbmux: {e}");
+            ExitCode::from(EXIT_INVALID)
+        }
+        Err(e) => fail(&e),
+    }
 }
