@@ -451,6 +451,8 @@ fn apply_as_is(conn: &mut Connection, m: &Migration, fk_switched: bool) -> Resul
 /// Runs a migration's SQL on the open connection (in its transaction, or
 /// in autocommit for `no-transaction`); an error names the line.
 fn run_body(conn: &mut Connection, m: &Migration, fk_switched: bool) -> Result<()> {
+    #[cfg(not(feature = "sqlite"))]
+    let _ = fk_switched;
     let at_line = |offset: usize, e: Error| e.context(format!("line {}", line_of(&m.sql, offset)));
     match conn.backend() {
         #[cfg(feature = "sqlite")]
