@@ -51,5 +51,7 @@ DBMUX_BENCH_QUICK=1 cargo bench --locked --bench pool
 DBMUX_BENCH_QUICK=1 cargo bench --locked --bench sqlite
 DBMUX_BENCH_QUICK=1 cargo bench --locked --bench sqlite_wal
 DBMUX_BENCH_QUICK=1 scripts/with-test-postgres.sh cargo bench --locked --bench postgres
+scripts/need-pgloader.sh
+DBMUX_BENCH_QUICK=1 scripts/with-test-postgres.sh cargo bench --locked --bench copy
 
 echo "dbmux: all test suites passed"
