@@ -2,7 +2,12 @@
 // Markdown files; for rustdoc the same link labels are defined first (the first
 // definition of a label wins), as the modules themselves.
 #![doc = "[url]: crate::url\n[pgurl]: crate::url::postgres\n[config]: crate::config\n\
-[pool]: crate::pool\n[health]: mod@crate::health\n[errors]: crate::ErrorCode"]
+[pool]: crate::pool\n[health]: mod@crate::health\n[errors]: crate::ErrorCode\n\
+[migrate]: crate::migrate"]
+#![cfg_attr(
+    all(feature = "sqlite", feature = "postgres", not(target_arch = "wasm32")),
+    doc = "[copy]: crate::copy"
+)]
 #![cfg_attr(feature = "sqlite", doc = "[sqlite]: crate::sqlite")]
 #![cfg_attr(
     feature = "postgres",
