@@ -322,3 +322,31 @@ fn the_cli_copies_prints_a_summary_and_exits_non_zero_on_errors() {
     assert_eq!(v, Value::Integer(2));
     pg.shutdown();
 }
+
+#[test]
+fn a_row_count_that_differs_fails_the_copy_and_commits_nothing() {
+    let Some(url) = pg_db("mismatch") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (lite, m) = sqlite_with_rows(dir.path());
+    let pg = Manager::from_url(&url).unwrap();
+    pg.migrate(&m).unwrap();
+    // a trigger on the target that swallows one row
+    pg.execute_batch(
+        "CREATE FUNCTION skip_seven() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN IF NEW.id = 7 THEN RETURN NULL; END IF; RETURN NEW; END $$;
+         CREATE TRIGGER skip_seven BEFORE INSERT ON z_parent FOR EACH ROW EXECUTE FUNCTION skip_seven();",
+    )
+    .unwrap();
+    let e = lite.copy_to(&pg, CopyOptions::new()).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("z_parent: COPY stored 1 rows of the 2 sent; nothing was committed"),
+        "{e}"
+    );
+    let n: i64 = pg
+        .query_scalar("SELECT count(*) FROM kinds", params![])
+        .unwrap();
+    assert_eq!(n, 0, "the tables before it are rolled back too");
+    lite.shutdown();
+    pg.shutdown();
+}

@@ -251,9 +251,13 @@ impl Manager {
 /// expression of type `dbmux::Result<dbmux::migrate::Migrations>`. The path
 /// is relative to the crate's `Cargo.toml`.
 ///
-/// ```ignore
-/// let migrations = dbmux::embed_migrations!("migrations")?;
-/// manager.migrate(&migrations)?;
+/// ```
+/// // dbmux's own test fixture; an app names its own directory
+/// let migrations = dbmux::embed_migrations!("tests/migrations")?;
+/// let db = dbmux::Manager::from_url("sqlite::memory:")?;
+/// assert_eq!(db.migrate(&migrations)?.applied.len(), 2);
+/// # db.shutdown();
+/// # Ok::<(), dbmux::Error>(())
 /// ```
 ///
 /// A changed file is recompiled by Cargo; a new file is seen after the

@@ -74,6 +74,15 @@ def test_migrate_and_status_are_rusts_documents(fresh_url):
         capture_output=True, text=True, check=True,
     )
     assert _strip(json.loads(cli.stdout)) == _strip(status)
+    # the report too: the CLI migrating another file of the same backend
+    if fresh_url.startswith("sqlite"):
+        other = fresh_url.replace("mig.db", "other.db")
+        cli = subprocess.run(
+            [_cli(), "migrate", "--url", other, "--dir", str(FIXTURE), "up", "--json"],
+            capture_output=True, text=True, check=True,
+        )
+        keys = ("duration_ms", "lock_wait_ms", "database")
+        assert _strip(json.loads(cli.stdout), keys) == _strip(report, keys)
     mgr.close()
 
 
