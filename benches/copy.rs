@@ -97,12 +97,7 @@ fn main() {
     );
     let admin = Manager::from_url(&url("dbmux_test")).unwrap();
     for db in ["bench_pgloader", "bench_dbmux"] {
-        admin
-            .execute(&format!("DROP DATABASE IF EXISTS {db}"), params![])
-            .unwrap();
-        admin
-            .execute(&format!("CREATE DATABASE {db}"), params![])
-            .unwrap();
+        admin_db(&url("dbmux_test"), db);
         let m = Manager::from_url(&url(db)).unwrap();
         m.execute(PG_EVENTS, params![]).unwrap();
         m.shutdown();

@@ -15,16 +15,7 @@ use dbmux::{params, ErrorCode, Manager, Value};
 /// in CI) and its URL.
 fn pg_db(name: &str) -> Option<String> {
     let pg = common::pg()?;
-    let db = format!("copy_{name}_{}", std::process::id());
-    let admin = pg.manager(&pg.main()).unwrap();
-    admin
-        .execute(&format!("DROP DATABASE IF EXISTS {db}"), params![])
-        .unwrap();
-    admin
-        .execute(&format!("CREATE DATABASE {db}"), params![])
-        .unwrap();
-    admin.shutdown();
-    Some(pg.main().replace("/dbmux_test", &format!("/{db}")))
+    Some(pg.fresh_database(&format!("copy_{name}_{}", std::process::id())))
 }
 
 fn write(dir: &Path, files: &[(&str, &str)]) {

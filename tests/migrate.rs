@@ -44,18 +44,8 @@ fn sqlite_db() -> Db {
 /// locally, a failure in CI).
 fn pg_db(name: &str) -> Option<Db> {
     let pg = common::pg()?;
-    let db = format!("mig_{name}_{}", std::process::id());
-    let admin = pg.manager(&pg.main()).unwrap();
-    admin
-        .execute(&format!("DROP DATABASE IF EXISTS {db}"), params![])
-        .unwrap();
-    admin
-        .execute(&format!("CREATE DATABASE {db}"), params![])
-        .unwrap();
-    admin.shutdown();
-    let url = pg.main().replace("/dbmux_test", &format!("/{db}"));
     Some(Db {
-        url,
+        url: pg.fresh_database(&format!("mig_{name}_{}", std::process::id())),
         backend: "postgresql",
         _dir: tempfile::tempdir().unwrap(),
     })

@@ -44,14 +44,7 @@ fn run(cmd: &mut Command) -> String {
 fn an_app_moves_from_its_sqlite_file_to_postgresql_with_the_same_code() {
     let Some(pg) = common::pg() else { return };
     let name = format!("outgrow_{}", std::process::id());
-    let admin = pg.manager(&pg.main()).unwrap();
-    admin
-        .execute(&format!("DROP DATABASE IF EXISTS {name}"), params![])
-        .unwrap();
-    admin
-        .execute(&format!("CREATE DATABASE {name}"), params![])
-        .unwrap();
-    let pg_url = pg.main().replace("/dbmux_test", &format!("/{name}"));
+    let pg_url = pg.fresh_database(&name);
     let dir = tempfile::tempdir().unwrap();
     let lite_url = format!("sqlite:///{}/shop.db", dir.path().display());
     let app = |url: &str, more: &str| {
@@ -106,6 +99,7 @@ fn an_app_moves_from_its_sqlite_file_to_postgresql_with_the_same_code() {
     let out = app(&pg_url, "0");
     assert!(out.contains("read back 300 orders, all intact"), "{out}");
     assert!(!out.contains(&pg.password), "no password in the output");
+    let admin = pg.manager(&pg.main()).unwrap();
     admin
         .execute(
             &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),

@@ -9,7 +9,9 @@
 use std::time::Duration;
 
 use crate::connection::Connection;
-use crate::error::{Error, ErrorCode, Result};
+use crate::error::Result;
+#[cfg(not(target_arch = "wasm32"))]
+use crate::error::{Error, ErrorCode};
 use crate::platform::Instant;
 
 /// The advisory lock key on PostgreSQL: "dbmuxmig" in ASCII.

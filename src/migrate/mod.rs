@@ -107,6 +107,16 @@ impl MigrationStatus {
         serde_json::to_string(self).unwrap_or_default()
     }
 
+    /// The versions `migrate` would apply, in order: the pending ones and
+    /// those out of order (which it applies only when allowed).
+    pub fn to_apply(&self) -> Vec<u64> {
+        self.versions
+            .iter()
+            .filter(|v| matches!(v.state, State::Pending | State::OutOfOrder))
+            .map(|v| v.version)
+            .collect()
+    }
+
     /// True when every migration is applied, unchanged, and nothing else
     /// is in the ledger: the database is exactly what the files describe.
     pub fn is_current(&self) -> bool {
@@ -231,13 +241,7 @@ impl Manager {
     /// # Errors
     /// As [`Manager::migration_status`].
     pub fn migration_plan(&self, migrations: &Migrations) -> Result<Vec<Migration>> {
-        let status = self.migration_status(migrations)?;
-        let todo: Vec<u64> = status
-            .versions
-            .iter()
-            .filter(|v| matches!(v.state, State::Pending | State::OutOfOrder))
-            .map(|v| v.version)
-            .collect();
+        let todo = self.migration_status(migrations)?.to_apply();
         Ok(migrations
             .for_backend(self.config().backend())
             .into_iter()

@@ -304,12 +304,7 @@ fn run_locked(
             ),
         ));
     }
-    let todo: Vec<u64> = status
-        .versions
-        .iter()
-        .filter(|v| matches!(v.state, State::Pending | State::OutOfOrder))
-        .map(|v| v.version)
-        .collect();
+    let todo = status.to_apply();
     let mut report = MigrationReport {
         backend,
         database: status.database.clone(),

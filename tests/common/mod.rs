@@ -78,6 +78,19 @@ impl Pg {
                 .build()?,
         )
     }
+    /// A new, empty database `name` on the TLS server (dropped first if a
+    /// run before left it), and its URL as `dbmux`.
+    pub fn fresh_database(&self, name: &str) -> String {
+        let admin = self.manager(&self.main()).unwrap();
+        for sql in [
+            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            format!("CREATE DATABASE {name}"),
+        ] {
+            admin.execute(&sql, params![]).unwrap();
+        }
+        admin.shutdown();
+        self.main().replace("/dbmux_test", &format!("/{name}"))
+    }
     /// A file of the certificate directory.
     pub fn cert(&self, name: &str) -> String {
         format!("{}/{name}", self.certs)
