@@ -211,12 +211,10 @@ fn status_of(
 
 pub(super) fn status(mgr: &Manager, migrations: &Migrations) -> Result<MigrationStatus> {
     let start = Instant::now();
-    // SQLite: a reader, so a status never waits for the writer lane; on
-    // PostgreSQL the primary (a standby may lag)
-    let mut conn = match mgr.config().backend() {
-        Backend::Sqlite => mgr.get_read()?,
-        _ => mgr.get()?,
-    };
+    // the primary on PostgreSQL (a standby may lag); on SQLite reading
+    // takes no lane, and a writable connection closing last removes the
+    // -wal and -shm files, as a reader cannot
+    let mut conn = mgr.get()?;
     let ledger = read_ledger(&mut conn)?.unwrap_or_default();
     drop(conn);
     Ok(status_of(mgr, migrations, &ledger, false, start))
