@@ -556,6 +556,9 @@ impl Manager {
                 names.retain(|n| only.iter().any(|t| n.eq_ignore_ascii_case(t)));
             }
             dst.begin()?;
+            // DB_STATEMENT_TIMEOUT is for the app's statements; a COPY of a
+            // large table may take minutes (this transaction only)
+            dst.execute_batch("SET LOCAL statement_timeout = 0")?;
             let mut targets = Vec::new();
             for n in names {
                 match find_target(&mut dst, &n)? {

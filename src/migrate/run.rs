@@ -242,7 +242,9 @@ pub(super) fn migrate(
         Backend::Postgres => {
             let mut conn = mgr.get()?;
             let waited = lock::lock_pg(&mut conn)?;
-            let r = run_locked(mgr, &mut conn, migrations, options, start, waited);
+            let r = unwind_safe(&mut conn, |c| {
+                run_locked(mgr, c, migrations, options, start, waited)
+            });
             lock::unlock_pg(&mut conn);
             r
         }
@@ -260,13 +262,36 @@ pub(super) fn migrate(
             let waited = std::time::Duration::ZERO;
             let mut conn = mgr.get()?;
             conn.hold_lane(true)?;
-            let r = run_locked(mgr, &mut conn, migrations, options, start, waited);
+            let r = unwind_safe(&mut conn, |c| {
+                run_locked(mgr, c, migrations, options, start, waited)
+            });
             let _ = conn.hold_lane(false);
             #[cfg(not(target_arch = "wasm32"))]
             drop(file_lock);
             r
         }
     }
+}
+
+/// Runs `f`; if it panics, the connection is closed instead of pooled
+/// (taking the session's advisory lock and whatever state the run left with
+/// it) and a SQLite writer lane held across the run is given back, before
+/// the panic goes on.
+fn unwind_safe<T>(conn: &mut Connection, f: impl FnOnce(&mut Connection) -> T) -> T {
+    struct Discard<'a>(&'a mut Connection, bool);
+    impl Drop for Discard<'_> {
+        fn drop(&mut self) {
+            if self.1 {
+                self.0.discard();
+                // a SQLite writer's lane, held across the run, goes back too
+                let _ = self.0.hold_lane(false);
+            }
+        }
+    }
+    let mut guard = Discard(conn, true);
+    let r = f(guard.0);
+    guard.1 = false;
+    r
 }
 
 #[cfg(all(feature = "sqlite", not(target_arch = "wasm32")))]
