@@ -567,6 +567,38 @@ fn the_cli_prints_status_plan_and_verify_with_exit_codes() {
     let st: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(st["applied"], 2);
     assert_eq!(st["versions"][1]["state"], "applied");
+    // a version merged below the highest applied one: refused, then allowed
+    write(&dir, &[("V0000__zero.sql", "SELECT 1;")]);
+    let (code, _, err) = run(&[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("migration file"), "{err}");
+    std::fs::remove_file(dir.join("V0000__zero.sql")).unwrap();
+    write(&dir, &[("V0005__c.sql", "CREATE TABLE c (x INTEGER);")]);
+    assert_eq!(run(&["up"]).0, 0);
+    write(
+        &dir,
+        &[("V0004__late.sql", "CREATE TABLE late (x INTEGER);")],
+    );
+    write(&dir, &[("V0006__d.sql", "CREATE TABLE d (x INTEGER);")]);
+    let (code, out, err) = run(&["status"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("V0004  out_of_order") && out.contains("V0006  pending"),
+        "{out}"
+    );
+    assert!(
+        out.contains("problem: V0004 (V0004__late.sql) is pending but below"),
+        "{out}"
+    );
+    let (code, _, err) = run(&["up"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("--allow-out-of-order"), "{err}");
+    let (code, out, err) = run(&["up", "--allow-out-of-order"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("applied V0004__late.sql") && out.contains("applied V0006__d.sql"),
+        "{out}"
+    );
     let (code, _, err) = run(&["sideways"]);
     assert_eq!(code, 3);
     assert!(err.contains("status, plan, up, verify"), "{err}");
