@@ -1,0 +1,224 @@
+//! Python values to dbmux values (parameters), and results to Python rows.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use dbmux::{Column, RowSink, Value, ValueRef};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBool, PyByteArray, PyBytes, PyFloat, PyInt, PyList, PyString, PyTuple};
+
+use crate::errors::{status_error, INVALID_PARAMETER, TYPE_MISMATCH};
+
+/// Python types the parameters may hold beyond the built-in scalars.
+struct Kinds {
+    datetime: Py<PyAny>,
+    date: Py<PyAny>,
+    time: Py<PyAny>,
+    decimal: Py<PyAny>,
+    memoryview: Py<PyAny>,
+}
+
+static KINDS: PyOnceLock<Kinds> = PyOnceLock::new();
+
+fn kinds(py: Python<'_>) -> PyResult<&Kinds> {
+    KINDS.get_or_try_init(py, || -> PyResult<Kinds> {
+        let dt = py.import("datetime")?;
+        Ok(Kinds {
+            datetime: dt.getattr("datetime")?.unbind(),
+            date: dt.getattr("date")?.unbind(),
+            time: dt.getattr("time")?.unbind(),
+            decimal: py.import("decimal")?.getattr("Decimal")?.unbind(),
+            memoryview: py.import("builtins")?.getattr("memoryview")?.unbind(),
+        })
+    })
+}
+
+fn unsupported(py: Python<'_>, i: usize, v: &Bound<'_, PyAny>) -> PyErr {
+    let name = v
+        .get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".into());
+    status_error(
+        py,
+        INVALID_PARAMETER,
+        &format!(
+            "parameter {}: values of type {name} are not supported; use None, int, float, str, \
+             bytes, bool, date, time, datetime or Decimal",
+            i + 1
+        ),
+    )
+}
+
+/// One parameter.
+fn value(py: Python<'_>, i: usize, v: &Bound<'_, PyAny>) -> PyResult<Value> {
+    if v.is_none() {
+        return Ok(Value::Null);
+    }
+    if let Ok(b) = v.cast::<PyBool>() {
+        return Ok(Value::Integer(i64::from(b.is_true())));
+    }
+    if v.is_instance_of::<PyInt>() {
+        return match v.extract::<i64>() {
+            Ok(n) => Ok(Value::Integer(n)),
+            Err(_) => Err(status_error(
+                py,
+                TYPE_MISMATCH,
+                &format!("parameter {}: integer {v} does not fit in 64 bits", i + 1),
+            )),
+        };
+    }
+    if let Ok(f) = v.cast::<PyFloat>() {
+        return Ok(Value::Real(f.value()));
+    }
+    if let Ok(s) = v.cast::<PyString>() {
+        return Ok(Value::Text(s.to_str()?.to_owned()));
+    }
+    if let Ok(b) = v.cast::<PyBytes>() {
+        return Ok(Value::Blob(b.as_bytes().to_vec()));
+    }
+    if let Ok(b) = v.cast::<PyByteArray>() {
+        return Ok(Value::Blob(b.to_vec()));
+    }
+    let k = kinds(py)?;
+    if v.is_instance(k.memoryview.bind(py))? {
+        return Ok(Value::Blob(v.call_method0("tobytes")?.extract()?));
+    }
+    if v.is_instance(k.datetime.bind(py))? {
+        return Ok(Value::Text(v.call_method1("isoformat", (" ",))?.extract()?));
+    }
+    if v.is_instance(k.date.bind(py))? || v.is_instance(k.time.bind(py))? {
+        return Ok(Value::Text(v.call_method0("isoformat")?.extract()?));
+    }
+    if v.is_instance(k.decimal.bind(py))? {
+        return Ok(Value::Text(v.str()?.to_str()?.to_owned()));
+    }
+    Err(unsupported(py, i, v))
+}
+
+/// The parameters of a statement: a sequence (tuple or list) in `?` order.
+pub(crate) fn params(py: Python<'_>, p: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Value>> {
+    let Some(p) = p else {
+        return Ok(Vec::new());
+    };
+    if p.is_none() {
+        return Ok(Vec::new());
+    }
+    if let Ok(t) = p.cast::<PyTuple>() {
+        return t
+            .iter()
+            .enumerate()
+            .map(|(i, v)| value(py, i, &v))
+            .collect();
+    }
+    if let Ok(l) = p.cast::<PyList>() {
+        return l
+            .iter()
+            .enumerate()
+            .map(|(i, v)| value(py, i, &v))
+            .collect();
+    }
+    let is_seq = !p.is_instance_of::<PyString>()
+        && !p.is_instance_of::<PyBytes>()
+        && p.hasattr("__len__")?
+        && p.hasattr("__getitem__")?;
+    if !is_seq {
+        return Err(status_error(
+            py,
+            INVALID_PARAMETER,
+            "parameters must be a sequence (tuple or list) of values, in ? order",
+        ));
+    }
+    let n = p.len()?;
+    (0..n).map(|i| value(py, i, &p.get_item(i)?)).collect()
+}
+
+/// A result as it is read, without the GIL: the columns and the values,
+/// row after row.
+#[derive(Default)]
+pub(crate) struct Collected {
+    pub columns: Vec<Column>,
+    pub values: Vec<Value>,
+    pub rows: usize,
+    pub has_columns: bool,
+}
+
+impl RowSink for Collected {
+    fn columns(&mut self, columns: &[Column]) {
+        self.columns = columns.to_vec();
+        self.has_columns = true;
+    }
+    fn value(&mut self, v: ValueRef<'_>) {
+        self.values.push(v.into());
+    }
+    fn end_row(&mut self) {
+        self.rows += 1;
+    }
+}
+
+/// The converters of declared types (`dbmux._types.converter`), asked once
+/// per declared type name.
+static CONVERTERS: PyOnceLock<Mutex<HashMap<String, Option<Py<PyAny>>>>> = PyOnceLock::new();
+
+fn converter(py: Python<'_>, decl: &str) -> PyResult<Option<Py<PyAny>>> {
+    let cache = CONVERTERS.get_or_init(py, || Mutex::new(HashMap::new()));
+    if let Some(c) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(decl) {
+        return Ok(c.as_ref().map(|c| c.clone_ref(py)));
+    }
+    let f = py
+        .import("dbmux._types")?
+        .getattr("converter")?
+        .call1((decl,))?;
+    let f = if f.is_none() { None } else { Some(f.unbind()) };
+    cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(decl.to_string(), f.as_ref().map(|c| c.clone_ref(py)));
+    Ok(f)
+}
+
+fn to_object(py: Python<'_>, v: Value) -> PyResult<Py<PyAny>> {
+    Ok(match v {
+        Value::Null => py.None(),
+        Value::Integer(i) => i.into_pyobject(py)?.into_any().unbind(),
+        Value::Real(r) => r.into_pyobject(py)?.into_any().unbind(),
+        Value::Text(s) => PyString::new(py, &s).into_any().unbind(),
+        Value::Blob(b) => PyBytes::new(py, &b).into_any().unbind(),
+    })
+}
+
+/// The rows of a result as tuples, with the declared types' conversions
+/// (SQLite `DATE` text to `datetime.date`, ...).
+pub(crate) fn rows(py: Python<'_>, c: Collected) -> PyResult<Vec<Py<PyTuple>>> {
+    let n = c.columns.len();
+    let mut convs = Vec::with_capacity(n);
+    let mut any = false;
+    for col in &c.columns {
+        let f = match &col.decl_type {
+            Some(d) => converter(py, d)?,
+            None => None,
+        };
+        any |= f.is_some();
+        convs.push(f);
+    }
+    let mut out = Vec::with_capacity(c.rows);
+    if n == 0 {
+        return Ok(out);
+    }
+    let mut it = c.values.into_iter();
+    for _ in 0..c.rows {
+        let mut cells = Vec::with_capacity(n);
+        for conv in convs.iter() {
+            let v = it.next().unwrap_or(Value::Null);
+            let null = v.is_null();
+            let o = to_object(py, v)?;
+            cells.push(match conv {
+                Some(f) if any && !null => f.bind(py).call1((o,))?.unbind(),
+                _ => o,
+            });
+        }
+        out.push(PyTuple::new(py, cells)?.unbind());
+    }
+    Ok(out)
+}
