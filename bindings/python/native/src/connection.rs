@@ -10,28 +10,28 @@ use crate::cursor::Cursor;
 use crate::errors::{status_error, OrRaise, MISUSE};
 use crate::manager::Manager;
 
+/// What the first word of a statement says about transactions.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Word {
+    /// Starts no implicit transaction (SELECT, WITH, PRAGMA, BEGIN, SET, ...).
+    NoTransaction,
+    /// Ends one (COMMIT, END, ROLLBACK).
+    Ends,
+    Insert,
+    Replace,
+    /// Anything else changes something: an implicit transaction first.
+    Other,
+}
+
 /// Statements that start no implicit transaction.
 const NO_IMPLICIT_TX: &[&str] = &[
-    "SELECT",
-    "WITH",
-    "VALUES",
-    "SHOW",
-    "EXPLAIN",
-    "PRAGMA",
-    "BEGIN",
-    "START",
-    "COMMIT",
-    "END",
-    "ROLLBACK",
-    "SAVEPOINT",
-    "RELEASE",
-    "SET",
-    "ANALYZE",
-    "VACUUM",
+    "SELECT", "WITH", "VALUES", "SHOW", "EXPLAIN", "PRAGMA", "BEGIN", "START", "SAVEPOINT",
+    "RELEASE", "SET", "ANALYZE", "VACUUM",
 ];
 
-/// The first word of a statement, upper-cased, after whitespace and comments.
-pub(crate) fn first_word(sql: &str) -> String {
+/// The first word of a statement, after whitespace and comments, as a
+/// [`Word`] (compared without allocating: this runs on every execute).
+pub(crate) fn first_word(sql: &str) -> Word {
     let mut s = sql.trim_start();
     loop {
         if let Some(rest) = s.strip_prefix("--") {
@@ -42,10 +42,23 @@ pub(crate) fn first_word(sql: &str) -> String {
             break;
         }
     }
-    s.chars()
-        .take_while(|c| c.is_alphabetic())
-        .collect::<String>()
-        .to_uppercase()
+    let end = s
+        .char_indices()
+        .find(|(_, c)| !c.is_alphabetic())
+        .map_or(s.len(), |(i, _)| i);
+    let w = &s[..end];
+    let is = |k: &str| w.eq_ignore_ascii_case(k);
+    if is("INSERT") {
+        Word::Insert
+    } else if is("REPLACE") {
+        Word::Replace
+    } else if is("COMMIT") || is("END") || is("ROLLBACK") {
+        Word::Ends
+    } else if NO_IMPLICIT_TX.iter().any(|k| is(k)) {
+        Word::NoTransaction
+    } else {
+        Word::Other
+    }
 }
 
 pub(crate) struct State {
@@ -85,13 +98,15 @@ impl Connection {
     /// Begins the implicit transaction before `sql` when it changes
     /// something; a COMMIT or ROLLBACK run as SQL ends it.
     pub(crate) fn begin_if_needed(py: Python<'_>, st: &mut State, sql: &str) -> PyResult<()> {
-        let word = first_word(sql);
-        if !st.in_tx && !NO_IMPLICIT_TX.contains(&word.as_str()) {
-            let c = st.conn.as_mut().ok_or_else(|| Self::closed_error(py))?;
-            py.detach(|| c.begin()).or_raise(py)?;
-            st.in_tx = true;
-        } else if matches!(word.as_str(), "COMMIT" | "END" | "ROLLBACK") {
-            st.in_tx = false;
+        match first_word(sql) {
+            Word::Ends => st.in_tx = false,
+            Word::NoTransaction => {}
+            _ if st.in_tx => {}
+            _ => {
+                let c = st.conn.as_mut().ok_or_else(|| Self::closed_error(py))?;
+                py.detach(|| c.begin()).or_raise(py)?;
+                st.in_tx = true;
+            }
         }
         Ok(())
     }

@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 use pyo3::sync::MutexExt;
 use pyo3::types::{PyList, PyString, PyTuple};
 
-use crate::connection::{first_word, Connection};
+use crate::connection::{first_word, Connection, Word};
 use crate::errors::{programming_error, status_error, OrRaise, INVALID_PARAMETER, MISUSE};
 use crate::values::{params, rows, Collected};
 
@@ -114,7 +114,7 @@ impl Cursor {
                 let affected = c.query_into(sql, &p, &mut sink)?;
                 let last_id = if sqlite
                     && sink.columns.is_empty()
-                    && matches!(first_word(sql).as_str(), "INSERT" | "REPLACE")
+                    && matches!(first_word(sql), Word::Insert | Word::Replace)
                 {
                     Some(c.last_insert_id()?)
                 } else {
@@ -124,7 +124,7 @@ impl Cursor {
             })
             .or_raise(py)?;
         drop(cs);
-        if collected.has_columns && !collected.columns.is_empty() {
+        if !collected.columns.is_empty() {
             st.columns = collected.columns.clone();
             st.rows = Some(rows(py, collected)?);
         } else {

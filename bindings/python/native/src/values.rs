@@ -134,23 +134,51 @@ pub(crate) fn params(py: Python<'_>, p: Option<&Bound<'_, PyAny>>) -> PyResult<V
     (0..n).map(|i| value(py, i, &p.get_item(i)?)).collect()
 }
 
-/// A result as it is read, without the GIL: the columns and the values,
-/// row after row.
+/// One cell of a result, its text or bytes in [`Collected::bytes`].
+#[derive(Clone, Copy)]
+pub(crate) enum Cell {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(usize, usize),
+    Blob(usize, usize),
+}
+
+/// A result as it is read, without the GIL: the columns, then the cells
+/// row after row, their text and bytes in one buffer (one allocation for
+/// the whole result instead of one per value).
 #[derive(Default)]
 pub(crate) struct Collected {
     pub columns: Vec<Column>,
-    pub values: Vec<Value>,
+    pub cells: Vec<Cell>,
+    pub bytes: Vec<u8>,
     pub rows: usize,
-    pub has_columns: bool,
 }
 
 impl RowSink for Collected {
     fn columns(&mut self, columns: &[Column]) {
         self.columns = columns.to_vec();
-        self.has_columns = true;
     }
     fn value(&mut self, v: ValueRef<'_>) {
-        self.values.push(v.into());
+        let mut keep = |b: &[u8]| {
+            let at = self.bytes.len();
+            self.bytes.extend_from_slice(b);
+            (at, b.len())
+        };
+        let cell = match v {
+            ValueRef::Null => Cell::Null,
+            ValueRef::Integer(i) => Cell::Int(i),
+            ValueRef::Real(r) => Cell::Real(r),
+            ValueRef::Text(t) => {
+                let (at, n) = keep(t.as_bytes());
+                Cell::Text(at, n)
+            }
+            ValueRef::Blob(b) => {
+                let (at, n) = keep(b);
+                Cell::Blob(at, n)
+            }
+        };
+        self.cells.push(cell);
     }
     fn end_row(&mut self) {
         self.rows += 1;
@@ -178,14 +206,18 @@ fn converter(py: Python<'_>, decl: &str) -> PyResult<Option<Py<PyAny>>> {
     Ok(f)
 }
 
-fn to_object(py: Python<'_>, v: Value) -> PyResult<Py<PyAny>> {
-    Ok(match v {
-        Value::Null => py.None(),
-        Value::Integer(i) => i.into_pyobject(py)?.into_any().unbind(),
-        Value::Real(r) => r.into_pyobject(py)?.into_any().unbind(),
-        Value::Text(s) => PyString::new(py, &s).into_any().unbind(),
-        Value::Blob(b) => PyBytes::new(py, &b).into_any().unbind(),
-    })
+fn to_object(py: Python<'_>, bytes: &[u8], c: Cell) -> Py<PyAny> {
+    match c {
+        Cell::Null => py.None(),
+        Cell::Int(i) => i.into_pyobject(py).map_or_else(|e| match e {}, |o| o.into_any().unbind()),
+        Cell::Real(r) => r.into_pyobject(py).map_or_else(|e| match e {}, |o| o.into_any().unbind()),
+        Cell::Text(at, n) => {
+            // it was a &str when it was kept
+            let s = std::str::from_utf8(&bytes[at..at + n]).unwrap_or_default();
+            PyString::new(py, s).into_any().unbind()
+        }
+        Cell::Blob(at, n) => PyBytes::new(py, &bytes[at..at + n]).into_any().unbind(),
+    }
 }
 
 /// The rows of a result as tuples, with the declared types' conversions
@@ -206,15 +238,17 @@ pub(crate) fn rows(py: Python<'_>, c: Collected) -> PyResult<Vec<Py<PyTuple>>> {
     if n == 0 {
         return Ok(out);
     }
-    let mut it = c.values.into_iter();
-    for _ in 0..c.rows {
+    let bytes = &c.bytes[..];
+    for row in c.cells.chunks_exact(n) {
+        if !any {
+            out.push(PyTuple::new(py, row.iter().map(|&v| to_object(py, bytes, v)))?.unbind());
+            continue;
+        }
         let mut cells = Vec::with_capacity(n);
-        for conv in convs.iter() {
-            let v = it.next().unwrap_or(Value::Null);
-            let null = v.is_null();
-            let o = to_object(py, v)?;
+        for (&v, conv) in row.iter().zip(&convs) {
+            let o = to_object(py, bytes, v);
             cells.push(match conv {
-                Some(f) if any && !null => f.bind(py).call1((o,))?.unbind(),
+                Some(f) if !matches!(v, Cell::Null) => f.bind(py).call1((o,))?.unbind(),
                 _ => o,
             });
         }
