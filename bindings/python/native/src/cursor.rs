@@ -4,20 +4,22 @@
 
 use std::sync::{Mutex, MutexGuard};
 
-use dbmux::Column;
 use pyo3::prelude::*;
 use pyo3::sync::MutexExt;
 use pyo3::types::{PyList, PyString, PyTuple};
 
 use crate::connection::{first_word, Connection, Word};
-use crate::errors::{programming_error, status_error, OrRaise, INVALID_PARAMETER, MISUSE};
+use crate::errors::{programming_error, status_error, INVALID_PARAMETER, MISUSE};
 use crate::values::{params, rows, Collected};
 
 #[derive(Default)]
 struct State {
     /// The rows of the last query; `None` when the statement returned none.
-    rows: Option<Vec<Py<PyTuple>>>,
-    columns: Vec<Column>,
+    rows: Option<Py<PyList>>,
+    /// How many rows `rows` has.
+    len: usize,
+    /// Its first row (for the description's type codes).
+    first: Option<Py<PyAny>>,
     pos: usize,
     executed: bool,
     closed: bool,
@@ -25,6 +27,8 @@ struct State {
     lastrowid: Option<i64>,
     arraysize: usize,
     description: Option<Py<PyAny>>,
+    /// The buffer results are read into, kept between statements.
+    buf: Collected,
 }
 
 /// A PEP 249 cursor.
@@ -97,9 +101,10 @@ impl Cursor {
         }
         st.executed = true;
         st.rows = None;
+        st.len = 0;
+        st.first = None;
         st.pos = 0;
         st.description = None;
-        st.columns.clear();
         st.rowcount = -1;
         st.lastrowid = None;
         Connection::begin_if_needed(py, &mut cs, sql)?;
@@ -108,26 +113,40 @@ impl Cursor {
             .as_mut()
             .ok_or_else(|| Connection::closed_error(py))?;
         let sqlite = conn.sqlite;
-        let (collected, affected, last_id) = py
-            .detach(|| {
-                let mut sink = Collected::default();
-                let affected = c.query_into(sql, &p, &mut sink)?;
-                let last_id = if sqlite
-                    && sink.columns.is_empty()
-                    && matches!(first_word(sql), Word::Insert | Word::Replace)
-                {
-                    Some(c.last_insert_id()?)
-                } else {
-                    None
-                };
-                Ok::<_, dbmux::Error>((sink, affected, last_id))
-            })
-            .or_raise(py)?;
+        let mut sink = std::mem::take(&mut st.buf);
+        sink.clear();
+        let r = py.detach(|| {
+            let affected = c.query_into(sql, &p, &mut sink)?;
+            if sink.fresh {
+                sink.columns.clear();
+            }
+            let last_id = if sqlite
+                && sink.columns.is_empty()
+                && matches!(first_word(sql), Word::Insert | Word::Replace)
+            {
+                Some(c.last_insert_id()?)
+            } else {
+                None
+            };
+            Ok::<_, dbmux::Error>((affected, last_id))
+        });
         drop(cs);
-        if !collected.columns.is_empty() {
-            st.columns = collected.columns.clone();
-            st.rows = Some(rows(py, collected)?);
+        let (affected, last_id) = match r {
+            Ok(v) => v,
+            Err(e) => {
+                st.buf = sink;
+                return Err(crate::errors::to_py(py, e));
+            }
+        };
+        if !sink.columns.is_empty() {
+            let list = rows(py, &sink);
+            st.buf = sink;
+            let list = list?;
+            st.len = list.len();
+            st.first = if st.len > 0 { Some(list.get_item(0)?.unbind()) } else { None };
+            st.rows = Some(list.unbind());
         } else {
+            st.buf = sink;
             st.rowcount = affected.min(i64::MAX as u64) as i64;
         }
         st.lastrowid = last_id;
@@ -195,13 +214,9 @@ impl Cursor {
         if let Some(d) = &st.description {
             return Ok(Some(d.clone_ref(py)));
         }
-        let first = st
-            .rows
-            .as_ref()
-            .and_then(|r| r.first())
-            .map(|t| t.bind(py).clone());
-        let mut items = Vec::with_capacity(st.columns.len());
-        for (i, c) in st.columns.iter().enumerate() {
+        let first = st.first.as_ref().map(|t| t.bind(py).clone());
+        let mut items = Vec::with_capacity(st.buf.columns.len());
+        for (i, c) in st.buf.columns.iter().enumerate() {
             let code: Py<PyAny> = match &c.decl_type {
                 Some(d) => PyString::new(py, d).into_any().unbind(),
                 None => {
@@ -275,14 +290,16 @@ impl Cursor {
         Ok(slf.clone())
     }
 
-    fn fetchone(&self, py: Python<'_>) -> PyResult<Option<Py<PyTuple>>> {
+    fn fetchone(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
         let mut g = self.lock(py);
         let st = self.available(py, &mut g)?;
-        let rows = st.rows.as_ref().map_or(&[][..], |r| &r[..]);
-        if st.pos >= rows.len() {
+        if st.pos >= st.len {
             return Ok(None);
         }
-        let row = rows[st.pos].clone_ref(py);
+        let row = match &st.rows {
+            Some(r) => r.bind(py).get_item(st.pos)?.unbind(),
+            None => return Ok(None),
+        };
         st.pos += 1;
         Ok(Some(row))
     }
@@ -292,9 +309,11 @@ impl Cursor {
         let mut g = self.lock(py);
         let st = self.available(py, &mut g)?;
         let size = size.unwrap_or(st.arraysize);
-        let rows = st.rows.as_ref().map_or(&[][..], |r| &r[..]);
-        let end = (st.pos + size).min(rows.len());
-        let out = PyList::new(py, rows[st.pos..end].iter().map(|r| r.clone_ref(py)))?;
+        let end = (st.pos + size).min(st.len);
+        let out = match &st.rows {
+            Some(r) => r.bind(py).get_slice(st.pos, end),
+            None => PyList::empty(py),
+        };
         st.pos = end;
         Ok(out)
     }
@@ -302,14 +321,17 @@ impl Cursor {
     fn fetchall<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let mut g = self.lock(py);
         let st = self.available(py, &mut g)?;
-        let rows = st.rows.as_ref().map_or(&[][..], |r| &r[..]);
-        let out = PyList::new(
-            py,
-            rows[st.pos.min(rows.len())..]
-                .iter()
-                .map(|r| r.clone_ref(py)),
-        )?;
-        st.pos = rows.len();
+        let out = match &st.rows {
+            // all of it: the list itself, and the cursor keeps an empty one
+            Some(r) if st.pos == 0 => {
+                let all = r.bind(py).clone();
+                st.rows = Some(PyList::empty(py).unbind());
+                all
+            }
+            Some(r) => r.bind(py).get_slice(st.pos, st.len),
+            None => PyList::empty(py),
+        };
+        st.pos = st.len;
         Ok(out)
     }
 
@@ -330,7 +352,7 @@ impl Cursor {
         slf
     }
 
-    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyTuple>>> {
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
         self.fetchone(py)
     }
 

@@ -153,11 +153,27 @@ pub(crate) struct Collected {
     pub cells: Vec<Cell>,
     pub bytes: Vec<u8>,
     pub rows: usize,
+    /// No `columns` call yet for this statement (`columns` is then stale).
+    pub fresh: bool,
+}
+
+impl Collected {
+    /// Empties it for the next statement, keeping its allocations (and
+    /// its columns, which the next result often has again).
+    pub(crate) fn clear(&mut self) {
+        self.cells.clear();
+        self.bytes.clear();
+        self.rows = 0;
+        self.fresh = true;
+    }
 }
 
 impl RowSink for Collected {
     fn columns(&mut self, columns: &[Column]) {
-        self.columns = columns.to_vec();
+        if self.columns != columns {
+            self.columns = columns.to_vec();
+        }
+        self.fresh = false;
     }
     fn value(&mut self, v: ValueRef<'_>) {
         let mut keep = |b: &[u8]| {
@@ -222,7 +238,7 @@ fn to_object(py: Python<'_>, bytes: &[u8], c: Cell) -> Py<PyAny> {
 
 /// The rows of a result as tuples, with the declared types' conversions
 /// (SQLite `DATE` text to `datetime.date`, ...).
-pub(crate) fn rows(py: Python<'_>, c: Collected) -> PyResult<Vec<Py<PyTuple>>> {
+pub(crate) fn rows<'py>(py: Python<'py>, c: &Collected) -> PyResult<Bound<'py, PyList>> {
     let n = c.columns.len();
     let mut convs = Vec::with_capacity(n);
     let mut any = false;
@@ -236,7 +252,7 @@ pub(crate) fn rows(py: Python<'_>, c: Collected) -> PyResult<Vec<Py<PyTuple>>> {
     }
     let mut out = Vec::with_capacity(c.rows);
     if n == 0 {
-        return Ok(out);
+        return Ok(PyList::empty(py));
     }
     let bytes = &c.bytes[..];
     for row in c.cells.chunks_exact(n) {
@@ -254,5 +270,5 @@ pub(crate) fn rows(py: Python<'_>, c: Collected) -> PyResult<Vec<Py<PyTuple>>> {
         }
         out.push(PyTuple::new(py, cells)?.unbind());
     }
-    Ok(out)
+    PyList::new(py, out)
 }
