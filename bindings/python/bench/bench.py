@@ -21,7 +21,7 @@ import time
 
 import dbmux
 
-ROUNDS = int(os.environ.get("DBMUX_BENCH_ROUNDS", "5"))
+ROUNDS = int(os.environ.get("DBMUX_BENCH_ROUNDS", "3" if os.environ.get("DBMUX_BENCH_QUICK") == "1" else "11"))
 QUICK = os.environ.get("DBMUX_BENCH_QUICK") == "1"
 LOOP = 2_000 if QUICK else 20_000
 ROWS = 1_000 if QUICK else 10_000

@@ -534,3 +534,28 @@ def test_debug_info_has_the_sqlite_section(tmp_path):
                 "gate_waits", "gate_wait_max_ms", "lane_wait_p99_ms", "oldest_read_tx_ms"):
         assert key in s, (key, s)
     m.close()
+
+
+def test_the_type_stubs_describe_the_compiled_core():
+    """Every class, method and function in _dbmux.pyi exists in the extension, and back."""
+    import ast
+    import pathlib
+    from dbmux import _dbmux
+    stub = pathlib.Path(_dbmux.__file__).with_name("_dbmux.pyi")
+    assert stub.exists() and stub.with_name("py.typed").exists()
+    tree = ast.parse(stub.read_text())
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef):
+            cls = getattr(_dbmux, node.name)
+            for item in node.body:
+                name = getattr(item, "name", None) or getattr(getattr(item, "target", None), "id", None)
+                if name and name != "__new__":
+                    assert hasattr(cls, name), f"{node.name}.{name} is in the stub, not in the extension"
+            public = {n for n in dir(cls) if not n.startswith("__")}
+            stubbed = {getattr(i, "name", None) or getattr(getattr(i, "target", None), "id", None) for i in node.body}
+            assert public <= stubbed, f"{node.name}: {sorted(public - stubbed)} lack stubs"
+        elif isinstance(node, ast.FunctionDef):
+            assert callable(getattr(_dbmux, node.name)), node.name
+    functions = {n for n in dir(_dbmux) if not n.startswith("_") and callable(getattr(_dbmux, n))}
+    stubbed = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    assert functions <= stubbed, sorted(functions - stubbed)
