@@ -25,8 +25,19 @@ pub(crate) enum Word {
 
 /// Statements that start no implicit transaction.
 const NO_IMPLICIT_TX: &[&str] = &[
-    "SELECT", "WITH", "VALUES", "SHOW", "EXPLAIN", "PRAGMA", "BEGIN", "START", "SAVEPOINT",
-    "RELEASE", "SET", "ANALYZE", "VACUUM",
+    "SELECT",
+    "WITH",
+    "VALUES",
+    "SHOW",
+    "EXPLAIN",
+    "PRAGMA",
+    "BEGIN",
+    "START",
+    "SAVEPOINT",
+    "RELEASE",
+    "SET",
+    "ANALYZE",
+    "VACUUM",
 ];
 
 /// The first word of a statement, after whitespace and comments, as a

@@ -143,7 +143,11 @@ impl Cursor {
             st.buf = sink;
             let list = list?;
             st.len = list.len();
-            st.first = if st.len > 0 { Some(list.get_item(0)?.unbind()) } else { None };
+            st.first = if st.len > 0 {
+                Some(list.get_item(0)?.unbind())
+            } else {
+                None
+            };
             st.rows = Some(list.unbind());
         } else {
             st.buf = sink;

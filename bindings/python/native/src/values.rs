@@ -225,8 +225,12 @@ fn converter(py: Python<'_>, decl: &str) -> PyResult<Option<Py<PyAny>>> {
 fn to_object(py: Python<'_>, bytes: &[u8], c: Cell) -> Py<PyAny> {
     match c {
         Cell::Null => py.None(),
-        Cell::Int(i) => i.into_pyobject(py).map_or_else(|e| match e {}, |o| o.into_any().unbind()),
-        Cell::Real(r) => r.into_pyobject(py).map_or_else(|e| match e {}, |o| o.into_any().unbind()),
+        Cell::Int(i) => i
+            .into_pyobject(py)
+            .map_or_else(|e| match e {}, |o| o.into_any().unbind()),
+        Cell::Real(r) => r
+            .into_pyobject(py)
+            .map_or_else(|e| match e {}, |o| o.into_any().unbind()),
         Cell::Text(at, n) => {
             // it was a &str when it was kept
             let s = std::str::from_utf8(&bytes[at..at + n]).unwrap_or_default();
