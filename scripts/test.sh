@@ -21,13 +21,21 @@ CDB=$(mktemp -d)
 scripts/with-test-postgres.sh bash -c 'scripts/test-c.sh "sqlite:///$0/c.db" "$DBMUX_TEST_PG_URL?sslmode=require"' "$CDB"
 rm -rf "$CDB"
 
-echo "== Python: pip install ./bindings/python into a fresh venv (it builds the Rust library), then pytest on SQLite and PostgreSQL"
-# The bundled libdbmux that scripts/test-c.sh kept aside: the second-copy test loads it beside sqlite3.
+echo "== Python: pip install ./bindings/python into a fresh venv (maturin builds the compiled core), then pytest on SQLite and PostgreSQL"
+# The bundled libdbmux that scripts/test-c.sh kept aside: the hidden-copy test loads it beside dbmux.
 export DBMUX_TEST_BUNDLED_LIBRARY=$ROOT/target/c-tests/bundled/libdbmux.so
 VENV=$ROOT/target/py-venv
 rm -rf "$VENV"
 python3 -m venv "$VENV"
 "$VENV/bin/pip" install --quiet --disable-pip-version-check "./bindings/python[test]"
+# `pip wheel` makes the wheel; one built with its own SQLite, unpacked, is
+# what the second-copy test imports beside the sqlite3 module.
+PYB=$ROOT/target/py-bundled
+rm -rf "$PYB"
+MATURIN_PEP517_ARGS="--features bundled" "$VENV/bin/pip" wheel --quiet --disable-pip-version-check \
+  --no-deps -w "$PYB/wheel" ./bindings/python
+"$VENV/bin/python" -m zipfile -e "$PYB"/wheel/dbmux-*.whl "$PYB/site"
+export DBMUX_TEST_BUNDLED_PACKAGE=$PYB/site
 scripts/with-test-postgres.sh scripts/with-test-replicas.sh \
   bash -c 'cd bindings/python/tests && "$0/bin/python" -m pytest -q -p no:cacheprovider' "$VENV"
 

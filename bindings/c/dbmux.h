@@ -487,35 +487,6 @@ enum dbmux_status dbmux_migration_status(const struct dbmux_manager *mgr,
                                          char **status_json);
 
 /**
- * For the Python binding: the result's columns and all rows from the
- * cursor on, as CPython `marshal` bytes of
- * `(((name, decltype or None), ...), [(value, ...), ...], rows_affected)`, and moves the
- * cursor past the last row. `*out` (`*len` bytes) is owned by the caller:
- * free it with `dbmux_bytes_free`. One thread at a time per result.
- */
-enum dbmux_status dbmux_result_pymarshal(struct dbmux_result *r, uint8_t **out, size_t *len);
-
-/**
- * For the Python binding: runs a statement like `dbmux_query` and returns
- * the whole result at once as CPython `marshal` bytes of
- * `(((name, decltype or None), ...), [(value, ...), ...], rows_affected)`.
- * `*out` (`*len` bytes) is owned by the caller: free it with
- * `dbmux_bytes_free`. One thread at a time per connection.
- */
-enum dbmux_status dbmux_query_pymarshal(struct dbmux_conn *conn,
-                                        const char *sql,
-                                        const struct dbmux_value *params,
-                                        size_t n,
-                                        uint8_t **out,
-                                        size_t *len);
-
-/**
- * Frees bytes returned by dbmux (`dbmux_result_pymarshal`), given their
- * length. NULL is accepted. Any thread.
- */
-void dbmux_bytes_free(uint8_t *p, size_t len);
-
-/**
  * The number of columns (also for a result without rows).
  * Thread: One thread at a time per result.
  */

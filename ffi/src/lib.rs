@@ -13,7 +13,6 @@ mod logging; // dbmux_set_log_callback
 mod maintenance; // dbmux_backup, dbmux_restore (SQLite)
 mod manager; // dbmux_manager_*, dbmux_global*, health and debug JSON
 mod migrate; // dbmux_migrate_dir, dbmux_migration_status
-mod python; // for the Python package only: results as marshal bytes
 mod result; // dbmux_result_*
 mod status; // dbmux_status, dbmux_status_name
 mod values; // dbmux_value and its checked type tag
@@ -25,7 +24,6 @@ pub use logging::*;
 pub use maintenance::*;
 pub use manager::*;
 pub use migrate::*;
-pub use python::*;
 pub use result::*;
 pub use status::*;
 pub use values::*;

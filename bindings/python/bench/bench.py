@@ -21,7 +21,7 @@ import time
 
 import dbmux
 
-ROUNDS = int(os.environ.get("DBMUX_BENCH_ROUNDS", "5"))
+ROUNDS = int(os.environ.get("DBMUX_BENCH_ROUNDS", "3" if os.environ.get("DBMUX_BENCH_QUICK") == "1" else "11"))
 QUICK = os.environ.get("DBMUX_BENCH_QUICK") == "1"
 LOOP = 2_000 if QUICK else 20_000
 ROWS = 1_000 if QUICK else 10_000
@@ -154,7 +154,8 @@ def pg_bench(url):
 
 
 def main():
-    targets = {"select1 vs sqlite3": 0.8, "select1 vs SQLAlchemy": 2.0, "fetchall vs psycopg2": 1.0}
+    targets = {"select1 vs sqlite3": 0.8, "fetchall vs sqlite3": 1.5, "select1 vs SQLAlchemy": 4.0,
+               "select1 vs psycopg2": 1.0, "fetchall vs psycopg2": 1.2}
     with tempfile.TemporaryDirectory() as tmp:
         results = sqlite_bench(tmp)
     url = os.environ.get("DBMUX_TEST_PG_URL")

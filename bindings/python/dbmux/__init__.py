@@ -1,5 +1,5 @@
 """dbmux: a PEP 249 (DB-API 2.0) driver for SQLite and PostgreSQL, pooled by
-the dbmux Rust connection manager through its C library.
+the dbmux Rust connection manager, compiled in (PyO3).
 
     import dbmux
     with dbmux.connect("sqlite:///app.db") as conn:      # or connect() for DATABASE_URL
@@ -13,10 +13,10 @@ thread at a time.
 
 The package is thin: every behaviour (pooling, transactions and the rule for
 a COMMIT whose outcome is unknown, health caching, error codes) lives in the
-Rust core and is reached through libdbmux. Modules: `_ffi` (the library and
-its functions), `_native` (the base class owning a native handle), `_errors`,
-`_types`, `_params`, `_sql`, `_manager`, `_connection`, `_cursor`,
-`_logging`, `_version`.
+Rust core, reached through the compiled extension `_dbmux` (PyO3), which also
+runs the connection, the cursor and its fetches. Modules: `_dbmux` (compiled),
+`_errors`, `_types`, `_manager`, `_connection`, `_cursor`, `_logging`,
+`_version`.
 """
 
 from . import _logging  # noqa: F401 - installs the log bridge

@@ -7,8 +7,8 @@ class Warning(Exception):  # noqa: A001 - the name is required by PEP 249
     """Important warnings (PEP 249)."""
 
 
-# status number -> the Rust ErrorCode name ("invalid_url", ...), read from the
-# library's dbmux_status_name() when it loads (_ffi), so the names exist once.
+# status number -> the Rust ErrorCode name ("invalid_url", ...), from the
+# compiled core's table, so the names exist once.
 NAMES = {}
 
 
@@ -112,3 +112,11 @@ INVALID_PARAMETER, TYPE_MISMATCH, MANAGER_CLOSED, MISUSE = 15, 13, 6, 17
 
 def from_status(status, message):
     return STATUS.get(status, InternalError)(message, status)
+
+
+def _load_names():
+    from . import _dbmux
+    NAMES.update(dict(_dbmux.status_names()))
+
+
+_load_names()

@@ -1,11 +1,11 @@
 """One SQLite per process: dbmux and the stdlib sqlite3 module write one
 database file at the same time, in one process, and nothing is lost.
 
-With two copies of SQLite in the process (a libdbmux built with `bundled`)
-the copies do not see each other's POSIX locks, and this test fails:
-`integrity_check` reports a malformed database, rows are missing, or the
-process dies of a bus error. Reproduce with
-`DBMUX_LIBRARY=<a bundled libdbmux.so> pytest test_one_sqlite.py`.
+With two copies of SQLite in the process (the package built with its own
+SQLite: `MATURIN_PEP517_ARGS="--features bundled"`) the copies do not see
+each other's POSIX locks, and this test fails: `integrity_check` reports a
+malformed database, rows are missing, or the process dies of a bus error.
+Reproduce with `PYTHONPATH=<an unpacked bundled wheel> pytest test_one_sqlite.py`.
 """
 
 import logging
@@ -48,6 +48,24 @@ def test_no_second_copy_warning_with_the_stdlib_module_loaded(tmp_path, caplog):
     assert not [r for r in caplog.records if "more than one SQLite" in r.getMessage()]
 
 
+def _needed(var, what):
+    value = os.environ.get(var)
+    if not value:
+        msg = f"{var} ({what}) is not set; scripts/test.sh sets it"
+        if os.environ.get("CI") == "true":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return value
+
+
+@pytest.fixture
+def bundled_package():
+    """The package built with its own SQLite (`--features bundled`), unpacked
+    (scripts/test.sh points DBMUX_TEST_BUNDLED_PACKAGE at it): skipped
+    visibly locally, a failure in CI."""
+    return _needed("DBMUX_TEST_BUNDLED_PACKAGE", "the dbmux package built with --features bundled")
+
+
 @pytest.fixture
 def bundled_library():
     """A libdbmux built with --features bundled (scripts/test.sh points
@@ -62,11 +80,10 @@ def bundled_library():
     return lib
 
 
-def test_a_bundled_library_beside_the_sqlite3_module_logs_one_warning(tmp_path, bundled_library):
-    """A libdbmux built with its own SQLite (`bundled`) in a process that
+def test_a_bundled_package_beside_the_sqlite3_module_logs_one_warning(tmp_path, bundled_package):
+    """The package built with its own SQLite (`bundled`) in a process that
     uses the stdlib sqlite3 module: the first open logs one WARN naming both
     copies, through Python logging."""
-    lib = bundled_library
     code = textwrap.dedent("""
         import logging, sqlite3, sys
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
@@ -78,7 +95,8 @@ def test_a_bundled_library_beside_the_sqlite3_module_logs_one_warning(tmp_path, 
         print(dbmux.sqlite_version(), sqlite3.sqlite_version)
     """)
     urls = [f"sqlite:///{tmp_path}/a.db", f"sqlite:///{tmp_path}/b.db"]
-    r = subprocess.run([sys.executable, "-c", code, *urls], env=dict(os.environ, DBMUX_LIBRARY=lib),
+    r = subprocess.run([sys.executable, "-c", code, *urls],
+                       env=dict(os.environ, PYTHONPATH=bundled_package),
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     warns = [line for line in r.stderr.splitlines() if "more than one SQLite library" in line]
@@ -86,8 +104,7 @@ def test_a_bundled_library_beside_the_sqlite3_module_logs_one_warning(tmp_path, 
     w = warns[0]
     assert w.startswith("WARNING dbmux.sqlite "), w
     mine, stdlib = r.stdout.split()
-    assert f"dbmux runs on SQLite {mine} in {os.path.realpath(lib)}" in w or \
-        f"dbmux runs on SQLite {mine} in {lib}" in w, w
+    assert f"dbmux runs on SQLite {mine} in " in w and "_dbmux.abi3.so" in w, w
     assert f"libsqlite3.so.0 (SQLite {stdlib})" in w, w
     assert "link a single SQLite" in w, w
 

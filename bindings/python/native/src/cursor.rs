@@ -1,0 +1,377 @@
+//! `Cursor`: PEP 249's cursor. `execute` runs the statement with the GIL
+//! released and keeps the whole result as Python tuples; the fetches are
+//! then slices of it.
+
+use std::sync::{Mutex, MutexGuard};
+
+use pyo3::prelude::*;
+use pyo3::sync::MutexExt;
+use pyo3::types::{PyList, PyString, PyTuple};
+
+use crate::connection::{first_word, Connection, Word};
+use crate::errors::{programming_error, status_error, INVALID_PARAMETER, MISUSE};
+use crate::values::{params, rows, Collected};
+
+#[derive(Default)]
+struct State {
+    /// The rows of the last query; `None` when the statement returned none.
+    rows: Option<Py<PyList>>,
+    /// How many rows `rows` has.
+    len: usize,
+    /// Its first row (for the description's type codes).
+    first: Option<Py<PyAny>>,
+    pos: usize,
+    executed: bool,
+    closed: bool,
+    rowcount: i64,
+    lastrowid: Option<i64>,
+    arraysize: usize,
+    description: Option<Py<PyAny>>,
+    /// The buffer results are read into, kept between statements.
+    buf: Collected,
+}
+
+/// A PEP 249 cursor.
+#[pyclass(subclass, frozen, module = "dbmux._dbmux")]
+pub struct Cursor {
+    conn: Py<Connection>,
+    state: Mutex<State>,
+}
+
+fn misuse(py: Python<'_>, msg: &str) -> PyErr {
+    programming_error(py, MISUSE, msg)
+}
+
+impl Cursor {
+    pub(crate) fn new(conn: Py<Connection>) -> Cursor {
+        Cursor {
+            conn,
+            state: Mutex::new(State {
+                rowcount: -1,
+                arraysize: 1,
+                ..State::default()
+            }),
+        }
+    }
+
+    fn lock(&self, py: Python<'_>) -> MutexGuard<'_, State> {
+        match self.state.try_lock() {
+            Ok(g) => g,
+            Err(_) => self
+                .state
+                .lock_py_attached(py)
+                .unwrap_or_else(|e| e.into_inner()),
+        }
+    }
+
+    fn check(&self, py: Python<'_>, st: &State) -> PyResult<()> {
+        if st.closed {
+            return Err(misuse(py, "cannot operate on a closed cursor"));
+        }
+        Ok(())
+    }
+
+    /// The rows to fetch from, after the PEP 249 checks.
+    fn available<'a>(&self, py: Python<'_>, st: &'a mut State) -> PyResult<&'a mut State> {
+        self.check(py, st)?;
+        if self.conn.get().closed(py) {
+            return Err(Connection::closed_error(py));
+        }
+        if !st.executed {
+            return Err(misuse(
+                py,
+                "no statement was executed on this cursor; call execute() first",
+            ));
+        }
+        if st.rows.is_none() {
+            return Err(misuse(
+                py,
+                "the last statement returned no rows to fetch (it was not a query)",
+            ));
+        }
+        Ok(st)
+    }
+
+    /// `execute` on an already locked cursor.
+    fn run(&self, py: Python<'_>, st: &mut State, sql: &str, p: Vec<dbmux::Value>) -> PyResult<()> {
+        let conn = self.conn.get();
+        let mut cs = conn.lock(py);
+        if cs.conn.is_none() {
+            return Err(Connection::closed_error(py));
+        }
+        st.executed = true;
+        st.rows = None;
+        st.len = 0;
+        st.first = None;
+        st.pos = 0;
+        st.description = None;
+        st.rowcount = -1;
+        st.lastrowid = None;
+        Connection::begin_if_needed(py, &mut cs, sql)?;
+        let c = cs
+            .conn
+            .as_mut()
+            .ok_or_else(|| Connection::closed_error(py))?;
+        let sqlite = conn.sqlite;
+        let mut sink = std::mem::take(&mut st.buf);
+        sink.clear();
+        let r = py.detach(|| {
+            let affected = c.query_into(sql, &p, &mut sink)?;
+            if sink.fresh {
+                sink.columns.clear();
+            }
+            let last_id = if sqlite
+                && sink.columns.is_empty()
+                && matches!(first_word(sql), Word::Insert | Word::Replace)
+            {
+                Some(c.last_insert_id()?)
+            } else {
+                None
+            };
+            Ok::<_, dbmux::Error>((affected, last_id))
+        });
+        drop(cs);
+        let (affected, last_id) = match r {
+            Ok(v) => v,
+            Err(e) => {
+                st.buf = sink;
+                return Err(crate::errors::to_py(py, e));
+            }
+        };
+        if !sink.columns.is_empty() {
+            let list = rows(py, &sink);
+            st.buf = sink;
+            let list = list?;
+            st.len = list.len();
+            st.first = if st.len > 0 {
+                Some(list.get_item(0)?.unbind())
+            } else {
+                None
+            };
+            st.rows = Some(list.unbind());
+        } else {
+            st.buf = sink;
+            st.rowcount = affected.min(i64::MAX as u64) as i64;
+        }
+        st.lastrowid = last_id;
+        Ok(())
+    }
+}
+
+/// The type code of a column without a declared type: from its first value.
+fn expr_type(first: Option<&Bound<'_, PyAny>>) -> Option<&'static str> {
+    let v = first?;
+    if v.is_none() {
+        None
+    } else if v.is_instance_of::<pyo3::types::PyInt>() || v.is_instance_of::<pyo3::types::PyFloat>()
+    {
+        Some("NUMERIC")
+    } else if v.is_instance_of::<pyo3::types::PyBytes>() {
+        Some("BLOB")
+    } else {
+        Some("TEXT")
+    }
+}
+
+#[pymethods]
+impl Cursor {
+    #[new]
+    fn py_new(conn: &Bound<'_, Connection>) -> PyResult<Cursor> {
+        Connection::cursor(conn)
+    }
+
+    /// The connection this cursor runs on.
+    #[getter]
+    fn connection(&self, py: Python<'_>) -> Py<Connection> {
+        self.conn.clone_ref(py)
+    }
+
+    #[getter]
+    fn arraysize(&self, py: Python<'_>) -> usize {
+        self.lock(py).arraysize
+    }
+
+    #[setter]
+    fn set_arraysize(&self, py: Python<'_>, n: usize) {
+        self.lock(py).arraysize = n;
+    }
+
+    #[getter]
+    fn rowcount(&self, py: Python<'_>) -> i64 {
+        self.lock(py).rowcount
+    }
+
+    #[getter]
+    fn lastrowid(&self, py: Python<'_>) -> Option<i64> {
+        self.lock(py).lastrowid
+    }
+
+    /// PEP 249's description: a 7-tuple per column (name, type code, and
+    /// five Nones); the type code is the declared type, else one read from
+    /// the first value. `None` after a statement that returned no rows.
+    #[getter]
+    fn description(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        let mut st = self.lock(py);
+        if st.rows.is_none() {
+            return Ok(None);
+        }
+        if let Some(d) = &st.description {
+            return Ok(Some(d.clone_ref(py)));
+        }
+        let first = st.first.as_ref().map(|t| t.bind(py).clone());
+        let mut items = Vec::with_capacity(st.buf.columns.len());
+        for (i, c) in st.buf.columns.iter().enumerate() {
+            let code: Py<PyAny> = match &c.decl_type {
+                Some(d) => PyString::new(py, d).into_any().unbind(),
+                None => {
+                    let v = first.as_ref().map(|t| t.get_item(i)).transpose()?;
+                    match expr_type(v.as_ref()) {
+                        Some(t) => PyString::new(py, t).into_any().unbind(),
+                        None => py.None(),
+                    }
+                }
+            };
+            let none = || py.None();
+            items.push(PyTuple::new(
+                py,
+                [
+                    PyString::new(py, &c.name).into_any().unbind(),
+                    code,
+                    none(),
+                    none(),
+                    none(),
+                    none(),
+                    none(),
+                ],
+            )?);
+        }
+        let d = PyList::new(py, items)?.into_any().unbind();
+        st.description = Some(d.clone_ref(py));
+        Ok(Some(d))
+    }
+
+    #[pyo3(signature = (sql, params=None))]
+    pub(crate) fn execute<'py>(
+        slf: &Bound<'py, Self>,
+        sql: &Bound<'py, PyAny>,
+        params: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, Self>> {
+        let py = slf.py();
+        let this = slf.get();
+        let mut st = this.lock(py);
+        this.check(py, &st)?;
+        let Ok(sql) = sql.cast::<PyString>() else {
+            return Err(status_error(py, INVALID_PARAMETER, "the SQL must be a str"));
+        };
+        let p = self::params(py, params)?;
+        this.run(py, &mut st, sql.to_str()?, p)?;
+        Ok(slf.clone())
+    }
+
+    /// Runs `sql` once per parameter sequence; `rowcount` is the total.
+    fn executemany<'py>(
+        slf: &Bound<'py, Self>,
+        sql: &Bound<'py, PyAny>,
+        seq_of_params: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, Self>> {
+        let py = slf.py();
+        let this = slf.get();
+        let mut st = this.lock(py);
+        this.check(py, &st)?;
+        let Ok(sql) = sql.cast::<PyString>() else {
+            return Err(status_error(py, INVALID_PARAMETER, "the SQL must be a str"));
+        };
+        let sql = sql.to_str()?;
+        let mut total = 0i64;
+        for p in seq_of_params.try_iter()? {
+            let p = self::params(py, Some(&p?))?;
+            this.run(py, &mut st, sql, p)?;
+            if st.rowcount > 0 {
+                total += st.rowcount;
+            }
+        }
+        st.rowcount = total;
+        Ok(slf.clone())
+    }
+
+    fn fetchone(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        let mut g = self.lock(py);
+        let st = self.available(py, &mut g)?;
+        if st.pos >= st.len {
+            return Ok(None);
+        }
+        let row = match &st.rows {
+            Some(r) => r.bind(py).get_item(st.pos)?.unbind(),
+            None => return Ok(None),
+        };
+        st.pos += 1;
+        Ok(Some(row))
+    }
+
+    #[pyo3(signature = (size=None))]
+    fn fetchmany<'py>(&self, py: Python<'py>, size: Option<usize>) -> PyResult<Bound<'py, PyList>> {
+        let mut g = self.lock(py);
+        let st = self.available(py, &mut g)?;
+        let size = size.unwrap_or(st.arraysize);
+        let end = (st.pos + size).min(st.len);
+        let out = match &st.rows {
+            Some(r) => r.bind(py).get_slice(st.pos, end),
+            None => PyList::empty(py),
+        };
+        st.pos = end;
+        Ok(out)
+    }
+
+    fn fetchall<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let mut g = self.lock(py);
+        let st = self.available(py, &mut g)?;
+        let out = match &st.rows {
+            // all of it: the list itself, and the cursor keeps an empty one
+            Some(r) if st.pos == 0 => {
+                let all = r.bind(py).clone();
+                st.rows = Some(PyList::empty(py).unbind());
+                all
+            }
+            Some(r) => r.bind(py).get_slice(st.pos, st.len),
+            None => PyList::empty(py),
+        };
+        st.pos = st.len;
+        Ok(out)
+    }
+
+    fn close(&self, py: Python<'_>) {
+        let mut st = self.lock(py);
+        st.rows = None;
+        st.closed = true;
+    }
+
+    /// Accepted and ignored (PEP 249).
+    fn setinputsizes(&self, _sizes: &Bound<'_, PyAny>) {}
+
+    /// Accepted and ignored (PEP 249).
+    #[pyo3(signature = (_size, _column=None))]
+    fn setoutputsize(&self, _size: &Bound<'_, PyAny>, _column: Option<&Bound<'_, PyAny>>) {}
+
+    fn __iter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        self.fetchone(py)
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        _t: Option<&Bound<'_, PyAny>>,
+        _v: Option<&Bound<'_, PyAny>>,
+        _tb: Option<&Bound<'_, PyAny>>,
+    ) -> bool {
+        self.close(py);
+        false
+    }
+}

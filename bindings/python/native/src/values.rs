@@ -1,0 +1,278 @@
+//! Python values to dbmux values (parameters), and results to Python rows.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use dbmux::{Column, RowSink, Value, ValueRef};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBool, PyByteArray, PyBytes, PyFloat, PyInt, PyList, PyString, PyTuple};
+
+use crate::errors::{status_error, INVALID_PARAMETER, TYPE_MISMATCH};
+
+/// Python types the parameters may hold beyond the built-in scalars.
+struct Kinds {
+    datetime: Py<PyAny>,
+    date: Py<PyAny>,
+    time: Py<PyAny>,
+    decimal: Py<PyAny>,
+    memoryview: Py<PyAny>,
+}
+
+static KINDS: PyOnceLock<Kinds> = PyOnceLock::new();
+
+fn kinds(py: Python<'_>) -> PyResult<&Kinds> {
+    KINDS.get_or_try_init(py, || -> PyResult<Kinds> {
+        let dt = py.import("datetime")?;
+        Ok(Kinds {
+            datetime: dt.getattr("datetime")?.unbind(),
+            date: dt.getattr("date")?.unbind(),
+            time: dt.getattr("time")?.unbind(),
+            decimal: py.import("decimal")?.getattr("Decimal")?.unbind(),
+            memoryview: py.import("builtins")?.getattr("memoryview")?.unbind(),
+        })
+    })
+}
+
+fn unsupported(py: Python<'_>, i: usize, v: &Bound<'_, PyAny>) -> PyErr {
+    let name = v
+        .get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".into());
+    status_error(
+        py,
+        INVALID_PARAMETER,
+        &format!(
+            "parameter {}: values of type {name} are not supported; use None, int, float, str, \
+             bytes, bool, date, time, datetime or Decimal",
+            i + 1
+        ),
+    )
+}
+
+/// One parameter.
+fn value(py: Python<'_>, i: usize, v: &Bound<'_, PyAny>) -> PyResult<Value> {
+    if v.is_none() {
+        return Ok(Value::Null);
+    }
+    if let Ok(b) = v.cast::<PyBool>() {
+        return Ok(Value::Integer(i64::from(b.is_true())));
+    }
+    if v.is_instance_of::<PyInt>() {
+        return match v.extract::<i64>() {
+            Ok(n) => Ok(Value::Integer(n)),
+            Err(_) => Err(status_error(
+                py,
+                TYPE_MISMATCH,
+                &format!("parameter {}: integer {v} does not fit in 64 bits", i + 1),
+            )),
+        };
+    }
+    if let Ok(f) = v.cast::<PyFloat>() {
+        return Ok(Value::Real(f.value()));
+    }
+    if let Ok(s) = v.cast::<PyString>() {
+        return Ok(Value::Text(s.to_str()?.to_owned()));
+    }
+    if let Ok(b) = v.cast::<PyBytes>() {
+        return Ok(Value::Blob(b.as_bytes().to_vec()));
+    }
+    if let Ok(b) = v.cast::<PyByteArray>() {
+        return Ok(Value::Blob(b.to_vec()));
+    }
+    let k = kinds(py)?;
+    if v.is_instance(k.memoryview.bind(py))? {
+        return Ok(Value::Blob(v.call_method0("tobytes")?.extract()?));
+    }
+    if v.is_instance(k.datetime.bind(py))? {
+        return Ok(Value::Text(v.call_method1("isoformat", (" ",))?.extract()?));
+    }
+    if v.is_instance(k.date.bind(py))? || v.is_instance(k.time.bind(py))? {
+        return Ok(Value::Text(v.call_method0("isoformat")?.extract()?));
+    }
+    if v.is_instance(k.decimal.bind(py))? {
+        return Ok(Value::Text(v.str()?.to_str()?.to_owned()));
+    }
+    Err(unsupported(py, i, v))
+}
+
+/// The parameters of a statement: a sequence (tuple or list) in `?` order.
+pub(crate) fn params(py: Python<'_>, p: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Value>> {
+    let Some(p) = p else {
+        return Ok(Vec::new());
+    };
+    if p.is_none() {
+        return Ok(Vec::new());
+    }
+    if let Ok(t) = p.cast::<PyTuple>() {
+        return t
+            .iter()
+            .enumerate()
+            .map(|(i, v)| value(py, i, &v))
+            .collect();
+    }
+    if let Ok(l) = p.cast::<PyList>() {
+        return l
+            .iter()
+            .enumerate()
+            .map(|(i, v)| value(py, i, &v))
+            .collect();
+    }
+    let is_seq = !p.is_instance_of::<PyString>()
+        && !p.is_instance_of::<PyBytes>()
+        && p.hasattr("__len__")?
+        && p.hasattr("__getitem__")?;
+    if !is_seq {
+        return Err(status_error(
+            py,
+            INVALID_PARAMETER,
+            "parameters must be a sequence (tuple or list) of values, in ? order",
+        ));
+    }
+    let n = p.len()?;
+    (0..n).map(|i| value(py, i, &p.get_item(i)?)).collect()
+}
+
+/// One cell of a result, its text or bytes in [`Collected::bytes`].
+#[derive(Clone, Copy)]
+pub(crate) enum Cell {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(usize, usize),
+    Blob(usize, usize),
+}
+
+/// A result as it is read, without the GIL: the columns, then the cells
+/// row after row, their text and bytes in one buffer (one allocation for
+/// the whole result instead of one per value).
+#[derive(Default)]
+pub(crate) struct Collected {
+    pub columns: Vec<Column>,
+    pub cells: Vec<Cell>,
+    pub bytes: Vec<u8>,
+    pub rows: usize,
+    /// No `columns` call yet for this statement (`columns` is then stale).
+    pub fresh: bool,
+}
+
+impl Collected {
+    /// Empties it for the next statement, keeping its allocations (and
+    /// its columns, which the next result often has again).
+    pub(crate) fn clear(&mut self) {
+        self.cells.clear();
+        self.bytes.clear();
+        self.rows = 0;
+        self.fresh = true;
+    }
+}
+
+impl RowSink for Collected {
+    fn columns(&mut self, columns: &[Column]) {
+        if self.columns != columns {
+            self.columns = columns.to_vec();
+        }
+        self.fresh = false;
+    }
+    fn value(&mut self, v: ValueRef<'_>) {
+        let mut keep = |b: &[u8]| {
+            let at = self.bytes.len();
+            self.bytes.extend_from_slice(b);
+            (at, b.len())
+        };
+        let cell = match v {
+            ValueRef::Null => Cell::Null,
+            ValueRef::Integer(i) => Cell::Int(i),
+            ValueRef::Real(r) => Cell::Real(r),
+            ValueRef::Text(t) => {
+                let (at, n) = keep(t.as_bytes());
+                Cell::Text(at, n)
+            }
+            ValueRef::Blob(b) => {
+                let (at, n) = keep(b);
+                Cell::Blob(at, n)
+            }
+        };
+        self.cells.push(cell);
+    }
+    fn end_row(&mut self) {
+        self.rows += 1;
+    }
+}
+
+/// The converters of declared types (`dbmux._types.converter`), asked once
+/// per declared type name.
+static CONVERTERS: PyOnceLock<Mutex<HashMap<String, Option<Py<PyAny>>>>> = PyOnceLock::new();
+
+fn converter(py: Python<'_>, decl: &str) -> PyResult<Option<Py<PyAny>>> {
+    let cache = CONVERTERS.get_or_init(py, || Mutex::new(HashMap::new()));
+    if let Some(c) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(decl) {
+        return Ok(c.as_ref().map(|c| c.clone_ref(py)));
+    }
+    let f = py
+        .import("dbmux._types")?
+        .getattr("converter")?
+        .call1((decl,))?;
+    let f = if f.is_none() { None } else { Some(f.unbind()) };
+    cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(decl.to_string(), f.as_ref().map(|c| c.clone_ref(py)));
+    Ok(f)
+}
+
+fn to_object(py: Python<'_>, bytes: &[u8], c: Cell) -> Py<PyAny> {
+    match c {
+        Cell::Null => py.None(),
+        Cell::Int(i) => i
+            .into_pyobject(py)
+            .map_or_else(|e| match e {}, |o| o.into_any().unbind()),
+        Cell::Real(r) => r
+            .into_pyobject(py)
+            .map_or_else(|e| match e {}, |o| o.into_any().unbind()),
+        Cell::Text(at, n) => {
+            // it was a &str when it was kept
+            let s = std::str::from_utf8(&bytes[at..at + n]).unwrap_or_default();
+            PyString::new(py, s).into_any().unbind()
+        }
+        Cell::Blob(at, n) => PyBytes::new(py, &bytes[at..at + n]).into_any().unbind(),
+    }
+}
+
+/// The rows of a result as tuples, with the declared types' conversions
+/// (SQLite `DATE` text to `datetime.date`, ...).
+pub(crate) fn rows<'py>(py: Python<'py>, c: &Collected) -> PyResult<Bound<'py, PyList>> {
+    let n = c.columns.len();
+    let mut convs = Vec::with_capacity(n);
+    let mut any = false;
+    for col in &c.columns {
+        let f = match &col.decl_type {
+            Some(d) => converter(py, d)?,
+            None => None,
+        };
+        any |= f.is_some();
+        convs.push(f);
+    }
+    let mut out = Vec::with_capacity(c.rows);
+    if n == 0 {
+        return Ok(PyList::empty(py));
+    }
+    let bytes = &c.bytes[..];
+    for row in c.cells.chunks_exact(n) {
+        if !any {
+            out.push(PyTuple::new(py, row.iter().map(|&v| to_object(py, bytes, v)))?.unbind());
+            continue;
+        }
+        let mut cells = Vec::with_capacity(n);
+        for (&v, conv) in row.iter().zip(&convs) {
+            let o = to_object(py, bytes, v);
+            cells.push(match conv {
+                Some(f) if !matches!(v, Cell::Null) => f.bind(py).call1((o,))?.unbind(),
+                _ => o,
+            });
+        }
+        out.push(PyTuple::new(py, cells)?.unbind());
+    }
+    PyList::new(py, out)
+}
