@@ -11,6 +11,15 @@ use std::time::{Duration, Instant};
 
 use dbmux::{params, Config, ErrorCode, Manager};
 
+/// The tests of this file run one at a time: the fairness test measures
+/// waits of a few milliseconds, which the other tests' threads (on a
+/// 2-core machine) would stretch.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn file_url(dir: &tempfile::TempDir, name: &str) -> String {
     format!("sqlite:///{}", dir.path().join(name).display())
 }
@@ -24,6 +33,7 @@ fn file_url(dir: &tempfile::TempDir, name: &str) -> String {
 /// CI machine, and the benchmark measures both figures tightly.
 #[test]
 fn waiters_are_served_first_come_first_served() {
+    let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let mgr = Manager::new(
         Config::builder()
@@ -103,6 +113,7 @@ fn waiters_are_served_first_come_first_served() {
 /// The line's counters move while threads wait, in the JSON too.
 #[test]
 fn waiting_threads_are_counted() {
+    let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let mgr = Manager::new(
         Config::builder()
@@ -137,6 +148,7 @@ fn waiting_threads_are_counted() {
 /// down, at once.
 #[test]
 fn shutdown_ends_the_wait() {
+    let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let mgr = Manager::new(
         Config::builder()
@@ -170,6 +182,7 @@ fn shutdown_ends_the_wait() {
 /// every waiting checkout, with their codes.
 #[test]
 fn permanent_sqlite_errors_are_told_at_once() {
+    let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("garbage.db"),
@@ -233,6 +246,7 @@ fn permanent_sqlite_errors_are_told_at_once() {
 #[test]
 #[cfg(feature = "postgres")]
 fn connect_warnings_are_rate_limited() {
+    let _serial = one_at_a_time();
     common::logs::capture();
     let port = common::closed_port(); // connects are refused
     let mgr = Manager::new(
@@ -272,6 +286,7 @@ fn connect_warnings_are_rate_limited() {
 #[test]
 #[cfg(feature = "postgres")]
 fn waiters_share_at_most_two_connection_attempts() {
+    let _serial = one_at_a_time();
     let port = common::closed_port(); // connects are refused
     let mgr = Manager::new(
         Config::builder()
