@@ -134,6 +134,13 @@ impl Connection {
         }
     }
 
+    /// A handle that interrupts the statement this connection runs, from
+    /// another thread (an async task that was cancelled, a watchdog): see
+    /// [`Interrupter`](crate::Interrupter). `None` on wasm32.
+    pub fn interrupter(&mut self) -> Option<crate::Interrupter> {
+        self.conn.native().interrupter()
+    }
+
     /// The backend of this connection.
     pub fn backend(&self) -> Backend {
         self.conn.native_ref().backend()
@@ -172,6 +179,14 @@ impl Connection {
     /// A write refused on a connection for reads says which call to use.
     #[cold]
     fn after_error(&mut self, e: Error) -> Error {
+        if e.code() == ErrorCode::StatementTimeout && self.conn.native().take_interrupted() {
+            return Error::new(
+                ErrorCode::Cancelled,
+                "the statement was interrupted (Interrupter::interrupt: a cancelled task or a \
+                 watchdog); its transaction, if any, is still open and should be rolled back",
+            )
+            .caused_by(e);
+        }
         if e.code() == ErrorCode::ConnectFailed {
             self.conn.native().after_connection_error(&self.shared);
         }

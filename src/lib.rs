@@ -104,6 +104,7 @@ pub use connection::{Connection, Transaction};
 pub use error::{Error, ErrorCode, Result};
 pub use global::{debug_info, global, health, init, is_initialized, shutdown};
 pub use manager::Manager;
+pub use native::Interrupter;
 pub use pool::RetryPolicy;
 #[cfg(feature = "sqlite")]
 pub use sqlite::sqlite_version;

@@ -4,13 +4,62 @@
 //! SQLite's and PostgreSQL's connections implement it; `Connection` reaches
 //! them through one dispatch point (`Pooled::native`).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::Result;
 use crate::pool::Shared;
 use crate::value::{RowSink, Value};
 
+/// Interrupts the statement running on one connection, from any thread:
+/// SQLite's `sqlite3_interrupt`, a PostgreSQL cancel request (a second,
+/// short connection to the server, as libpq's `PQcancel`). The interrupted
+/// statement fails (SQLite `SQLITE_INTERRUPT`, PostgreSQL `57014`); when
+/// nothing runs, nothing happens. From
+/// [`Connection::interrupter`](crate::Connection::interrupter).
+#[derive(Clone)]
+pub struct Interrupter(pub(crate) Arc<dyn Fn() + Send + Sync>);
+
+impl Interrupter {
+    /// Interrupts whatever statement the connection is running now. Does not
+    /// wait for it to end; on PostgreSQL it returns once the server has the
+    /// request (at most a few seconds, and without error if the server
+    /// cannot be reached: the statement then simply runs on).
+    pub fn interrupt(&self) {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for Interrupter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Interrupter")
+    }
+}
+
+/// Marks an interrupt as asked for, so that the statement's failure reads
+/// as [`ErrorCode::Cancelled`](crate::ErrorCode::Cancelled) rather than a
+/// timeout (both backends report an interrupt and a timeout alike).
+pub(crate) fn asked(
+    flag: &Arc<std::sync::atomic::AtomicBool>,
+    f: impl Fn() + Send + Sync + 'static,
+) -> Interrupter {
+    let flag = flag.clone();
+    Interrupter(Arc::new(move || {
+        flag.store(true, std::sync::atomic::Ordering::Release);
+        f()
+    }))
+}
+
 pub(crate) trait NativeConn {
+    /// What interrupts this connection's running statement from another
+    /// thread (`None`: the backend cannot).
+    fn interrupter(&mut self) -> Option<Interrupter> {
+        None
+    }
+    /// Whether an [`Interrupter`] was used since the last call (and forgets it).
+    fn take_interrupted(&mut self) -> bool {
+        false
+    }
     /// Which backend this is.
     fn backend(&self) -> crate::url::Backend;
     /// Runs one statement; the rows it changed.

@@ -25,6 +25,9 @@ use crate::error::{Error, ErrorCode};
 
 type Message = Option<Result<AsyncMessage, tokio_postgres::Error>>;
 
+/// How long a cancel request may take to reach the server.
+const CANCEL_WITHIN: Duration = Duration::from_secs(5);
+
 /// The connection half of tokio-postgres, with its stream types erased.
 trait Drive: Send {
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Message>;
@@ -54,6 +57,11 @@ pub struct PgClient {
     /// `None` only while being dropped (the client goes first, so that the
     /// connection sends Terminate).
     client: Option<tokio_postgres::Client>,
+    /// Sends this session's cancel request (a connection of its own to the
+    /// same server, with the same TLS settings).
+    cancel: std::sync::Arc<dyn Fn() + Send + Sync>,
+    /// A cancel was asked for (see `NativeConn::take_interrupted`).
+    interrupted: std::sync::Arc<AtomicBool>,
     driver: Mutex<Driver>,
     runtime: tokio::runtime::Runtime,
     /// How long one call may wait for the server (`DB_QUERY_TIMEOUT`).
@@ -147,9 +155,10 @@ impl PgClient {
         <T::TlsConnect as TlsConnect<Stream>>::Future: Send,
     {
         let runtime = runtime().map_err(Waited::Runtime)?;
-        let tls = tls
+        let session_tls = tls
             .make_tls_connect(endpoint.tls_name())
             .map_err(|e| Waited::TlsSetup(e.into()))?;
+        let tls_for_cancel = Mutex::new(tls);
         let (client, connection, socket) = outside_runtime(|| {
             runtime.block_on(async {
                 tokio::time::timeout(deadline, async {
@@ -158,7 +167,7 @@ impl PgClient {
                         .duplicate_fd()
                         .map_err(|e| Waited::Socket(SocketError::Io(e)))?;
                     let (client, connection) = config
-                        .connect_raw(stream, tls)
+                        .connect_raw(stream, session_tls)
                         .await
                         .map_err(Waited::Failed)?;
                     Ok::<_, Waited>((client, connection, socket))
@@ -169,8 +178,37 @@ impl PgClient {
         .map_err(|_| Waited::TimedOut(deadline))??;
         #[cfg(not(unix))]
         let _ = socket;
+        let token = client.cancel_token();
+        let target = endpoint.clone();
+        let cancel = std::sync::Arc::new(move || {
+            let tls = tls_for_cancel
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .make_tls_connect(target.tls_name());
+            let (Ok(tls), Ok(rt)) = (tls, self::runtime()) else {
+                return;
+            };
+            let sent = outside_runtime(|| {
+                rt.block_on(async {
+                    tokio::time::timeout(CANCEL_WITHIN, async {
+                        let stream = target.connect().await.ok()?;
+                        token.cancel_query_raw(stream, tls).await.ok()
+                    })
+                    .await
+                })
+            });
+            if !matches!(sent, Ok(Some(()))) {
+                log::warn!(
+                    target: "dbmux::postgres",
+                    "could not send a cancel request within {} s; the statement runs on",
+                    CANCEL_WITHIN.as_secs()
+                );
+            }
+        });
         Ok(PgClient {
             client: Some(client),
+            cancel,
+            interrupted: Default::default(),
             driver: Mutex::new(Box::new(connection)),
             runtime,
             timeout,
@@ -203,6 +241,17 @@ impl PgClient {
         return super::socket::peek(&self.socket);
         #[cfg(not(unix))]
         Readiness::Quiet
+    }
+
+    /// Sends this session's cancel request: what interrupts its running
+    /// statement from another thread.
+    pub(crate) fn canceller(&self) -> std::sync::Arc<dyn Fn() + Send + Sync> {
+        self.cancel.clone()
+    }
+
+    /// Set when an interrupt was asked for.
+    pub(crate) fn interrupted(&self) -> &std::sync::Arc<AtomicBool> {
+        &self.interrupted
     }
 
     /// The tokio-postgres client, to build futures for [`PgClient::block_on`].

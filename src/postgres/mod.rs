@@ -249,6 +249,20 @@ impl crate::native::NativeConn for PgConn {
         crate::url::Backend::Postgres
     }
 
+    fn interrupter(&mut self) -> Option<crate::native::Interrupter> {
+        let cancel = self.client().canceller();
+        Some(crate::native::asked(
+            self.client().interrupted(),
+            move || cancel(),
+        ))
+    }
+
+    fn take_interrupted(&mut self) -> bool {
+        self.client()
+            .interrupted()
+            .swap(false, std::sync::atomic::Ordering::AcqRel)
+    }
+
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
         execute(self, sql, params)
     }

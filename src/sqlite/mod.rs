@@ -60,6 +60,8 @@ pub(crate) struct SqliteConn {
     busy_timeout: Duration,
     /// The lane, while this connection writes.
     held: Option<Held>,
+    /// An interrupt was asked for (see `NativeConn::take_interrupted`).
+    interrupted: Arc<std::sync::atomic::AtomicBool>,
     /// Held across statements and transactions ([`NativeConn::hold_lane`]):
     /// not given back in autocommit mode.
     ///
@@ -176,6 +178,18 @@ impl Checked for SqliteConn {
 impl crate::native::NativeConn for SqliteConn {
     fn backend(&self) -> crate::url::Backend {
         crate::url::Backend::Sqlite
+    }
+
+    fn interrupter(&mut self) -> Option<crate::native::Interrupter> {
+        let h = self.conn.get_interrupt_handle();
+        Some(crate::native::asked(&self.interrupted, move || {
+            h.interrupt()
+        }))
+    }
+
+    fn take_interrupted(&mut self) -> bool {
+        self.interrupted
+            .swap(false, std::sync::atomic::Ordering::AcqRel)
     }
 
     #[inline]

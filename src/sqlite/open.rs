@@ -323,6 +323,7 @@ impl Open for SqliteManager {
             busy_timeout: self.spec.pragmas.busy_timeout,
             held: None,
             pinned: false,
+            interrupted: Default::default(),
             lane_timeout: self.lane.as_ref().map_or(Duration::ZERO, |l| l.timeout),
             lane_trace: self.lane.as_ref().is_some_and(|l| l.trace),
         })

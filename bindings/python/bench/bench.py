@@ -1,5 +1,7 @@
 """dbmux's Python driver against the usual drivers, measured in the same run.
 
+- `SELECT 1` awaited 5,000 times through `dbmux.aio` against aiosqlite
+  (SQLite) and beside asyncpg (PostgreSQL);
 - `SELECT 1` executed 20,000 times on one pooled connection, and a
   10,000-row x 5-column fetchall:
   - on SQLite, against the stdlib sqlite3;
@@ -19,7 +21,10 @@ import sys
 import tempfile
 import time
 
+import asyncio
+
 import dbmux
+import dbmux.aio
 
 ROUNDS = int(os.environ.get("DBMUX_BENCH_ROUNDS", "3" if os.environ.get("DBMUX_BENCH_QUICK") == "1" else "11"))
 QUICK = os.environ.get("DBMUX_BENCH_QUICK") == "1"
@@ -93,6 +98,86 @@ def sqlite_bench(tmp):
     return {"select1 vs sqlite3": m1["sqlite3"] / m1["dbmux"], "fetchall vs sqlite3": m2["sqlite3"] / m2["dbmux"]}
 
 
+ALOOP = 500 if QUICK else 5_000
+
+
+def aio_sqlite_bench(tmp):
+    """`SELECT 1` awaited: dbmux.aio against aiosqlite, each on one
+    connection, in one event loop."""
+    import aiosqlite
+    path = os.path.join(tmp, "aio.db")
+    sqlite3.connect(path).close()
+
+    async def setup():
+        mgr = dbmux.aio.Manager(f"sqlite:///{path}")
+        conn = await mgr.connect()
+        other = await aiosqlite.connect(path)
+        return mgr, conn, other
+
+    loop = asyncio.new_event_loop()
+    mgr, conn, other = loop.run_until_complete(setup())
+
+    async def dbmux_loop():
+        cur = conn.cursor()
+        for _ in range(ALOOP):
+            await cur.execute("SELECT 1")
+            await cur.fetchone()
+
+    async def aiosqlite_loop():
+        for _ in range(ALOOP):
+            async with other.execute("SELECT 1") as cur:
+                await cur.fetchone()
+
+    m = compare(f"SQLite, asyncio: SELECT 1 x {ALOOP}", {
+        "dbmux.aio": lambda: loop.run_until_complete(dbmux_loop()),
+        "aiosqlite": lambda: loop.run_until_complete(aiosqlite_loop())})
+
+    async def teardown():
+        await conn.close()
+        await mgr.close()
+        await other.close()
+    loop.run_until_complete(teardown())
+    loop.close()
+    return {"aio select1 vs aiosqlite": m["aiosqlite"] / m["dbmux.aio"]}
+
+
+def aio_pg_bench(url):
+    """`SELECT 1` awaited on PostgreSQL: dbmux.aio beside asyncpg (printed,
+    no target), each on one connection."""
+    import asyncpg
+    loop = asyncio.new_event_loop()
+
+    async def setup():
+        mgr = dbmux.aio.Manager(url)
+        conn = await mgr.connect()
+        other = await asyncpg.connect(url.split("?")[0], ssl=False)
+        return mgr, conn, other
+
+    mgr, conn, other = loop.run_until_complete(setup())
+
+    async def dbmux_loop():
+        cur = conn.cursor()
+        for _ in range(ALOOP):
+            await cur.execute("SELECT 1")
+            await cur.fetchone()
+
+    async def asyncpg_loop():
+        for _ in range(ALOOP):
+            await other.fetchrow("SELECT 1")
+
+    m = compare(f"PostgreSQL, asyncio: SELECT 1 x {ALOOP}", {
+        "dbmux.aio": lambda: loop.run_until_complete(dbmux_loop()),
+        "asyncpg": lambda: loop.run_until_complete(asyncpg_loop())})
+
+    async def teardown():
+        await conn.close()
+        await mgr.close()
+        await other.close()
+    loop.run_until_complete(teardown())
+    loop.close()
+    return {"aio select1 vs asyncpg": m["asyncpg"] / m["dbmux.aio"]}
+
+
 def pg_bench(url):
     import psycopg2
     import sqlalchemy
@@ -155,12 +240,14 @@ def pg_bench(url):
 
 def main():
     targets = {"select1 vs sqlite3": 0.8, "fetchall vs sqlite3": 1.5, "select1 vs SQLAlchemy": 4.0,
-               "select1 vs psycopg2": 1.0, "fetchall vs psycopg2": 1.2}
+               "select1 vs psycopg2": 1.0, "fetchall vs psycopg2": 1.2, "aio select1 vs aiosqlite": 3.0}
     with tempfile.TemporaryDirectory() as tmp:
         results = sqlite_bench(tmp)
+        results.update(aio_sqlite_bench(tmp))
     url = os.environ.get("DBMUX_TEST_PG_URL")
     if url:
         results.update(pg_bench(url + "?sslmode=disable"))
+        results.update(aio_pg_bench(url + "?sslmode=disable"))
     else:
         print("(PostgreSQL skipped: DBMUX_TEST_PG_URL is not set)")
     print("speed relative to the other driver (others' time / dbmux's time; higher is better for dbmux):")

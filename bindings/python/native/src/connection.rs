@@ -85,6 +85,9 @@ pub(crate) struct State {
 #[pyclass(subclass, frozen, module = "dbmux._dbmux")]
 pub struct Connection {
     state: Mutex<State>,
+    /// Interrupts its running statement without taking `state` (which the
+    /// thread running it holds).
+    interrupter: Option<dbmux::Interrupter>,
     readonly: bool,
     pub(crate) sqlite: bool,
     manager: Py<PyAny>,
@@ -160,7 +163,7 @@ impl Connection {
             },
         };
         let read = readonly || token.is_some();
-        let conn = py
+        let mut conn = py
             .detach(|| match &token {
                 Some(t) => t
                     .parse::<dbmux::WriteToken>()
@@ -170,6 +173,7 @@ impl Connection {
             })
             .or_raise(py)?;
         Ok(Connection {
+            interrupter: conn.interrupter(),
             sqlite: conn.backend() == dbmux::url::Backend::Sqlite,
             state: Mutex::new(State {
                 conn: Some(conn),
@@ -178,6 +182,16 @@ impl Connection {
             readonly: read,
             manager: manager.clone().into_any().unbind(),
         })
+    }
+
+    /// Interrupts the statement this connection runs now, from any thread
+    /// (SQLite's `sqlite3_interrupt`, a PostgreSQL cancel request); the
+    /// statement fails. `dbmux.aio` calls it for a cancelled task.
+    fn _interrupt(&self, py: Python<'_>) {
+        if let Some(i) = &self.interrupter {
+            let i = i.clone();
+            py.detach(move || i.interrupt());
+        }
     }
 
     /// True for a connection for reads (`connect(readonly=True)`).

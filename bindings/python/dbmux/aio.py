@@ -1,0 +1,274 @@
+"""asyncio for dbmux: the same pools, connections and cursors, awaited.
+
+    import dbmux.aio
+    async with await dbmux.aio.connect("sqlite:///app.db") as conn:
+        cur = await conn.execute("SELECT ? + 1", (41,))
+        print(await cur.fetchone())          # (42,)
+
+Each statement goes to a worker thread once (a thread pool of dbmux's own,
+one per manager, as large as the pool can be: `pool_size + max_overflow`);
+the result comes back whole, so the fetches are answered on the event loop
+without another hand-off. The event loop never blocks on the database.
+
+A task cancelled while its statement runs interrupts that statement
+(SQLite's `sqlite3_interrupt`, a PostgreSQL cancel request), waits for the
+worker to let go of the connection, rolls it back and returns it to the
+pool, and only then lets the `CancelledError` go on: a connection is never
+handed out while a statement still runs on it.
+"""
+
+import asyncio
+import concurrent.futures
+import json
+import threading
+
+from ._manager import Manager as _SyncManager
+from ._manager import _manager_for
+
+__all__ = ["Manager", "Connection", "Cursor", "connect"]
+
+_executors = {}
+_executors_lock = threading.Lock()
+
+
+def _executor_of(sync):
+    """The worker threads of a (sync) manager: one pool of threads per manager."""
+    with _executors_lock:
+        ex = _executors.get(id(sync))
+        if ex is None or ex[0] is not sync:
+            info = json.loads(sync._debug_info_json())
+            n = max(1, info["pool_size"] + info["pool_max_overflow"])
+            ex = (sync, concurrent.futures.ThreadPoolExecutor(max_workers=n, thread_name_prefix="dbmux-aio"))
+            _executors[id(sync)] = ex
+        return ex[1]
+
+
+def _forget_executor(sync):
+    with _executors_lock:
+        ex = _executors.pop(id(sync), None)
+    if ex is not None:
+        ex[1].shutdown(wait=False)
+
+
+async def _call(executor, fn, *args):
+    """`fn(*args)` on a worker thread: the one hand-off of a call."""
+    return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
+
+
+class Manager:
+    """The asyncio face of a dbmux manager (a pool) for one URL; `None`
+    reads the environment, as `dbmux.Manager`."""
+
+    def __init__(self, url=None, *, _sync=None):
+        self._sync = _sync if _sync is not None else _SyncManager(url)
+        self._executor = _executor_of(self._sync)
+
+    @property
+    def backend(self):
+        """`sqlite` or `postgresql`."""
+        return self._sync.backend
+
+    async def connect(self, readonly=False, after=None):
+        """A connection from the pool, checked out on a worker thread
+        (arguments as `dbmux.Manager.connect`)."""
+        c = await _call(self._executor, self._sync.connect, readonly, after)
+        return Connection(c, self._executor)
+
+    async def health(self):
+        """The health report as a dict."""
+        return await _call(self._executor, self._sync.health)
+
+    async def debug_info(self):
+        """Pool state and counters as a dict."""
+        return await _call(self._executor, self._sync.debug_info)
+
+    async def close(self):
+        """Closes every connection of the pool (and its worker threads)."""
+        await _call(self._executor, self._sync.close)
+        _forget_executor(self._sync)
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.close()
+        return False
+
+
+async def connect(url=None, readonly=False, after=None):
+    """A connection from the process-wide manager of `url` (the
+    environment's for `None`), as `dbmux.connect`, awaited."""
+    return await Manager(_sync=_manager_for(url)).connect(readonly, after)
+
+
+class Connection:
+    """An awaited PEP 249 connection. `async with conn:` commits on success,
+    rolls back on an exception, and returns it to the pool; `async with
+    conn.transaction():` does the same for one transaction and keeps the
+    connection."""
+
+    def __init__(self, sync, executor):
+        self._sync = sync
+        self._executor = executor
+
+    @property
+    def readonly(self):
+        return self._sync.readonly
+
+    @property
+    def closed(self):
+        return self._sync.closed
+
+    @property
+    def write_token(self):
+        return self._sync.write_token
+
+    async def _run(self, fn, *args):
+        """`fn(*args)` on a worker; a cancellation interrupts it and waits
+        for the worker before it goes on (see the module's doc)."""
+        loop = asyncio.get_running_loop()
+        fut = loop.run_in_executor(self._executor, fn, *args)
+        try:
+            return await asyncio.shield(fut)
+        except asyncio.CancelledError:
+            if not fut.done():
+                # off the event loop: a PostgreSQL cancel request is a
+                # connection of its own (at most a few seconds)
+                loop.run_in_executor(None, self._sync._interrupt)
+            # the connection is the worker's until its call ends
+            while not fut.done():
+                try:
+                    await asyncio.wait([fut])
+                except asyncio.CancelledError:
+                    continue
+            if not fut.cancelled():
+                fut.exception()  # retrieved: the interrupted statement's error is expected
+            # roll back and give it back to the pool; nobody may use it meanwhile
+            closing = loop.run_in_executor(self._executor, self._sync.close)
+            while not closing.done():
+                try:
+                    await asyncio.wait([closing])
+                except asyncio.CancelledError:
+                    continue
+            raise
+
+    def cursor(self):
+        return Cursor(self, self._sync.cursor())
+
+    async def execute(self, sql, params=None):
+        """A new cursor, executed."""
+        cur = self.cursor()
+        await cur.execute(sql, params)
+        return cur
+
+    async def commit(self):
+        await self._run(self._sync.commit)
+
+    async def rollback(self):
+        await self._run(self._sync.rollback)
+
+    async def close(self):
+        """Rolls back anything uncommitted and returns the connection to the pool."""
+        await _call(self._executor, self._sync.close)
+
+    def transaction(self):
+        """`async with conn.transaction():` commits on success, rolls back on
+        an exception."""
+        return _Transaction(self)
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, exc_type, exc, tb):
+        try:
+            if not self._sync.closed:
+                if exc_type is None:
+                    await self.commit()
+                else:
+                    await self.rollback()
+        finally:
+            if not self._sync.closed:
+                await self.close()
+        return False
+
+
+class _Transaction:
+    def __init__(self, conn):
+        self._conn = conn
+
+    async def __aenter__(self):
+        return self._conn
+
+    async def __aexit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            await self._conn.commit()
+        elif not self._conn.closed:
+            await self._conn.rollback()
+        return False
+
+
+class Cursor:
+    """An awaited PEP 249 cursor: `await cur.execute(...)` runs the statement
+    on a worker; the fetches are answered at once (the result came back
+    whole)."""
+
+    def __init__(self, conn, sync):
+        self.connection = conn
+        self._sync = sync
+
+    @property
+    def description(self):
+        return self._sync.description
+
+    @property
+    def rowcount(self):
+        return self._sync.rowcount
+
+    @property
+    def lastrowid(self):
+        return self._sync.lastrowid
+
+    @property
+    def arraysize(self):
+        return self._sync.arraysize
+
+    @arraysize.setter
+    def arraysize(self, n):
+        self._sync.arraysize = n
+
+    async def execute(self, sql, params=None):
+        await self.connection._run(self._sync.execute, sql, params)
+        return self
+
+    async def executemany(self, sql, seq_of_params):
+        await self.connection._run(self._sync.executemany, sql, list(seq_of_params))
+        return self
+
+    async def fetchone(self):
+        return self._sync.fetchone()
+
+    async def fetchmany(self, size=None):
+        return self._sync.fetchmany(size)
+
+    async def fetchall(self):
+        return self._sync.fetchall()
+
+    async def close(self):
+        self._sync.close()
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        row = self._sync.fetchone()
+        if row is None:
+            raise StopAsyncIteration
+        return row
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc):
+        self._sync.close()
+        return False
+
