@@ -5,8 +5,9 @@
         cur = await conn.execute("SELECT ? + 1", (41,))
         print(await cur.fetchone())          # (42,)
 
-Each statement goes to a worker thread once (a thread pool of dbmux's own,
-one per manager, as large as the pool can be: `pool_size + max_overflow`);
+Each statement goes to a worker thread once (threads of dbmux's own, one
+set per manager, as many as the pool can have connections: `pool_size +
+max_overflow`, fed through one queue);
 the result comes back whole, so the fetches are answered on the event loop
 without another hand-off. The event loop never blocks on the database.
 
@@ -18,8 +19,8 @@ handed out while a statement still runs on it.
 """
 
 import asyncio
-import concurrent.futures
 import json
+import queue
 import threading
 
 from ._manager import Manager as _SyncManager
@@ -27,18 +28,67 @@ from ._manager import _manager_for
 
 __all__ = ["Manager", "Connection", "Cursor", "connect"]
 
+class _Workers:
+    """dbmux's worker threads for one manager: as many as the pool can have
+    connections (`pool_size + max_overflow`), fed through one `SimpleQueue`;
+    each job completes its asyncio future on the event loop with
+    `call_soon_threadsafe` (no `concurrent.futures` round trip)."""
+
+    def __init__(self, n):
+        self._jobs = queue.SimpleQueue()
+        self._threads = [threading.Thread(target=self._work, name=f"dbmux-aio-{i}", daemon=True)
+                         for i in range(n)]
+        for t in self._threads:
+            t.start()
+
+    def _work(self):
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            loop, fut, fn, args = job
+            try:
+                result, error = fn(*args), None
+            except BaseException as e:  # handed to the awaiting task
+                result, error = None, e
+            try:
+                loop.call_soon_threadsafe(_settle, fut, result, error)
+            except RuntimeError:  # the loop is closed: nobody waits any more
+                pass
+
+    def submit(self, fn, *args):
+        """Runs `fn(*args)` on a worker: an asyncio future of the running loop."""
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        self._jobs.put((loop, fut, fn, args))
+        return fut
+
+    def shutdown(self):
+        for _ in self._threads:
+            self._jobs.put(None)
+
+
+def _settle(fut, result, error):
+    if fut.done():
+        return
+    if error is not None:
+        fut.set_exception(error)
+    else:
+        fut.set_result(result)
+
+
 _executors = {}
 _executors_lock = threading.Lock()
 
 
 def _executor_of(sync):
-    """The worker threads of a (sync) manager: one pool of threads per manager."""
+    """The worker threads of a (sync) manager: one set of threads per manager."""
     with _executors_lock:
         ex = _executors.get(id(sync))
         if ex is None or ex[0] is not sync:
             info = json.loads(sync._debug_info_json())
             n = max(1, info["pool_size"] + info["pool_max_overflow"])
-            ex = (sync, concurrent.futures.ThreadPoolExecutor(max_workers=n, thread_name_prefix="dbmux-aio"))
+            ex = (sync, _Workers(n))
             _executors[id(sync)] = ex
         return ex[1]
 
@@ -47,12 +97,12 @@ def _forget_executor(sync):
     with _executors_lock:
         ex = _executors.pop(id(sync), None)
     if ex is not None:
-        ex[1].shutdown(wait=False)
+        ex[1].shutdown()
 
 
 async def _call(executor, fn, *args):
     """`fn(*args)` on a worker thread: the one hand-off of a call."""
-    return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
+    return await executor.submit(fn, *args)
 
 
 class Manager:
@@ -127,7 +177,7 @@ class Connection:
         """`fn(*args)` on a worker; a cancellation interrupts it and waits
         for the worker before it goes on (see the module's doc)."""
         loop = asyncio.get_running_loop()
-        fut = loop.run_in_executor(self._executor, fn, *args)
+        fut = self._executor.submit(fn, *args)
         try:
             return await asyncio.shield(fut)
         except asyncio.CancelledError:
@@ -144,7 +194,7 @@ class Connection:
             if not fut.cancelled():
                 fut.exception()  # retrieved: the interrupted statement's error is expected
             # roll back and give it back to the pool; nobody may use it meanwhile
-            closing = loop.run_in_executor(self._executor, self._sync.close)
+            closing = self._executor.submit(self._sync.close)
             while not closing.done():
                 try:
                     await asyncio.wait([closing])

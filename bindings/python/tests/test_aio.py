@@ -80,7 +80,7 @@ def test_one_hand_off_per_statement_and_none_per_fetch(url):
         conn = await mgr.connect()
         submits = []
         real = mgr._executor.submit
-        mgr._executor.submit = lambda *a, **k: submits.append(a[0]) or real(*a, **k)
+        mgr._executor.submit = lambda *a: submits.append(a[0]) or real(*a)
         try:
             cur = await conn.execute("SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3")
             await cur.fetchone()

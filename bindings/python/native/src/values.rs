@@ -232,8 +232,11 @@ fn to_object(py: Python<'_>, bytes: &[u8], c: Cell) -> Py<PyAny> {
             .into_pyobject(py)
             .map_or_else(|e| match e {}, |o| o.into_any().unbind()),
         Cell::Text(at, n) => {
-            // it was a &str when it was kept
-            let s = std::str::from_utf8(&bytes[at..at + n]).unwrap_or_default();
+            // SAFETY: these bytes were a whole `&str` (`ValueRef::Text`) when
+            // `Collected::value` kept them, and nothing changes them since:
+            // they are UTF-8, and checking again would scan every text twice
+            // (Python decodes them once more anyway).
+            let s = unsafe { std::str::from_utf8_unchecked(&bytes[at..at + n]) };
             PyString::new(py, s).into_any().unbind()
         }
         Cell::Blob(at, n) => PyBytes::new(py, &bytes[at..at + n]).into_any().unbind(),
