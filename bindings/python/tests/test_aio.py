@@ -4,6 +4,7 @@ keeps running while the database works, and cancellation that interrupts the
 statement and returns the connection rolled back."""
 
 import asyncio
+import os
 import time
 import uuid
 
@@ -149,3 +150,18 @@ def test_a_cancelled_task_interrupts_its_statement_and_returns_the_connection(ur
             assert await cur.fetchone() == (7,)
         await mgr.close()
     asyncio.run(main())
+
+
+def test_closing_an_aio_manager_lets_go_of_the_file(tmp_path):
+    from test_dbapi import _open_fds_to
+    path = tmp_path / "aio-gone.db"
+
+    async def main():
+        mgr = dbmux.aio.Manager(f"sqlite:///{path}")
+        async with await mgr.connect() as c:
+            await c.execute("CREATE TABLE t (x INTEGER)")
+        assert _open_fds_to(path)
+        await mgr.close()
+        assert _open_fds_to(path) == []
+    asyncio.run(main())
+    os.remove(path)

@@ -559,3 +559,42 @@ def test_the_type_stubs_describe_the_compiled_core():
     functions = {n for n in dir(_dbmux) if not n.startswith("_") and callable(getattr(_dbmux, n))}
     stubbed = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
     assert functions <= stubbed, sorted(functions - stubbed)
+
+
+def _open_fds_to(path):
+    """The descriptors of this process that point at `path` or its -wal/-shm."""
+    names = {os.path.realpath(str(path) + s) for s in ("", "-wal", "-shm")}
+    out = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target in names:
+            out.append(target)
+    return out
+
+
+def test_close_lets_go_of_the_file_before_it_returns(tmp_path):
+    """Manager.close() closes every connection (writers and readers) before it
+    returns, so the file can be deleted or replaced at once (SQLAlchemy's test
+    setup does so between test classes)."""
+    path = tmp_path / "gone.db"
+    m = dbmux.Manager(f"sqlite:///{path}")
+    with m.connect() as c:
+        c.cursor().execute("CREATE TABLE t (x INTEGER)")
+        c.cursor().execute("INSERT INTO t VALUES (1)")
+    with m.connect(readonly=True) as r:
+        assert r.cursor().execute("SELECT count(*) FROM t").fetchone() == (1,)
+    assert _open_fds_to(path), "the pool keeps its connections open while it lives"
+    m.close()
+    assert _open_fds_to(path) == []
+    assert not os.path.exists(str(path) + "-wal") and not os.path.exists(str(path) + "-shm")
+    os.remove(path)
+    # a new database in the same place, through a new manager
+    m2 = dbmux.Manager(f"sqlite:///{path}")
+    with m2.connect() as c:
+        c.cursor().execute("CREATE TABLE fresh (y TEXT)")
+        assert c.cursor().execute("SELECT count(*) FROM sqlite_schema").fetchone() == (1,)
+    m2.close()
+    assert _open_fds_to(path) == []
