@@ -72,6 +72,15 @@ pub(crate) fn first_word(sql: &str) -> Word {
     }
 }
 
+/// Locks `m`; when another thread holds it, waits without the GIL (that
+/// thread may need the GIL to let go).
+pub(crate) fn lock_detached<'a, T>(py: Python<'_>, m: &'a Mutex<T>) -> MutexGuard<'a, T> {
+    match m.try_lock() {
+        Ok(g) => g,
+        Err(_) => m.lock_py_attached(py).unwrap_or_else(|e| e.into_inner()),
+    }
+}
+
 pub(crate) struct State {
     pub conn: Option<dbmux::Connection>,
     pub in_tx: bool,
@@ -96,13 +105,7 @@ pub struct Connection {
 impl Connection {
     /// The state, waiting (without the GIL) while another thread uses it.
     pub(crate) fn lock(&self, py: Python<'_>) -> MutexGuard<'_, State> {
-        match self.state.try_lock() {
-            Ok(g) => g,
-            Err(_) => self
-                .state
-                .lock_py_attached(py)
-                .unwrap_or_else(|e| e.into_inner()),
-        }
+        lock_detached(py, &self.state)
     }
 
     pub(crate) fn closed_error(py: Python<'_>) -> PyErr {
@@ -110,9 +113,11 @@ impl Connection {
     }
 
     /// Begins the implicit transaction before `sql` when it changes
-    /// something; a COMMIT or ROLLBACK run as SQL ends it.
-    pub(crate) fn begin_if_needed(py: Python<'_>, st: &mut State, sql: &str) -> PyResult<()> {
-        match first_word(sql) {
+    /// something; a COMMIT or ROLLBACK run as SQL ends it. The statement's
+    /// first word, for the caller.
+    pub(crate) fn begin_if_needed(py: Python<'_>, st: &mut State, sql: &str) -> PyResult<Word> {
+        let word = first_word(sql);
+        match word {
             Word::Ends => st.in_tx = false,
             Word::NoTransaction => {}
             _ if st.in_tx => {}
@@ -122,7 +127,7 @@ impl Connection {
                 st.in_tx = true;
             }
         }
-        Ok(())
+        Ok(word)
     }
 
     fn end(&self, py: Python<'_>, commit: bool) -> PyResult<()> {

@@ -5,10 +5,9 @@
 use std::sync::{Mutex, MutexGuard};
 
 use pyo3::prelude::*;
-use pyo3::sync::MutexExt;
 use pyo3::types::{PyList, PyString, PyTuple};
 
-use crate::connection::{first_word, Connection, Word};
+use crate::connection::{lock_detached, Connection, Word};
 use crate::errors::{programming_error, status_error, INVALID_PARAMETER, MISUSE};
 use crate::values::{params, rows, Collected};
 
@@ -55,13 +54,19 @@ impl Cursor {
     }
 
     fn lock(&self, py: Python<'_>) -> MutexGuard<'_, State> {
-        match self.state.try_lock() {
-            Ok(g) => g,
-            Err(_) => self
-                .state
-                .lock_py_attached(py)
-                .unwrap_or_else(|e| e.into_inner()),
-        }
+        lock_detached(py, &self.state)
+    }
+
+    /// The SQL of `execute` / `executemany`, on an open cursor.
+    fn statement<'a, 'py>(
+        &self,
+        py: Python<'py>,
+        st: &State,
+        sql: &'a Bound<'py, PyAny>,
+    ) -> PyResult<&'a Bound<'py, PyString>> {
+        self.check(py, st)?;
+        sql.cast::<PyString>()
+            .map_err(|_| status_error(py, INVALID_PARAMETER, "the SQL must be a str"))
     }
 
     fn check(&self, py: Python<'_>, st: &State) -> PyResult<()> {
@@ -107,7 +112,7 @@ impl Cursor {
         st.description = None;
         st.rowcount = -1;
         st.lastrowid = None;
-        Connection::begin_if_needed(py, &mut cs, sql)?;
+        let word = Connection::begin_if_needed(py, &mut cs, sql)?;
         let c = cs
             .conn
             .as_mut()
@@ -122,7 +127,7 @@ impl Cursor {
             }
             let last_id = if sqlite
                 && sink.columns.is_empty()
-                && matches!(first_word(sql), Word::Insert | Word::Replace)
+                && matches!(word, Word::Insert | Word::Replace)
             {
                 Some(c.last_insert_id()?)
             } else {
@@ -259,10 +264,7 @@ impl Cursor {
         let py = slf.py();
         let this = slf.get();
         let mut st = this.lock(py);
-        this.check(py, &st)?;
-        let Ok(sql) = sql.cast::<PyString>() else {
-            return Err(status_error(py, INVALID_PARAMETER, "the SQL must be a str"));
-        };
+        let sql = this.statement(py, &st, sql)?;
         let p = self::params(py, params)?;
         this.run(py, &mut st, sql.to_str()?, p)?;
         Ok(slf.clone())
@@ -277,10 +279,7 @@ impl Cursor {
         let py = slf.py();
         let this = slf.get();
         let mut st = this.lock(py);
-        this.check(py, &st)?;
-        let Ok(sql) = sql.cast::<PyString>() else {
-            return Err(status_error(py, INVALID_PARAMETER, "the SQL must be a str"));
-        };
+        let sql = this.statement(py, &st, sql)?;
         let sql = sql.to_str()?;
         let mut total = 0i64;
         for p in seq_of_params.try_iter()? {
