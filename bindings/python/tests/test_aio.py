@@ -6,29 +6,13 @@ statement and returns the connection rolled back."""
 import asyncio
 import os
 import time
-import uuid
 
 import pytest
 
 import dbmux
 import dbmux.aio
 
-from test_dbapi import _pg_url
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/aio.db"
-    return _pg_url()
-
-
-@pytest.fixture
-def table(url):
-    name = "a_" + uuid.uuid4().hex[:10]
-    yield name
-    with dbmux.connect(url) as c:
-        c.cursor().execute(f"DROP TABLE IF EXISTS {name}")
+from helpers import open_fds_to
 
 
 def long_query(url):
@@ -153,15 +137,14 @@ def test_a_cancelled_task_interrupts_its_statement_and_returns_the_connection(ur
 
 
 def test_closing_an_aio_manager_lets_go_of_the_file(tmp_path):
-    from test_dbapi import _open_fds_to
     path = tmp_path / "aio-gone.db"
 
     async def main():
         mgr = dbmux.aio.Manager(f"sqlite:///{path}")
         async with await mgr.connect() as c:
             await c.execute("CREATE TABLE t (x INTEGER)")
-        assert _open_fds_to(path)
+        assert open_fds_to(path)
         await mgr.close()
-        assert _open_fds_to(path) == []
+        assert open_fds_to(path) == []
     asyncio.run(main())
     os.remove(path)

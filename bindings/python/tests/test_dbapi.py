@@ -14,32 +14,7 @@ import uuid
 import pytest
 
 import dbmux
-
-
-def _pg_url():
-    url = os.environ.get("DBMUX_TEST_PG_URL")
-    if url:
-        return url + "?sslmode=require"
-    msg = "PostgreSQL test server not running: run through scripts/with-test-postgres.sh"
-    if os.environ.get("CI") == "true":
-        pytest.fail(msg)
-    pytest.skip(msg)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/py.db"
-    return _pg_url()
-
-
-@pytest.fixture
-def table(url):
-    """A fresh table name (PostgreSQL is shared between tests)."""
-    name = "t_" + uuid.uuid4().hex[:10]
-    yield name
-    with dbmux.connect(url) as c:
-        c.cursor().execute(f"DROP TABLE IF EXISTS {name}")
+from helpers import open_fds_to, pg_url
 
 
 def is_pg(url):
@@ -157,7 +132,7 @@ def test_a_commit_that_loses_its_connection_is_commit_unknown():
     """PostgreSQL: the backend dies between the INSERT and the COMMIT. The
     outcome is unknown to the client, so the error says so (code 18), and is
     not the retryable connect_failed."""
-    url = _pg_url()
+    url = pg_url()
     table = "t_" + uuid.uuid4().hex[:10]
     with dbmux.connect(url) as admin:
         admin.cursor().execute(f"CREATE TABLE {table} (x INTEGER)")
@@ -188,7 +163,7 @@ def test_a_commit_that_loses_its_connection_is_commit_unknown():
 def test_permanent_connect_errors_are_raised_at_once_with_their_class(tmp_path):
     """A cause no retry can fix is raised within one connect attempt (the
     pool timeout is 30 s), as its own OperationalError subclass."""
-    pg = _pg_url()
+    pg = pg_url()
     wrong_password = pg.replace(os.environ["DBMUX_TEST_PG_PASSWORD"], "not-the-password")
     missing_db = pg.replace("/dbmux_test", "/nosuchdb")
     cases = [
@@ -561,20 +536,6 @@ def test_the_type_stubs_describe_the_compiled_core():
     assert functions <= stubbed, sorted(functions - stubbed)
 
 
-def _open_fds_to(path):
-    """The descriptors of this process that point at `path` or its -wal/-shm."""
-    names = {os.path.realpath(str(path) + s) for s in ("", "-wal", "-shm")}
-    out = []
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            continue
-        if target in names:
-            out.append(target)
-    return out
-
-
 def test_close_lets_go_of_the_file_before_it_returns(tmp_path):
     """Manager.close() closes every connection (writers and readers) before it
     returns, so the file can be deleted or replaced at once (SQLAlchemy's test
@@ -586,9 +547,9 @@ def test_close_lets_go_of_the_file_before_it_returns(tmp_path):
         c.cursor().execute("INSERT INTO t VALUES (1)")
     with m.connect(readonly=True) as r:
         assert r.cursor().execute("SELECT count(*) FROM t").fetchone() == (1,)
-    assert _open_fds_to(path), "the pool keeps its connections open while it lives"
+    assert open_fds_to(path), "the pool keeps its connections open while it lives"
     m.close()
-    assert _open_fds_to(path) == []
+    assert open_fds_to(path) == []
     assert not os.path.exists(str(path) + "-wal") and not os.path.exists(str(path) + "-shm")
     os.remove(path)
     # a new database in the same place, through a new manager
@@ -597,4 +558,4 @@ def test_close_lets_go_of_the_file_before_it_returns(tmp_path):
         c.cursor().execute("CREATE TABLE fresh (y TEXT)")
         assert c.cursor().execute("SELECT count(*) FROM sqlite_schema").fetchone() == (1,)
     m2.close()
-    assert _open_fds_to(path) == []
+    assert open_fds_to(path) == []

@@ -12,7 +12,7 @@ import pytest
 
 import dbmux
 
-from test_dbapi import _pg_url
+from helpers import pg_url
 
 REPO = pathlib.Path(__file__).resolve().parents[3]
 FIXTURE = REPO / "tests" / "migrations"
@@ -34,7 +34,7 @@ def fresh_url(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path}/mig.db"
         return
-    base = _pg_url()
+    base = pg_url()
     name = "py_mig_" + uuid.uuid4().hex[:10]
     # CREATE DATABASE runs outside a transaction: through the CLI
     subprocess.run([_cli(), "sql", "--url", base, f"CREATE DATABASE {name}"], check=True,
