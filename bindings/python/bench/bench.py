@@ -101,57 +101,16 @@ def sqlite_bench(tmp):
 ALOOP = 500 if QUICK else 5_000
 
 
-def aio_sqlite_bench(tmp):
-    """`SELECT 1` awaited: dbmux.aio against aiosqlite, each on one
-    connection, in one event loop."""
-    import aiosqlite
-    path = os.path.join(tmp, "aio.db")
-    sqlite3.connect(path).close()
-
-    async def setup():
-        mgr = dbmux.aio.Manager(f"sqlite:///{path}")
-        conn = await mgr.connect()
-        other = await aiosqlite.connect(path)
-        return mgr, conn, other
-
-    loop = asyncio.new_event_loop()
-    mgr, conn, other = loop.run_until_complete(setup())
-
-    async def dbmux_loop():
-        cur = conn.cursor()
-        for _ in range(ALOOP):
-            await cur.execute("SELECT 1")
-            await cur.fetchone()
-
-    async def aiosqlite_loop():
-        for _ in range(ALOOP):
-            async with other.execute("SELECT 1") as cur:
-                await cur.fetchone()
-
-    m = compare(f"SQLite, asyncio: SELECT 1 x {ALOOP}", {
-        "dbmux.aio": lambda: loop.run_until_complete(dbmux_loop()),
-        "aiosqlite": lambda: loop.run_until_complete(aiosqlite_loop())})
-
-    async def teardown():
-        await conn.close()
-        await mgr.close()
-        await other.close()
-    loop.run_until_complete(teardown())
-    loop.close()
-    return {"aio select1 vs aiosqlite": m["aiosqlite"] / m["dbmux.aio"]}
-
-
-def aio_pg_bench(url):
-    """`SELECT 1` awaited on PostgreSQL: dbmux.aio beside asyncpg (printed,
-    no target), each on one connection."""
-    import asyncpg
+def aio_select1(backend, url, label, connect_other, other_select1):
+    """`SELECT 1` awaited ALOOP times, dbmux.aio against another asyncio
+    driver, each on one connection, in one event loop: the ratio
+    other's time / dbmux's. `connect_other()` opens the other driver's
+    connection; `other_select1(conn)` runs one SELECT 1 on it."""
     loop = asyncio.new_event_loop()
 
     async def setup():
         mgr = dbmux.aio.Manager(url)
-        conn = await mgr.connect()
-        other = await asyncpg.connect(url.split("?")[0], ssl=False)
-        return mgr, conn, other
+        return mgr, await mgr.connect(), await connect_other()
 
     mgr, conn, other = loop.run_until_complete(setup())
 
@@ -161,13 +120,13 @@ def aio_pg_bench(url):
             await cur.execute("SELECT 1")
             await cur.fetchone()
 
-    async def asyncpg_loop():
+    async def other_loop():
         for _ in range(ALOOP):
-            await other.fetchrow("SELECT 1")
+            await other_select1(other)
 
-    m = compare(f"PostgreSQL, asyncio: SELECT 1 x {ALOOP}", {
+    m = compare(f"{backend}, asyncio: SELECT 1 x {ALOOP}", {
         "dbmux.aio": lambda: loop.run_until_complete(dbmux_loop()),
-        "asyncpg": lambda: loop.run_until_complete(asyncpg_loop())})
+        label: lambda: loop.run_until_complete(other_loop())})
 
     async def teardown():
         await conn.close()
@@ -175,7 +134,33 @@ def aio_pg_bench(url):
         await other.close()
     loop.run_until_complete(teardown())
     loop.close()
-    return {"aio select1 vs asyncpg": m["asyncpg"] / m["dbmux.aio"]}
+    return m[label] / m["dbmux.aio"]
+
+
+def aio_sqlite_bench(tmp):
+    """dbmux.aio against aiosqlite."""
+    import aiosqlite
+    path = os.path.join(tmp, "aio.db")
+    sqlite3.connect(path).close()
+
+    async def select1(c):
+        async with c.execute("SELECT 1") as cur:
+            await cur.fetchone()
+
+    ratio = aio_select1("SQLite", f"sqlite:///{path}", "aiosqlite", lambda: aiosqlite.connect(path), select1)
+    return {"aio select1 vs aiosqlite": ratio}
+
+
+def aio_pg_bench(url):
+    """dbmux.aio beside asyncpg on PostgreSQL (printed, no target)."""
+    import asyncpg
+
+    async def select1(c):
+        await c.fetchrow("SELECT 1")
+
+    ratio = aio_select1("PostgreSQL", url, "asyncpg",
+                        lambda: asyncpg.connect(url.split("?")[0], ssl=False), select1)
+    return {"aio select1 vs asyncpg": ratio}
 
 
 def pg_bench(url):
