@@ -154,3 +154,20 @@ pub use dbmux_macros::__embed_dir;
 
 /// dbmux's version, from Cargo.toml.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// dbmux's version and the Cargo features it was built with, e.g.
+/// `"dbmux 0.1.0 (sqlite, postgres, tls)"` (`bundled` when SQLite is
+/// compiled in): what `dbmux_version()` in C and
+/// `dbmux._dbmux.library_version()` in Python report.
+pub fn version_with_features() -> String {
+    let features: Vec<&str> = [
+        ("sqlite", cfg!(feature = "sqlite")),
+        ("bundled", cfg!(feature = "bundled")),
+        ("postgres", cfg!(feature = "postgres")),
+        ("tls", cfg!(feature = "tls")),
+    ]
+    .into_iter()
+    .filter_map(|(name, on)| on.then_some(name))
+    .collect();
+    format!("dbmux {VERSION} ({})", features.join(", "))
+}

@@ -16,27 +16,7 @@ pub const DBMUX_VERSION_PATCH: u32 = 0;
 pub extern "C" fn dbmux_version() -> *const c_char {
     static VERSION: std::sync::OnceLock<CString> = std::sync::OnceLock::new();
     VERSION
-        .get_or_init(|| {
-            let mut features = Vec::new();
-            if cfg!(feature = "sqlite") {
-                features.push("sqlite");
-            }
-            if cfg!(feature = "bundled") {
-                features.push("bundled");
-            }
-            if cfg!(feature = "postgres") {
-                features.push("postgres");
-            }
-            if cfg!(feature = "tls") {
-                features.push("tls");
-            }
-            CString::new(format!(
-                "dbmux {} ({})",
-                dbmux::VERSION,
-                features.join(", ")
-            ))
-            .unwrap_or_default()
-        })
+        .get_or_init(|| CString::new(dbmux::version_with_features()).unwrap_or_default())
         .as_ptr()
 }
 

@@ -37,23 +37,11 @@ fn global_shutdown(py: Python<'_>) {
     py.detach(dbmux::shutdown);
 }
 
-/// dbmux's version and the features this extension was built with.
+/// dbmux's version and the features it was built with
+/// (`dbmux::version_with_features`).
 #[pyfunction]
 fn library_version() -> String {
-    let mut f = Vec::new();
-    if cfg!(feature = "sqlite") {
-        f.push("sqlite");
-    }
-    if cfg!(feature = "bundled") {
-        f.push("bundled");
-    }
-    if cfg!(feature = "postgres") {
-        f.push("postgres");
-    }
-    if cfg!(feature = "tls") {
-        f.push("tls");
-    }
-    format!("dbmux {} ({})", dbmux::VERSION, f.join(", "))
+    dbmux::version_with_features()
 }
 
 #[pymodule]
