@@ -289,9 +289,14 @@ fn plan_table(src: &rusqlite::Connection, table: &str, target: Target) -> Result
     })
 }
 
-/// Reads a table from SQLite and hands COPY text to `tx` in chunks; the
-/// number of rows, or the error of a value that does not fit its column.
-fn produce(c: &rusqlite::Connection, plan: &Plan, tx: mpsc::SyncSender<Vec<u8>>) -> Result<u64> {
+/// Reads a table from SQLite and hands COPY text to `tx` in chunks, each
+/// with its number of rows; the number of rows, or the error of a value
+/// that does not fit its column.
+fn produce(
+    c: &rusqlite::Connection,
+    plan: &Plan,
+    tx: mpsc::SyncSender<(Vec<u8>, u64)>,
+) -> Result<u64> {
     let cols: Vec<String> = plan.columns.iter().map(|(s, _, _)| quote(s)).collect();
     let sql = format!(
         "SELECT {}{} FROM {}",
@@ -307,7 +312,7 @@ fn produce(c: &rusqlite::Connection, plan: &Plan, tx: mpsc::SyncSender<Vec<u8>>)
     let mut rows = stmt.query([])?;
     let first = usize::from(plan.rowid);
     let mut buf = Vec::with_capacity(CHUNK + 4096);
-    let mut n: u64 = 0;
+    let (mut n, mut sent): (u64, u64) = (0, 0);
     while let Some(r) = rows.next()? {
         n += 1;
         for (i, (col, _, kind)) in plan.columns.iter().enumerate() {
@@ -337,14 +342,15 @@ fn produce(c: &rusqlite::Connection, plan: &Plan, tx: mpsc::SyncSender<Vec<u8>>)
         buf.push(b'\n');
         if buf.len() >= CHUNK {
             let full = std::mem::replace(&mut buf, Vec::with_capacity(CHUNK + 4096));
-            if tx.send(full).is_err() {
+            if tx.send((full, n - sent)).is_err() {
                 // the sending side failed: its error is the one to report
                 return Ok(n);
             }
+            sent = n;
         }
     }
     if !buf.is_empty() {
-        let _ = tx.send(buf);
+        let _ = tx.send((buf, n - sent));
     }
     Ok(n)
 }
@@ -393,18 +399,17 @@ fn copy_table(
     let sink = pg.block_on(pg.client().copy_in::<_, bytes::Bytes>(copy_sql.as_str()))?;
     let mut sink = Box::pin(sink);
     let raw = src.as_sqlite().ok_or_else(|| no_backend("SQLite"))?;
-    let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(4);
+    let (tx, rx) = mpsc::sync_channel::<(Vec<u8>, u64)>(4);
     let mut sent: Result<()> = Ok(());
     let mut told = Instant::now();
-    let rows_in_chunk = |c: &[u8]| memchr_count(c) as u64;
     let mut rows_sent = 0u64;
     let produced = std::thread::scope(|s| {
         let reader = s.spawn(move || produce(raw, plan, tx));
-        for chunk in rx.iter() {
+        for (chunk, rows) in rx.iter() {
             if sent.is_err() {
                 continue; // drain, so the reader finishes
             }
-            rows_sent += rows_in_chunk(&chunk);
+            rows_sent += rows;
             sent = pg.block_on(send(sink.as_mut(), bytes::Bytes::from(chunk)));
             if let Some(p) = progress.as_mut() {
                 if told.elapsed() >= PROGRESS_EVERY {
@@ -447,11 +452,6 @@ fn copy_table(
         ));
     }
     Ok(rows)
-}
-
-/// Newlines in a chunk: its rows (a newline inside a value is escaped).
-fn memchr_count(c: &[u8]) -> usize {
-    c.iter().filter(|&&b| b == b'\n').count()
 }
 
 /// Sets each serial / identity sequence of `t` past its largest value.
