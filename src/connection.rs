@@ -82,11 +82,14 @@ pub struct Connection {
     /// Where a reader was checked out (`get_read`), for the long read
     /// transaction warning.
     checked_out_at: &'static std::panic::Location<'static>,
+    /// The first checkout of its underlying connection.
+    first: bool,
 }
 
 impl Drop for Connection {
     fn drop(&mut self) {
         self.end_read_tx();
+        self.conn.native().set_verbatim(false);
         #[cfg(target_arch = "wasm32")]
         if self.read {
             // the one connection of a wasm32 manager, lent for reads
@@ -131,7 +134,9 @@ impl Connection {
             wrote: false,
             read_tx: None,
             checked_out_at: std::panic::Location::caller(),
+            first: false,
         }
+        .first_checkout()
     }
 
     /// A handle that interrupts the statement this connection runs, from
@@ -287,12 +292,34 @@ impl Connection {
         self.conn.native().write_token().map(Some)
     }
 
-    /// Makes sure this connection is closed instead of pooled when it is
-    /// returned (its session state could not be restored).
-    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
-    pub(crate) fn discard(&mut self) {
-        let shared = self.shared.clone();
-        self.conn.native().after_connection_error(&shared);
+    /// Notes whether this is the first checkout of the underlying connection.
+    fn first_checkout(mut self) -> Connection {
+        self.first = self.conn.native().take_first_checkout();
+        self
+    }
+
+    /// True when this checkout is the first of its underlying connection
+    /// since that was opened: where a binding runs per-connection setup
+    /// once (SQLAlchemy's `connect` event), not at every checkout.
+    pub fn is_first_checkout(&self) -> bool {
+        self.first
+    }
+
+    /// On PostgreSQL, `on` sends this checkout's SQL to the server as
+    /// written: `$1, $2, ...` are the placeholders and a `?` is the jsonb
+    /// operator, never rewritten (for SQL generators with their own
+    /// placeholders, such as SQLAlchemy's `numeric_dollar` style). Off by
+    /// default, and off again when the connection returns to the pool.
+    /// SQLite accepts both styles either way, so it ignores this.
+    pub fn set_verbatim_sql(&mut self, on: bool) {
+        self.conn.native().set_verbatim(on);
+    }
+
+    /// Closes the underlying connection when this checkout returns it,
+    /// instead of pooling it again (SQLAlchemy's `invalidate`: the caller
+    /// no longer trusts its session state).
+    pub fn discard(&mut self) {
+        self.conn.native().discard();
     }
 
     /// Takes (`on`) or gives back the writer lane of a SQLite database,
@@ -464,7 +491,9 @@ impl Connection {
             wrote: false,
             read_tx: None,
             checked_out_at: std::panic::Location::caller(),
+            first: false,
         }
+        .first_checkout()
     }
 
     /// Begins a write transaction: `BEGIN IMMEDIATE` on SQLite (the write

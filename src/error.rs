@@ -111,7 +111,7 @@ error_codes! {
 
 impl ErrorCode {
     /// The stable number of this code (the C status value).
-    pub fn as_i32(self) -> i32 {
+    pub const fn as_i32(self) -> i32 {
         self as i32
     }
 

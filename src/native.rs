@@ -62,6 +62,14 @@ pub(crate) trait NativeConn {
     }
     /// Which backend this is.
     fn backend(&self) -> crate::url::Backend;
+    /// True for the first checkout of this connection since it was opened
+    /// (later calls: false).
+    fn take_first_checkout(&mut self) -> bool;
+    /// Sends SQL to the server as written, without rewriting `?` to `$n`
+    /// (PostgreSQL; SQLite always understands both styles).
+    fn set_verbatim(&mut self, _on: bool) {}
+    /// Never pool this connection again: it is closed when returned.
+    fn discard(&mut self);
     /// Runs one statement; the rows it changed.
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64>;
     /// Runs a script of statements without parameters.

@@ -347,6 +347,9 @@ pub struct Column {
     /// The declared type (`INTEGER`, `TEXT`, `VARCHAR(20)`, ...); `None` for
     /// expressions, which have no declared type.
     pub decl_type: Option<String>,
+    /// PostgreSQL's type OID of the column (`23` for `int4`, ...), which
+    /// PEP 249 drivers report as the type code; `None` on SQLite.
+    pub type_oid: Option<u32>,
 }
 
 /// One row of a result.
@@ -521,10 +524,12 @@ mod tests {
             Column {
                 name: "id".into(),
                 decl_type: Some("INTEGER".into()),
+                type_oid: None,
             },
             Column {
                 name: "name".into(),
                 decl_type: None,
+                type_oid: None,
             },
         ]
         .into();

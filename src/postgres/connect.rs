@@ -676,6 +676,8 @@ impl Open for PgManager {
         Ok(PgConn {
             client: Some(client),
             born: now,
+            used: false,
+            verbatim: false,
             idle_since: now,
             tls,
             in_tx: false,

@@ -86,6 +86,11 @@ pub(crate) struct PgConn {
     /// `None` only while being dropped.
     client: Option<PgClient>,
     born: Instant,
+    /// Checked out at least once since it was opened.
+    pub(crate) used: bool,
+    /// SQL goes to the server as written (no `?` to `$n`): see
+    /// [`crate::Connection::set_verbatim_sql`].
+    pub(crate) verbatim: bool,
     idle_since: Instant,
     /// Whether the session is encrypted, as `pg_stat_ssl` reports it.
     pub tls: bool,
@@ -247,6 +252,18 @@ impl Checked for PgConn {
 impl crate::native::NativeConn for PgConn {
     fn backend(&self) -> crate::url::Backend {
         crate::url::Backend::Postgres
+    }
+
+    fn take_first_checkout(&mut self) -> bool {
+        !std::mem::replace(&mut self.used, true)
+    }
+
+    fn set_verbatim(&mut self, on: bool) {
+        self.verbatim = on;
+    }
+
+    fn discard(&mut self) {
+        self.client().mark_dead();
     }
 
     fn interrupter(&mut self) -> Option<crate::native::Interrupter> {

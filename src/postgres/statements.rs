@@ -39,15 +39,27 @@ fn track_tx(c: &mut PgConn, sql: &str) {
 }
 
 fn prepared(c: &mut PgConn, sql: &str) -> Result<Statement> {
+    // SQL with a `?` means something else verbatim: its own cache key
+    let verbatim_key;
+    let key = if c.verbatim && sql.as_bytes().contains(&b'?') {
+        verbatim_key = format!("\0{sql}");
+        verbatim_key.as_str()
+    } else {
+        sql
+    };
     if let Some((last_sql, s)) = &c.last {
-        if last_sql == sql {
+        if last_sql == key {
             return Ok(s.clone());
         }
     }
-    if let Some(s) = c.statements.get(sql) {
+    if let Some(s) = c.statements.get(key) {
         return Ok(s.clone());
     }
-    let pg_sql = rewrite(sql, Target::Dollar)?;
+    let pg_sql = if c.verbatim {
+        std::borrow::Cow::Borrowed(sql)
+    } else {
+        rewrite(sql, Target::Dollar)?
+    };
     let stmt = c.client().call(
         "preparing a statement",
         c.client().client().prepare(&pg_sql),
@@ -55,8 +67,8 @@ fn prepared(c: &mut PgConn, sql: &str) -> Result<Statement> {
     if c.statements.len() >= STATEMENT_CACHE {
         c.statements.clear();
     }
-    c.statements.insert(sql.to_string(), stmt.clone());
-    c.last = Some((sql.to_string(), stmt.clone()));
+    c.statements.insert(key.to_string(), stmt.clone());
+    c.last = Some((key.to_string(), stmt.clone()));
     Ok(stmt)
 }
 
@@ -87,6 +99,7 @@ fn columns(stmt: &Statement) -> Arc<[Column]> {
         .map(|c| Column {
             name: c.name().to_string(),
             decl_type: Some(c.type_().name().to_string()),
+            type_oid: Some(c.type_().oid()),
         })
         .collect()
 }

@@ -193,6 +193,48 @@ fn time_text(micros: i64) -> String {
     t
 }
 
+/// `interval` as an ISO 8601 duration, as PostgreSQL's `IntervalStyle =
+/// iso_8601` writes it: `P1Y2M3DT4H5M6.5S`, each field with its own sign
+/// (`P-1DT2H`), `PT0S` for zero.
+pub(crate) fn interval_text(months: i32, days: i32, micros: i64) -> String {
+    let mut t = String::from("P");
+    let (y, mo) = (months / 12, months % 12);
+    for (n, unit) in [
+        (i64::from(y), 'Y'),
+        (i64::from(mo), 'M'),
+        (i64::from(days), 'D'),
+    ] {
+        if n != 0 {
+            let _ = write!(t, "{n}{unit}");
+        }
+    }
+    if micros != 0 {
+        t.push('T');
+        let (h, rest) = (micros / 3_600_000_000, micros % 3_600_000_000);
+        let (mi, rest) = (rest / 60_000_000, rest % 60_000_000);
+        if h != 0 {
+            let _ = write!(t, "{h}H");
+        }
+        if mi != 0 {
+            let _ = write!(t, "{mi}M");
+        }
+        if rest != 0 {
+            let (s, frac) = (rest / 1_000_000, (rest % 1_000_000).abs());
+            let sign = if rest < 0 && s == 0 { "-" } else { "" };
+            let _ = write!(t, "{sign}{s}");
+            if frac != 0 {
+                let f = format!("{frac:06}");
+                let _ = write!(t, ".{}", f.trim_end_matches('0'));
+            }
+            t.push('S');
+        }
+    }
+    if t == "P" {
+        t.push_str("T0S");
+    }
+    t
+}
+
 /// `timestamp` (µs since 2000-01-01) to ISO 8601 `YYYY-MM-DDTHH:MM:SS[.ffffff]`.
 pub(crate) fn timestamp_text(micros: i64) -> String {
     match micros {
@@ -271,6 +313,13 @@ fn cell<'a>(ty: &Type, raw: &'a [u8]) -> Result<Cell<'a>, BoxError> {
             d => date_text(d.into()),
         })),
         Type::TIME => owned(Value::Text(time_text(i64::from_be_bytes(fixed(raw)?)))),
+        Type::INTERVAL => {
+            let b: [u8; 16] = fixed(raw)?;
+            let micros = i64::from_be_bytes(b[..8].try_into()?);
+            let days = i32::from_be_bytes(b[8..12].try_into()?);
+            let months = i32::from_be_bytes(b[12..].try_into()?);
+            owned(Value::Text(interval_text(months, days, micros)))
+        }
         Type::TIMESTAMP => owned(Value::Text(timestamp_text(i64::from_be_bytes(fixed(raw)?)))),
         Type::TIMESTAMPTZ => {
             let t = timestamp_text(i64::from_be_bytes(fixed(raw)?));
@@ -335,6 +384,19 @@ mod tests {
             v.extend_from_slice(&d.to_be_bytes());
         }
         v
+    }
+
+    #[test]
+    fn intervals_read_as_iso_8601_durations() {
+        assert_eq!(interval_text(0, 0, 0), "PT0S");
+        assert_eq!(
+            interval_text(14, 3, ((4 * 60 + 5) * 60 + 6) * 1_000_000 + 500_000),
+            "P1Y2M3DT4H5M6.5S"
+        );
+        assert_eq!(interval_text(0, -1, 2 * 3_600_000_000), "P-1DT2H");
+        assert_eq!(interval_text(0, 0, -1_500_000), "PT-1.5S");
+        assert_eq!(interval_text(0, 0, -500_000), "PT-0.5S");
+        assert_eq!(interval_text(-1, 0, 0), "P-1M");
     }
 
     #[test]

@@ -46,6 +46,8 @@ const PROGRESS_STEPS: i32 = 1000;
 pub(crate) struct SqliteConn {
     pub conn: rusqlite::Connection,
     born: Instant,
+    /// Checked out at least once since it was opened.
+    pub(crate) used: bool,
     idle_since: Instant,
     /// Deadline of the running statement, in ns since [`epoch`]; 0 = none.
     deadline: Arc<AtomicU64>,
@@ -178,6 +180,14 @@ impl Checked for SqliteConn {
 impl crate::native::NativeConn for SqliteConn {
     fn backend(&self) -> crate::url::Backend {
         crate::url::Backend::Sqlite
+    }
+
+    fn take_first_checkout(&mut self) -> bool {
+        !std::mem::replace(&mut self.used, true)
+    }
+
+    fn discard(&mut self) {
+        self.broken = true;
     }
 
     fn interrupter(&mut self) -> Option<crate::native::Interrupter> {

@@ -314,6 +314,7 @@ impl Open for SqliteManager {
         Ok(SqliteConn {
             conn,
             born: now,
+            used: false,
             idle_since: now,
             deadline,
             stats: self.settings.stats.clone(),

@@ -115,6 +115,7 @@ pub(crate) fn query_into(
         .map(|c| Column {
             name: c.name().to_string(),
             decl_type: c.decl_type().map(str::to_string),
+            type_oid: None,
         })
         .collect();
     sink.columns(&columns);

@@ -34,6 +34,10 @@ from ._types import (  # noqa: F401 - re-exported (PEP 249)
 )
 from ._version import __version__  # noqa: F401
 
+#: The SQLite library's version as a tuple, as the stdlib `sqlite3` module
+#: has it (`(3, 46, 1)`); `()` when the package was built without SQLite.
+sqlite_version_info = tuple(int(x) for x in (sqlite_version() or "").split(".") if x.isdigit())
+
 apilevel = "2.0"
 threadsafety = 2
 paramstyle = "qmark"

@@ -9,7 +9,17 @@ Row = tuple[Any, ...]
 Params = Optional[Sequence[Any]]
 
 class Manager:
-    def __new__(cls, url: Optional[str] = None, *, _global: bool = False) -> "Manager": ...
+    def __new__(
+        cls,
+        url: Optional[str] = None,
+        *,
+        pool_size: Optional[int] = None,
+        max_overflow: Optional[int] = None,
+        pool_timeout: Optional[float] = None,
+        pool_recycle: Optional[float] = None,
+        pool_pre_ping: Optional[bool] = None,
+        _global: bool = False,
+    ) -> "Manager": ...
     @property
     def backend(self) -> str: ...
     @property
@@ -29,11 +39,24 @@ class Manager:
     def _restore(self, src: "str | PathLike[str]") -> None: ...
 
 class Connection:
+    autocommit: bool
+    isolation_level: Optional[str]
     def __new__(
-        cls, manager: Manager, readonly: bool = False, after: Optional[str] = None
+        cls,
+        manager: Manager,
+        readonly: bool = False,
+        after: Optional[str] = None,
+        *,
+        raw: bool = False,
+        paramstyle: str = "qmark",
     ) -> "Connection": ...
     @property
     def readonly(self) -> bool: ...
+    @property
+    def raw(self) -> bool: ...
+    @property
+    def _first_checkout(self) -> bool: ...
+    def _discard(self) -> None: ...
     @property
     def closed(self) -> bool: ...
     @property
@@ -60,7 +83,9 @@ class Cursor:
     @property
     def connection(self) -> Connection: ...
     @property
-    def description(self) -> Optional[list[tuple[str, Optional[str], None, None, None, None, None]]]: ...
+    def description(
+        self,
+    ) -> Optional[list[tuple[str, "str | int | None", None, None, None, None, None]]]: ...
     @property
     def rowcount(self) -> int: ...
     @property

@@ -3,6 +3,7 @@ column types: which DB-API kind each is, and how its values read back."""
 
 import datetime
 import decimal
+import re
 import time
 
 
@@ -20,6 +21,25 @@ def _to_datetime(v):
 
 def _to_time(v):
     return datetime.time.fromisoformat(v) if isinstance(v, str) else v
+
+
+_DURATION = re.compile(
+    r"P(?:(?P<y>-?\d+)Y)?(?:(?P<mo>-?\d+)M)?(?:(?P<d>-?\d+)D)?"
+    r"(?:T(?:(?P<h>-?\d+)H)?(?:(?P<mi>-?\d+)M)?(?:(?P<s>-?\d+(?:\.\d+)?)S)?)?$")
+
+
+def _to_timedelta(v):
+    """An ISO 8601 duration (how dbmux reads PostgreSQL's `interval`) as a
+    `timedelta`; a month counts 30 days and a year 365, as in psycopg2."""
+    if not isinstance(v, str):
+        return v
+    m = _DURATION.match(v)
+    if m is None:
+        raise ValueError(v)
+    n = {k: float(x) if k == "s" else int(x) for k, x in m.groupdict().items() if x}
+    return datetime.timedelta(
+        days=n.get("y", 0) * 365 + n.get("mo", 0) * 30 + n.get("d", 0),
+        hours=n.get("h", 0), minutes=n.get("mi", 0), seconds=n.get("s", 0))
 
 
 def _to_decimal(v):
@@ -41,6 +61,7 @@ _NUMBER_NAMES = ("FLOAT4", "FLOAT8", "MONEY")
 DECLARED_TYPES = (
     (lambda t: t == "OID" or "ROWID" in t, "ROWID", None),
     (lambda t: "BOOL" in t, "NUMBER", _to_bool),
+    (lambda t: t == "INTERVAL", "DATETIME", _to_timedelta),
     (lambda t: t == "DATE", "DATETIME", _to_date),
     (lambda t: "TIMESTAMP" in t or t == "DATETIME", "DATETIME", _to_datetime),
     (lambda t: t in ("TIME", "TIMETZ") or t.startswith("TIME "), "DATETIME", _to_time),
@@ -93,8 +114,29 @@ def expr_type(first_row, i):
     return "TEXT"
 
 
+# PostgreSQL's built-in type OIDs (the type codes of its columns) by kind;
+# other OIDs (text, varchar, json, uuid, enums, ...) are STRING.
+_OID_KINDS = {
+    16: "NUMBER", 20: "NUMBER", 21: "NUMBER", 23: "NUMBER", 700: "NUMBER", 701: "NUMBER",
+    790: "NUMBER", 1700: "NUMBER",
+    26: "ROWID",
+    17: "BINARY",
+    1082: "DATETIME", 1083: "DATETIME", 1114: "DATETIME", 1184: "DATETIME", 1186: "DATETIME",
+    1266: "DATETIME",
+}
+
+
+def kind_of(code):
+    """The DB-API kind of a type code: a declared type name (SQLite) or a
+    PostgreSQL type OID."""
+    if isinstance(code, int) and not isinstance(code, bool):
+        return _OID_KINDS.get(code, "STRING")
+    return declared(code)[0]
+
+
 class DBAPITypeObject:
-    """Compares equal to every type code (declared column type) of its kind."""
+    """Compares equal to every type code of its kind: SQLite's declared
+    column types, PostgreSQL's type OIDs."""
 
     def __init__(self, name):
         self.name = name
@@ -102,9 +144,9 @@ class DBAPITypeObject:
     def __eq__(self, other):
         if isinstance(other, DBAPITypeObject):
             return self is other
-        if not isinstance(other, str):
+        if not isinstance(other, (str, int)) or isinstance(other, bool):
             return NotImplemented
-        return declared(other)[0] == self.name
+        return kind_of(other) == self.name
 
     def __ne__(self, other):
         eq = self.__eq__(other)

@@ -107,10 +107,11 @@ async def _call(executor, fn, *args):
 
 class Manager:
     """The asyncio face of a dbmux manager (a pool) for one URL; `None`
-    reads the environment, as `dbmux.Manager`."""
+    reads the environment, as `dbmux.Manager` (which takes the same pool
+    settings: `pool_size`, `max_overflow`, ...)."""
 
-    def __init__(self, url=None, *, _sync=None):
-        self._sync = _sync if _sync is not None else _SyncManager(url)
+    def __init__(self, url=None, *, _sync=None, **pool):
+        self._sync = _sync if _sync is not None else _SyncManager(url, **pool)
         self._executor = _executor_of(self._sync)
 
     @property
@@ -118,10 +119,10 @@ class Manager:
         """`sqlite` or `postgresql`."""
         return self._sync.backend
 
-    async def connect(self, readonly=False, after=None):
+    async def connect(self, readonly=False, after=None, **kw):
         """A connection from the pool, checked out on a worker thread
         (arguments as `dbmux.Manager.connect`)."""
-        c = await _call(self._executor, self._sync.connect, readonly, after)
+        c = await _call(self._executor, lambda: self._sync.connect(readonly, after, **kw))
         return Connection(c, self._executor)
 
     async def health(self):
@@ -172,6 +173,24 @@ class Connection:
     @property
     def write_token(self):
         return self._sync.write_token
+
+    @property
+    def autocommit(self):
+        """As `dbmux.Connection.autocommit` (no I/O: set it on the loop)."""
+        return self._sync.autocommit
+
+    @autocommit.setter
+    def autocommit(self, on):
+        self._sync.autocommit = on
+
+    @property
+    def isolation_level(self):
+        """As `dbmux.Connection.isolation_level`."""
+        return self._sync.isolation_level
+
+    @isolation_level.setter
+    def isolation_level(self, level):
+        self._sync.isolation_level = level
 
     async def _run(self, fn, *args):
         """`fn(*args)` on a worker; a cancellation interrupts it and waits

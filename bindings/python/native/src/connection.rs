@@ -38,6 +38,9 @@ const NO_IMPLICIT_TX: &[&str] = &[
     "SET",
     "ANALYZE",
     "VACUUM",
+    // SQLite refuses both inside a transaction
+    "ATTACH",
+    "DETACH",
 ];
 
 /// The first word of a statement, after whitespace and comments, as a
@@ -83,8 +86,20 @@ pub(crate) fn lock_detached<'a, T>(py: Python<'_>, m: &'a Mutex<T>) -> MutexGuar
 
 pub(crate) struct State {
     pub conn: Option<dbmux::Connection>,
-    pub in_tx: bool,
+    /// No implicit transactions: every statement commits on its own.
+    pub autocommit: bool,
+    /// The isolation level of the transactions it begins (`None`: the
+    /// database's default).
+    pub isolation: Option<&'static str>,
 }
+
+/// PostgreSQL's isolation levels, as `SET TRANSACTION` spells them.
+const LEVELS: &[&str] = &[
+    "READ UNCOMMITTED",
+    "READ COMMITTED",
+    "REPEATABLE READ",
+    "SERIALIZABLE",
+];
 
 /// A pooled connection (PEP 249). A transaction starts implicitly before
 /// the first statement that changes something (not before SELECTs);
@@ -99,6 +114,10 @@ pub struct Connection {
     interrupter: Option<dbmux::Interrupter>,
     readonly: bool,
     pub(crate) sqlite: bool,
+    /// Values as the database gives them (no date, decimal or bool conversion).
+    pub(crate) raw: bool,
+    /// The first checkout of its underlying connection.
+    first: bool,
     manager: Py<PyAny>,
 }
 
@@ -117,27 +136,36 @@ impl Connection {
     /// first word, for the caller.
     pub(crate) fn begin_if_needed(py: Python<'_>, st: &mut State, sql: &str) -> PyResult<Word> {
         let word = first_word(sql);
-        match word {
-            Word::Ends => st.in_tx = false,
-            Word::NoTransaction => {}
-            _ if st.in_tx => {}
-            _ => {
-                let c = st.conn.as_mut().ok_or_else(|| Self::closed_error(py))?;
-                py.detach(|| c.begin()).or_raise(py)?;
-                st.in_tx = true;
-            }
+        if matches!(word, Word::Ends | Word::NoTransaction) || st.autocommit {
+            return Ok(word);
         }
+        let level = st.isolation;
+        let c = st.conn.as_mut().ok_or_else(|| Self::closed_error(py))?;
+        // the connection knows best: a BEGIN or SAVEPOINT run as SQL opened one too
+        if c.in_transaction() {
+            return Ok(word);
+        }
+        py.detach(|| {
+            c.begin()?;
+            match level {
+                Some(l) => c
+                    .execute_batch(&format!("SET TRANSACTION ISOLATION LEVEL {l}"))
+                    .inspect_err(|_| {
+                        let _ = c.rollback();
+                    }),
+                None => Ok(()),
+            }
+        })
+        .or_raise(py)?;
         Ok(word)
     }
 
     fn end(&self, py: Python<'_>, commit: bool) -> PyResult<()> {
         let mut st = self.lock(py);
-        let in_tx = st.in_tx;
         let c = st.conn.as_mut().ok_or_else(|| Self::closed_error(py))?;
-        if in_tx {
-            let r = py.detach(|| if commit { c.commit() } else { c.rollback() });
-            st.in_tx = false;
-            r.or_raise(py)?;
+        if c.in_transaction() {
+            py.detach(|| if commit { c.commit() } else { c.rollback() })
+                .or_raise(py)?;
         }
         Ok(())
     }
@@ -146,13 +174,30 @@ impl Connection {
 #[pymethods]
 impl Connection {
     #[new]
-    #[pyo3(signature = (manager, readonly=false, after=None))]
+    #[pyo3(signature = (manager, readonly=false, after=None, *, raw=false, paramstyle="qmark"))]
     fn new(
         py: Python<'_>,
         manager: &Bound<'_, Manager>,
         readonly: bool,
         after: Option<&Bound<'_, PyAny>>,
+        raw: bool,
+        paramstyle: &str,
     ) -> PyResult<Connection> {
+        let verbatim = match paramstyle {
+            "qmark" => false,
+            "numeric_dollar" => true,
+            other => {
+                return Err(status_error(
+                    py,
+                    crate::errors::INVALID_PARAMETER,
+                    &format!(
+                        "paramstyle must be \"qmark\" (? or $n, rewritten as the database \
+                         needs) or \"numeric_dollar\" ($n sent as written, ? is an operator), \
+                         not {other:?}"
+                    ),
+                ))
+            }
+        };
         let mgr = manager.get().get(py)?;
         let token = match after {
             None => None,
@@ -177,12 +222,16 @@ impl Connection {
                 None => mgr.get(),
             })
             .or_raise(py)?;
+        conn.set_verbatim_sql(verbatim);
         Ok(Connection {
             interrupter: conn.interrupter(),
             sqlite: conn.backend() == dbmux::url::Backend::Sqlite,
+            raw,
+            first: conn.is_first_checkout(),
             state: Mutex::new(State {
                 conn: Some(conn),
-                in_tx: false,
+                autocommit: false,
+                isolation: None,
             }),
             readonly: read,
             manager: manager.clone().into_any().unbind(),
@@ -203,6 +252,105 @@ impl Connection {
     #[getter]
     fn readonly(&self) -> bool {
         self.readonly
+    }
+
+    /// True when values come back as the database gives them (`raw=True`).
+    #[getter]
+    fn raw(&self) -> bool {
+        self.raw
+    }
+
+    /// True when this checkout is the first of its underlying connection
+    /// (per-connection setup runs once, e.g. SQLAlchemy's `connect` event).
+    #[getter]
+    fn _first_checkout(&self) -> bool {
+        self.first
+    }
+
+    /// Closes the underlying connection when this one is closed, instead of
+    /// pooling it again (SQLAlchemy's invalidate).
+    fn _discard(&self, py: Python<'_>) {
+        if let Some(c) = self.lock(py).conn.as_mut() {
+            c.discard();
+        }
+    }
+
+    /// False (the default): a transaction begins before the first statement
+    /// that changes something, until `commit()` / `rollback()`. True: every
+    /// statement commits on its own. Changing it inside a transaction is a
+    /// ProgrammingError.
+    #[getter]
+    fn autocommit(&self, py: Python<'_>) -> bool {
+        self.lock(py).autocommit
+    }
+
+    #[setter]
+    fn set_autocommit(&self, py: Python<'_>, on: bool) -> PyResult<()> {
+        let mut st = self.lock(py);
+        let in_tx = match st.conn.as_ref() {
+            None => return Err(Self::closed_error(py)),
+            Some(c) => c.in_transaction(),
+        };
+        if in_tx && on != st.autocommit {
+            return Err(crate::errors::programming_error(
+                py,
+                MISUSE,
+                "cannot change autocommit inside a transaction; commit() or rollback() first",
+            ));
+        }
+        st.autocommit = on;
+        Ok(())
+    }
+
+    /// The isolation level of the transactions this connection begins:
+    /// `None` (the database's default), or on PostgreSQL "READ
+    /// UNCOMMITTED", "READ COMMITTED", "REPEATABLE READ" or "SERIALIZABLE"
+    /// (SQLite's transactions are always "SERIALIZABLE"). It applies from
+    /// the next transaction on, for this checkout only.
+    #[getter]
+    fn isolation_level(&self, py: Python<'_>) -> Option<&'static str> {
+        let st = self.lock(py);
+        match st.isolation {
+            None if self.sqlite => Some("SERIALIZABLE"),
+            l => l,
+        }
+    }
+
+    #[setter]
+    fn set_isolation_level(&self, py: Python<'_>, level: Option<&str>) -> PyResult<()> {
+        let wanted = level.map(|l| l.trim().to_ascii_uppercase().replace('_', " "));
+        let level = match wanted.as_deref() {
+            None => None,
+            Some("SERIALIZABLE") if self.sqlite => None,
+            Some(l) if !self.sqlite => match LEVELS.iter().find(|k| **k == l) {
+                Some(k) => Some(*k),
+                None => {
+                    return Err(status_error(
+                        py,
+                        crate::errors::INVALID_PARAMETER,
+                        &format!(
+                            "unknown isolation level {l:?}; use None, \"READ COMMITTED\", \
+                             \"REPEATABLE READ\" or \"SERIALIZABLE\" (or autocommit = True)"
+                        ),
+                    ))
+                }
+            },
+            Some(l) => {
+                return Err(crate::errors::not_supported(
+                    py,
+                    &format!(
+                        "SQLite transactions are always SERIALIZABLE; {l:?} is not available \
+                         (use autocommit = True for no transaction)"
+                    ),
+                ))
+            }
+        };
+        let mut st = self.lock(py);
+        if st.conn.is_none() {
+            return Err(Self::closed_error(py));
+        }
+        st.isolation = level;
+        Ok(())
     }
 
     /// The manager it came from.
@@ -262,7 +410,6 @@ impl Connection {
     fn close(&self, py: Python<'_>) {
         let c = {
             let mut st = self.lock(py);
-            st.in_tx = false;
             st.conn.take()
         };
         if let Some(c) = c {

@@ -144,7 +144,7 @@ impl Cursor {
             }
         };
         if !sink.columns.is_empty() {
-            let list = rows(py, &sink);
+            let list = rows(py, &sink, !conn.raw);
             st.buf = sink;
             let list = list?;
             st.len = list.len();
@@ -212,7 +212,8 @@ impl Cursor {
     }
 
     /// PEP 249's description: a 7-tuple per column (name, type code, and
-    /// five Nones); the type code is the declared type, else one read from
+    /// five Nones). The type code is PostgreSQL's type OID (an int, as
+    /// psycopg2 gives), or on SQLite the declared type, else one read from
     /// the first value. `None` after a statement that returned no rows.
     #[getter]
     fn description(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
@@ -226,9 +227,12 @@ impl Cursor {
         let first = st.first.as_ref().map(|t| t.bind(py).clone());
         let mut items = Vec::with_capacity(st.buf.columns.len());
         for (i, c) in st.buf.columns.iter().enumerate() {
-            let code: Py<PyAny> = match &c.decl_type {
-                Some(d) => PyString::new(py, d).into_any().unbind(),
-                None => {
+            let code: Py<PyAny> = match (c.type_oid, &c.decl_type) {
+                (Some(oid), _) => oid
+                    .into_pyobject(py)
+                    .map_or_else(|e| match e {}, |o| o.into_any().unbind()),
+                (None, Some(d)) => PyString::new(py, d).into_any().unbind(),
+                (None, None) => {
                     let v = first.as_ref().map(|t| t.get_item(i)).transpose()?;
                     match expr_type(v.as_ref()) {
                         Some(t) => PyString::new(py, t).into_any().unbind(),
@@ -270,7 +274,10 @@ impl Cursor {
         Ok(slf.clone())
     }
 
-    /// Runs `sql` once per parameter sequence; `rowcount` is the total.
+    /// Runs `sql` once per parameter sequence, in Rust: the parameters are
+    /// converted first, then every statement runs with the GIL released
+    /// (prepared once). `rowcount` is the total. A statement's rows, if it
+    /// returns any, are not kept.
     fn executemany<'py>(
         slf: &Bound<'py, Self>,
         sql: &Bound<'py, PyAny>,
@@ -281,15 +288,49 @@ impl Cursor {
         let mut st = this.lock(py);
         let sql = this.statement(py, &st, sql)?;
         let sql = sql.to_str()?;
-        let mut total = 0i64;
+        let mut all = Vec::new();
         for p in seq_of_params.try_iter()? {
-            let p = self::params(py, Some(&p?))?;
-            this.run(py, &mut st, sql, p)?;
-            if st.rowcount > 0 {
-                total += st.rowcount;
-            }
+            all.push(self::params(py, Some(&p?))?);
         }
-        st.rowcount = total;
+        let conn = this.conn.get();
+        let mut cs = conn.lock(py);
+        if cs.conn.is_none() {
+            return Err(Connection::closed_error(py));
+        }
+        st.executed = true;
+        st.rows = None;
+        st.len = 0;
+        st.first = None;
+        st.pos = 0;
+        st.description = None;
+        st.rowcount = -1;
+        st.lastrowid = None;
+        if all.is_empty() {
+            st.rowcount = 0;
+            return Ok(slf.clone());
+        }
+        let word = Connection::begin_if_needed(py, &mut cs, sql)?;
+        let c = cs
+            .conn
+            .as_mut()
+            .ok_or_else(|| Connection::closed_error(py))?;
+        let sqlite = conn.sqlite;
+        let (total, last_id) = py
+            .detach(|| {
+                let mut total = 0u64;
+                for p in &all {
+                    total += c.execute(sql, p)?;
+                }
+                let last_id = if sqlite && matches!(word, Word::Insert | Word::Replace) {
+                    Some(c.last_insert_id()?)
+                } else {
+                    None
+                };
+                Ok::<_, dbmux::Error>((total, last_id))
+            })
+            .map_err(|e| crate::errors::to_py(py, e))?;
+        st.rowcount = total.min(i64::MAX as u64) as i64;
+        st.lastrowid = last_id;
         Ok(slf.clone())
     }
 

@@ -23,10 +23,17 @@ pub(crate) fn status_error(py: Python<'_>, code: i32, message: &str) -> PyErr {
 /// `dbmux.ProgrammingError(message, code)`: the caller's misuse of a
 /// cursor (PEP 249 names the class; the code stays the dbmux one).
 pub(crate) fn programming_error(py: Python<'_>, code: i32, message: &str) -> PyErr {
-    let class = match py
-        .import("dbmux._errors")
-        .and_then(|m| m.getattr("ProgrammingError"))
-    {
+    class_error(py, "ProgrammingError", code, message)
+}
+
+/// `dbmux.NotSupportedError(message, invalid_parameter)`: something the
+/// database cannot do (PEP 249's class for it).
+pub(crate) fn not_supported(py: Python<'_>, message: &str) -> PyErr {
+    class_error(py, "NotSupportedError", INVALID_PARAMETER, message)
+}
+
+fn class_error(py: Python<'_>, class: &str, code: i32, message: &str) -> PyErr {
+    let class = match py.import("dbmux._errors").and_then(|m| m.getattr(class)) {
         Ok(c) => c,
         Err(e) => return e,
     };
@@ -42,10 +49,11 @@ pub(crate) fn to_py(py: Python<'_>, e: dbmux::Error) -> PyErr {
 }
 
 /// Codes the Python layer raises itself.
-pub(crate) const INVALID_PARAMETER: i32 = 15;
-pub(crate) const TYPE_MISMATCH: i32 = 13;
-pub(crate) const MANAGER_CLOSED: i32 = 6;
-pub(crate) const MISUSE: i32 = 17;
+pub(crate) const INVALID_PARAMETER: i32 = dbmux::ErrorCode::InvalidParameter.as_i32();
+pub(crate) const TYPE_MISMATCH: i32 = dbmux::ErrorCode::TypeMismatch.as_i32();
+pub(crate) const MANAGER_CLOSED: i32 = dbmux::ErrorCode::ManagerClosed.as_i32();
+pub(crate) const MISUSE: i32 = dbmux::ErrorCode::Misuse.as_i32();
+pub(crate) const INVALID_CONFIG: i32 = dbmux::ErrorCode::InvalidConfig.as_i32();
 
 /// `Result<T, dbmux::Error>` into a Python result.
 pub(crate) trait OrRaise<T> {

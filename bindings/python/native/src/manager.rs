@@ -29,21 +29,76 @@ impl Manager {
 #[pymethods]
 impl Manager {
     #[new]
-    #[pyo3(signature = (url=None, *, _global=false))]
-    fn new(py: Python<'_>, url: Option<String>, _global: bool) -> PyResult<Manager> {
+    #[pyo3(signature = (url=None, *, pool_size=None, max_overflow=None, pool_timeout=None,
+                        pool_recycle=None, pool_pre_ping=None, _global=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        url: Option<String>,
+        pool_size: Option<u32>,
+        max_overflow: Option<u32>,
+        pool_timeout: Option<f64>,
+        pool_recycle: Option<f64>,
+        pool_pre_ping: Option<bool>,
+        _global: bool,
+    ) -> PyResult<Manager> {
+        let seconds = |what: &str, s: f64| {
+            std::time::Duration::try_from_secs_f64(s).map_err(|_| {
+                status_error(
+                    py,
+                    crate::errors::INVALID_CONFIG,
+                    &format!("{what} must be a number of seconds >= 0, not {s}"),
+                )
+            })
+        };
+        let timeout = pool_timeout
+            .map(|s| seconds("pool_timeout", s))
+            .transpose()?;
+        // SQLAlchemy's pool_recycle=-1: never
+        let recycle = match pool_recycle {
+            None => None,
+            Some(s) if s < 0.0 => Some(None),
+            Some(s) => Some(Some(seconds("pool_recycle", s)?)),
+        };
+        let tuned = pool_size.is_some()
+            || max_overflow.is_some()
+            || timeout.is_some()
+            || recycle.is_some()
+            || pool_pre_ping.is_some();
+        if _global && tuned {
+            return Err(status_error(
+                py,
+                crate::errors::INVALID_CONFIG,
+                "the process-wide manager takes its pool settings from the environment \
+                 (DB_POOL_SIZE, ...); build a Manager(url, pool_size=...) to set them in code",
+            ));
+        }
         let mgr = py
             .detach(|| {
                 if _global {
-                    dbmux::global()
-                } else if let Some(u) = url {
-                    dbmux::Config::builder()
-                        .url(u)
-                        .with_env()
-                        .build()
-                        .and_then(dbmux::Manager::new)
-                } else {
-                    dbmux::Manager::from_env()
+                    return dbmux::global();
                 }
+                let mut b = dbmux::Config::builder();
+                if let Some(u) = url {
+                    b = b.url(u);
+                }
+                b = b.with_env();
+                if let Some(n) = pool_size {
+                    b = b.pool_size(n);
+                }
+                if let Some(n) = max_overflow {
+                    b = b.max_overflow(n);
+                }
+                if let Some(d) = timeout {
+                    b = b.pool_timeout(d);
+                }
+                if let Some(d) = recycle {
+                    b = b.pool_recycle(d);
+                }
+                if let Some(on) = pool_pre_ping {
+                    b = b.pool_pre_ping(on);
+                }
+                b.build().and_then(dbmux::Manager::new)
             })
             .or_raise(py)?;
         Ok(Manager {

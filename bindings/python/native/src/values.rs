@@ -244,15 +244,19 @@ fn to_object(py: Python<'_>, bytes: &[u8], c: Cell) -> Py<PyAny> {
 }
 
 /// The rows of a result as tuples, with the declared types' conversions
-/// (SQLite `DATE` text to `datetime.date`, ...).
-pub(crate) fn rows<'py>(py: Python<'py>, c: &Collected) -> PyResult<Bound<'py, PyList>> {
+/// (SQLite `DATE` text to `datetime.date`, ...) when `convert`.
+pub(crate) fn rows<'py>(
+    py: Python<'py>,
+    c: &Collected,
+    convert: bool,
+) -> PyResult<Bound<'py, PyList>> {
     let n = c.columns.len();
     let mut convs = Vec::with_capacity(n);
     let mut any = false;
     for col in &c.columns {
         let f = match &col.decl_type {
-            Some(d) => converter(py, d)?,
-            None => None,
+            Some(d) if convert => converter(py, d)?,
+            _ => None,
         };
         any |= f.is_some();
         convs.push(f);

@@ -1,0 +1,81 @@
+"""`sqlite+dbmux://`: SQLAlchemy's SQLite dialect on dbmux.
+
+    engine = create_engine("sqlite+dbmux:///app.db", pool_size=5, max_overflow=10)
+
+Everything SQLAlchemy's stdlib `sqlite3` dialect (pysqlite) does for SQL
+and types, on dbmux's pool: WAL and busy handling that survive concurrency,
+the writer lane (no "database is locked"), health and metrics. Values come
+back raw (`raw=True`): SQLAlchemy's SQLite types convert dates and decimals
+themselves, as they do for pysqlite.
+
+Not available: `create_function` (so SQLAlchemy's `regexp_match` on SQLite,
+which registers a Python REGEXP function in its `connect` event).
+"""
+
+from sqlalchemy.dialects.sqlite.base import SQLiteDialect
+from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
+from sqlalchemy import exc
+
+import dbmux
+
+from ._base import DbmuxDialect
+
+__all__ = ["SQLiteDialect_dbmux", "SQLiteDialect_dbmux_async"]
+
+
+class SQLiteDialect_dbmux(DbmuxDialect, SQLiteDialect_pysqlite):
+    """`sqlite+dbmux://` (file paths as in SQLAlchemy: three slashes for a
+    relative path, four for an absolute one; no path for a private
+    in-memory database, shared by the connections of the engine)."""
+
+    driver = "dbmux"
+    supports_statement_cache = True
+    default_paramstyle = "qmark"
+
+    @classmethod
+    def get_async_dialect_cls(cls, url):
+        return SQLiteDialect_dbmux_async
+
+    @classmethod
+    def get_pool_class(cls, url):
+        return DbmuxDialect.get_pool_class(url)
+
+    def _get_server_version_info(self, connection):
+        return dbmux.sqlite_version_info
+
+    def on_connect(self):
+        # pysqlite's REGEXP and floor() go through create_function
+        return None
+
+    def create_connect_args(self, url):
+        if url.username or url.password or url.host or url.port:
+            raise exc.ArgumentError(
+                f"Invalid SQLite URL: {url}\nValid forms: sqlite+dbmux:///relative/path.db, "
+                "sqlite+dbmux:////absolute/path.db, sqlite+dbmux:// (in memory)")
+        path = url.database or ":memory:"
+        target = url.set(drivername="sqlite", database=path)
+        return [], {"url": target.render_as_string(hide_password=False)}
+
+    def set_isolation_level(self, dbapi_connection, level):
+        if not self._dbmux_set_isolation(dbapi_connection, level):
+            SQLiteDialect.set_isolation_level(self, dbapi_connection, level)
+
+
+class SQLiteDialect_dbmux_async(SQLiteDialect_dbmux):
+    """`create_async_engine("sqlite+dbmux:///app.db")`: the same dialect on
+    `dbmux.aio` (one hand-off to dbmux's worker threads per statement)."""
+
+    is_async = True
+    supports_statement_cache = True
+
+    @classmethod
+    def import_dbapi(cls):
+        from ._asyncio import AsyncAdapt_dbmux_dbapi
+        return AsyncAdapt_dbmux_dbapi()
+
+    def _dbmux_connect(self, url, readonly=False, after=None):
+        from ._asyncio import connect
+        return connect(self, url, readonly, after)
+
+    def get_driver_connection(self, connection):
+        return connection._connection
