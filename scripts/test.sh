@@ -39,6 +39,10 @@ export DBMUX_TEST_BUNDLED_PACKAGE=$PYB/site
 scripts/with-test-postgres.sh scripts/with-test-replicas.sh \
   bash -c 'cd bindings/python/tests && "$0/bin/python" -m pytest -q -p no:cacheprovider' "$VENV"
 
+echo "== SQLAlchemy's dialect compliance suite: sqlite+dbmux against pysqlite, postgresql+dbmux beside psycopg2"
+"$VENV/bin/pip" install --quiet --disable-pip-version-check psycopg2-binary
+scripts/with-test-postgres.sh scripts/test-sqlalchemy.sh "$VENV/bin/python"
+
 echo "== WebAssembly: wasm32-unknown-unknown build, tests in Node (wasm-bindgen-test), the Node example"
 scripts/test-wasm.sh
 

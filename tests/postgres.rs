@@ -456,12 +456,18 @@ fn every_type_round_trips_without_losing_precision() {
         ]
     );
     // an unsupported type says how to read it
-    let e = mgr.query("SELECT interval '1 day'", params![]).unwrap_err();
+    let e = mgr.query("SELECT '(1,2)'::point", params![]).unwrap_err();
     assert!(e.to_string().contains("::text"), "{e}");
     assert_eq!(
-        mgr.query_scalar::<String>("SELECT (interval '1 day')::text", params![])
+        mgr.query_scalar::<String>("SELECT ('(1,2)'::point)::text", params![])
             .unwrap(),
-        "1 day"
+        "(1,2)"
+    );
+    // interval: an ISO 8601 duration
+    assert_eq!(
+        mgr.query_scalar::<String>("SELECT interval '1 day'", params![])
+            .unwrap(),
+        "P1D"
     );
     // last_insert_id through lastval()
     let mut c = mgr.get().unwrap();
@@ -595,4 +601,100 @@ fn the_native_session_runs_tokio_postgres_calls_with_the_query_timeout() {
     assert_eq!(mgr.debug_info().pool_invalidated, before + 1);
     assert_eq!(mgr.query_scalar::<i64>("SELECT 1", params![]).unwrap(), 1);
     mgr.shutdown();
+}
+
+#[test]
+fn arrays_intervals_and_catalog_types_read_as_postgresql_writes_them() {
+    let Some(pg) = pg() else { return };
+    let mgr = pg.manager(&pg.main()).unwrap();
+    let mut c = mgr.get().unwrap();
+    let rows = c
+        .query(
+            "SELECT ARRAY[1, NULL, 3]::int4[] AS a, ARRAY['x', 'y z', '', 'a\"b', NULL]::text[] AS t, \
+             ARRAY[[true, false], [false, true]] AS m, '{}'::int8[] AS e, \
+             '1 year 2 mons 3 days 04:05:06.5'::interval AS i, '0 0 1'::int2vector AS v, \
+             ''::\"char\" AS ch",
+            &[],
+        )
+        .unwrap();
+    let r = &rows.rows()[0];
+    assert_eq!(r.get::<String>("a").unwrap(), "{1,NULL,3}");
+    assert_eq!(r.get::<String>("t").unwrap(), r#"{x,"y z","","a\"b",NULL}"#);
+    assert_eq!(r.get::<String>("m").unwrap(), "{{t,f},{f,t}}");
+    assert_eq!(r.get::<String>("e").unwrap(), "{}");
+    assert_eq!(r.get::<String>("i").unwrap(), "P1Y2M3DT4H5M6.5S");
+    assert_eq!(r.get::<String>("v").unwrap(), "0 0 1");
+    assert_eq!(r.get::<String>("ch").unwrap(), "");
+    // the same text PostgreSQL's own output gives for the arrays
+    let text: String = c
+        .query_scalar(
+            "SELECT ARRAY['x', 'y z', '', 'a\"b', NULL]::text[]::text",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(text, r#"{x,"y z","","a\"b",NULL}"#);
+    // the type OIDs come with the columns
+    let oids: Vec<Option<u32>> = rows.columns().iter().map(|c| c.type_oid).collect();
+    assert_eq!(oids[0], Some(1007)); // int4[]
+    assert_eq!(oids[4], Some(1186)); // interval
+}
+
+#[test]
+fn verbatim_sql_keeps_the_jsonb_question_mark_and_resets_on_return() {
+    let Some(pg) = pg() else { return };
+    let mgr = Manager::new(
+        Config::builder()
+            .url(pg.main())
+            .pool_size(1)
+            .max_overflow(0)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let mut c = mgr.get().unwrap();
+    assert!(c.is_first_checkout());
+    c.set_verbatim_sql(true);
+    let has: bool = c
+        .query_scalar(
+            "SELECT $1::jsonb ? 'a'",
+            &[Value::Text(r#"{"a": 1}"#.into())],
+        )
+        .map(|v: i64| v != 0)
+        .unwrap();
+    assert!(has);
+    drop(c);
+    // the next checkout is the same connection, rewriting again
+    let mut c = mgr.get().unwrap();
+    assert!(!c.is_first_checkout());
+    assert_eq!(
+        c.query_scalar::<i64>("SELECT ? + 1", params![41]).unwrap(),
+        42
+    );
+    // a discarded connection is not pooled again
+    c.discard();
+    drop(c);
+    assert!(mgr.get().unwrap().is_first_checkout());
+}
+
+#[test]
+fn ddl_on_one_connection_makes_the_others_prepare_again() {
+    let Some(pg) = pg() else { return };
+    let mgr = pg.manager(&pg.main()).unwrap();
+    let table = format!("epoch_{}", std::process::id());
+    let mut a = mgr.get().unwrap();
+    let mut b = mgr.get().unwrap();
+    a.execute_batch(&format!(
+        "DROP TABLE IF EXISTS {table}; CREATE TABLE {table} (x int4)"
+    ))
+    .unwrap();
+    a.execute(&format!("INSERT INTO {table} VALUES (1)"), &[])
+        .unwrap();
+    let sql = format!("SELECT * FROM {table}");
+    assert_eq!(b.query(&sql, &[]).unwrap().rows().len(), 1); // prepared, cached
+    a.execute(&format!("ALTER TABLE {table} ADD COLUMN y text"), &[])
+        .unwrap();
+    // the cached plan would fail with "cached plan must not change result type"
+    let rows = b.query(&sql, &[]).unwrap();
+    assert_eq!(rows.columns().len(), 2);
+    a.execute(&format!("DROP TABLE {table}"), &[]).unwrap();
 }

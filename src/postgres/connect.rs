@@ -678,6 +678,8 @@ impl Open for PgManager {
             born: now,
             used: false,
             verbatim: false,
+            epoch: 0,
+            ddl_in_tx: false,
             idle_since: now,
             tls,
             in_tx: false,

@@ -72,6 +72,10 @@ pub(crate) struct Hosts {
     /// When a host's connections were last dropped (it failed, or refused
     /// a write): new connections are paced for a while after.
     evicted_at: Mutex<Option<Instant>>,
+    /// Bumped when DDL runs (and commits) through any connection of the
+    /// manager: statements prepared before it are prepared again, instead
+    /// of failing with "cached plan must not change result type".
+    schema_epoch: AtomicU64,
 }
 
 /// Whether a connection attempt may try a host now.
@@ -124,7 +128,19 @@ impl Hosts {
             max_timeline: AtomicU32::new(0),
             primary_lsn: AtomicU64::new(0),
             evicted_at: Mutex::new(None),
+            schema_epoch: AtomicU64::new(0),
         }
+    }
+
+    /// See [`Hosts::schema_changed`].
+    pub(crate) fn schema_epoch(&self) -> u64 {
+        self.schema_epoch.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// DDL ran: every connection prepares its statements again.
+    pub(crate) fn schema_changed(&self) {
+        self.schema_epoch
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
     /// `DB_HOST_RECHECK`.

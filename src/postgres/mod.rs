@@ -88,6 +88,11 @@ pub(crate) struct PgConn {
     born: Instant,
     /// Checked out at least once since it was opened.
     pub(crate) used: bool,
+    /// The schema epoch its statement cache was filled in (see
+    /// `Hosts::schema_changed`).
+    pub(crate) epoch: u64,
+    /// DDL ran in the open transaction (its COMMIT changes the schema).
+    pub(crate) ddl_in_tx: bool,
     /// SQL goes to the server as written (no `?` to `$n`): see
     /// [`crate::Connection::set_verbatim_sql`].
     pub(crate) verbatim: bool,

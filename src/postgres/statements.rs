@@ -26,7 +26,17 @@ fn track_tx(c: &mut PgConn, sql: &str) {
         .to_ascii_uppercase();
     match first.as_str() {
         "BEGIN" | "START" => c.in_tx = true,
-        "COMMIT" | "END" | "ABORT" => c.in_tx = false,
+        "COMMIT" | "END" => {
+            c.in_tx = false;
+            if std::mem::take(&mut c.ddl_in_tx) {
+                c.known.schema_changed();
+            }
+        }
+        "ABORT" => c.in_tx = false,
+        "CREATE" | "ALTER" | "DROP" | "COMMENT" => {
+            c.known.schema_changed();
+            c.ddl_in_tx |= c.in_tx;
+        }
         "ROLLBACK" => {
             let rest = sql.trim_start()[8..].trim_start().to_ascii_uppercase();
             if !rest.starts_with("TO") {
@@ -38,7 +48,40 @@ fn track_tx(c: &mut PgConn, sql: &str) {
     }
 }
 
+/// SQLSTATE 0A000 "cached plan must not change result type": a statement
+/// prepared before its table changed.
+fn stale_plan(e: &Error) -> bool {
+    e.sqlstate().as_deref() == Some("0A000")
+}
+
+/// Runs `run` with the prepared `sql`; when the plan went stale outside a
+/// transaction (nothing ran), prepares it again and runs once more.
+fn with_statement<T>(
+    c: &mut PgConn,
+    sql: &str,
+    params: &[Value],
+    mut run: impl FnMut(&mut PgConn, &Statement) -> Result<T>,
+) -> Result<T> {
+    let stmt = prepared(c, sql)?;
+    check_count(&stmt, params)?;
+    match run(c, &stmt) {
+        Err(e) if stale_plan(&e) && !c.in_tx => {
+            c.statements.clear();
+            c.last = None;
+            let stmt = prepared(c, sql)?;
+            run(c, &stmt)
+        }
+        r => r,
+    }
+}
+
 fn prepared(c: &mut PgConn, sql: &str) -> Result<Statement> {
+    let epoch = c.known.schema_epoch();
+    if epoch != c.epoch {
+        c.statements.clear();
+        c.last = None;
+        c.epoch = epoch;
+    }
     // SQL with a `?` means something else verbatim: its own cache key
     let verbatim_key;
     let key = if c.verbatim && sql.as_bytes().contains(&b'?') {
@@ -106,11 +149,11 @@ fn columns(stmt: &Statement) -> Arc<[Column]> {
 
 pub(super) fn execute(c: &mut PgConn, sql: &str, params: &[Value]) -> Result<u64> {
     track_tx(c, sql);
-    let stmt = prepared(c, sql)?;
-    check_count(&stmt, params)?;
     let p = refs(params);
-    c.client()
-        .call("executing", c.client().client().execute(&stmt, &p))
+    with_statement(c, sql, params, |c, stmt| {
+        c.client()
+            .call("executing", c.client().client().execute(stmt, &p))
+    })
 }
 
 pub(super) fn execute_batch(c: &mut PgConn, sql: &str) -> Result<()> {
@@ -129,16 +172,24 @@ pub(super) fn query_into(
 ) -> Result<u64> {
     use crate::postgres::values::Cell;
     track_tx(c, sql);
-    let stmt = prepared(c, sql)?;
-    check_count(&stmt, params)?;
-    let cols = columns(&stmt);
-    sink.columns(&cols);
     let p = refs(params);
-    let client = c.client().client();
-    if cols.is_empty() {
-        return c.client().call("executing", client.execute(&stmt, &p));
-    }
-    let rows = c.client().call("querying", client.query(&stmt, &p))?;
+    let mut cols = Arc::from(Vec::new());
+    let rows = with_statement(c, sql, params, |c, stmt| {
+        cols = columns(stmt);
+        let client = c.client().client();
+        if cols.is_empty() {
+            return c
+                .client()
+                .call("executing", client.execute(stmt, &p))
+                .map(Err);
+        }
+        c.client().call("querying", client.query(stmt, &p)).map(Ok)
+    })?;
+    sink.columns(&cols);
+    let rows = match rows {
+        Err(changed) => return Ok(changed),
+        Ok(rows) => rows,
+    };
     let n = cols.len();
     for r in &rows {
         for i in 0..n {

@@ -53,6 +53,15 @@ impl ToSql for Value {
             Value::Null => return Ok(IsNull::Yes),
             Value::Blob(b) if bytea => out.extend_from_slice(b),
             Value::Text(s) if bytea => out.extend_from_slice(s.as_bytes()),
+            // an untyped parameter (`SELECT $1::bytea FROM (VALUES ($1))`)
+            // that the server inferred as text: bytea's hex text, which
+            // the cast reads back as the same bytes
+            Value::Blob(b) if *ty == Type::TEXT || *ty == Type::UNKNOWN => {
+                out.extend_from_slice(b"\\x");
+                for x in b {
+                    let _ = write!(out, "{x:02x}");
+                }
+            }
             Value::Blob(_) => {
                 return Err(bind_error(format!(
                     "cannot bind a blob to a parameter of type {}",
@@ -260,6 +269,96 @@ fn uuid_text(b: [u8; 16]) -> String {
     )
 }
 
+/// An array in PostgreSQL's text form (`{1,2,NULL}`, `{{a,"b c"}}`), as
+/// `col::text` would give it; `int2vector` and `oidvector` as their
+/// space-separated text (`sep = " "`, no braces).
+fn array_text(ty: &Type, raw: &[u8], sep: &str, braces: bool) -> Result<String, BoxError> {
+    let member = match ty.kind() {
+        Kind::Array(m) => m.clone(),
+        _ if *ty == Type::OID_VECTOR => Type::OID,
+        _ => Type::INT2,
+    };
+    let int = |at: usize| -> Result<i32, BoxError> {
+        Ok(i32::from_be_bytes(
+            raw.get(at..at + 4).ok_or("truncated array")?.try_into()?,
+        ))
+    };
+    let ndim = usize::try_from(int(0)?).map_err(|_| "bad array dimensions")?;
+    let mut dims = Vec::with_capacity(ndim);
+    for d in 0..ndim {
+        dims.push(usize::try_from(int(12 + d * 8)?).map_err(|_| "bad array dimension")?);
+    }
+    let mut at = 12 + ndim * 8;
+    let mut elems = Vec::new();
+    let total: usize = if ndim == 0 { 0 } else { dims.iter().product() };
+    for _ in 0..total {
+        let len = int(at)?;
+        at += 4;
+        if len < 0 {
+            elems.push("NULL".to_string());
+            continue;
+        }
+        let len = len as usize;
+        let bytes = raw.get(at..at + len).ok_or("truncated array element")?;
+        at += len;
+        let v = cell(&member, bytes)?.into_value();
+        elems.push(match v {
+            Value::Null => "NULL".into(),
+            Value::Integer(i) if member == Type::BOOL => if i != 0 { "t" } else { "f" }.into(),
+            Value::Integer(i) => i.to_string(),
+            Value::Real(r) => float_text(r),
+            Value::Text(t) if braces => quote_element(&t),
+            Value::Text(t) => t,
+            Value::Blob(b) => {
+                let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+                quote_element(&format!("\\x{hex}"))
+            }
+        });
+    }
+    if !braces {
+        return Ok(elems.join(sep));
+    }
+    if ndim == 0 {
+        return Ok("{}".into());
+    }
+    // nest the flat elements by the dimensions, innermost last
+    fn nest(elems: &[String], dims: &[usize], sep: &str) -> String {
+        if dims.len() == 1 {
+            return format!("{{{}}}", elems.join(sep));
+        }
+        let step = elems.len() / dims[0].max(1);
+        let parts: Vec<String> = elems
+            .chunks(step.max(1))
+            .map(|c| nest(c, &dims[1..], sep))
+            .collect();
+        format!("{{{}}}", parts.join(sep))
+    }
+    Ok(nest(&elems, &dims, sep))
+}
+
+/// An array element as PostgreSQL writes it: quoted (with `\\` and `\"`
+/// escaped) when empty, `NULL`-like, or holding a delimiter, brace, quote,
+/// backslash or space.
+fn quote_element(t: &str) -> String {
+    let needs = t.is_empty()
+        || t.eq_ignore_ascii_case("NULL")
+        || t.chars()
+            .any(|c| matches!(c, '{' | '}' | ',' | '"' | '\\') || c.is_whitespace());
+    if !needs {
+        return t.to_string();
+    }
+    let mut q = String::with_capacity(t.len() + 2);
+    q.push('"');
+    for c in t.chars() {
+        if c == '"' || c == '\\' {
+            q.push('\\');
+        }
+        q.push(c);
+    }
+    q.push('"');
+    q
+}
+
 /// A result cell borrowed from the row buffer where the wire format is the
 /// value itself (text, bytea), decoded otherwise.
 pub(crate) enum Cell<'a> {
@@ -299,8 +398,10 @@ fn cell<'a>(ty: &Type, raw: &'a [u8]) -> Result<Cell<'a>, BoxError> {
         | Type::NAME
         | Type::UNKNOWN
         | Type::JSON
-        | Type::XML
-        | Type::CHAR => text(raw),
+        | Type::XML => text(raw),
+        // "char": a NUL byte is the empty value (as its text output)
+        Type::CHAR if raw == [0] => text(&[]),
+        Type::CHAR => text(raw),
         Type::JSONB => match raw.split_first() {
             Some((1, rest)) => text(rest),
             _ => Err("unsupported jsonb version".into()),
@@ -329,7 +430,11 @@ fn cell<'a>(ty: &Type, raw: &'a [u8]) -> Result<Cell<'a>, BoxError> {
                 t + "+00:00"
             }))
         }
+        Type::INT2_VECTOR | Type::OID_VECTOR => {
+            owned(Value::Text(array_text(ty, raw, " ", false)?))
+        }
         _ => match ty.kind() {
+            Kind::Array(_) => owned(Value::Text(array_text(ty, raw, ",", true)?)),
             Kind::Enum(_) => text(raw),
             Kind::Domain(inner) => cell(inner, raw),
             _ if ty.name() == "citext" => text(raw),

@@ -84,20 +84,86 @@ def declared(decl):
     return "STRING", None
 
 
+def _parse_array(text, element):
+    """PostgreSQL's text form of an array (`{1,2,NULL}`, `{{a,"b c"}}`) as
+    nested lists, each element through `element` (NULL is None)."""
+    pos = 0
+
+    def parse():
+        nonlocal pos
+        if text[pos] != "{":
+            raise ValueError(text)
+        pos += 1
+        out = []
+        if text[pos] == "}":
+            pos += 1
+            return out
+        while True:
+            c = text[pos]
+            if c == "{":
+                out.append(parse())
+            elif c == '"':
+                pos += 1
+                buf = []
+                while text[pos] != '"':
+                    if text[pos] == "\\":
+                        pos += 1
+                    buf.append(text[pos])
+                    pos += 1
+                pos += 1
+                out.append(element("".join(buf)))
+            else:
+                end = pos
+                while text[end] not in ",}":
+                    end += 1
+                raw = text[pos:end]
+                out.append(None if raw.upper() == "NULL" else element(raw))
+                pos = end
+            if text[pos] == ",":
+                pos += 1
+                continue
+            if text[pos] == "}":
+                pos += 1
+                return out
+            raise ValueError(text)
+
+    return parse()
+
+
+_ARRAY_ELEMENTS = {
+    "INT2": int, "INT4": int, "INT8": int, "OID": int,
+    "FLOAT4": float, "FLOAT8": float,
+    "BOOL": lambda v: v == "t",
+}
+
+
+def _array_converter(member):
+    """The converter of a PostgreSQL array of `member` (its `_int4`-style
+    name without the underscore)."""
+    elem = _ARRAY_ELEMENTS.get(member.upper()) or converter(member) or (lambda v: v)
+
+    def convert(v):
+        return _parse_array(v, elem) if isinstance(v, str) else v
+    return convert
+
+
 def converter(decl):
     """A function converting values of a column declared `decl` (None passes
     through, and a value that does not parse stays as it came), or None when
     its values need no conversion."""
     if decl is None:
         return None
-    convert = declared(decl)[1]
+    if decl.startswith("_") and len(decl) > 1:
+        convert = _array_converter(decl[1:])  # a PostgreSQL array type
+    else:
+        convert = declared(decl)[1]
     if convert is None:
         return None
 
     def safe(v):
         try:
             return convert(v)
-        except ValueError:
+        except (ValueError, IndexError):
             return v
     return safe
 

@@ -120,9 +120,14 @@ class Manager:
         return self._sync.backend
 
     async def connect(self, readonly=False, after=None, **kw):
-        """A connection from the pool, checked out on a worker thread
-        (arguments as `dbmux.Manager.connect`)."""
-        c = await _call(self._executor, lambda: self._sync.connect(readonly, after, **kw))
+        """A connection from the pool, checked out off the event loop (on
+        asyncio's default executor, so that waiting for a free connection
+        never takes a statement worker); arguments as
+        `dbmux.Manager.connect`."""
+        # not on the statement workers: a checkout that waits for a
+        # connection must not hold the thread its holder's statements need
+        loop = asyncio.get_running_loop()
+        c = await loop.run_in_executor(None, lambda: self._sync.connect(readonly, after, **kw))
         return Connection(c, self._executor)
 
     async def health(self):

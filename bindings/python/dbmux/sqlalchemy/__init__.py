@@ -15,3 +15,18 @@ engine of connections for reads (replicas on PostgreSQL).
 """
 
 from ._pool import DbmuxPool  # noqa: F401
+
+
+def manager_of(engine):
+    """The dbmux manager under a `sqlite+dbmux` / `postgresql+dbmux` engine
+    (sync or async): its `health()`, `debug_info()`, `backup()`, ...
+    Built at the engine's first checkout, or here."""
+    sync = getattr(engine, "sync_engine", engine)
+    dialect = sync.dialect
+    if not hasattr(dialect, "_dbmux_manager"):
+        raise TypeError(f"{sync.url.drivername} is not a dbmux dialect")
+    _, cparams = dialect.create_connect_args(sync.url)
+    pool = sync.pool
+    if isinstance(pool, DbmuxPool):
+        return pool.manager(cparams["url"])
+    return dialect._dbmux_manager(cparams["url"])

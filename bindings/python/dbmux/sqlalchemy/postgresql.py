@@ -19,6 +19,7 @@ import uuid
 from sqlalchemy import exc, util
 from sqlalchemy.dialects.postgresql.base import INTERVAL, PGDialect, PGExecutionContext
 from sqlalchemy.dialects.postgresql.json import JSON, JSONB
+from sqlalchemy.dialects.postgresql.pg_catalog import INT2VECTOR, OIDVECTOR, _SpaceVector
 from sqlalchemy.engine import processors
 from sqlalchemy.sql import sqltypes
 
@@ -101,12 +102,19 @@ class _Interval(_Cast, INTERVAL):
 
 
 class _Uuid(_Cast, sqltypes.Uuid):
+    """Native uuid columns: dbmux sends and reads their text."""
+
     def bind_processor(self, dialect):
+        if not self.native_uuid:
+            return super().bind_processor(dialect)
+
         def process(v):
             return str(v) if isinstance(v, uuid.UUID) else v
         return process
 
     def result_processor(self, dialect, coltype):
+        if not self.native_uuid:
+            return super().result_processor(dialect, coltype)
         if not self.as_uuid:
             return None
 
@@ -140,6 +148,14 @@ class _BigInteger(_Cast, sqltypes.BigInteger):
 
 
 class _Boolean(_Cast, sqltypes.Boolean):
+    pass
+
+
+class _INT2VECTOR(_SpaceVector, INT2VECTOR):
+    """dbmux reads int2vector as its text, "1 2 3" (as psycopg2 does)."""
+
+
+class _OIDVECTOR(_SpaceVector, OIDVECTOR):
     pass
 
 
@@ -184,6 +200,8 @@ class PGDialect_dbmux(DbmuxDialect, PGDialect):
             sqltypes.SmallInteger: _SmallInteger,
             sqltypes.BigInteger: _BigInteger,
             sqltypes.Boolean: _Boolean,
+            INT2VECTOR: _INT2VECTOR,
+            OIDVECTOR: _OIDVECTOR,
         },
     )
 

@@ -13,7 +13,10 @@ use crate::manager::Manager;
 /// What the first word of a statement says about transactions.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Word {
-    /// Starts no implicit transaction (SELECT, WITH, PRAGMA, BEGIN, SET, ...).
+    /// A query (SELECT, WITH, VALUES, SHOW, EXPLAIN): begins the implicit
+    /// transaction only under an isolation level.
+    Query,
+    /// Starts no implicit transaction (PRAGMA, BEGIN, SET, ...).
     NoTransaction,
     /// Ends one (COMMIT, END, ROLLBACK).
     Ends,
@@ -23,24 +26,13 @@ pub(crate) enum Word {
     Other,
 }
 
-/// Statements that start no implicit transaction.
+/// Queries: they begin the implicit transaction only under an isolation level.
+const QUERIES: &[&str] = &["SELECT", "WITH", "VALUES", "SHOW", "EXPLAIN"];
+
+/// Other statements that start no implicit transaction (`ATTACH` and
+/// `DETACH`: SQLite refuses both inside a transaction).
 const NO_IMPLICIT_TX: &[&str] = &[
-    "SELECT",
-    "WITH",
-    "VALUES",
-    "SHOW",
-    "EXPLAIN",
-    "PRAGMA",
-    "BEGIN",
-    "START",
-    "SAVEPOINT",
-    "RELEASE",
-    "SET",
-    "ANALYZE",
-    "VACUUM",
-    // SQLite refuses both inside a transaction
-    "ATTACH",
-    "DETACH",
+    "PRAGMA", "BEGIN", "START", "RELEASE", "SET", "ANALYZE", "VACUUM", "ATTACH", "DETACH",
 ];
 
 /// The first word of a statement, after whitespace and comments, as a
@@ -68,6 +60,8 @@ pub(crate) fn first_word(sql: &str) -> Word {
         Word::Replace
     } else if is("COMMIT") || is("END") || is("ROLLBACK") {
         Word::Ends
+    } else if QUERIES.iter().any(|k| is(k)) {
+        Word::Query
     } else if NO_IMPLICIT_TX.iter().any(|k| is(k)) {
         Word::NoTransaction
     } else {
@@ -136,7 +130,14 @@ impl Connection {
     /// first word, for the caller.
     pub(crate) fn begin_if_needed(py: Python<'_>, st: &mut State, sql: &str) -> PyResult<Word> {
         let word = first_word(sql);
-        if matches!(word, Word::Ends | Word::NoTransaction) || st.autocommit {
+        // queries begin one only under an isolation level: its snapshot
+        // must cover every query of the transaction
+        let skip = match word {
+            Word::Ends | Word::NoTransaction => true,
+            Word::Query => st.isolation.is_none(),
+            _ => false,
+        };
+        if skip || st.autocommit {
             return Ok(word);
         }
         let level = st.isolation;
