@@ -99,7 +99,7 @@ class Requirements(SuiteRequirements):
 
     @property
     def regexp_match(self):
-        return _on("postgresql")
+        return _on("sqlite", "postgresql")
 
     @property
     def regexp_replace(self):

@@ -265,3 +265,33 @@ def test_one_connection_from_two_threads_is_serialised_not_corrupted(tmp_path):
         c.commit()
         assert errors == []
         assert c.execute("SELECT count(*), count(DISTINCT x) FROM t").fetchone() == (400, 400)
+
+
+def test_create_function_lasts_as_long_as_the_connection(tmp_path, url):
+    if url.startswith("postgresql"):
+        with dbmux.connect(url) as c:
+            with pytest.raises(dbmux.NotSupportedError, match="SQLite"):
+                c.create_function("f", 1, str)
+        return
+    with dbmux.Manager(f"sqlite:///{tmp_path}/f.db", pool_size=1, max_overflow=0) as m:
+        with m.connect() as c:
+            c.create_function("twice", 1, lambda x: None if x is None else x * 2,
+                              deterministic=True)
+
+            def boom(x):
+                raise ValueError(f"no {x}")
+            c.create_function("boom", 1, boom)
+            assert c.execute("SELECT twice(21), twice('ab'), twice(NULL)").fetchone() == (
+                42, "abab", None)
+            with pytest.raises(dbmux.Error, match="no 3"):
+                c.execute("SELECT boom(3)")
+            assert c.execute("SELECT twice(1)").fetchone() == (2,)
+        with m.connect() as c:  # the same connection, checked out again
+            assert c._first_checkout is False
+            assert c.execute("SELECT twice(5)").fetchone() == (10,)
+    # SQLAlchemy's SQLite dialect registers REGEXP in its connect event
+    e = sa.create_engine(f"sqlite+dbmux:///{tmp_path}/re.db")
+    with e.connect() as c:
+        assert c.scalar(select(sa.literal("abc").regexp_match("^a.c$"))) == 1
+        assert c.scalar(select(sa.literal("abc").regexp_match("^b"))) == 0
+    e.dispose()

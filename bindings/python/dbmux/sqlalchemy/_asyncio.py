@@ -61,6 +61,10 @@ class AsyncAdapt_dbmux_connection(AsyncAdapt_dbapi_connection):
     def _discard(self):
         self._connection._sync._discard()
 
+    def create_function(self, *args, **kw):
+        # registration only, no statement: done here, on the loop
+        self._connection._sync.create_function(*args, **kw)
+
     def close(self):
         try:
             await_(self._connection.close())

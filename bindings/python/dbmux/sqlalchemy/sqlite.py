@@ -6,10 +6,8 @@ Everything SQLAlchemy's stdlib `sqlite3` dialect (pysqlite) does for SQL
 and types, on dbmux's pool: WAL and busy handling that survive concurrency,
 the writer lane (no "database is locked"), health and metrics. Values come
 back raw (`raw=True`): SQLAlchemy's SQLite types convert dates and decimals
-themselves, as they do for pysqlite.
-
-Not available: `create_function` (so SQLAlchemy's `regexp_match` on SQLite,
-which registers a Python REGEXP function in its `connect` event).
+themselves, as they do for pysqlite; its `connect` hook registers REGEXP
+and floor() through `create_function`, once per connection.
 """
 
 from sqlalchemy.dialects.sqlite.base import SQLiteDialect
@@ -42,10 +40,6 @@ class SQLiteDialect_dbmux(DbmuxDialect, SQLiteDialect_pysqlite):
 
     def _get_server_version_info(self, connection):
         return dbmux.sqlite_version_info
-
-    def on_connect(self):
-        # pysqlite's REGEXP and floor() go through create_function
-        return None
 
     def create_connect_args(self, url):
         if url.username or url.password or url.host or url.port:

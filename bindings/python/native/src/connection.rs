@@ -276,6 +276,48 @@ impl Connection {
         }
     }
 
+    /// Registers `func` as the SQL function `name` taking `narg` arguments
+    /// (-1: any number) on this connection's SQLite database, as the stdlib
+    /// `sqlite3` does. It stays on the underlying connection for its life
+    /// (register it at its first checkout: SQLAlchemy's `connect` event).
+    /// Arguments and the result are None, int, float, str or bytes; an
+    /// exception it raises fails the statement with its message
+    /// (ProgrammingError, code `sql`).
+    #[cfg(feature = "sqlite")]
+    #[pyo3(signature = (name, narg, func, *, deterministic=false))]
+    fn create_function(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        narg: i32,
+        func: Py<PyAny>,
+        deterministic: bool,
+    ) -> PyResult<()> {
+        use rusqlite::functions::FunctionFlags;
+        let mut st = self.lock(py);
+        let c = st.conn.as_mut().ok_or_else(|| Self::closed_error(py))?;
+        let Some(lite) = c.as_sqlite() else {
+            return Err(crate::errors::not_supported(
+                py,
+                "create_function is for SQLite databases (PostgreSQL functions are CREATE FUNCTION)",
+            ));
+        };
+        let mut flags = FunctionFlags::SQLITE_UTF8;
+        if deterministic {
+            flags |= FunctionFlags::SQLITE_DETERMINISTIC;
+        }
+        lite.create_scalar_function(name, narg, flags, move |ctx| {
+            Python::attach(|py| crate::values::call_sql_function(py, &func, ctx))
+        })
+        .map_err(|e| {
+            status_error(
+                py,
+                crate::errors::INVALID_PARAMETER,
+                &format!("create_function({name:?}): {e}"),
+            )
+        })
+    }
+
     /// False (the default): a transaction begins before the first statement
     /// that changes something, until `commit()` / `rollback()`. True: every
     /// statement commits on its own. Changing it inside a transaction is a

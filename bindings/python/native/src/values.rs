@@ -283,3 +283,45 @@ pub(crate) fn rows<'py>(
     }
     PyList::new(py, out)
 }
+
+/// Calls a Python SQL function registered by `Connection.create_function`
+/// with the statement's arguments; its result as a SQLite value.
+#[cfg(feature = "sqlite")]
+pub(crate) fn call_sql_function(
+    py: Python<'_>,
+    func: &Py<PyAny>,
+    ctx: &rusqlite::functions::Context<'_>,
+) -> rusqlite::Result<rusqlite::types::Value> {
+    use rusqlite::types::{Value as Lite, ValueRef as Ref};
+    let mut args = Vec::with_capacity(ctx.len());
+    for i in 0..ctx.len() {
+        let o: Py<PyAny> = match ctx.get_raw(i) {
+            Ref::Null => py.None(),
+            Ref::Integer(n) => n
+                .into_pyobject(py)
+                .map_or_else(|e| match e {}, |o| o.into_any().unbind()),
+            Ref::Real(r) => r
+                .into_pyobject(py)
+                .map_or_else(|e| match e {}, |o| o.into_any().unbind()),
+            Ref::Text(t) => PyString::new(py, &String::from_utf8_lossy(t))
+                .into_any()
+                .unbind(),
+            Ref::Blob(b) => PyBytes::new(py, b).into_any().unbind(),
+        };
+        args.push(o);
+    }
+    let fail = |msg: String| rusqlite::Error::UserFunctionError(msg.into());
+    let args = PyTuple::new(py, args).map_err(|e| fail(e.to_string()))?;
+    let r = func.bind(py).call1(args).map_err(|e| fail(e.to_string()))?;
+    if r.is_none() {
+        return Ok(Lite::Null);
+    }
+    match value(py, 0, &r) {
+        Ok(Value::Null) => Ok(Lite::Null),
+        Ok(Value::Integer(n)) => Ok(Lite::Integer(n)),
+        Ok(Value::Real(x)) => Ok(Lite::Real(x)),
+        Ok(Value::Text(t)) => Ok(Lite::Text(t)),
+        Ok(Value::Blob(b)) => Ok(Lite::Blob(b)),
+        Err(e) => Err(fail(e.to_string())),
+    }
+}
