@@ -78,3 +78,21 @@ def connect(dialect, url, readonly, after):
     conn = await_(manager.connect(readonly, after, raw=dialect._dbmux_raw,
                                   paramstyle=dialect._dbmux_paramstyle))
     return AsyncAdapt_dbmux_connection(dialect.loaded_dbapi, conn)
+
+
+class DbmuxAsyncDialect:
+    """Mixin of the async dialects (before the sync dialect in the bases):
+    `create_async_engine` on the same URLs, over `dbmux.aio`."""
+
+    is_async = True
+    supports_statement_cache = True
+
+    @classmethod
+    def import_dbapi(cls):
+        return AsyncAdapt_dbmux_dbapi()
+
+    def _dbmux_connect(self, url, readonly=False, after=None):
+        return connect(self, url, readonly, after)
+
+    def get_driver_connection(self, connection):
+        return connection._connection

@@ -23,6 +23,7 @@ from sqlalchemy.dialects.postgresql.pg_catalog import INT2VECTOR, OIDVECTOR, _Sp
 from sqlalchemy.engine import processors
 from sqlalchemy.sql import sqltypes
 
+from ._asyncio import DbmuxAsyncDialect
 from ._base import DbmuxDialect
 
 __all__ = ["PGDialect_dbmux", "PGDialect_dbmux_async"]
@@ -272,21 +273,8 @@ class PGDialect_dbmux(DbmuxDialect, PGDialect):
             cursor.close()
 
 
-class PGDialect_dbmux_async(PGDialect_dbmux):
+class PGDialect_dbmux_async(DbmuxAsyncDialect, PGDialect_dbmux):
     """`create_async_engine("postgresql+dbmux://...")`: the same dialect on
     `dbmux.aio`."""
 
-    is_async = True
     supports_statement_cache = True
-
-    @classmethod
-    def import_dbapi(cls):
-        from ._asyncio import AsyncAdapt_dbmux_dbapi
-        return AsyncAdapt_dbmux_dbapi()
-
-    def _dbmux_connect(self, url, readonly=False, after=None):
-        from ._asyncio import connect
-        return connect(self, url, readonly, after)
-
-    def get_driver_connection(self, connection):
-        return connection._connection

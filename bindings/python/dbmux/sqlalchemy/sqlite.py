@@ -16,6 +16,7 @@ from sqlalchemy import exc
 
 import dbmux
 
+from ._asyncio import DbmuxAsyncDialect
 from ._base import DbmuxDialect
 
 __all__ = ["SQLiteDialect_dbmux", "SQLiteDialect_dbmux_async"]
@@ -55,21 +56,8 @@ class SQLiteDialect_dbmux(DbmuxDialect, SQLiteDialect_pysqlite):
             SQLiteDialect.set_isolation_level(self, dbapi_connection, level)
 
 
-class SQLiteDialect_dbmux_async(SQLiteDialect_dbmux):
+class SQLiteDialect_dbmux_async(DbmuxAsyncDialect, SQLiteDialect_dbmux):
     """`create_async_engine("sqlite+dbmux:///app.db")`: the same dialect on
     `dbmux.aio` (one hand-off to dbmux's worker threads per statement)."""
 
-    is_async = True
     supports_statement_cache = True
-
-    @classmethod
-    def import_dbapi(cls):
-        from ._asyncio import AsyncAdapt_dbmux_dbapi
-        return AsyncAdapt_dbmux_dbapi()
-
-    def _dbmux_connect(self, url, readonly=False, after=None):
-        from ._asyncio import connect
-        return connect(self, url, readonly, after)
-
-    def get_driver_connection(self, connection):
-        return connection._connection

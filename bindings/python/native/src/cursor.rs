@@ -41,6 +41,20 @@ fn misuse(py: Python<'_>, msg: &str) -> PyErr {
     programming_error(py, MISUSE, msg)
 }
 
+impl State {
+    /// A statement starts: the last one's result is gone.
+    fn start(&mut self) {
+        self.executed = true;
+        self.rows = None;
+        self.len = 0;
+        self.first = None;
+        self.pos = 0;
+        self.description = None;
+        self.rowcount = -1;
+        self.lastrowid = None;
+    }
+}
+
 impl Cursor {
     pub(crate) fn new(conn: Py<Connection>) -> Cursor {
         Cursor {
@@ -104,14 +118,7 @@ impl Cursor {
         if cs.conn.is_none() {
             return Err(Connection::closed_error(py));
         }
-        st.executed = true;
-        st.rows = None;
-        st.len = 0;
-        st.first = None;
-        st.pos = 0;
-        st.description = None;
-        st.rowcount = -1;
-        st.lastrowid = None;
+        st.start();
         let word = Connection::begin_if_needed(py, &mut cs, sql)?;
         let c = cs
             .conn
@@ -297,14 +304,7 @@ impl Cursor {
         if cs.conn.is_none() {
             return Err(Connection::closed_error(py));
         }
-        st.executed = true;
-        st.rows = None;
-        st.len = 0;
-        st.first = None;
-        st.pos = 0;
-        st.description = None;
-        st.rowcount = -1;
-        st.lastrowid = None;
+        st.start();
         if all.is_empty() {
             st.rowcount = 0;
             return Ok(slf.clone());
