@@ -53,15 +53,14 @@ impl fmt::Display for Value {
             Value::Integer(i) => write!(f, "{i}"),
             Value::Real(r) => write!(f, "{r}"),
             Value::Text(s) => f.write_str(s),
-            Value::Blob(b) => {
-                f.write_str("x'")?;
-                for byte in b {
-                    write!(f, "{byte:02x}")?;
-                }
-                f.write_str("'")
-            }
+            Value::Blob(b) => write!(f, "x'{}'", hex(b)),
         }
     }
+}
+
+/// Bytes as lower-case hex digits.
+pub(crate) fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 macro_rules! from_int {

@@ -72,7 +72,7 @@ pub fn checksum(sql: &str) -> String {
         }
     }
     h.update(rest);
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    crate::value::hex(&h.finalize())
 }
 
 fn bad_file(origin: &str, file: &str, why: impl std::fmt::Display) -> Error {

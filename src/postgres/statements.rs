@@ -66,8 +66,7 @@ fn with_statement<T>(
     check_count(&stmt, params)?;
     match run(c, &stmt) {
         Err(e) if stale_plan(&e) && !c.in_tx => {
-            c.statements.clear();
-            c.last = None;
+            forget_statements(c);
             let stmt = prepared(c, sql)?;
             run(c, &stmt)
         }
@@ -75,11 +74,16 @@ fn with_statement<T>(
     }
 }
 
+/// Empties the statement cache: they are prepared again when used.
+fn forget_statements(c: &mut PgConn) {
+    c.statements.clear();
+    c.last = None;
+}
+
 fn prepared(c: &mut PgConn, sql: &str) -> Result<Statement> {
     let epoch = c.known.schema_epoch();
     if epoch != c.epoch {
-        c.statements.clear();
-        c.last = None;
+        forget_statements(c);
         c.epoch = epoch;
     }
     // SQL with a `?` means something else verbatim: its own cache key
@@ -173,17 +177,15 @@ pub(super) fn query_into(
     use crate::postgres::values::Cell;
     track_tx(c, sql);
     let p = refs(params);
-    let mut cols = Arc::from(Vec::new());
-    let rows = with_statement(c, sql, params, |c, stmt| {
-        cols = columns(stmt);
+    let (cols, rows) = with_statement(c, sql, params, |c, stmt| {
+        let cols = columns(stmt);
         let client = c.client().client();
-        if cols.is_empty() {
-            return c
-                .client()
-                .call("executing", client.execute(stmt, &p))
-                .map(Err);
-        }
-        c.client().call("querying", client.query(stmt, &p)).map(Ok)
+        let rows = if cols.is_empty() {
+            Err(c.client().call("executing", client.execute(stmt, &p))?)
+        } else {
+            Ok(c.client().call("querying", client.query(stmt, &p))?)
+        };
+        Ok((cols, rows))
     })?;
     sink.columns(&cols);
     let rows = match rows {

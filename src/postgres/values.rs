@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 use tokio_postgres::types::Format;
 use tokio_postgres::types::{FromSql, IsNull, Kind, ToSql, Type};
 
-use crate::value::{Value, ValueRef};
+use crate::value::{hex, Value, ValueRef};
 
 type BoxError = Box<dyn StdError + Sync + Send>;
 
@@ -58,9 +58,7 @@ impl ToSql for Value {
             // the cast reads back as the same bytes
             Value::Blob(b) if *ty == Type::TEXT || *ty == Type::UNKNOWN => {
                 out.extend_from_slice(b"\\x");
-                for x in b {
-                    let _ = write!(out, "{x:02x}");
-                }
+                out.extend_from_slice(hex(b).as_bytes());
             }
             Value::Blob(_) => {
                 return Err(bind_error(format!(
@@ -258,7 +256,7 @@ pub(crate) fn timestamp_text(micros: i64) -> String {
 }
 
 fn uuid_text(b: [u8; 16]) -> String {
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    let h = hex(&b);
     format!(
         "{}-{}-{}-{}-{}",
         &h[..8],
@@ -309,10 +307,7 @@ fn array_text(ty: &Type, raw: &[u8], sep: &str, braces: bool) -> Result<String, 
             Value::Real(r) => float_text(r),
             Value::Text(t) if braces => quote_element(&t),
             Value::Text(t) => t,
-            Value::Blob(b) => {
-                let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-                quote_element(&format!("\\x{hex}"))
-            }
+            Value::Blob(b) => quote_element(&format!("\\x{}", hex(&b))),
         });
     }
     if !braces {
