@@ -76,7 +76,7 @@ def connect(dialect, url, readonly, after):
     """A dbmux checkout for SQLAlchemy's async engine (in its greenlet)."""
     manager = dbmux.aio.Manager(_sync=dialect._dbmux_manager(url))
     conn = await_(manager.connect(readonly, after, raw=dialect._dbmux_raw,
-                                  paramstyle=dialect._dbmux_paramstyle))
+                                  paramstyle=dialect.paramstyle))
     return AsyncAdapt_dbmux_connection(dialect.loaded_dbapi, conn)
 
 

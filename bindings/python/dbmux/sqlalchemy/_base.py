@@ -1,13 +1,10 @@
 """What the dbmux dialects share: the DBAPI module, the pool, checkouts,
 disconnects, autocommit and isolation levels."""
 
-import threading
-
 import dbmux
 
-from ._pool import DbmuxPool
+from ._pool import DbmuxPool, ManagerSlot
 
-_own_lock = threading.Lock()
 # connections open at once through an engine with a pool class of its own
 _UNPOOLED_MAX = 64
 
@@ -20,15 +17,25 @@ class DbmuxDialect:
     supports_statement_cache = True
     supports_sane_rowcount = True
     supports_sane_multi_rowcount = True
-    # dbmux options of each checkout (per dialect class)
+    # values as the database gives them (SQLAlchemy's types convert)
     _dbmux_raw = True
-    _dbmux_paramstyle = "qmark"
     # set by DbmuxPool, which owns the manager
     _dbmux_pool = None
+
+    def __init__(self, **kw):
+        # SQLAlchemy takes the DBAPI module's paramstyle ("qmark") unless
+        # told: the dialect's own, which the checkouts are opened with
+        kw.setdefault("paramstyle", self.default_paramstyle)
+        super().__init__(**kw)
 
     @classmethod
     def import_dbapi(cls):
         return dbmux
+
+    def _dbmux_connect_args(self, url, **parts):
+        """`create_connect_args` of a dbmux dialect: the dbmux URL (SQLAlchemy's
+        with `parts` changed, the password kept for the connection)."""
+        return [], {"url": url.set(**parts).render_as_string(hide_password=False)}
 
     @classmethod
     def get_pool_class(cls, url):
@@ -44,17 +51,15 @@ class DbmuxDialect:
         # poolclass=NullPool, StaticPool, ...: SQLAlchemy's pool decides
         # what stays open, so this engine's own manager keeps nothing idle
         # (a connection closed is closed, and a disposed engine holds no file)
-        with _own_lock:
-            m = self.__dict__.get("_dbmux_own")
-            if m is None or m.closed:
-                m = dbmux.Manager(url, pool_size=0, max_overflow=_UNPOOLED_MAX)
-                self._dbmux_own = m
-            return m
+        slot = self.__dict__.get("_dbmux_own")
+        if slot is None:  # setdefault: one slot even when two threads race
+            slot = self.__dict__.setdefault(
+                "_dbmux_own", ManagerSlot(pool_size=0, max_overflow=_UNPOOLED_MAX))
+        return slot.get(url)
 
     def _dbmux_connect(self, url, readonly=False, after=None):
         return self._dbmux_manager(url).connect(
-            readonly=readonly, after=after, raw=self._dbmux_raw,
-            paramstyle=self._dbmux_paramstyle)
+            readonly=readonly, after=after, raw=self._dbmux_raw, paramstyle=self.paramstyle)
 
     def do_close(self, dbapi_connection):
         dbapi_connection.close()

@@ -28,6 +28,43 @@ import dbmux
 __all__ = ["DbmuxPool"]
 
 
+class ManagerSlot:
+    """One engine's dbmux manager, built from `settings` at its first use
+    (and again after it was closed), for one URL."""
+
+    def __init__(self, **settings):
+        self._settings = {k: v for k, v in settings.items() if v is not None}
+        self._manager = None
+        self._url = None
+        self._lock = threading.Lock()
+
+    def get(self, url):
+        with self._lock:
+            if self._manager is None or self._manager.closed:
+                self._manager = dbmux.Manager(url, **self._settings)
+                self._url = url
+            elif url != self._url:
+                raise dbmux.InterfaceError(
+                    "one engine, one database: this pool's manager serves another URL")
+            return self._manager
+
+    def current(self):
+        """The manager if it is built and open, else None."""
+        m = self._manager
+        return None if m is None or m.closed else m
+
+    def close(self):
+        """Closes the manager, every connection before it returns (checked-out
+        ones as they are returned), and its dbmux.aio worker threads."""
+        with self._lock:
+            m, self._manager = self._manager, None
+        if m is not None:
+            m.close()
+            aio = sys.modules.get("dbmux.aio")
+            if aio is not None:
+                aio._forget_executor(m)
+
+
 class DbmuxPool(Pool):
     """A SQLAlchemy pool whose connections come from one dbmux manager.
 
@@ -48,24 +85,14 @@ class DbmuxPool(Pool):
             "pool_pre_ping": pre_ping,
         }
         self._use_lifo = use_lifo
-        self._manager = None
-        self._manager_url = None
-        self._lock = threading.Lock()
+        self._slot = ManagerSlot(**self._settings)
         dialect = kw.get("dialect")
         if dialect is not None and hasattr(dialect, "_dbmux_connect"):
             dialect._dbmux_pool = self
 
     def manager(self, url):
         """The dbmux manager of this pool (built at the first checkout)."""
-        with self._lock:
-            if self._manager is None or self._manager.closed:
-                settings = {k: v for k, v in self._settings.items() if v is not None}
-                self._manager = dbmux.Manager(url, **settings)
-                self._manager_url = url
-            elif url != self._manager_url:
-                raise dbmux.InterfaceError(
-                    "one engine, one database: this pool's manager serves another URL")
-            return self._manager
+        return self._slot.get(url)
 
     def _do_get(self):
         rec = _ConnectionRecord(self, connect=False)
@@ -124,19 +151,11 @@ class DbmuxPool(Pool):
     def dispose(self):
         """Closes every connection of the dbmux manager (checked-out ones as
         they are returned) before it returns."""
-        with self._lock:
-            m, self._manager = self._manager, None
-        if m is not None:
-            m.close()
-            aio = sys.modules.get("dbmux.aio")
-            if aio is not None:
-                aio._forget_executor(m)  # its worker threads
+        self._slot.close()
 
     def _info(self):
-        m = self._manager
-        if m is None or m.closed:
-            return {}
-        return m.debug_info()
+        m = self._slot.current()
+        return {} if m is None else m.debug_info()
 
     def size(self):
         return self._info().get("pool_size", self._settings["pool_size"] or 0)

@@ -168,7 +168,6 @@ class PGDialect_dbmux(DbmuxDialect, PGDialect):
     """`postgresql+dbmux://` (URLs as libpq takes them, after the driver
     name)."""
 
-    driver = "dbmux"
     supports_statement_cache = True
     default_paramstyle = "numeric_dollar"
     render_bind_cast = True
@@ -179,7 +178,6 @@ class PGDialect_dbmux(DbmuxDialect, PGDialect):
     description_encoding = None
     execution_ctx_cls = PGExecutionContext_dbmux
     _dbmux_raw = False
-    _dbmux_paramstyle = "numeric_dollar"
 
     colspecs = util.update_copy(
         PGDialect.colspecs,
@@ -206,23 +204,12 @@ class PGDialect_dbmux(DbmuxDialect, PGDialect):
         },
     )
 
-    def __init__(self, **kw):
-        # the DBAPI module says "qmark" (its default); SQL from SQLAlchemy
-        # goes as numeric_dollar, verbatim
-        kw.setdefault("paramstyle", "numeric_dollar")
-        super().__init__(**kw)
-
     @classmethod
     def get_async_dialect_cls(cls, url):
         return PGDialect_dbmux_async
 
-    @classmethod
-    def get_pool_class(cls, url):
-        return DbmuxDialect.get_pool_class(url)
-
     def create_connect_args(self, url):
-        target = url.set(drivername="postgresql")
-        return [], {"url": target.render_as_string(hide_password=False)}
+        return self._dbmux_connect_args(url, drivername="postgresql")
 
     def get_isolation_level_values(self, dbapi_connection):
         return ("AUTOCOMMIT", "READ COMMITTED", "READ UNCOMMITTED", "REPEATABLE READ",

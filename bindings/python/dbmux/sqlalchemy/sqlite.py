@@ -27,17 +27,12 @@ class SQLiteDialect_dbmux(DbmuxDialect, SQLiteDialect_pysqlite):
     relative path, four for an absolute one; no path for a private
     in-memory database, shared by the connections of the engine)."""
 
-    driver = "dbmux"
     supports_statement_cache = True
     default_paramstyle = "qmark"
 
     @classmethod
     def get_async_dialect_cls(cls, url):
         return SQLiteDialect_dbmux_async
-
-    @classmethod
-    def get_pool_class(cls, url):
-        return DbmuxDialect.get_pool_class(url)
 
     def _get_server_version_info(self, connection):
         return dbmux.sqlite_version_info
@@ -47,9 +42,8 @@ class SQLiteDialect_dbmux(DbmuxDialect, SQLiteDialect_pysqlite):
             raise exc.ArgumentError(
                 f"Invalid SQLite URL: {url}\nValid forms: sqlite+dbmux:///relative/path.db, "
                 "sqlite+dbmux:////absolute/path.db, sqlite+dbmux:// (in memory)")
-        path = url.database or ":memory:"
-        target = url.set(drivername="sqlite", database=path)
-        return [], {"url": target.render_as_string(hide_password=False)}
+        return self._dbmux_connect_args(url, drivername="sqlite",
+                                        database=url.database or ":memory:")
 
     def set_isolation_level(self, dbapi_connection, level):
         if not self._dbmux_set_isolation(dbapi_connection, level):
