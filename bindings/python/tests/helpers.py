@@ -1,6 +1,7 @@
 """Helpers shared by the test modules: the throwaway PostgreSQL server's URL
 and the descriptors this process holds on a file."""
 
+import importlib
 import os
 
 import pytest
@@ -15,6 +16,18 @@ def pg_url():
     if os.environ.get("CI") == "true":
         pytest.fail(msg)
     pytest.skip(msg)
+
+
+def need(module, install):
+    """`module` imported, or a visible skip locally and a failure in CI
+    (`install` says what to pip install)."""
+    msg = f"{module} is not installed: pip install {install} (dbmux[test] has it)"
+    if os.environ.get("CI") == "true":
+        try:
+            return importlib.import_module(module)
+        except ImportError:
+            pytest.fail(msg, pytrace=False)
+    return pytest.importorskip(module, reason=msg)
 
 
 def open_fds_to(path):

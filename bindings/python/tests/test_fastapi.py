@@ -12,9 +12,9 @@ import uuid
 
 import pytest
 
-from helpers import pg_url
+from helpers import need, pg_url
 
-fastapi = pytest.importorskip("fastapi", reason="pip install fastapi httpx (dbmux[test] has them)")
+fastapi = need("fastapi", "fastapi httpx")
 from fastapi.testclient import TestClient  # noqa: E402
 
 EXAMPLE = pathlib.Path(__file__).resolve().parents[3] / "examples" / "python" / "fastapi_app.py"

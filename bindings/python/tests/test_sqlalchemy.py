@@ -12,7 +12,9 @@ import uuid
 
 import pytest
 
-sa = pytest.importorskip("sqlalchemy", reason="pip install sqlalchemy (dbmux[test] has it)")
+from helpers import need, open_fds_to  # noqa: E402
+
+sa = need("sqlalchemy", "'sqlalchemy[asyncio]'")
 from sqlalchemy import ForeignKey, String, event, select, text  # noqa: E402
 from sqlalchemy.orm import (  # noqa: E402
     DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker,
@@ -20,7 +22,6 @@ from sqlalchemy.orm import (  # noqa: E402
 
 import dbmux  # noqa: E402
 from dbmux.sqlalchemy import DbmuxPool, manager_of  # noqa: E402
-from helpers import open_fds_to  # noqa: E402
 
 
 def sa_url(url):
@@ -218,7 +219,7 @@ def test_postgresql_jsonb_question_mark_operators_and_type_oids(url):
 
 
 def test_async_engine_from_the_same_url(url):
-    pytest.importorskip("greenlet")
+    need("greenlet", "'sqlalchemy[asyncio]'")
     from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
     Base, User, Post = models()
 
