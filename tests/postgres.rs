@@ -564,6 +564,82 @@ fn works_when_called_from_inside_a_tokio_runtime() {
     assert_eq!(n, 42);
 }
 
+/// Rows reach a sink as they arrive (on the caller's thread) or after the
+/// whole result (inside a tokio runtime): either way every row arrives, a
+/// read stopped early or failing halfway leaves nothing behind on the
+/// session, and the next statement reads its own result.
+fn rows_arrive_whole_and_the_session_stays_clean(mgr: &Manager) {
+    struct FirstThree(Vec<i64>);
+    impl dbmux::RowSink for FirstThree {
+        fn columns(&mut self, columns: &[dbmux::Column]) {
+            assert_eq!(columns[0].name, "g");
+        }
+        fn value(&mut self, v: dbmux::ValueRef<'_>) {
+            if let dbmux::ValueRef::Integer(i) = v {
+                self.0.push(i);
+            }
+        }
+        fn end_row(&mut self) {}
+        fn wants_more(&self) -> bool {
+            self.0.len() < 3
+        }
+    }
+    let mut c = mgr.get().unwrap();
+    let rows = c
+        .query(
+            "SELECT g::int8 AS g FROM generate_series(1, 50000) g",
+            params![],
+        )
+        .unwrap();
+    assert_eq!(rows.len(), 50_000);
+    let sum: i64 = rows.iter().map(|r| r.get::<i64>(0).unwrap()).sum();
+    assert_eq!(sum, 50_000 * 50_001 / 2);
+    // stopped after three rows of 100,000: the rest never reaches the next
+    // statement
+    let mut first = FirstThree(Vec::new());
+    c.query_into(
+        "SELECT g::int8 AS g FROM generate_series(1, 100000) g",
+        params![],
+        &mut first,
+    )
+    .unwrap();
+    assert_eq!(first.0, vec![1, 2, 3]);
+    assert_eq!(
+        c.query_row("SELECT 'next'::text", params![])
+            .unwrap()
+            .get::<String>(0)
+            .unwrap(),
+        "next"
+    );
+    // a failure at row 5,000 of 10,000: the statement's error, then a
+    // session that works
+    let e = c
+        .query(
+            "SELECT 1 / (5000 - g) FROM generate_series(1, 10000) g",
+            params![],
+        )
+        .unwrap_err();
+    assert_eq!(e.sqlstate().as_deref(), Some("22012"), "{e}");
+    assert!(e.message().contains("division by zero"), "{e}");
+    assert_eq!(
+        c.query_scalar::<i64>("SELECT 7::int8", params![]).unwrap(),
+        7
+    );
+}
+
+#[test]
+fn rows_stream_to_the_caller_and_an_early_stop_or_a_failure_halfway_leaves_no_trace() {
+    let Some(pg) = pg() else { return };
+    let mgr = Manager::from_url(&pg.main()).unwrap();
+    rows_arrive_whole_and_the_session_stays_clean(&mgr);
+    // inside a runtime (a Tauri command), where the wait runs on a helper thread
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async { rows_arrive_whole_and_the_session_stays_clean(&mgr) });
+    mgr.shutdown();
+}
+
 /// The native tokio-postgres session: calls dbmux does not wrap, classified
 /// errors, and the query timeout applied to them as well.
 #[test]

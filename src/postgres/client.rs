@@ -11,7 +11,7 @@
 
 use std::future::{poll_fn, Future};
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::Mutex;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -135,6 +135,91 @@ fn drive(
         }
     }
     Poll::Pending
+}
+
+/// The waker a call's future and the connection are polled with. The
+/// call wakes the connection as it queues its request (both are polled in
+/// one `block_on`); that wake, reaching tokio, would make it look for I/O
+/// once more without waiting (an `epoll_wait` per statement) before
+/// polling again. A wake from inside the poll is kept here instead, and
+/// the poll simply runs again; wakes from outside (the socket became
+/// readable, a timer) go to tokio's waker as they come.
+struct Relay {
+    /// tokio's waker of the `block_on`.
+    outer: Mutex<Option<std::task::Waker>>,
+    /// Set while the future is being polled.
+    polling: AtomicBool,
+    /// A wake came while polling.
+    woke: AtomicBool,
+}
+
+impl Relay {
+    /// At most this many polls in a row for wakes from inside; then the
+    /// wake goes to tokio (the timer gets its turn).
+    const ROUNDS: usize = 16;
+
+    fn new() -> std::sync::Arc<Relay> {
+        std::sync::Arc::new(Relay {
+            outer: Mutex::new(None),
+            polling: AtomicBool::new(false),
+            woke: AtomicBool::new(false),
+        })
+    }
+
+    /// Polls `f` with this relay's waker until it is ready or it did not
+    /// wake itself.
+    fn poll<T>(
+        self: &std::sync::Arc<Self>,
+        cx: &mut Context<'_>,
+        mut f: impl FnMut(&mut Context<'_>) -> Poll<T>,
+    ) -> Poll<T> {
+        {
+            let mut outer = self.outer.lock().unwrap_or_else(|p| p.into_inner());
+            if !outer.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                *outer = Some(cx.waker().clone());
+            }
+        }
+        let waker = std::task::Waker::from(self.clone());
+        let mut inner = Context::from_waker(&waker);
+        for _ in 0..Self::ROUNDS {
+            self.polling.store(true, SeqCst);
+            let r = f(&mut inner);
+            self.polling.store(false, SeqCst);
+            if r.is_ready() {
+                return r;
+            }
+            if !self.woke.swap(false, SeqCst) {
+                return Poll::Pending;
+            }
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+impl std::task::Wake for Relay {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        if self.polling.load(SeqCst) {
+            self.woke.store(true, SeqCst);
+            // polled again at once, unless it stopped just now: then the
+            // wake must reach tokio too
+            if self.polling.load(SeqCst) {
+                return;
+            }
+        }
+        if let Some(w) = self
+            .outer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            w.wake_by_ref();
+        }
+    }
 }
 
 impl PgClient {
@@ -278,13 +363,18 @@ impl PgClient {
         what: &str,
         f: impl Future<Output = Result<T, tokio_postgres::Error>> + Send,
     ) -> crate::Result<T> {
-        self.wait_for(self.timeout, f).map_err(|w| {
-            let e = w.into_error(what);
-            if e.code() == ErrorCode::ConnectFailed {
-                self.mark_dead();
-            }
-            e
-        })
+        self.wait_for(self.timeout, f)
+            .map_err(|w| self.failed(w, what))
+    }
+
+    /// The error of a call that failed; after a connection-class failure
+    /// the connection is not used again.
+    fn failed(&self, w: Waited, what: &str) -> Error {
+        let e = w.into_error(what);
+        if e.code() == ErrorCode::ConnectFailed {
+            self.mark_dead();
+        }
+        e
     }
 
     /// Waits for `f`, a call built on [`PgClient::client`], driving the
@@ -310,14 +400,42 @@ impl PgClient {
         limit: Option<Duration>,
         f: impl Future<Output = Result<T, tokio_postgres::Error>> + Send,
     ) -> Result<T, Waited> {
+        outside_runtime(|| self.wait_here(limit, f))
+    }
+
+    /// [`PgClient::call`] for a future that may not leave this thread (it
+    /// feeds a caller's [`crate::RowSink`] as rows arrive): `None` when
+    /// this thread runs inside a tokio runtime, where the wait must move
+    /// to a helper thread, and the caller takes its `Send` way instead.
+    pub(crate) fn call_here<T>(
+        &self,
+        what: &str,
+        f: impl Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> Option<crate::Result<T>> {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return None;
+        }
+        Some(
+            self.wait_here(self.timeout, f)
+                .map_err(|w| self.failed(w, what)),
+        )
+    }
+
+    /// The wait itself, on this thread (outside any tokio runtime).
+    fn wait_here<T>(
+        &self,
+        limit: Option<Duration>,
+        f: impl Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> Result<T, Waited> {
         if self.dead.load(Relaxed) {
             return Err(Waited::Dead);
         }
-        let run = || {
-            let mut driver = self.driver.lock().unwrap_or_else(|p| p.into_inner());
-            let mut f = pin!(f);
-            let mut done = false;
-            let both = poll_fn(|cx| {
+        let mut driver = self.driver.lock().unwrap_or_else(|p| p.into_inner());
+        let mut f = pin!(f);
+        let mut done = false;
+        let relay = Relay::new();
+        let both = poll_fn(|cx| {
+            relay.poll(cx, |cx| {
                 let failed = drive(&mut driver, cx, &mut done);
                 if done {
                     // the connection failed or ended: never use it again
@@ -327,22 +445,21 @@ impl PgClient {
                     return Poll::Ready(Err(e));
                 }
                 f.as_mut().poll(cx)
-            });
-            match limit {
-                None => self.runtime.block_on(both).map_err(Waited::Failed),
-                Some(d) => match self
-                    .runtime
-                    .block_on(async { tokio::time::timeout(d, both).await })
-                {
-                    Ok(r) => r.map_err(Waited::Failed),
-                    Err(_) => {
-                        self.dead.store(true, Relaxed);
-                        Err(Waited::TimedOut(d))
-                    }
-                },
-            }
-        };
-        outside_runtime(run)
+            })
+        });
+        match limit {
+            None => self.runtime.block_on(both).map_err(Waited::Failed),
+            Some(d) => match self
+                .runtime
+                .block_on(async { tokio::time::timeout(d, both).await })
+            {
+                Ok(r) => r.map_err(Waited::Failed),
+                Err(_) => {
+                    self.dead.store(true, Relaxed);
+                    Err(Waited::TimedOut(d))
+                }
+            },
+        }
     }
 }
 

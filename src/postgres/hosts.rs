@@ -103,6 +103,13 @@ fn lock(m: &Mutex<Known>) -> MutexGuard<'_, Known> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// A host as a checkout sees it: see [`Hosts::standing`].
+pub(crate) struct Standing {
+    pub stale: bool,
+    pub fenced: Option<String>,
+    pub lagging: bool,
+}
+
 /// What a successful connection found on the server.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Seen {
@@ -274,16 +281,16 @@ impl Hosts {
         self.note_eviction();
     }
 
-    /// Whether a connection to host `i` opened at `born` was evicted.
-    pub(crate) fn is_stale(&self, i: usize, born: Instant) -> bool {
-        lock(&self.entries[i].known)
-            .stale_before
-            .is_some_and(|t| born <= t)
-    }
-
-    /// The reason host `i` is fenced, if it is.
-    pub(crate) fn fenced(&self, i: usize) -> Option<String> {
-        lock(&self.entries[i].known).fenced.clone()
+    /// What a checkout asks of host `i` for a connection opened at `born`,
+    /// under one lock: is the connection stale, is the host fenced (why),
+    /// and does it lag (`now` is the checkout's instant).
+    pub(crate) fn standing(&self, i: usize, born: Instant, now: Instant) -> Standing {
+        let k = lock(&self.entries[i].known);
+        Standing {
+            stale: k.stale_before.is_some_and(|t| born <= t),
+            fenced: k.fenced.clone(),
+            lagging: k.lagging_until.is_some_and(|t| now < t),
+        }
     }
 
     /// The highest WAL position seen on a primary (0 when none yet).
@@ -439,7 +446,10 @@ mod tests {
         let e = h.connected(0, primary(1)).unwrap_err();
         assert!(e.to_string().contains("timeline 1"), "{e}");
         assert!(e.to_string().contains("timeline 2"), "{e}");
-        assert!(h.fenced(0).is_some());
+        assert!(h
+            .standing(0, Instant::now(), Instant::now())
+            .fenced
+            .is_some());
         assert_eq!(h.snapshot()[0].state, HostState::Fenced);
         assert!(matches!(h.admit(0, false, true), Admission::Skip));
         // rebuilt as a standby of the new primary, it is used again
@@ -449,7 +459,10 @@ mod tests {
             lsn: None,
         };
         h.connected(0, standby).unwrap();
-        assert!(h.fenced(0).is_none());
+        assert!(h
+            .standing(0, Instant::now(), Instant::now())
+            .fenced
+            .is_none());
         assert!(matches!(h.admit(0, false, true), Admission::Try(None)));
     }
 

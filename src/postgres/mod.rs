@@ -73,8 +73,6 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio_postgres::Statement;
-
 use crate::error::{Error, ErrorCode, Result};
 use crate::pool::checks::Checked;
 use crate::pool::{ConnError, Stats};
@@ -101,9 +99,9 @@ pub(crate) struct PgConn {
     pub tls: bool,
     /// Set when dbmux (or the user's SQL) opened a transaction.
     pub in_tx: bool,
-    statements: HashMap<String, Statement>,
+    statements: HashMap<String, statements::Prepared>,
     /// The statement prepared last, checked before the map (a loop repeats one).
-    last: Option<(String, Statement)>,
+    last: Option<(String, statements::Prepared)>,
     stats: Arc<Stats>,
     /// The limit of dbmux's own round trips on it (pre-ping, rollback on
     /// return): see [`PgManager::ping_limit`].
@@ -196,19 +194,21 @@ impl Checked for PgConn {
     }
 
     fn refused(&self) -> Option<ConnError> {
-        let reason = if self.known.is_stale(self.host, self.born) {
+        let now = Instant::now();
+        let host = self.known.standing(self.host, self.born, now);
+        let reason = if host.stale {
             "opened before the server failed or refused a write; replaced by a new connection"
                 .to_string()
         } else if self.client().is_dead() {
             "the server closed the connection".to_string()
         } else if let Some(why) = self.role_changed() {
             why
-        } else if let Some(why) = self.known.fenced(self.host) {
+        } else if let Some(why) = host.fenced {
             why
-        } else if self.fallback && self.born.elapsed() >= self.known.recheck() {
+        } else if self.fallback && now.duration_since(self.born) >= self.known.recheck() {
             "a read on the primary while no standby could serve; trying the standbys again"
                 .to_string()
-        } else if !self.for_writes && self.known.is_lagging(self.host) {
+        } else if !self.for_writes && host.lagging {
             format!(
                 "{} lags more than DB_READ_MAX_LAG; reads go elsewhere for a while",
                 self.known.name(self.host)

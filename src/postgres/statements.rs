@@ -15,36 +15,44 @@ use crate::value::{Column, Value};
 /// Prepared statements kept per connection.
 const STATEMENT_CACHE: usize = 128;
 
+/// A statement prepared on the connection, with its result's columns as
+/// dbmux describes them (made once, not per execution).
+#[derive(Clone)]
+pub(super) struct Prepared {
+    stmt: Statement,
+    columns: Arc<[Column]>,
+}
+
 /// Notes transaction-control statements so that a connection returned with
 /// an open transaction is rolled back.
 fn track_tx(c: &mut PgConn, sql: &str) {
-    let first: String = sql
-        .trim_start()
-        .chars()
-        .take_while(|ch| ch.is_ascii_alphabetic())
-        .collect::<String>()
-        .to_ascii_uppercase();
-    match first.as_str() {
-        "BEGIN" | "START" => c.in_tx = true,
-        "COMMIT" | "END" => {
-            c.in_tx = false;
-            if std::mem::take(&mut c.ddl_in_tx) {
-                c.known.schema_changed();
-            }
-        }
-        "ABORT" => c.in_tx = false,
-        "CREATE" | "ALTER" | "DROP" | "COMMENT" => {
+    // compared in place: this runs before every statement
+    let s = sql.trim_start();
+    let end = s
+        .bytes()
+        .position(|b| !b.is_ascii_alphabetic())
+        .unwrap_or(s.len());
+    let word = &s[..end];
+    let is = |k: &str| word.eq_ignore_ascii_case(k);
+    if is("BEGIN") || is("START") {
+        c.in_tx = true;
+    } else if is("COMMIT") || is("END") {
+        c.in_tx = false;
+        if std::mem::take(&mut c.ddl_in_tx) {
             c.known.schema_changed();
-            c.ddl_in_tx |= c.in_tx;
         }
-        "ROLLBACK" => {
-            let rest = sql.trim_start()[8..].trim_start().to_ascii_uppercase();
-            if !rest.starts_with("TO") {
-                c.in_tx = false;
-            }
+    } else if is("ABORT") {
+        c.in_tx = false;
+    } else if is("CREATE") || is("ALTER") || is("DROP") || is("COMMENT") {
+        c.known.schema_changed();
+        c.ddl_in_tx |= c.in_tx;
+    } else if is("ROLLBACK") {
+        let rest = s[end..].trim_start();
+        if !rest.get(..2).is_some_and(|t| t.eq_ignore_ascii_case("TO")) {
+            c.in_tx = false;
         }
-        "PREPARE" if sql.to_ascii_uppercase().contains("TRANSACTION") => c.in_tx = false,
-        _ => {}
+    } else if is("PREPARE") && sql.to_ascii_uppercase().contains("TRANSACTION") {
+        c.in_tx = false;
     }
 }
 
@@ -60,15 +68,15 @@ fn with_statement<T>(
     c: &mut PgConn,
     sql: &str,
     params: &[Value],
-    mut run: impl FnMut(&mut PgConn, &Statement) -> Result<T>,
+    mut run: impl FnMut(&mut PgConn, &Prepared) -> Result<T>,
 ) -> Result<T> {
-    let stmt = prepared(c, sql)?;
-    check_count(&stmt, params)?;
-    match run(c, &stmt) {
+    let p = prepared(c, sql)?;
+    check_count(&p.stmt, params)?;
+    match run(c, &p) {
         Err(e) if stale_plan(&e) && !c.in_tx => {
             forget_statements(c);
-            let stmt = prepared(c, sql)?;
-            run(c, &stmt)
+            let p = prepared(c, sql)?;
+            run(c, &p)
         }
         r => r,
     }
@@ -80,7 +88,7 @@ fn forget_statements(c: &mut PgConn) {
     c.last = None;
 }
 
-fn prepared(c: &mut PgConn, sql: &str) -> Result<Statement> {
+fn prepared(c: &mut PgConn, sql: &str) -> Result<Prepared> {
     let epoch = c.known.schema_epoch();
     if epoch != c.epoch {
         forget_statements(c);
@@ -111,12 +119,16 @@ fn prepared(c: &mut PgConn, sql: &str) -> Result<Statement> {
         "preparing a statement",
         c.client().client().prepare(&pg_sql),
     )?;
+    let p = Prepared {
+        columns: columns(&stmt),
+        stmt,
+    };
     if c.statements.len() >= STATEMENT_CACHE {
         c.statements.clear();
     }
-    c.statements.insert(key.to_string(), stmt.clone());
-    c.last = Some((key.to_string(), stmt.clone()));
-    Ok(stmt)
+    c.statements.insert(key.to_string(), p.clone());
+    c.last = Some((key.to_string(), p.clone()));
+    Ok(p)
 }
 
 fn check_count(stmt: &Statement, params: &[Value]) -> Result<()> {
@@ -154,9 +166,9 @@ fn columns(stmt: &Statement) -> Arc<[Column]> {
 pub(super) fn execute(c: &mut PgConn, sql: &str, params: &[Value]) -> Result<u64> {
     track_tx(c, sql);
     let p = refs(params);
-    with_statement(c, sql, params, |c, stmt| {
+    with_statement(c, sql, params, |c, prep| {
         c.client()
-            .call("executing", c.client().client().execute(stmt, &p))
+            .call("executing", c.client().client().execute(&prep.stmt, &p))
     })
 }
 
@@ -174,33 +186,61 @@ pub(super) fn query_into(
     params: &[Value],
     sink: &mut dyn crate::value::RowSink,
 ) -> Result<u64> {
-    use crate::postgres::values::Cell;
     track_tx(c, sql);
     let p = refs(params);
-    let (cols, rows) = with_statement(c, sql, params, |c, stmt| {
-        let cols = columns(stmt);
+    let mut sink = Some(sink);
+    let rows = with_statement(c, sql, params, |c, prep| {
         let client = c.client().client();
-        let rows = if cols.is_empty() {
-            Err(c.client().call("executing", client.execute(stmt, &p))?)
-        } else {
-            Ok(c.client().call("querying", client.query(stmt, &p))?)
-        };
-        Ok((cols, rows))
-    })?;
-    sink.columns(&cols);
-    let rows = match rows {
-        Err(changed) => return Ok(changed),
-        Ok(rows) => rows,
-    };
-    let n = cols.len();
-    for r in &rows {
-        for i in 0..n {
-            match r.try_get::<_, Cell<'_>>(i).map_err(decode_error)? {
-                Cell::Ref(v) => sink.value(v),
-                Cell::Owned(v) => sink.value(v.as_ref()),
+        let stmt = &prep.stmt;
+        if prep.columns.is_empty() {
+            let changed = c.client().call("executing", client.execute(stmt, &p))?;
+            if let Some(s) = sink.as_deref_mut() {
+                s.columns(&prep.columns);
             }
+            return Ok(Err(changed));
         }
-        sink.end_row();
+        // Rows go into the sink as they arrive, without a list of all of
+        // them first (on this thread; inside a tokio runtime, where the
+        // wait moves to a helper thread, they are collected first).
+        let Some(s) = sink.as_deref_mut() else {
+            return Ok(Err(0));
+        };
+        let streamed = c.client().call_here("querying", async {
+            let rows = client.query_raw(stmt, p.iter().copied()).await?;
+            let mut rows = std::pin::pin!(rows);
+            s.columns(&prep.columns);
+            let mut fed = Ok(());
+            while let Some(row) =
+                std::future::poll_fn(|cx| futures_core::Stream::poll_next(rows.as_mut(), cx))
+                    .await
+                    .transpose()?
+            {
+                if fed.is_ok() {
+                    fed = feed(&row, prep.columns.len(), s);
+                }
+                if fed.is_err() || !s.wants_more() {
+                    // the rest is read and dropped by the connection
+                    break;
+                }
+            }
+            Ok(fed)
+        });
+        match streamed {
+            Some(r) => r?.map(|()| Err(0)),
+            None => Ok(Ok((
+                prep.columns.clone(),
+                c.client().call("querying", client.query(stmt, &p))?,
+            ))),
+        }
+    })?;
+    let (cols, rows) = match rows {
+        Err(changed) => return Ok(changed),
+        Ok(r) => r,
+    };
+    let Some(sink) = sink else { return Ok(0) };
+    sink.columns(&cols);
+    for r in &rows {
+        feed(r, cols.len(), sink)?;
         if !sink.wants_more() {
             break;
         }
@@ -208,13 +248,26 @@ pub(super) fn query_into(
     Ok(0)
 }
 
+/// One row into `sink`.
+fn feed(r: &tokio_postgres::Row, n: usize, sink: &mut dyn crate::value::RowSink) -> Result<()> {
+    use crate::postgres::values::Cell;
+    for i in 0..n {
+        match r.try_get::<_, Cell<'_>>(i).map_err(decode_error)? {
+            Cell::Ref(v) => sink.value(v),
+            Cell::Owned(v) => sink.value(v.as_ref()),
+        }
+    }
+    sink.end_row();
+    Ok(())
+}
+
 pub(super) fn query_value(c: &mut PgConn, sql: &str, params: &[Value]) -> Result<Value> {
-    let stmt = prepared(c, sql)?;
-    check_count(&stmt, params)?;
+    let prep = prepared(c, sql)?;
+    check_count(&prep.stmt, params)?;
     let p = refs(params);
     let rows = c
         .client()
-        .call("querying", c.client().client().query(&stmt, &p))?;
+        .call("querying", c.client().client().query(&prep.stmt, &p))?;
     match rows.first() {
         Some(r) if !r.is_empty() => r
             .try_get::<_, PgValue>(0)
