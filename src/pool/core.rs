@@ -130,13 +130,13 @@ struct Inner<O: Open> {
     max_size: u32,
     /// Idle connections kept; more returned ones are closed (`pool_size`).
     keep_idle: u32,
-    slots: Mutex<Slots<O::Conn>>,
+    slots: Mutex<Slots<Box<O::Conn>>>,
     /// Wakes attempt threads that wait to retry (on close).
     retry_cv: Condvar,
 }
 
 impl<O: Open> Inner<O> {
-    fn lock(&self) -> MutexGuard<'_, Slots<O::Conn>> {
+    fn lock(&self) -> MutexGuard<'_, Slots<Box<O::Conn>>> {
         self.slots.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -147,7 +147,11 @@ impl<O: Open> Inner<O> {
     /// Gives `c` to the oldest waiter (returned, to be woken once the lock
     /// is released), or keeps it idle.
     #[must_use]
-    fn put(&self, s: &mut Slots<O::Conn>, c: O::Conn) -> Option<Arc<Waiter<O::Conn>>> {
+    fn put(
+        &self,
+        s: &mut Slots<Box<O::Conn>>,
+        c: Box<O::Conn>,
+    ) -> Option<Arc<Waiter<Box<O::Conn>>>> {
         match s.waiters.pop_front() {
             Some(w) => {
                 self.stats().waiting.fetch_sub(1, Relaxed);
@@ -163,7 +167,7 @@ impl<O: Open> Inner<O> {
 
     /// Starts connection attempts while waiters outnumber them, within the
     /// pool's size and [`MAX_CONNECTING`].
-    fn start_attempts(self: &Arc<Self>, s: &mut Slots<O::Conn>) {
+    fn start_attempts(self: &Arc<Self>, s: &mut Slots<Box<O::Conn>>) {
         while !s.closed
             && s.connecting < MAX_CONNECTING
             && (s.connecting as usize) < s.waiters.len()
@@ -234,7 +238,8 @@ impl<O: Open> Inner<O> {
                         drop(c);
                         return;
                     }
-                    if let Some(w) = self.put(&mut s, c) {
+                    // boxed: moving it in and out of the pool moves a pointer
+                    if let Some(w) = self.put(&mut s, Box::new(c)) {
                         w.cv.notify_one();
                     }
                     delay = RETRY_FIRST;
@@ -278,14 +283,14 @@ impl<O: Open> Inner<O> {
     }
 
     #[cfg(not(target_arch = "wasm32"))]
-    fn leave_attempt(&self, s: &mut Slots<O::Conn>) {
+    fn leave_attempt(&self, s: &mut Slots<Box<O::Conn>>) {
         s.connecting -= 1;
         self.stats().connecting.fetch_sub(1, Relaxed);
     }
 
     /// Closes idle connections older than `pool_recycle` (at most once per
     /// [`SWEEP_EVERY`]); returns them to be dropped outside the lock.
-    fn sweep(&self, s: &mut Slots<O::Conn>, now: Instant) -> Vec<O::Conn> {
+    fn sweep(&self, s: &mut Slots<Box<O::Conn>>, now: Instant) -> Vec<Box<O::Conn>> {
         let Some(recycle) = self.checks.recycle else {
             return Vec::new();
         };
@@ -305,8 +310,8 @@ impl<O: Open> Inner<O> {
     }
 
     /// The checks on checkout; `None` when the connection was discarded.
-    fn admit(&self, mut c: O::Conn) -> Option<O::Conn> {
-        match self.checks.validate(&mut c) {
+    fn admit(&self, mut c: Box<O::Conn>) -> Option<Box<O::Conn>> {
+        match self.checks.validate(&mut *c) {
             Ok(()) => Some(c),
             Err(e) => {
                 self.checks.note_refusal(&e);
@@ -411,7 +416,7 @@ impl<O: Open> Pool<O> {
         })
     }
 
-    fn checkout(&self, start: Instant, timeout: Duration) -> Result<O::Conn, Refused> {
+    fn checkout(&self, start: Instant, timeout: Duration) -> Result<Box<O::Conn>, Refused> {
         let inner = &self.inner;
         // The fast path: nobody is queued and a connection is idle.
         loop {
@@ -442,7 +447,7 @@ impl<O: Open> Pool<O> {
     }
 
     #[cfg(not(target_arch = "wasm32"))]
-    fn wait_in_line(&self, start: Instant, timeout: Duration) -> Result<O::Conn, Refused> {
+    fn wait_in_line(&self, start: Instant, timeout: Duration) -> Result<Box<O::Conn>, Refused> {
         let inner = &self.inner;
         let deadline = start + timeout;
         let me = Arc::new(Waiter {
@@ -521,7 +526,7 @@ impl<O: Open> Pool<O> {
 
     /// Removes `me` from the line (after a timeout or close).
     #[cfg(not(target_arch = "wasm32"))]
-    fn leave_line(&self, s: &mut Slots<O::Conn>, me: &Arc<Waiter<O::Conn>>) {
+    fn leave_line(&self, s: &mut Slots<Box<O::Conn>>, me: &Arc<Waiter<Box<O::Conn>>>) {
         if let Some(i) = s.waiters.iter().position(|w| Arc::ptr_eq(w, me)) {
             s.waiters.remove(i);
             self.inner.stats().waiting.fetch_sub(1, Relaxed);
@@ -531,7 +536,7 @@ impl<O: Open> Pool<O> {
     /// wasm32: one thread, so nothing can be returned while this call
     /// waits. Open a connection here if the pool has room, else refuse.
     #[cfg(target_arch = "wasm32")]
-    fn wait_in_line(&self, _start: Instant, _timeout: Duration) -> Result<O::Conn, Refused> {
+    fn wait_in_line(&self, _start: Instant, _timeout: Duration) -> Result<Box<O::Conn>, Refused> {
         let inner = &self.inner;
         let mut s = inner.lock();
         if s.open + s.connecting >= inner.max_size {
@@ -551,7 +556,7 @@ impl<O: Open> Pool<O> {
         match r {
             Ok(c) => {
                 s.open += 1;
-                Ok(c)
+                Ok(Box::new(c))
             }
             Err(e) => {
                 s.last_error = Some((Instant::now(), e.clone()));
@@ -589,7 +594,7 @@ impl<O: Open> Pool<O> {
 
 /// A connection checked out of a [`Pool`]; returned when dropped.
 pub(crate) struct Pooled<O: Open> {
-    conn: Option<O::Conn>,
+    conn: Option<Box<O::Conn>>,
     pool: Arc<Inner<O>>,
     since: Instant,
 }
@@ -617,7 +622,7 @@ impl<O: Open> Drop for Pooled<O> {
         let inner = &self.pool;
         let stats = inner.stats();
         stats.record_checkin(self.since.elapsed());
-        let keep = inner.checks.on_return(&mut c);
+        let keep = inner.checks.on_return(&mut *c);
         let mut s = inner.lock();
         if !keep || s.closed || (s.waiters.is_empty() && s.idle.len() as u32 >= inner.keep_idle) {
             // broken, closed, or an overflow connection returning to a full pool
