@@ -6,7 +6,6 @@ import os
 import threading
 
 from . import _dbmux
-from ._connection import Connection
 
 class Manager(_dbmux.Manager):
     """A dbmux connection manager (a pool) for one URL; `None` reads the
@@ -18,25 +17,6 @@ class Manager(_dbmux.Manager):
     (seconds), `pool_recycle` (seconds; -1: never) and `pool_pre_ping`
     (dbmux pings a connection idle longer than 500 ms before handing it
     out; on by default)."""
-
-    def connect(self, readonly=False, after=None, *, raw=False, paramstyle="qmark"):
-        """Checks a connection out of the pool (waits up to pool_timeout).
-
-        `readonly=True`: a connection for reads (Rust's `get_read`), from the
-        read pool (DB_READ_POOL_SIZE); the database refuses writes through it
-        (OperationalError, code read_only). With several PostgreSQL hosts it
-        is on a standby where one qualifies. `after=token` (a
-        `Connection.write_token`) gives a reader that has that write: a
-        standby that replayed it, else the primary after DB_READ_AFTER_WAIT;
-        it implies `readonly=True`.
-
-        `raw=True` returns values as the database gives them: no conversion
-        of declared DATE/TIMESTAMP/NUMERIC/BOOLEAN columns (for SQLAlchemy,
-        whose types convert). `paramstyle="numeric_dollar"` sends the SQL
-        to PostgreSQL as written: `$1, $2, ...` are the placeholders and `?`
-        stays an operator (jsonb's `?`, `?|`, `?&`); the default "qmark"
-        takes `?` (or `$n`) and rewrites as the database needs."""
-        return Connection(self, readonly, after, raw=raw, paramstyle=paramstyle)
 
     def health(self):
         """The health report as a dict (cached for DB_HEALTH_CHECK_INTERVAL)."""

@@ -269,6 +269,49 @@ def test_a_hundred_thousand_rows(url):
     assert sum(r[0] for r in rows) == 100000 * 100001 // 2
 
 
+def test_cursors_made_one_after_another_each_describe_their_own_result(url, table):
+    # a closed cursor's buffers serve the next cursor: its columns and
+    # values must never show through
+    with dbmux.connect(url) as c:
+        c.execute(f"CREATE TABLE {table} (id INTEGER, name TEXT)")
+        c.execute(f"INSERT INTO {table} VALUES (1, 'one'), (2, 'two')")
+        c.commit()
+    shapes = [
+        ("SELECT 1 AS a", ["a"], [(1,)]),
+        (f"SELECT id, name FROM {table} ORDER BY id", ["id", "name"], [(1, "one"), (2, "two")]),
+        (f"SELECT name FROM {table} WHERE id = 3", ["name"], []),
+        ("SELECT 'x' AS b, 2.5 AS c", ["b", "c"], [("x", 2.5)]),
+    ]
+    for i in range(12):
+        sql, names, rows = shapes[i % len(shapes)]
+        with dbmux.connect(url) as c:
+            cur = c.cursor()
+            if i % 3 == 0:
+                cur.execute(f"UPDATE {table} SET name = name WHERE id = 1")
+                assert cur.description is None and cur.rowcount == 1
+            cur.execute(sql)
+            assert [d[0] for d in cur.description] == names
+            assert [tuple(r) for r in cur.fetchall()] == rows
+            cur.close()
+
+
+def test_plain_rows_are_left_out_of_the_cycle_collector_and_converted_ones_are_not(url):
+    import gc
+    with dbmux.connect(url) as c:
+        real = "2.5::float8" if is_pg(url) else "2.5"
+        rows = c.execute(f"SELECT 1, 'a', {real}, NULL").fetchall()
+        assert rows == [(1, "a", 2.5, None)]
+        # None, int, float, str and bytes hold no references back: the
+        # collector has nothing to find in such a tuple
+        assert not gc.is_tracked(rows[0])
+    if is_pg(url):
+        with dbmux.connect(url) as c:
+            # a converter may return a container (a list for an array)
+            row = c.execute("SELECT ARRAY[1, 2]::int4[]").fetchone()
+            assert row == ([1, 2],)
+            assert gc.is_tracked(row)
+
+
 def test_bad_input_gives_useful_errors(url):
     with dbmux.connect(url) as c:
         cur = c.cursor()

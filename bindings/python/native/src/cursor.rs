@@ -62,6 +62,7 @@ impl Cursor {
             state: Mutex::new(State {
                 rowcount: -1,
                 arraysize: 1,
+                buf: Collected::reuse(),
                 ..State::default()
             }),
         }
@@ -167,6 +168,13 @@ impl Cursor {
         }
         st.lastrowid = last_id;
         Ok(())
+    }
+}
+
+impl Drop for Cursor {
+    fn drop(&mut self) {
+        let st = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
+        std::mem::take(&mut st.buf).recycle();
     }
 }
 

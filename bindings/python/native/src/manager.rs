@@ -3,6 +3,7 @@
 use std::sync::Mutex;
 
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 
 use crate::errors::{status_error, OrRaise, MANAGER_CLOSED};
 
@@ -120,6 +121,52 @@ impl Manager {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .is_none()
+    }
+
+    /// Checks a connection out of the pool (waits up to pool_timeout).
+    ///
+    /// `readonly=True`: a connection for reads (Rust's `get_read`), from the
+    /// read pool (DB_READ_POOL_SIZE); the database refuses writes through it
+    /// (OperationalError, code read_only). With several PostgreSQL hosts it
+    /// is on a standby where one qualifies. `after=token` (a
+    /// `Connection.write_token`) gives a reader that has that write: a
+    /// standby that replayed it, else the primary after DB_READ_AFTER_WAIT;
+    /// it implies `readonly=True`.
+    ///
+    /// `raw=True` returns values as the database gives them: no conversion
+    /// of declared DATE/TIMESTAMP/NUMERIC/BOOLEAN columns (for SQLAlchemy,
+    /// whose types convert). `paramstyle="numeric_dollar"` sends the SQL
+    /// to PostgreSQL as written: `$1, $2, ...` are the placeholders and `?`
+    /// stays an operator (jsonb's `?`, `?|`, `?&`); the default "qmark"
+    /// takes `?` (or `$n`) and rewrites as the database needs.
+    #[pyo3(signature = (readonly=false, after=None, *, raw=false, paramstyle="qmark"))]
+    fn connect<'py>(
+        slf: &Bound<'py, Self>,
+        readonly: bool,
+        after: Option<&Bound<'py, PyAny>>,
+        raw: bool,
+        paramstyle: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        // the package's Connection (the PEP 249 exception attributes on
+        // top of the compiled one), called from here: a checkout per
+        // request costs no Python frame of its own
+        static CONNECTION: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        let py = slf.py();
+        let class = CONNECTION
+            .get_or_try_init(py, || -> PyResult<Py<PyAny>> {
+                Ok(py
+                    .import("dbmux._connection")?
+                    .getattr("Connection")?
+                    .unbind())
+            })?
+            .bind(py);
+        if !raw && paramstyle == "qmark" {
+            return class.call1((slf, readonly, after));
+        }
+        let kw = pyo3::types::PyDict::new(py);
+        kw.set_item("raw", raw)?;
+        kw.set_item("paramstyle", paramstyle)?;
+        class.call((slf, readonly, after), Some(&kw))
     }
 
     /// Closes every connection of the pool before returning (checked-out

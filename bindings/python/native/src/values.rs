@@ -168,6 +168,40 @@ impl Collected {
     }
 }
 
+/// Buffers of closed cursors, for the next ones: an application that
+/// checks a connection out per request makes a cursor per request, and
+/// would otherwise allocate its buffers (and copy the columns) each time.
+static SPARE: Mutex<Vec<Collected>> = Mutex::new(Vec::new());
+
+/// Spare buffers kept, at most...
+const SPARE_BUFFERS: usize = 16;
+/// ...and only small ones (a big result's buffer is freed).
+const SPARE_BYTES: usize = 64 << 10;
+
+impl Collected {
+    /// A spare buffer, or a new one.
+    pub(crate) fn reuse() -> Collected {
+        match SPARE.try_lock() {
+            Ok(mut s) => s.pop().unwrap_or_default(),
+            Err(_) => Collected::default(),
+        }
+    }
+
+    /// Keeps this buffer for [`Collected::reuse`] when it is small.
+    pub(crate) fn recycle(mut self) {
+        let size = self.bytes.capacity() + self.cells.capacity() * std::mem::size_of::<Cell>();
+        if size > SPARE_BYTES {
+            return;
+        }
+        self.clear();
+        if let Ok(mut s) = SPARE.try_lock() {
+            if s.len() < SPARE_BUFFERS {
+                s.push(self);
+            }
+        }
+    }
+}
+
 impl RowSink for Collected {
     fn columns(&mut self, columns: &[Column]) {
         if self.columns != columns {
@@ -261,27 +295,48 @@ pub(crate) fn rows<'py>(
         any |= f.is_some();
         convs.push(f);
     }
-    let mut out = Vec::with_capacity(c.rows);
     if n == 0 {
         return Ok(PyList::empty(py));
     }
     let bytes = &c.bytes[..];
-    for row in c.cells.chunks_exact(n) {
-        if !any {
-            out.push(PyTuple::new(py, row.iter().map(|&v| to_object(py, bytes, v)))?.unbind());
-            continue;
-        }
-        let mut cells = Vec::with_capacity(n);
-        for (&v, conv) in row.iter().zip(&convs) {
+    // Built with the C API's own calls (the list and each tuple made at
+    // their size, items placed, no intermediate vectors): this runs once
+    // per value of every result.
+    // as many rows as whole rows of cells (never an unset list item)
+    let count = c.cells.len() / n;
+    let list = new_owned(py, unsafe { pyo3::ffi::PyList_New(count as isize) })?;
+    for (ri, row) in c.cells.chunks_exact(n).enumerate() {
+        let tuple = new_owned(py, unsafe { pyo3::ffi::PyTuple_New(n as isize) })?;
+        for (i, (&v, conv)) in row.iter().zip(&convs).enumerate() {
             let o = to_object(py, bytes, v);
-            cells.push(match conv {
+            let o = match conv {
                 Some(f) if !matches!(v, Cell::Null) => f.bind(py).call1((o,))?.unbind(),
                 _ => o,
-            });
+            };
+            // SAFETY: `tuple` is a new tuple of `n` items and `i < n`;
+            // SetItem takes over the reference `into_ptr` gives up.
+            unsafe { pyo3::ffi::PyTuple_SetItem(tuple.as_ptr(), i as isize, o.into_ptr()) };
         }
-        out.push(PyTuple::new(py, cells)?.unbind());
+        if !any {
+            // None, int, float, str and bytes only: nothing the cycle
+            // collector needs to see (it would untrack such a tuple itself
+            // at its first collection, after scanning it)
+            // SAFETY: `tuple` is a live tuple; untracking an object the
+            // collector does not track is allowed.
+            unsafe { pyo3::ffi::PyObject_GC_UnTrack(tuple.as_ptr().cast()) };
+        }
+        // SAFETY: `list` is a new list of `count` items and `ri` is one of
+        // them; SetItem takes over the tuple's reference.
+        unsafe { pyo3::ffi::PyList_SetItem(list.as_ptr(), ri as isize, tuple.into_ptr()) };
     }
-    PyList::new(py, out)
+    // SAFETY: made by PyList_New above
+    Ok(unsafe { list.cast_into_unchecked::<PyList>() })
+}
+
+/// A new reference from the C API as an owned object, or the error it set.
+fn new_owned(py: Python<'_>, p: *mut pyo3::ffi::PyObject) -> PyResult<Bound<'_, PyAny>> {
+    // SAFETY: `p` is a new reference or null with an exception set
+    unsafe { Bound::from_owned_ptr_or_err(py, p) }
 }
 
 /// Calls a Python SQL function registered by `Connection.create_function`
