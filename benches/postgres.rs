@@ -3,7 +3,11 @@
 //!
 //! - dbmux: a pool of 8, a checkout per query (as a web handler would);
 //! - r2d2_postgres with its default settings, a checkout per query;
-//! - one raw `postgres::Client` per thread with a prepared statement (the limit).
+//! - one raw `postgres::Client` per thread with a prepared statement (the limit);
+//! - for reference, the wire itself: one blocking socket per thread speaking
+//!   the protocol through `postgres-protocol` (the message codec under
+//!   tokio-postgres), without tokio-postgres' channels or tokio's scheduler
+//!   (what a statement costs on the client side with nothing in between).
 //!
 //! Targets: at least 2x the r2d2_postgres defaults and at least 0.95x the
 //! limit. Needs `DBMUX_TEST_PG_URL`: run it as
@@ -64,6 +68,128 @@ fn run<S: Send + 'static>(
         h.join().unwrap();
     }
     count.load(Ordering::Relaxed) as f64 / dur.as_secs_f64()
+}
+
+/// A bare protocol session over a blocking socket (see the module docs):
+/// startup, SCRAM, then Bind/Execute/Sync of one prepared `SELECT 1`.
+struct Wire {
+    socket: std::net::TcpStream,
+    read: bytes::BytesMut,
+    write: bytes::BytesMut,
+}
+
+impl Wire {
+    fn connect(cfg: &postgres::Config) -> Wire {
+        use postgres_protocol::authentication::sasl::{ChannelBinding, ScramSha256};
+        use postgres_protocol::message::{backend::Message, frontend};
+        let port = cfg.get_ports().first().copied().unwrap_or(5432);
+        let host = match cfg.get_hosts().first() {
+            Some(postgres::config::Host::Tcp(h)) => h.clone(),
+            _ => "localhost".to_string(),
+        };
+        let socket = std::net::TcpStream::connect((host.as_str(), port)).unwrap();
+        socket.set_nodelay(true).unwrap();
+        let mut w = Wire {
+            socket,
+            read: bytes::BytesMut::new(),
+            write: bytes::BytesMut::new(),
+        };
+        let user = cfg.get_user().unwrap();
+        let db = cfg.get_dbname().unwrap_or(user);
+        frontend::startup_message([("user", user), ("database", db)], &mut w.write).unwrap();
+        w.flush();
+        let mut scram = None;
+        loop {
+            match w.message() {
+                Message::AuthenticationSasl(_) => {
+                    let s = ScramSha256::new(
+                        cfg.get_password().unwrap(),
+                        ChannelBinding::unsupported(),
+                    );
+                    frontend::sasl_initial_response("SCRAM-SHA-256", s.message(), &mut w.write)
+                        .unwrap();
+                    w.flush();
+                    scram = Some(s);
+                }
+                Message::AuthenticationSaslContinue(b) => {
+                    let s = scram.as_mut().unwrap();
+                    s.update(b.data()).unwrap();
+                    frontend::sasl_response(s.message(), &mut w.write).unwrap();
+                    w.flush();
+                }
+                Message::AuthenticationSaslFinal(b) => {
+                    scram.as_mut().unwrap().finish(b.data()).unwrap()
+                }
+                Message::ErrorResponse(_) => panic!("the server refused the bare session"),
+                Message::ReadyForQuery(_) => break,
+                _ => {}
+            }
+        }
+        frontend::parse("s1", "SELECT 1", std::iter::empty(), &mut w.write).unwrap();
+        frontend::sync(&mut w.write);
+        w.flush();
+        w.until_ready();
+        w
+    }
+
+    fn message(&mut self) -> postgres_protocol::message::backend::Message {
+        use std::io::Read;
+        loop {
+            if let Some(m) =
+                postgres_protocol::message::backend::Message::parse(&mut self.read).unwrap()
+            {
+                return m;
+            }
+            let mut buf = [0u8; 8192];
+            let n = self.socket.read(&mut buf).unwrap();
+            assert!(n > 0, "the server closed the bare session");
+            self.read.extend_from_slice(&buf[..n]);
+        }
+    }
+
+    fn flush(&mut self) {
+        use std::io::Write;
+        self.socket.write_all(&self.write).unwrap();
+        self.write.clear();
+    }
+
+    /// Reads to ReadyForQuery; the first column of the last DataRow as int4.
+    fn until_ready(&mut self) -> Option<i32> {
+        use postgres_protocol::message::backend::Message;
+        let mut v = None;
+        loop {
+            match self.message() {
+                Message::DataRow(r) => {
+                    use fallible_iterator::FallibleIterator;
+                    let range = r.ranges().next().unwrap().unwrap().unwrap();
+                    v = Some(i32::from_be_bytes(r.buffer()[range].try_into().unwrap()));
+                }
+                Message::ErrorResponse(_) => panic!("SELECT 1 failed on the bare session"),
+                Message::ReadyForQuery(_) => return v,
+                _ => {}
+            }
+        }
+    }
+
+    fn select1(&mut self) -> i32 {
+        use postgres_protocol::message::frontend;
+        type Failure = Box<dyn std::error::Error + Sync + Send>;
+        frontend::bind(
+            "",
+            "s1",
+            std::iter::empty::<i16>(),
+            std::iter::empty::<i32>(),
+            |_, _| Ok::<_, Failure>(postgres_protocol::IsNull::No),
+            Some(1),
+            &mut self.write,
+        )
+        .map_err(|_| "bind")
+        .unwrap();
+        frontend::execute("", 0, &mut self.write).unwrap();
+        frontend::sync(&mut self.write);
+        self.flush();
+        self.until_ready().unwrap()
+    }
 }
 
 fn main() {
@@ -170,33 +296,49 @@ fn main() {
             )
         }
     };
-    let (mut a, mut b, mut c, mut d, mut ra, mut rc) =
-        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let wire_side = {
+        let cfg = pg_config.clone();
+        move || {
+            let cfg = cfg.clone();
+            run(
+                dur,
+                move || Wire::connect(&cfg),
+                |w: &mut Wire| {
+                    assert_eq!(w.select1(), 1);
+                },
+            )
+        }
+    };
+    let (mut a, mut b, mut c, mut d, mut e, mut ra, mut rc) =
+        (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
     for round in 0..rounds {
         // rotate the order so that no side always runs first or last
-        let mut q = [0.0f64; 4];
-        for k in 0..4 {
-            let side = (round + k) % 4;
+        let mut q = [0.0f64; 5];
+        for k in 0..5 {
+            let side = (round + k) % 5;
             q[side] = match side {
                 0 => dbmux_side(),
                 1 => r2d2_side(),
                 2 => raw_side(),
-                _ => minimal_side(),
+                3 => minimal_side(),
+                _ => wire_side(),
             };
         }
-        let [qa, qb, qc, qd] = q;
+        let [qa, qb, qc, qd, qe] = q;
         a.push(qa);
         b.push(qb);
         c.push(qc);
         d.push(qd);
+        e.push(qe);
         ra.push(qa / qb);
         rc.push(qa / qc);
     }
-    let (a, b, c, d) = (
+    let (a, b, c, d, e) = (
         median(&mut a),
         median(&mut b),
         median(&mut c),
         median(&mut d),
+        median(&mut e),
     );
     let (ra, rc) = (median(&mut ra), median(&mut rc));
     println!("SELECT 1 from {THREADS} threads (pool of {THREADS}), medians of {rounds} rounds of {dur:?}, PostgreSQL on loopback, no TLS:");
@@ -204,5 +346,6 @@ fn main() {
     println!("  r2d2_postgres defaults         {b:>9.0} queries/s   dbmux/r2d2_postgres = {ra:.2}x (target >= 2x: {})", if ra >= 2.0 { "meets target" } else { "MISSES target" });
     println!("  raw postgres::Client/thread    {c:>9.0} queries/s   dbmux/limit = {rc:.2}x (target >= 0.95x: {})", if rc >= 0.95 { "meets target" } else { "MISSES target" });
     println!("  (reference) minimal mutex pool  {d:>9.0} queries/s   minimal/limit = {:.2}x: the cost of a checkout per query itself", d / c);
+    println!("  (reference) the bare wire       {e:>9.0} queries/s   wire/limit = {:.2}x: what tokio-postgres and tokio cost per statement", e / c);
     mgr.shutdown();
 }
