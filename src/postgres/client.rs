@@ -96,13 +96,19 @@ pub(crate) enum Waited {
 /// panic with "Cannot start a runtime from within a runtime"), as in a Tauri
 /// app.
 pub(crate) fn outside_runtime<R: Send>(f: impl FnOnce() -> R + Send) -> R {
-    if tokio::runtime::Handle::try_current().is_err() {
+    if !inside_runtime() {
         return f();
     }
     std::thread::scope(|s| match s.spawn(f).join() {
         Ok(r) => r,
         Err(panic) => std::panic::resume_unwind(panic),
     })
+}
+
+/// Whether this thread runs inside a tokio runtime, where blocking on
+/// another runtime would panic.
+pub(crate) fn inside_runtime() -> bool {
+    tokio::runtime::Handle::try_current().is_ok()
 }
 
 /// Note: `tokio::time::timeout` must be created inside `block_on`, where
@@ -412,7 +418,7 @@ impl PgClient {
         what: &str,
         f: impl Future<Output = Result<T, tokio_postgres::Error>>,
     ) -> Option<crate::Result<T>> {
-        if tokio::runtime::Handle::try_current().is_ok() {
+        if inside_runtime() {
             return None;
         }
         Some(

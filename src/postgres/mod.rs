@@ -131,7 +131,7 @@ impl Drop for PgConn {
         self.stats.closed.fetch_add(1, Relaxed);
         if let Some(c) = self.client.take() {
             // Dropping a client blocks on its runtime: never inside another.
-            if tokio::runtime::Handle::try_current().is_ok() {
+            if client::inside_runtime() {
                 std::thread::spawn(move || drop(c));
             } else {
                 drop(c);

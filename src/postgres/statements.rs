@@ -186,39 +186,39 @@ pub(super) fn query_into(
     params: &[Value],
     sink: &mut dyn crate::value::RowSink,
 ) -> Result<u64> {
+    /// How a statement's result was read.
+    enum Read {
+        /// No result columns: the rows it changed.
+        Changed(u64),
+        /// Fed to the sink as the rows arrived.
+        Streamed,
+        /// Collected first (inside a tokio runtime): to feed now.
+        Collected(Arc<[Column]>, Vec<tokio_postgres::Row>),
+    }
     track_tx(c, sql);
     let p = refs(params);
-    let mut sink = Some(sink);
-    let rows = with_statement(c, sql, params, |c, prep| {
+    let read = with_statement(c, sql, params, |c, prep| {
         let client = c.client().client();
         let stmt = &prep.stmt;
         if prep.columns.is_empty() {
             let changed = c.client().call("executing", client.execute(stmt, &p))?;
-            if let Some(s) = sink.as_deref_mut() {
-                s.columns(&prep.columns);
-            }
-            return Ok(Err(changed));
+            return Ok(Read::Changed(changed));
         }
         // Rows go into the sink as they arrive, without a list of all of
         // them first (on this thread; inside a tokio runtime, where the
         // wait moves to a helper thread, they are collected first).
-        let Some(s) = sink.as_deref_mut() else {
-            return Ok(Err(0));
-        };
         let streamed = c.client().call_here("querying", async {
             let rows = client.query_raw(stmt, p.iter().copied()).await?;
             let mut rows = std::pin::pin!(rows);
-            s.columns(&prep.columns);
+            sink.columns(&prep.columns);
             let mut fed = Ok(());
             while let Some(row) =
                 std::future::poll_fn(|cx| futures_core::Stream::poll_next(rows.as_mut(), cx))
                     .await
                     .transpose()?
             {
-                if fed.is_ok() {
-                    fed = feed(&row, prep.columns.len(), s);
-                }
-                if fed.is_err() || !s.wants_more() {
+                fed = feed(&row, prep.columns.len(), sink);
+                if fed.is_err() || !sink.wants_more() {
                     // the rest is read and dropped by the connection
                     break;
                 }
@@ -226,26 +226,30 @@ pub(super) fn query_into(
             Ok(fed)
         });
         match streamed {
-            Some(r) => r?.map(|()| Err(0)),
-            None => Ok(Ok((
+            Some(r) => r?.map(|()| Read::Streamed),
+            None => Ok(Read::Collected(
                 prep.columns.clone(),
                 c.client().call("querying", client.query(stmt, &p))?,
-            ))),
+            )),
         }
     })?;
-    let (cols, rows) = match rows {
-        Err(changed) => return Ok(changed),
-        Ok(r) => r,
-    };
-    let Some(sink) = sink else { return Ok(0) };
-    sink.columns(&cols);
-    for r in &rows {
-        feed(r, cols.len(), sink)?;
-        if !sink.wants_more() {
-            break;
+    match read {
+        Read::Changed(n) => {
+            sink.columns(&[]);
+            Ok(n)
+        }
+        Read::Streamed => Ok(0),
+        Read::Collected(cols, rows) => {
+            sink.columns(&cols);
+            for r in &rows {
+                feed(r, cols.len(), sink)?;
+                if !sink.wants_more() {
+                    break;
+                }
+            }
+            Ok(0)
         }
     }
-    Ok(0)
 }
 
 /// One row into `sink`.
