@@ -152,7 +152,6 @@ pub(crate) struct Collected {
     pub columns: Vec<Column>,
     pub cells: Vec<Cell>,
     pub bytes: Vec<u8>,
-    pub rows: usize,
     /// No `columns` call yet for this statement (`columns` is then stale).
     pub fresh: bool,
 }
@@ -163,22 +162,9 @@ impl Collected {
     pub(crate) fn clear(&mut self) {
         self.cells.clear();
         self.bytes.clear();
-        self.rows = 0;
         self.fresh = true;
     }
-}
 
-/// Buffers of closed cursors, for the next ones: an application that
-/// checks a connection out per request makes a cursor per request, and
-/// would otherwise allocate its buffers (and copy the columns) each time.
-static SPARE: Mutex<Vec<Collected>> = Mutex::new(Vec::new());
-
-/// Spare buffers kept, at most...
-const SPARE_BUFFERS: usize = 16;
-/// ...and only small ones (a big result's buffer is freed).
-const SPARE_BYTES: usize = 64 << 10;
-
-impl Collected {
     /// A spare buffer, or a new one.
     pub(crate) fn reuse() -> Collected {
         match SPARE.try_lock() {
@@ -201,6 +187,16 @@ impl Collected {
         }
     }
 }
+
+/// Buffers of closed cursors, for the next ones: an application that
+/// checks a connection out per request makes a cursor per request, and
+/// would otherwise allocate its buffers (and copy the columns) each time.
+static SPARE: Mutex<Vec<Collected>> = Mutex::new(Vec::new());
+
+/// Spare buffers kept, at most...
+const SPARE_BUFFERS: usize = 16;
+/// ...and only small ones (a big result's buffer is freed).
+const SPARE_BYTES: usize = 64 << 10;
 
 impl RowSink for Collected {
     fn columns(&mut self, columns: &[Column]) {
@@ -230,9 +226,7 @@ impl RowSink for Collected {
         };
         self.cells.push(cell);
     }
-    fn end_row(&mut self) {
-        self.rows += 1;
-    }
+    fn end_row(&mut self) {}
 }
 
 /// The converters of declared types (`dbmux._types.converter`), asked once
