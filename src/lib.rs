@@ -145,7 +145,8 @@ pub mod bench_hooks {
     /// The readiness check a checkout runs on an idle PostgreSQL
     /// connection's socket (a duplicate of `fd`): true when it is quiet.
     pub fn socket_is_quiet(fd: &std::os::fd::OwnedFd) -> bool {
-        crate::postgres::socket::peek(fd) == crate::pool::checks::Readiness::Quiet
+        crate::postgres::socket::peek(socket2::SockRef::from(fd))
+            == crate::pool::checks::Readiness::Quiet
     }
 }
 

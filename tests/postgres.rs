@@ -550,7 +550,7 @@ fn works_when_called_from_inside_a_tokio_runtime() {
             .unwrap();
         let h = mgr.check_health();
         assert!(h.is_healthy(), "{h:?}");
-        // the native session too: block_on moves to a helper thread here
+        // the native session too: block_on polls on this thread, no runtime nested
         let mut conn = mgr.get().unwrap();
         let pg = conn.as_postgres().unwrap();
         let rows = pg
@@ -632,7 +632,7 @@ fn rows_stream_to_the_caller_and_an_early_stop_or_a_failure_halfway_leaves_no_tr
     let Some(pg) = pg() else { return };
     let mgr = Manager::from_url(&pg.main()).unwrap();
     rows_arrive_whole_and_the_session_stays_clean(&mgr);
-    // inside a runtime (a Tauri command), where the wait runs on a helper thread
+    // inside a runtime (a Tauri command): the same streaming path, on that thread
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();

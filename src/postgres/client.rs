@@ -2,24 +2,27 @@
 //!
 //! The sync `postgres` crate blocks inside its own runtime and cannot be
 //! interrupted, so a frozen server (a `SIGSTOP`ped backend, a hung
-//! postmaster) would hang the caller forever. This client does what the sync
-//! crate does -- one current-thread runtime per connection, polled only while
-//! a call is waiting, with the connection driven inside the same `block_on`
-//! -- and wraps each wait in a deadline when one is configured
+//! postmaster) would hang the caller forever. This client polls
+//! tokio-postgres itself, on the calling thread, with no async runtime: the
+//! call's future and the connection are polled together, and when neither
+//! can go on, the thread waits for the socket with `poll(2)` (see
+//! `socket.rs`) until the deadline when one is configured
 //! (`DB_QUERY_TIMEOUT`, `DB_CONNECT_TIMEOUT`). A connection whose deadline
-//! passed is marked dead and is never used again.
+//! passed is marked dead and is never used again. With no runtime there is
+//! none to nest: the client works the same from inside a tokio runtime (a
+//! Tauri command), where it blocks that thread as any blocking call does.
 
 use std::future::{poll_fn, Future};
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed, Ordering::SeqCst};
-use std::sync::Mutex;
-use std::task::{Context, Poll};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
 
-use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
+use tokio_postgres::tls::TlsConnect;
 use tokio_postgres::AsyncMessage;
 
-use super::socket::{Endpoint, Readiness, SocketError, Stream};
+use super::socket::{Endpoint, Io, Readiness, SocketError, Stream};
 
 use crate::error::{Error, ErrorCode};
 
@@ -59,20 +62,21 @@ pub struct PgClient {
     client: Option<tokio_postgres::Client>,
     /// Sends this session's cancel request (a connection of its own to the
     /// same server, with the same TLS settings).
-    cancel: std::sync::Arc<dyn Fn() + Send + Sync>,
+    cancel: Arc<dyn Fn() + Send + Sync>,
     /// A cancel was asked for (see `NativeConn::take_interrupted`).
-    interrupted: std::sync::Arc<AtomicBool>,
+    interrupted: Arc<AtomicBool>,
     driver: Mutex<Driver>,
-    runtime: tokio::runtime::Runtime,
+    /// The session's socket: what its loop waits for, and what a checkout
+    /// peeks at.
+    io: Arc<Io>,
+    /// The loop's waker (made once, not per call).
+    woken: Arc<Woken>,
+    waker: Waker,
     /// How long one call may wait for the server (`DB_QUERY_TIMEOUT`).
     timeout: Option<Duration>,
     /// Set when a deadline passed (the session state is unknown) or the
     /// connection failed or ended.
     dead: AtomicBool,
-    /// A duplicate of the socket's descriptor, to see without a round trip
-    /// whether the server sent something (or closed) while it sat idle.
-    #[cfg(unix)]
-    socket: std::os::fd::OwnedFd,
 }
 
 /// Why a wait ended without the server's answer.
@@ -81,8 +85,8 @@ pub(crate) enum Waited {
     Failed(tokio_postgres::Error),
     /// The deadline passed first.
     TimedOut(Duration),
-    /// The runtime could not be created (out of threads or file handles).
-    Runtime(std::io::Error),
+    /// Waiting for the socket failed (`poll(2)` itself).
+    Wait(std::io::Error),
     /// The socket could not be connected (refused, unreachable, ...).
     Socket(SocketError),
     /// The TLS connector could not be made for the host.
@@ -91,32 +95,68 @@ pub(crate) enum Waited {
     Dead,
 }
 
-/// Runs `f` where blocking is allowed: on this thread normally, on a helper
-/// thread when called from inside a tokio runtime (where `block_on` would
-/// panic with "Cannot start a runtime from within a runtime"), as in a Tauri
-/// app.
-pub(crate) fn outside_runtime<R: Send>(f: impl FnOnce() -> R + Send) -> R {
-    if !inside_runtime() {
-        return f();
+/// The waker of a session's loop. Every wake comes from inside its poll
+/// (the call queues its request and wakes the connection; the connection
+/// hands over a response and wakes the call): the loop then polls again at
+/// once instead of waiting for the socket.
+#[derive(Default)]
+struct Woken(AtomicBool);
+
+impl Wake for Woken {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Relaxed);
     }
-    std::thread::scope(|s| match s.spawn(f).join() {
-        Ok(r) => r,
-        Err(panic) => std::panic::resume_unwind(panic),
-    })
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.store(true, Relaxed);
+    }
 }
 
-/// Whether this thread runs inside a tokio runtime, where blocking on
-/// another runtime would panic.
-pub(crate) fn inside_runtime() -> bool {
-    tokio::runtime::Handle::try_current().is_ok()
+fn waker() -> (Arc<Woken>, Waker) {
+    let woken = Arc::new(Woken::default());
+    (woken.clone(), Waker::from(woken))
 }
 
-/// Note: `tokio::time::timeout` must be created inside `block_on`, where
-/// the runtime's timer is in context.
-fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
+/// Polls `f` on this thread until it is ready, waiting for the socket of
+/// `io` whenever it cannot go on, for at most `limit` (`None`: no limit).
+fn run<F: Future>(
+    io: &Io,
+    (woken, waker): (&Woken, &Waker),
+    limit: Option<Duration>,
+    f: F,
+) -> Result<F::Output, Waited> {
+    /// Polls in a row that woke themselves before the deadline is looked at.
+    const SPINS: u32 = 64;
+    let mut f = pin!(f);
+    let mut cx = Context::from_waker(waker);
+    let start = limit.map(|_| Instant::now());
+    let left = || match (limit, start) {
+        (Some(l), Some(s)) => match l.saturating_sub(s.elapsed()) {
+            d if d.is_zero() => Err(Waited::TimedOut(l)),
+            d => Ok(Some(d)),
+        },
+        _ => Ok(None),
+    };
+    let mut spins = 0;
+    loop {
+        woken.0.store(false, Relaxed);
+        if let Poll::Ready(r) = f.as_mut().poll(&mut cx) {
+            return Ok(r);
+        }
+        if woken.0.load(Relaxed) {
+            spins += 1;
+            if spins % SPINS == 0 {
+                left()?;
+            }
+            continue;
+        }
+        let left = left()?;
+        match io.wait(left) {
+            Ok(true) => {}
+            Ok(false) => return Err(Waited::TimedOut(limit.unwrap_or_default())),
+            Err(e) => return Err(Waited::Wait(e)),
+        }
+    }
 }
 
 /// Polls the connection until it has nothing more to do. Returns
@@ -143,152 +183,85 @@ fn drive(
     Poll::Pending
 }
 
-/// The waker a call's future and the connection are polled with. The
-/// call wakes the connection as it queues its request (both are polled in
-/// one `block_on`); that wake, reaching tokio, would make it look for I/O
-/// once more without waiting (an `epoll_wait` per statement) before
-/// polling again. A wake from inside the poll is kept here instead, and
-/// the poll simply runs again; wakes from outside (the socket became
-/// readable, a timer) go to tokio's waker as they come.
-struct Relay {
-    /// tokio's waker of the `block_on`.
-    outer: Mutex<Option<std::task::Waker>>,
-    /// Set while the future is being polled.
-    polling: AtomicBool,
-    /// A wake came while polling.
-    woke: AtomicBool,
+/// Makes the TLS side of one connection to a host: what tokio-postgres'
+/// `MakeTlsConnect` does, which only exists with its runtime.
+pub(crate) trait MakeTls: Send + Sync + 'static {
+    /// The TLS side of one connection.
+    type Connect: TlsConnect<Stream, Stream: Send + 'static, Future: Send> + Send;
+    /// The TLS side of a connection to `domain` (the name the server's
+    /// certificate is checked against).
+    fn make(&self, domain: &str)
+        -> Result<Self::Connect, Box<dyn std::error::Error + Send + Sync>>;
 }
 
-impl Relay {
-    /// At most this many polls in a row for wakes from inside; then the
-    /// wake goes to tokio (the timer gets its turn).
-    const ROUNDS: usize = 16;
+impl MakeTls for tokio_postgres::NoTls {
+    type Connect = tokio_postgres::NoTls;
 
-    fn new() -> std::sync::Arc<Relay> {
-        std::sync::Arc::new(Relay {
-            outer: Mutex::new(None),
-            polling: AtomicBool::new(false),
-            woke: AtomicBool::new(false),
-        })
-    }
-
-    /// Polls `f` with this relay's waker until it is ready or it did not
-    /// wake itself.
-    fn poll<T>(
-        self: &std::sync::Arc<Self>,
-        cx: &mut Context<'_>,
-        mut f: impl FnMut(&mut Context<'_>) -> Poll<T>,
-    ) -> Poll<T> {
-        {
-            let mut outer = self.outer.lock().unwrap_or_else(|p| p.into_inner());
-            if !outer.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                *outer = Some(cx.waker().clone());
-            }
-        }
-        let waker = std::task::Waker::from(self.clone());
-        let mut inner = Context::from_waker(&waker);
-        for _ in 0..Self::ROUNDS {
-            self.polling.store(true, SeqCst);
-            let r = f(&mut inner);
-            self.polling.store(false, SeqCst);
-            if r.is_ready() {
-                return r;
-            }
-            if !self.woke.swap(false, SeqCst) {
-                return Poll::Pending;
-            }
-        }
-        cx.waker().wake_by_ref();
-        Poll::Pending
+    fn make(&self, _: &str) -> Result<Self::Connect, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(tokio_postgres::NoTls)
     }
 }
 
-impl std::task::Wake for Relay {
-    fn wake(self: std::sync::Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &std::sync::Arc<Self>) {
-        if self.polling.load(SeqCst) {
-            self.woke.store(true, SeqCst);
-            // polled again at once, unless it stopped just now: then the
-            // wake must reach tokio too
-            if self.polling.load(SeqCst) {
-                return;
-            }
-        }
-        if let Some(w) = self
-            .outer
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-        {
-            w.wake_by_ref();
-        }
-    }
+/// Sends the cancel request of `token` to `target` within [`CANCEL_WITHIN`].
+fn send_cancel<T: MakeTls>(
+    target: &Endpoint,
+    tls: &T,
+    token: &tokio_postgres::CancelToken,
+) -> bool {
+    let start = Instant::now();
+    let Ok(tls) = tls.make(target.tls_name()) else {
+        return false;
+    };
+    let Ok(stream) = target.connect(start + CANCEL_WITHIN) else {
+        return false;
+    };
+    let io = stream.io();
+    let (woken, waker) = waker();
+    let left = CANCEL_WITHIN.saturating_sub(start.elapsed());
+    let sent = run(
+        &io,
+        (&woken, &waker),
+        Some(left),
+        token.cancel_query_raw(stream, tls),
+    );
+    matches!(sent, Ok(Ok(())))
 }
 
 impl PgClient {
     /// Connects to `endpoint` with `config` (user, database, password,
     /// options) and `tls`; the whole startup (TCP, TLS negotiation,
     /// authentication) must finish within `deadline`.
-    pub(crate) fn connect<T>(
+    pub(crate) fn connect<T: MakeTls>(
         endpoint: &Endpoint,
         config: &tokio_postgres::Config,
-        mut tls: T,
+        tls: T,
         deadline: Duration,
         timeout: Option<Duration>,
-    ) -> Result<PgClient, Waited>
-    where
-        T: MakeTlsConnect<Stream> + Send + 'static,
-        T::Stream: Send + 'static,
-        T::TlsConnect: Send,
-        <T::TlsConnect as TlsConnect<Stream>>::Future: Send,
-    {
-        let runtime = runtime().map_err(Waited::Runtime)?;
-        let session_tls = tls
-            .make_tls_connect(endpoint.tls_name())
-            .map_err(|e| Waited::TlsSetup(e.into()))?;
-        let tls_for_cancel = Mutex::new(tls);
-        let (client, connection, socket) = outside_runtime(|| {
-            runtime.block_on(async {
-                tokio::time::timeout(deadline, async {
-                    let stream = endpoint.connect().await.map_err(Waited::Socket)?;
-                    let socket = stream
-                        .duplicate_fd()
-                        .map_err(|e| Waited::Socket(SocketError::Io(e)))?;
-                    let (client, connection) = config
-                        .connect_raw(stream, session_tls)
-                        .await
-                        .map_err(Waited::Failed)?;
-                    Ok::<_, Waited>((client, connection, socket))
-                })
-                .await
-            })
-        })
-        .map_err(|_| Waited::TimedOut(deadline))??;
-        #[cfg(not(unix))]
-        let _ = socket;
+    ) -> Result<PgClient, Waited> {
+        let start = Instant::now();
+        let session_tls = tls.make(endpoint.tls_name()).map_err(Waited::TlsSetup)?;
+        let stream = endpoint.connect(start + deadline).map_err(|e| match e {
+            SocketError::TimedOut => Waited::TimedOut(deadline),
+            e => Waited::Socket(e),
+        })?;
+        let io = stream.io();
+        let (woken, waker) = waker();
+        let left = deadline.saturating_sub(start.elapsed());
+        let (client, connection) = run(
+            &io,
+            (&woken, &waker),
+            Some(left),
+            config.connect_raw(stream, session_tls),
+        )
+        .map_err(|w| match w {
+            Waited::TimedOut(_) => Waited::TimedOut(deadline),
+            w => w,
+        })?
+        .map_err(Waited::Failed)?;
         let token = client.cancel_token();
         let target = endpoint.clone();
-        let cancel = std::sync::Arc::new(move || {
-            let tls = tls_for_cancel
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .make_tls_connect(target.tls_name());
-            let (Ok(tls), Ok(rt)) = (tls, self::runtime()) else {
-                return;
-            };
-            let sent = outside_runtime(|| {
-                rt.block_on(async {
-                    tokio::time::timeout(CANCEL_WITHIN, async {
-                        let stream = target.connect().await.ok()?;
-                        token.cancel_query_raw(stream, tls).await.ok()
-                    })
-                    .await
-                })
-            });
-            if !matches!(sent, Ok(Some(()))) {
+        let cancel = Arc::new(move || {
+            if !send_cancel(&target, &tls, &token) {
                 log::warn!(
                     target: "dbmux::postgres",
                     "could not send a cancel request within {} s; the statement runs on",
@@ -301,11 +274,11 @@ impl PgClient {
             cancel,
             interrupted: Default::default(),
             driver: Mutex::new(Box::new(connection)),
-            runtime,
+            io,
+            woken,
+            waker,
             timeout,
             dead: AtomicBool::new(false),
-            #[cfg(unix)]
-            socket,
         })
     }
 
@@ -328,20 +301,17 @@ impl PgClient {
         if self.is_dead() {
             return Readiness::Closed;
         }
-        #[cfg(unix)]
-        return super::socket::peek(&self.socket);
-        #[cfg(not(unix))]
-        Readiness::Quiet
+        self.io.readiness()
     }
 
     /// Sends this session's cancel request: what interrupts its running
     /// statement from another thread.
-    pub(crate) fn canceller(&self) -> std::sync::Arc<dyn Fn() + Send + Sync> {
+    pub(crate) fn canceller(&self) -> Arc<dyn Fn() + Send + Sync> {
         self.cancel.clone()
     }
 
     /// Set when an interrupt was asked for.
-    pub(crate) fn interrupted(&self) -> &std::sync::Arc<AtomicBool> {
+    pub(crate) fn interrupted(&self) -> &Arc<AtomicBool> {
         &self.interrupted
     }
 
@@ -364,10 +334,10 @@ impl PgClient {
     /// Waits for `f` within the query timeout and classifies a failure
     /// (`what` names the call in a timeout message). After a
     /// connection-class failure the connection is not used again.
-    pub(crate) fn call<T: Send>(
+    pub(crate) fn call<T>(
         &self,
         what: &str,
-        f: impl Future<Output = Result<T, tokio_postgres::Error>> + Send,
+        f: impl Future<Output = Result<T, tokio_postgres::Error>>,
     ) -> crate::Result<T> {
         self.wait_for(self.timeout, f)
             .map_err(|w| self.failed(w, what))
@@ -384,51 +354,27 @@ impl PgClient {
     }
 
     /// Waits for `f`, a call built on [`PgClient::client`], driving the
-    /// connection meanwhile, for at most `DB_QUERY_TIMEOUT`. Safe to call
-    /// from inside a tokio runtime (it then blocks a helper thread).
+    /// connection meanwhile, for at most `DB_QUERY_TIMEOUT`. It runs on
+    /// this thread with no async runtime, so it may be called from inside
+    /// one too (it then blocks that thread, as a blocking call does); `f`
+    /// must not need tokio's timer or reactor, and is woken only by the
+    /// session itself (as every future of the client is).
     ///
     /// # Errors
     /// The server's error, classified as dbmux classifies its own
     /// ([`crate::Error::code`]); [`ErrorCode::StatementTimeout`] when the
     /// deadline passed; after that, or after a connection-class failure, the
     /// connection is discarded.
-    pub fn block_on<T: Send>(
+    pub fn block_on<T>(
         &self,
-        f: impl Future<Output = Result<T, tokio_postgres::Error>> + Send,
+        f: impl Future<Output = Result<T, tokio_postgres::Error>>,
     ) -> crate::Result<T> {
         self.call("waiting for the server", f)
     }
 
     /// Waits for `f` (a call on [`PgClient::client`]), driving the
     /// connection meanwhile, for at most `limit` (`None`: no limit).
-    pub(crate) fn wait_for<T: Send>(
-        &self,
-        limit: Option<Duration>,
-        f: impl Future<Output = Result<T, tokio_postgres::Error>> + Send,
-    ) -> Result<T, Waited> {
-        outside_runtime(|| self.wait_here(limit, f))
-    }
-
-    /// [`PgClient::call`] for a future that may not leave this thread (it
-    /// feeds a caller's [`crate::RowSink`] as rows arrive): `None` when
-    /// this thread runs inside a tokio runtime, where the wait must move
-    /// to a helper thread, and the caller takes its `Send` way instead.
-    pub(crate) fn call_here<T>(
-        &self,
-        what: &str,
-        f: impl Future<Output = Result<T, tokio_postgres::Error>>,
-    ) -> Option<crate::Result<T>> {
-        if inside_runtime() {
-            return None;
-        }
-        Some(
-            self.wait_here(self.timeout, f)
-                .map_err(|w| self.failed(w, what)),
-        )
-    }
-
-    /// The wait itself, on this thread (outside any tokio runtime).
-    fn wait_here<T>(
+    pub(crate) fn wait_for<T>(
         &self,
         limit: Option<Duration>,
         f: impl Future<Output = Result<T, tokio_postgres::Error>>,
@@ -439,32 +385,24 @@ impl PgClient {
         let mut driver = self.driver.lock().unwrap_or_else(|p| p.into_inner());
         let mut f = pin!(f);
         let mut done = false;
-        let relay = Relay::new();
         let both = poll_fn(|cx| {
-            relay.poll(cx, |cx| {
-                let failed = drive(&mut driver, cx, &mut done);
-                if done {
-                    // the connection failed or ended: never use it again
-                    self.dead.store(true, Relaxed);
-                }
-                if let Poll::Ready(e) = failed {
-                    return Poll::Ready(Err(e));
-                }
-                f.as_mut().poll(cx)
-            })
+            let failed = drive(&mut driver, cx, &mut done);
+            if done {
+                // the connection failed or ended: never use it again
+                self.dead.store(true, Relaxed);
+            }
+            if let Poll::Ready(e) = failed {
+                return Poll::Ready(Err(e));
+            }
+            f.as_mut().poll(cx)
         });
-        match limit {
-            None => self.runtime.block_on(both).map_err(Waited::Failed),
-            Some(d) => match self
-                .runtime
-                .block_on(async { tokio::time::timeout(d, both).await })
-            {
-                Ok(r) => r.map_err(Waited::Failed),
-                Err(_) => {
-                    self.dead.store(true, Relaxed);
-                    Err(Waited::TimedOut(d))
-                }
-            },
+        match run(&self.io, (&self.woken, &self.waker), limit, both) {
+            Ok(r) => r.map_err(Waited::Failed),
+            Err(w) => {
+                // the session's state is unknown: never use it again
+                self.dead.store(true, Relaxed);
+                Err(w)
+            }
         }
     }
 }
@@ -501,11 +439,15 @@ impl Waited {
                 ErrorCode::TlsFailed,
                 format!("could not set up TLS for the connection: {e}"),
             ),
-            Waited::Runtime(e) => Error::new(
+            Waited::Wait(e) => Error::new(
                 ErrorCode::ConnectFailed,
-                format!("could not start the I/O runtime for a connection: {e}"),
+                format!("could not wait for the server's socket while {what}: {e}"),
             )
             .with_source(e),
+            Waited::Socket(SocketError::TimedOut) => Error::new(
+                ErrorCode::ConnectFailed,
+                format!("could not connect to the server in time while {what}"),
+            ),
             Waited::Dead => Error::new(
                 ErrorCode::ConnectFailed,
                 format!(
@@ -535,8 +477,7 @@ impl Drop for PgClient {
                 Poll::Pending
             }
         });
-        let _ = self
-            .runtime
-            .block_on(async { tokio::time::timeout(Duration::from_millis(500), closing).await });
+        let limit = Some(Duration::from_millis(500));
+        let _ = run(&self.io, (&self.woken, &self.waker), limit, closing);
     }
 }

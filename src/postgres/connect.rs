@@ -22,8 +22,25 @@ use crate::pool::core::Open;
 use crate::pool::CheckSettings;
 use crate::url::postgres::LoadBalanceHosts;
 
+/// The TLS side of connections: native-tls over dbmux's socket.
 #[cfg(feature = "tls")]
-type TlsMaker = postgres_native_tls::MakeTlsConnector;
+#[derive(Clone)]
+pub(crate) struct TlsMaker(native_tls::TlsConnector);
+
+#[cfg(feature = "tls")]
+impl super::client::MakeTls for TlsMaker {
+    type Connect = postgres_native_tls::TlsConnector;
+
+    fn make(
+        &self,
+        domain: &str,
+    ) -> std::result::Result<Self::Connect, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(postgres_native_tls::TlsConnector::new(
+            self.0.clone(),
+            domain,
+        ))
+    }
+}
 
 /// A TLS connector that notes whether the server agreed to TLS: tokio-postgres
 /// starts the handshake only after the server answered `S` to SSLRequest, so
@@ -37,19 +54,15 @@ pub(crate) struct Watched<T> {
 }
 
 #[cfg(feature = "tls")]
-impl<S, T: tokio_postgres::tls::MakeTlsConnect<S>> tokio_postgres::tls::MakeTlsConnect<S>
-    for Watched<T>
-{
-    type Stream = T::Stream;
-    type TlsConnect = Watched<T::TlsConnect>;
-    type Error = T::Error;
+impl<T: super::client::MakeTls> super::client::MakeTls for Watched<T> {
+    type Connect = Watched<T::Connect>;
 
-    fn make_tls_connect(
-        &mut self,
+    fn make(
+        &self,
         domain: &str,
-    ) -> std::result::Result<Self::TlsConnect, T::Error> {
+    ) -> std::result::Result<Self::Connect, Box<dyn std::error::Error + Send + Sync>> {
         Ok(Watched {
-            inner: self.inner.make_tls_connect(domain)?,
+            inner: self.inner.make(domain)?,
             started: self.started.clone(),
         })
     }
@@ -225,7 +238,7 @@ impl PgManager {
         let tls = match s.sslmode {
             SslMode::Disable => None,
             mode => match tls_connector(s) {
-                Ok(c) => Some(postgres_native_tls::MakeTlsConnector::new(c)),
+                Ok(c) => Some(TlsMaker(c)),
                 // libpq's allow and prefer go on without TLS when it cannot be set up
                 Err(e) if matches!(mode, SslMode::Allow | SslMode::Prefer) => {
                     log::warn!(

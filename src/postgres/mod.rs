@@ -129,14 +129,7 @@ impl PgConn {
 impl Drop for PgConn {
     fn drop(&mut self) {
         self.stats.closed.fetch_add(1, Relaxed);
-        if let Some(c) = self.client.take() {
-            // Dropping a client blocks on its runtime: never inside another.
-            if client::inside_runtime() {
-                std::thread::spawn(move || drop(c));
-            } else {
-                drop(c);
-            }
-        }
+        drop(self.client.take());
     }
 }
 

@@ -186,28 +186,19 @@ pub(super) fn query_into(
     params: &[Value],
     sink: &mut dyn crate::value::RowSink,
 ) -> Result<u64> {
-    /// How a statement's result was read.
-    enum Read {
-        /// No result columns: the rows it changed.
-        Changed(u64),
-        /// Fed to the sink as the rows arrived.
-        Streamed,
-        /// Collected first (inside a tokio runtime): to feed now.
-        Collected(Arc<[Column]>, Vec<tokio_postgres::Row>),
-    }
     track_tx(c, sql);
     let p = refs(params);
-    let read = with_statement(c, sql, params, |c, prep| {
+    let changed = with_statement(c, sql, params, |c, prep| {
         let client = c.client().client();
         let stmt = &prep.stmt;
         if prep.columns.is_empty() {
             let changed = c.client().call("executing", client.execute(stmt, &p))?;
-            return Ok(Read::Changed(changed));
+            sink.columns(&[]);
+            return Ok(changed);
         }
         // Rows go into the sink as they arrive, without a list of all of
-        // them first (on this thread; inside a tokio runtime, where the
-        // wait moves to a helper thread, they are collected first).
-        let streamed = c.client().call_here("querying", async {
+        // them first.
+        c.client().call("querying", async {
             let rows = client.query_raw(stmt, p.iter().copied()).await?;
             let mut rows = std::pin::pin!(rows);
             sink.columns(&prep.columns);
@@ -224,32 +215,10 @@ pub(super) fn query_into(
                 }
             }
             Ok(fed)
-        });
-        match streamed {
-            Some(r) => r?.map(|()| Read::Streamed),
-            None => Ok(Read::Collected(
-                prep.columns.clone(),
-                c.client().call("querying", client.query(stmt, &p))?,
-            )),
-        }
+        })??;
+        Ok(0)
     })?;
-    match read {
-        Read::Changed(n) => {
-            sink.columns(&[]);
-            Ok(n)
-        }
-        Read::Streamed => Ok(0),
-        Read::Collected(cols, rows) => {
-            sink.columns(&cols);
-            for r in &rows {
-                feed(r, cols.len(), sink)?;
-                if !sink.wants_more() {
-                    break;
-                }
-            }
-            Ok(0)
-        }
-    }
+    Ok(changed)
 }
 
 /// One row into `sink`.

@@ -14,7 +14,8 @@
 //! object holding dbmux's own copy is the one that holds the version string
 //! dbmux's `sqlite3_libversion()` returns.
 //!
-//! The only unsafe code of the crate lives here: the loader's object list
+//! Most of the unsafe code of the crate lives here (the rest: the `poll(2)`
+//! and socket reads of `postgres/socket.rs`): the loader's object list
 //! (`dl_iterate_phdr`) and `dlopen(RTLD_NOLOAD)`/`dlsym`. The segments
 //! themselves are read through `/proc/self/mem` (without it, only exported
 //! copies are found).

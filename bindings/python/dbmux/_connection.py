@@ -8,21 +8,13 @@ from ._errors import (
 )
 
 
-class Connection(_dbmux.Connection):
-    """A pooled connection (PEP 249). A transaction starts implicitly before
-    the first statement that changes something (not before SELECTs);
-    `commit()` / `rollback()` end it; `close()` rolls back and returns the
-    connection to the pool. `with` commits on success and rolls back on an
-    exception, then closes. `execute`, the cursor and its fetches run in
-    Rust, with the GIL released while the database works."""
+Connection = _dbmux.Connection
+# PEP 249's optional extension: the exception classes as attributes of the
+# connection class, set on the compiled class itself (a Python subclass
+# would cost every checkout a second object layout and a constructor call).
+for _cls in (Warning, Error, InterfaceError, DatabaseError, DataError, OperationalError,
+             IntegrityError, InternalError, ProgrammingError, NotSupportedError):
+    setattr(Connection, _cls.__name__, _cls)
+del _cls
 
-    Warning = Warning
-    Error = Error
-    InterfaceError = InterfaceError
-    DatabaseError = DatabaseError
-    DataError = DataError
-    OperationalError = OperationalError
-    IntegrityError = IntegrityError
-    InternalError = InternalError
-    ProgrammingError = ProgrammingError
-    NotSupportedError = NotSupportedError
+__all__ = ["Connection"]

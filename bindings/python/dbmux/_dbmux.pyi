@@ -5,6 +5,8 @@ from os import PathLike
 from types import TracebackType
 from typing import Any, Optional
 
+from . import _errors
+
 Row = tuple[Any, ...]
 Params = Optional[Sequence[Any]]
 
@@ -47,6 +49,17 @@ class Manager:
     def _restore(self, src: "str | PathLike[str]") -> None: ...
 
 class Connection:
+    # PEP 249's exception classes as attributes (set by dbmux._connection)
+    Warning: type[_errors.Warning]
+    Error: type[_errors.Error]
+    InterfaceError: type[_errors.InterfaceError]
+    DatabaseError: type[_errors.DatabaseError]
+    DataError: type[_errors.DataError]
+    OperationalError: type[_errors.OperationalError]
+    IntegrityError: type[_errors.IntegrityError]
+    InternalError: type[_errors.InternalError]
+    ProgrammingError: type[_errors.ProgrammingError]
+    NotSupportedError: type[_errors.NotSupportedError]
     autocommit: bool
     isolation_level: Optional[str]
     def __new__(

@@ -99,7 +99,9 @@ const LEVELS: &[&str] = &[
 /// the first statement that changes something (not before SELECTs);
 /// `commit()` / `rollback()` end it; `close()` rolls back and returns the
 /// connection to the pool. `with` commits on success and rolls back on an
-/// exception, then closes.
+/// exception, then closes. `execute`, the cursor and its fetches run in
+/// Rust, with the GIL released while the database works; the PEP 249
+/// exception classes are attributes (`Connection.Error`, ...).
 #[pyclass(subclass, frozen, module = "dbmux._dbmux")]
 pub struct Connection {
     state: Mutex<State>,
@@ -116,6 +118,71 @@ pub struct Connection {
 }
 
 impl Connection {
+    /// Checks out a connection of `manager`: `Manager.connect` and
+    /// `Connection(manager, ...)`.
+    pub(crate) fn open(
+        py: Python<'_>,
+        manager: &Bound<'_, Manager>,
+        readonly: bool,
+        after: Option<&Bound<'_, PyAny>>,
+        raw: bool,
+        paramstyle: &str,
+    ) -> PyResult<Connection> {
+        let verbatim = match paramstyle {
+            "qmark" => false,
+            "numeric_dollar" => true,
+            other => {
+                return Err(status_error(
+                    py,
+                    crate::errors::INVALID_PARAMETER,
+                    &format!(
+                        "paramstyle must be \"qmark\" (? or $n, rewritten as the database \
+                         needs) or \"numeric_dollar\" ($n sent as written, ? is an operator), \
+                         not {other:?}"
+                    ),
+                ))
+            }
+        };
+        let mgr = manager.get().get(py)?;
+        let token = match after {
+            None => None,
+            Some(a) if a.is_none() => None,
+            Some(a) => match a.extract::<String>() {
+                Ok(s) => Some(s),
+                Err(_) => {
+                    let t = a.get_type().name()?.to_string();
+                    return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                        "after must be a write token (a str from Connection.write_token), not {t}"
+                    )));
+                }
+            },
+        };
+        let read = readonly || token.is_some();
+        let mut conn = py
+            .detach(|| match &token {
+                Some(t) => t
+                    .parse::<dbmux::WriteToken>()
+                    .and_then(|t| mgr.get_read_after(&t)),
+                None if read => mgr.get_read(),
+                None => mgr.get(),
+            })
+            .or_raise(py)?;
+        conn.set_verbatim_sql(verbatim);
+        Ok(Connection {
+            interrupter: conn.interrupter(),
+            sqlite: conn.backend() == dbmux::url::Backend::Sqlite,
+            raw,
+            first: conn.is_first_checkout(),
+            state: Mutex::new(State {
+                conn: Some(conn),
+                autocommit: false,
+                isolation: None,
+            }),
+            readonly: read,
+            manager: manager.clone().into_any().unbind(),
+        })
+    }
+
     /// The state, waiting (without the GIL) while another thread uses it.
     pub(crate) fn lock(&self, py: Python<'_>) -> MutexGuard<'_, State> {
         lock_detached(py, &self.state)
@@ -184,59 +251,7 @@ impl Connection {
         raw: bool,
         paramstyle: &str,
     ) -> PyResult<Connection> {
-        let verbatim = match paramstyle {
-            "qmark" => false,
-            "numeric_dollar" => true,
-            other => {
-                return Err(status_error(
-                    py,
-                    crate::errors::INVALID_PARAMETER,
-                    &format!(
-                        "paramstyle must be \"qmark\" (? or $n, rewritten as the database \
-                         needs) or \"numeric_dollar\" ($n sent as written, ? is an operator), \
-                         not {other:?}"
-                    ),
-                ))
-            }
-        };
-        let mgr = manager.get().get(py)?;
-        let token = match after {
-            None => None,
-            Some(a) if a.is_none() => None,
-            Some(a) => match a.extract::<String>() {
-                Ok(s) => Some(s),
-                Err(_) => {
-                    let t = a.get_type().name()?.to_string();
-                    return Err(pyo3::exceptions::PyTypeError::new_err(format!(
-                        "after must be a write token (a str from Connection.write_token), not {t}"
-                    )));
-                }
-            },
-        };
-        let read = readonly || token.is_some();
-        let mut conn = py
-            .detach(|| match &token {
-                Some(t) => t
-                    .parse::<dbmux::WriteToken>()
-                    .and_then(|t| mgr.get_read_after(&t)),
-                None if read => mgr.get_read(),
-                None => mgr.get(),
-            })
-            .or_raise(py)?;
-        conn.set_verbatim_sql(verbatim);
-        Ok(Connection {
-            interrupter: conn.interrupter(),
-            sqlite: conn.backend() == dbmux::url::Backend::Sqlite,
-            raw,
-            first: conn.is_first_checkout(),
-            state: Mutex::new(State {
-                conn: Some(conn),
-                autocommit: false,
-                isolation: None,
-            }),
-            readonly: read,
-            manager: manager.clone().into_any().unbind(),
-        })
+        Connection::open(py, manager, readonly, after, raw, paramstyle)
     }
 
     /// Interrupts the statement this connection runs now, from any thread

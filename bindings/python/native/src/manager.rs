@@ -3,7 +3,6 @@
 use std::sync::Mutex;
 
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
 
 use crate::errors::{status_error, OrRaise, MANAGER_CLOSED};
 
@@ -146,27 +145,10 @@ impl Manager {
         after: Option<&Bound<'py, PyAny>>,
         raw: bool,
         paramstyle: &str,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        // the package's Connection (the PEP 249 exception attributes on
-        // top of the compiled one), called from here: a checkout per
-        // request costs no Python frame of its own
-        static CONNECTION: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    ) -> PyResult<Bound<'py, crate::connection::Connection>> {
         let py = slf.py();
-        let class = CONNECTION
-            .get_or_try_init(py, || -> PyResult<Py<PyAny>> {
-                Ok(py
-                    .import("dbmux._connection")?
-                    .getattr("Connection")?
-                    .unbind())
-            })?
-            .bind(py);
-        if !raw && paramstyle == "qmark" {
-            return class.call1((slf, readonly, after));
-        }
-        let kw = pyo3::types::PyDict::new(py);
-        kw.set_item("raw", raw)?;
-        kw.set_item("paramstyle", paramstyle)?;
-        class.call((slf, readonly, after), Some(&kw))
+        let c = crate::connection::Connection::open(py, slf, readonly, after, raw, paramstyle)?;
+        Bound::new(py, c)
     }
 
     /// Closes every connection of the pool before returning (checked-out
