@@ -431,6 +431,20 @@ impl Connection {
         self.conn.native_ref().in_transaction()
     }
 
+    /// True when dropping this connection now (returning it to the pool)
+    /// cannot wait on the database: no transaction or read snapshot is
+    /// left to end, and closing it, should the pool not keep it, is a write
+    /// to its socket (PostgreSQL). A binding that holds a lock of its own
+    /// (Python's GIL) keeps it for such a return instead of releasing it
+    /// for the blocking case.
+    pub fn returns_without_waiting(&self) -> bool {
+        let n = self.conn.native_ref();
+        !cfg!(target_arch = "wasm32")
+            && self.read_tx.is_none()
+            && !n.in_transaction()
+            && n.closes_without_waiting()
+    }
+
     /// The database version: `sqlite_version()`, or PostgreSQL's `version()`.
     ///
     /// # Errors

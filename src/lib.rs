@@ -70,6 +70,7 @@ compile_error!(
 //                   (`sqlite.rs`)
 // - `token`         `WriteToken` (read-your-writes), always compiled
 // - `health`        `HealthReport`, `DebugInfo`, `HostHealth` (plain data, JSON)
+// - `logging`       which log records are dbmux's, the facade's cap (bindings)
 // - `global`        the lazily built process-wide manager
 // - `wasm`          the JavaScript `Database` class (feature `wasm`, wasm32)
 // The C ABI is the `dbmux-ffi` crate in `ffi/`; Python is `bindings/python/`.
@@ -80,6 +81,7 @@ pub mod copy;
 mod error;
 mod global;
 pub mod health;
+pub mod logging;
 mod manager;
 pub mod migrate;
 mod native;

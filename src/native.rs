@@ -84,6 +84,13 @@ pub(crate) trait NativeConn {
     fn is_encrypted(&self) -> Option<bool>;
     /// True while a transaction is open.
     fn in_transaction(&self) -> bool;
+    /// True when closing this connection waits on nothing but a write to
+    /// its socket (a server connection), so that returning it outside a
+    /// transaction never waits on the database. Embedded databases may do
+    /// I/O when closed (SQLite checkpoints the WAL).
+    fn closes_without_waiting(&self) -> bool {
+        false
+    }
     /// Arms the client-side statement timeout for the next call (backends
     /// whose server enforces it do nothing).
     fn arm(&self, _timeout: Option<Duration>) {}

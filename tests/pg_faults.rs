@@ -129,6 +129,79 @@ fn terminated_backends_are_replaced_without_errors() {
     admin.shutdown();
 }
 
+/// `try_get` hands out an idle connection at once and nothing else: `None`
+/// while nothing is idle (it never opens one), for an idle connection whose
+/// backend is gone (left in the pool for `get`, which discards and replaces
+/// it), and after shutdown.
+#[test]
+fn try_get_takes_only_an_idle_connection_that_needs_no_round_trip() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(pg) = server() else { return };
+    let app = unique("faults_try");
+    let mgr = pg.manager(&app, RetryPolicy::default(), Duration::from_secs(10));
+    let open = |s: dbmux::pool::PoolStatus| (s.checked_in, s.checked_out);
+    assert!(mgr.try_get().is_none(), "nothing was idle yet");
+    assert_eq!(
+        open(mgr.pool_status()),
+        (0, 0),
+        "try_get opened a connection"
+    );
+    drop(mgr.get().unwrap());
+    {
+        let mut c = mgr.try_get().expect("an idle connection");
+        assert_eq!(open(mgr.pool_status()), (0, 1));
+        assert_eq!(
+            c.query_scalar::<i64>("SELECT 40 + 2", params![]).unwrap(),
+            42
+        );
+        assert!(
+            mgr.try_get().is_none(),
+            "the only connection is checked out"
+        );
+    }
+    assert_eq!(open(mgr.pool_status()), (1, 0));
+
+    let admin = pg.manager(
+        "faults_try_admin",
+        RetryPolicy::default(),
+        Duration::from_secs(10),
+    );
+    let gone = |admin: &Manager| {
+        admin
+            .query_scalar::<i64>(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = ?",
+                params![app.clone()],
+            )
+            .unwrap()
+            == 0
+    };
+    admin
+        .query_scalar::<i64>(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = ?",
+            params![app.clone()],
+        )
+        .unwrap();
+    let t = Instant::now();
+    while !gone(&admin) {
+        assert!(t.elapsed() < Duration::from_secs(10), "backend still alive");
+        thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        mgr.try_get().is_none(),
+        "the idle connection's server closed it"
+    );
+    assert_eq!(open(mgr.pool_status()), (1, 0), "try_get changed the pool");
+    let invalidated = mgr.debug_info().pool_invalidated;
+    let mut c = mgr.get().unwrap();
+    assert_eq!(c.query_scalar::<i64>("SELECT 7", params![]).unwrap(), 7);
+    drop(c);
+    assert_eq!(mgr.debug_info().pool_invalidated, invalidated + 1);
+    assert!(mgr.try_get().is_some(), "the new connection is idle now");
+    mgr.shutdown();
+    assert!(mgr.try_get().is_none(), "after shutdown");
+    admin.shutdown();
+}
+
 /// A connection whose backend was terminated fails with ConnectFailed, and
 /// a second call on it fails at once without touching the socket again; it
 /// is discarded on return.

@@ -35,7 +35,7 @@ struct Bridge;
 
 impl log::Log for Bridge {
     fn enabled(&self, m: &log::Metadata<'_>) -> bool {
-        m.target().starts_with("dbmux")
+        dbmux::logging::is_dbmux(m.target())
     }
     fn log(&self, r: &log::Record<'_>) {
         if !self.enabled(r.metadata()) {
@@ -69,15 +69,7 @@ pub unsafe extern "C" fn dbmux_set_log_callback(
     user_data: *mut c_void,
 ) -> dbmux_status {
     guard(|| {
-        static INSTALLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        let ok = *INSTALLED.get_or_init(|| {
-            let ok = log::set_logger(&Bridge).is_ok();
-            if ok {
-                log::set_max_level(log::LevelFilter::Trace);
-            }
-            ok
-        });
-        if !ok {
+        if !dbmux::logging::install(&Bridge) {
             return Err(misuse(
                 "another logger is installed in this process; dbmux cannot route its log lines",
             ));

@@ -219,20 +219,40 @@ impl BackendPool {
 }
 
 impl PoolHandle {
-    /// Waits up to `timeout` in line for a connection.
+    /// A connection at once, when one is idle and passes the checks
+    /// without a round trip (see `Pool::try_get`).
+    pub(super) fn try_checkout(
+        self,
+        start: crate::platform::Instant,
+        shared: &Arc<Shared>,
+    ) -> Option<Connection> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            PoolHandle::Sqlite(pool, read) => pool
+                .try_get(start)
+                .map(|c| Connection::sqlite(c, shared.clone(), read)),
+            #[cfg(feature = "postgres")]
+            PoolHandle::Postgres(pool, read) => pool
+                .try_get(start)
+                .map(|c| Connection::postgres(c, shared.clone(), read)),
+        }
+    }
+
+    /// Waits up to `timeout` from `start` in line for a connection.
     pub(super) fn checkout(
         self,
+        start: crate::platform::Instant,
         timeout: Duration,
         shared: &Arc<Shared>,
     ) -> std::result::Result<Connection, Refused> {
         match self {
             #[cfg(feature = "sqlite")]
             PoolHandle::Sqlite(pool, read) => pool
-                .get_timeout(timeout)
+                .get_timeout(start, timeout)
                 .map(|c| Connection::sqlite(c, shared.clone(), read)),
             #[cfg(feature = "postgres")]
             PoolHandle::Postgres(pool, read) => pool
-                .get_timeout(timeout)
+                .get_timeout(start, timeout)
                 .map(|c| Connection::postgres(c, shared.clone(), read)),
         }
     }

@@ -258,11 +258,12 @@ impl Manager {
         start: Instant,
         timeout: Duration,
     ) -> Result<Connection> {
+        let now = Instant::now();
         let left = timeout
-            .saturating_sub(start.elapsed())
+            .saturating_sub(now.saturating_duration_since(start))
             .max(Duration::from_millis(1));
         handle
-            .checkout(left, &self.inner.shared)
+            .checkout(now, left, &self.inner.shared)
             .map_err(|refused| self.refusal(refused, start))
     }
 
@@ -349,6 +350,20 @@ impl Manager {
         }
     }
 
+    /// A connection from the pool without waiting: `Some` when one is idle,
+    /// nobody is queued for one, and it passes the checkout checks without
+    /// a round trip (not due for a pre-ping, nothing unread on its socket,
+    /// not due for recycling); `None` otherwise, and after shutdown. A
+    /// `None` changes nothing: [`get`](Self::get) then waits, opens or
+    /// pings as needed. Bindings that hold a lock of their own (Python's
+    /// GIL) try this first and release the lock only for `get`.
+    pub fn try_get(&self) -> Option<Connection> {
+        let guard = self.read_pool();
+        let handle = guard.as_ref()?.handle(false);
+        drop(guard);
+        handle.try_checkout(Instant::now(), &self.inner.shared)
+    }
+
     pub(crate) fn get_timeout(&self, timeout: Duration) -> Result<Connection> {
         self.checkout(timeout, false)
     }
@@ -362,7 +377,7 @@ impl Manager {
         drop(guard);
         let start = Instant::now();
         handle
-            .checkout(timeout, &self.inner.shared)
+            .checkout(start, timeout, &self.inner.shared)
             .map_err(|refused| self.refusal(refused, start))
     }
 

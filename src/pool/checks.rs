@@ -52,7 +52,7 @@ pub(crate) trait Checked {
     fn set_idle_since(&mut self, now: Instant);
     /// A backend's own reason to refuse it on checkout (the server went away
     /// after it was opened, ...). Defaults to none.
-    fn refused(&self) -> Option<ConnError> {
+    fn refused(&self, _now: Instant) -> Option<ConnError> {
         None
     }
     /// A look at the connection without a round trip (a server connection's
@@ -72,12 +72,11 @@ pub(crate) trait Checked {
 
 impl CheckSettings {
     /// On checkout: `Err` discards the connection.
-    pub(crate) fn validate<C: Checked>(&self, c: &mut C) -> Result<(), ConnError> {
-        let now = Instant::now();
+    pub(crate) fn validate<C: Checked>(&self, c: &mut C, now: Instant) -> Result<(), ConnError> {
         if self.recycle.is_some_and(|r| expired(r, c.born(), now)) {
             return Err(ConnError::Expired);
         }
-        if let Some(refusal) = c.refused() {
+        if let Some(refusal) = c.refused(now) {
             return Err(refusal);
         }
         // Inside the pre-ping window too: a server that closed the session
@@ -94,22 +93,32 @@ impl CheckSettings {
                 self.stats.pre_pings.fetch_add(1, Relaxed);
                 c.ping()?;
                 // what the server sent may say it changed role
-                return c.refused().map_or(Ok(()), Err);
+                return c.refused(now).map_or(Ok(()), Err);
             }
         }
         if self.pre_ping && now.duration_since(c.idle_since()) >= self.pre_ping_window {
             self.stats.pre_pings.fetch_add(1, Relaxed);
             c.ping()?;
-            return c.refused().map_or(Ok(()), Err);
+            return c.refused(now).map_or(Ok(()), Err);
         }
         Ok(())
     }
 
+    /// Whether [`validate`](Self::validate) at `now` would pass without a
+    /// round trip or a close: not expired, not refused, not due for a
+    /// pre-ping, and its socket quiet (looked at last: a system call).
+    pub(crate) fn pass_at_once<C: Checked>(&self, c: &C, now: Instant) -> bool {
+        !self.recycle.is_some_and(|r| expired(r, c.born(), now))
+            && c.refused(now).is_none()
+            && !(self.pre_ping && now.duration_since(c.idle_since()) >= self.pre_ping_window)
+            && c.readiness() == Readiness::Quiet
+    }
+
     /// On return: false discards the connection (it is broken, or an open
     /// transaction could not be rolled back).
-    pub(crate) fn on_return<C: Checked>(&self, c: &mut C) -> bool {
+    pub(crate) fn on_return<C: Checked>(&self, c: &mut C, now: Instant) -> bool {
         let s = &self.stats;
-        c.set_idle_since(Instant::now());
+        c.set_idle_since(now);
         if c.is_broken() {
             s.invalidated.fetch_add(1, Relaxed);
             return false;

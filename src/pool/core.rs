@@ -309,9 +309,10 @@ impl<O: Open> Inner<O> {
         expired
     }
 
-    /// The checks on checkout; `None` when the connection was discarded.
-    fn admit(&self, mut c: Box<O::Conn>) -> Option<Box<O::Conn>> {
-        match self.checks.validate(&mut *c) {
+    /// The checks on checkout at `now`; `None` when the connection was
+    /// discarded.
+    fn admit(&self, mut c: Box<O::Conn>, now: Instant) -> Option<Box<O::Conn>> {
+        match self.checks.validate(&mut *c, now) {
             Ok(()) => Some(c),
             Err(e) => {
                 self.checks.note_refusal(&e);
@@ -398,12 +399,18 @@ impl<O: Open> Pool<O> {
         }
     }
 
-    /// Checks a connection out, waiting up to `timeout` in line.
-    pub(crate) fn get_timeout(&self, timeout: Duration) -> Result<Pooled<O>, Refused> {
-        let start = Instant::now();
+    /// Checks a connection out, waiting up to `timeout` (from `start`, the
+    /// caller's clock reading: a checkout reads the clock twice, at its
+    /// start and its end) in line.
+    pub(crate) fn get_timeout(
+        &self,
+        start: Instant,
+        timeout: Duration,
+    ) -> Result<Pooled<O>, Refused> {
         let stats = self.inner.stats();
         let r = self.checkout(start, timeout);
-        let waited = start.elapsed();
+        let end = Instant::now();
+        let waited = end.saturating_duration_since(start);
         match &r {
             Ok(_) => stats.record_checkout(waited),
             Err(Refused::Timeout { .. }) => stats.record_timeout(waited),
@@ -412,8 +419,49 @@ impl<O: Open> Pool<O> {
         r.map(|conn| Pooled {
             conn: Some(conn),
             pool: self.inner.clone(),
-            since: Instant::now(),
+            since: end,
         })
+    }
+
+    /// A connection at once (from `start`, the caller's clock reading), when
+    /// one is idle, nobody is queued for one and it passes the checkout
+    /// checks without a round trip; else `None`, with the pool as it was.
+    /// Waits for nothing but the pool's lock.
+    pub(crate) fn try_get(&self, start: Instant) -> Option<Pooled<O>> {
+        let inner = &self.inner;
+        let mut s = inner.lock();
+        let sweep_due = inner.checks.recycle.is_some() && start >= s.next_sweep;
+        if s.closed || sweep_due || !s.waiters.is_empty() {
+            return None;
+        }
+        let c = s.idle.pop()?;
+        drop(s);
+        if inner.checks.pass_at_once(&*c, start) {
+            let end = Instant::now();
+            inner
+                .stats()
+                .record_checkout(end.saturating_duration_since(start));
+            return Some(Pooled {
+                conn: Some(c),
+                pool: inner.clone(),
+                since: end,
+            });
+        }
+        // back as it was (a waiter that came meanwhile gets it): a blocking
+        // checkout runs the checks that need the server
+        let mut s = inner.lock();
+        if s.closed {
+            s.open -= 1;
+            drop(s);
+            drop(c);
+            return None;
+        }
+        let served = inner.put(&mut s, c);
+        drop(s);
+        if let Some(w) = served {
+            w.cv.notify_one();
+        }
+        None
     }
 
     fn checkout(&self, start: Instant, timeout: Duration) -> Result<Box<O::Conn>, Refused> {
@@ -424,7 +472,7 @@ impl<O: Open> Pool<O> {
             if s.closed {
                 return Err(Refused::Closed);
             }
-            let expired = inner.sweep(&mut s, Instant::now());
+            let expired = inner.sweep(&mut s, start);
             if !expired.is_empty() {
                 drop(s);
                 drop(expired);
@@ -436,7 +484,7 @@ impl<O: Open> Pool<O> {
             match s.idle.pop() {
                 Some(c) => {
                     drop(s);
-                    if let Some(c) = inner.admit(c) {
+                    if let Some(c) = inner.admit(c, start) {
                         return Ok(c);
                     }
                 }
@@ -506,7 +554,7 @@ impl<O: Open> Pool<O> {
             };
             match served {
                 Served::Conn(c) => {
-                    if let Some(c) = inner.admit(c) {
+                    if let Some(c) = inner.admit(c, Instant::now()) {
                         return Ok(c);
                     }
                     // discarded on checkout: back to the head of the line
@@ -621,8 +669,9 @@ impl<O: Open> Drop for Pooled<O> {
         };
         let inner = &self.pool;
         let stats = inner.stats();
-        stats.record_checkin(self.since.elapsed());
-        let keep = inner.checks.on_return(&mut *c);
+        let now = Instant::now();
+        stats.record_checkin(now.saturating_duration_since(self.since));
+        let keep = inner.checks.on_return(&mut *c, now);
         let mut s = inner.lock();
         if !keep || s.closed || (s.waiters.is_empty() && s.idle.len() as u32 >= inner.keep_idle) {
             // broken, closed, or an overflow connection returning to a full pool

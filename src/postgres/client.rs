@@ -60,9 +60,10 @@ pub struct PgClient {
     /// `None` only while being dropped (the client goes first, so that the
     /// connection sends Terminate).
     client: Option<tokio_postgres::Client>,
-    /// Sends this session's cancel request (a connection of its own to the
-    /// same server, with the same TLS settings).
-    cancel: Arc<dyn Fn() + Send + Sync>,
+    /// Marks the interrupt as asked for and sends this session's cancel
+    /// request (a connection of its own to the same server, with the same
+    /// TLS settings); made once, cloned per checkout.
+    interrupter: crate::native::Interrupter,
     /// A cancel was asked for (see `NativeConn::take_interrupted`).
     interrupted: Arc<AtomicBool>,
     driver: Mutex<Driver>,
@@ -260,7 +261,8 @@ impl PgClient {
         .map_err(Waited::Failed)?;
         let token = client.cancel_token();
         let target = endpoint.clone();
-        let cancel = Arc::new(move || {
+        let interrupted = Arc::new(AtomicBool::new(false));
+        let interrupter = crate::native::asked(&interrupted, move || {
             if !send_cancel(&target, &tls, &token) {
                 log::warn!(
                     target: "dbmux::postgres",
@@ -271,8 +273,8 @@ impl PgClient {
         });
         Ok(PgClient {
             client: Some(client),
-            cancel,
-            interrupted: Default::default(),
+            interrupter,
+            interrupted,
             driver: Mutex::new(Box::new(connection)),
             io,
             woken,
@@ -304,10 +306,10 @@ impl PgClient {
         self.io.readiness()
     }
 
-    /// Sends this session's cancel request: what interrupts its running
-    /// statement from another thread.
-    pub(crate) fn canceller(&self) -> Arc<dyn Fn() + Send + Sync> {
-        self.cancel.clone()
+    /// What interrupts this session's running statement from another
+    /// thread (it sends the cancel request).
+    pub(crate) fn interrupter(&self) -> crate::native::Interrupter {
+        self.interrupter.clone()
     }
 
     /// Set when an interrupt was asked for.

@@ -186,8 +186,7 @@ impl Checked for PgConn {
         self.idle_since = now;
     }
 
-    fn refused(&self) -> Option<ConnError> {
-        let now = Instant::now();
+    fn refused(&self, now: Instant) -> Option<ConnError> {
         let host = self.known.standing(self.host, self.born, now);
         let reason = if host.stale {
             "opened before the server failed or refused a write; replaced by a new connection"
@@ -265,11 +264,7 @@ impl crate::native::NativeConn for PgConn {
     }
 
     fn interrupter(&mut self) -> Option<crate::native::Interrupter> {
-        let cancel = self.client().canceller();
-        Some(crate::native::asked(
-            self.client().interrupted(),
-            move || cancel(),
-        ))
+        Some(self.client().interrupter())
     }
 
     fn take_interrupted(&mut self) -> bool {
@@ -309,6 +304,10 @@ impl crate::native::NativeConn for PgConn {
 
     fn in_transaction(&self) -> bool {
         self.in_tx
+    }
+
+    fn closes_without_waiting(&self) -> bool {
+        true
     }
 
     // statement_timeout is enforced by the server, DB_QUERY_TIMEOUT by PgClient

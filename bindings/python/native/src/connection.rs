@@ -158,15 +158,21 @@ impl Connection {
             },
         };
         let read = readonly || token.is_some();
-        let mut conn = py
-            .detach(|| match &token {
-                Some(t) => t
-                    .parse::<dbmux::WriteToken>()
-                    .and_then(|t| mgr.get_read_after(&t)),
-                None if read => mgr.get_read(),
-                None => mgr.get(),
-            })
-            .or_raise(py)?;
+        // an idle connection at hand is taken without releasing the GIL
+        // (releasing and taking it again costs more than the checkout)
+        let at_once = if read { None } else { mgr.try_get() };
+        let mut conn = match at_once {
+            Some(c) => c,
+            None => py
+                .detach(|| match &token {
+                    Some(t) => t
+                        .parse::<dbmux::WriteToken>()
+                        .and_then(|t| mgr.get_read_after(&t)),
+                    None if read => mgr.get_read(),
+                    None => mgr.get(),
+                })
+                .or_raise(py)?,
+        };
         conn.set_verbatim_sql(verbatim);
         Ok(Connection {
             interrupter: conn.interrupter(),
@@ -470,8 +476,12 @@ impl Connection {
             let mut st = self.lock(py);
             st.conn.take()
         };
-        if let Some(c) = c {
-            py.detach(|| drop(c));
+        match c {
+            // a return that waits on nothing: keep the GIL (releasing and
+            // taking it again costs more than the return)
+            Some(c) if c.returns_without_waiting() => drop(c),
+            Some(c) => py.detach(|| drop(c)),
+            None => {}
         }
     }
 

@@ -10,7 +10,7 @@ struct Bridge;
 
 impl log::Log for Bridge {
     fn enabled(&self, m: &log::Metadata<'_>) -> bool {
-        m.target().starts_with("dbmux")
+        dbmux::logging::is_dbmux(m.target())
     }
 
     fn log(&self, r: &log::Record<'_>) {
@@ -47,12 +47,5 @@ impl log::Log for Bridge {
 #[pyfunction]
 pub(crate) fn install_log_bridge(py: Python<'_>, sink: Py<PyAny>) -> bool {
     let _ = SINK.set(py, sink);
-    static INSTALLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *INSTALLED.get_or_init(|| {
-        let ok = log::set_logger(&Bridge).is_ok();
-        if ok {
-            log::set_max_level(log::LevelFilter::Trace);
-        }
-        ok
-    })
+    dbmux::logging::install(&Bridge)
 }
