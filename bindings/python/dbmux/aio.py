@@ -5,11 +5,15 @@
         cur = await conn.execute("SELECT ? + 1", (41,))
         print(await cur.fetchone())          # (42,)
 
-Each statement goes to a worker thread once (threads of dbmux's own, one
-set per manager, as many as the pool can have connections: `pool_size +
-max_overflow`, fed through one queue);
-the result comes back whole, so the fetches are answered on the event loop
-without another hand-off. The event loop never blocks on the database.
+Each statement goes to a worker thread once (Rust threads of dbmux's own,
+one set per manager, as many as the pool can have connections:
+`pool_size + max_overflow`, fed through one queue). The worker runs it
+without taking the GIL and hands the result back whole through a socket
+the event loop watches, so the fetches are answered on the event loop
+without another hand-off, and no GIL passes between threads on the way.
+A worker that finished a statement stays awake for 50 microseconds for
+the next one (one worker at a time), about what a sleeping thread takes
+to wake. The event loop never blocks on the database.
 
 A task cancelled while its statement runs interrupts that statement
 (SQLite's `sqlite3_interrupt`, a PostgreSQL cancel request), waits for the
@@ -20,61 +24,95 @@ handed out while a statement still runs on it.
 
 import asyncio
 import json
-import queue
 import threading
+import weakref
+
+from . import _dbmux
 
 from ._manager import Manager as _SyncManager
 from ._manager import _manager_for
 
 __all__ = ["Manager", "Connection", "Cursor", "connect"]
 
+class _Statement(asyncio.Future):
+    """The future of a connection's call on a worker. A cancellation does
+    not end it: it interrupts the statement (`cancel()` returns False, so
+    the task's CancelledError comes once the worker has let go of the
+    connection, see `Connection._wait`)."""
+
+    __slots__ = ("_interrupt",)
+
+    def cancel(self, msg=None):
+        if not self.done():
+            # off the event loop: a PostgreSQL cancel request is a
+            # connection of its own (at most a few seconds)
+            self.get_loop().run_in_executor(None, self._interrupt)
+        return False
+
+
 class _Workers:
-    """dbmux's worker threads for one manager: as many as the pool can have
-    connections (`pool_size + max_overflow`), fed through one `SimpleQueue`;
-    each job completes its asyncio future on the event loop with
-    `call_soon_threadsafe` (no `concurrent.futures` round trip)."""
+    """dbmux's worker threads for one manager: Rust threads, as many as the
+    pool can have connections (`pool_size + max_overflow`), fed through
+    one queue. A statement runs on one without the GIL; the outcome comes
+    back to the awaiting loop through that loop's waker (a socket it
+    watches), so no GIL passes between threads on the way."""
 
     def __init__(self, n):
-        self._jobs = queue.SimpleQueue()
-        self._threads = [threading.Thread(target=self._work, name=f"dbmux-aio-{i}", daemon=True)
-                         for i in range(n)]
-        for t in self._threads:
-            t.start()
-
-    def _work(self):
-        while True:
-            job = self._jobs.get()
-            if job is None:
-                return
-            loop, fut, fn, args = job
-            try:
-                result, error = fn(*args), None
-            except BaseException as e:  # handed to the awaiting task
-                result, error = None, e
-            try:
-                loop.call_soon_threadsafe(_settle, fut, result, error)
-            except RuntimeError:  # the loop is closed: nobody waits any more
-                pass
+        self._native = _dbmux._Workers(n)
 
     def submit(self, fn, *args):
         """Runs `fn(*args)` on a worker: an asyncio future of the running loop."""
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
-        self._jobs.put((loop, fut, fn, args))
+        self._native.call(_waker_of(loop), fut, fn, args)
+        return fut
+
+    def run(self, sync, fn, *args):
+        """Runs `fn(*args)`, a call on the (sync) connection `sync`, on a
+        worker: a `_Statement` future."""
+        loop = asyncio.get_running_loop()
+        fut = _Statement(loop=loop)
+        fut._interrupt = sync._interrupt
+        self._native.call(_waker_of(loop), fut, fn, args)
+        return fut
+
+    def execute(self, sync, cursor, sql, params):
+        """Runs the (sync) `cursor`'s statement on a worker: a `_Statement`
+        future that gets None (the rows are on the cursor). Bad SQL or
+        parameters raise here, before any hand-off."""
+        loop = asyncio.get_running_loop()
+        fut = _Statement(loop=loop)
+        fut._interrupt = sync._interrupt
+        self._native.execute(_waker_of(loop), fut, cursor, sql, params)
         return fut
 
     def shutdown(self):
-        for _ in self._threads:
-            self._jobs.put(None)
+        self._native.shutdown()
 
 
-def _settle(fut, result, error):
-    if fut.done():
-        return
-    if error is not None:
-        fut.set_exception(error)
-    else:
-        fut.set_result(result)
+_wakers = weakref.WeakKeyDictionary()
+
+
+def _waker_of(loop):
+    """The waker of `loop`: made at its first job, watched with
+    `add_reader` (or, where the loop has none, woken with
+    `call_soon_threadsafe`)."""
+    w = _wakers.get(loop)
+    if w is None:
+        w = _dbmux._Waker()
+        try:
+            loop.add_reader(w.fd, w.drain)
+        except NotImplementedError:  # e.g. Windows' proactor loop
+            w = _threadsafe_waker(loop)
+        _wakers[loop] = w
+    return w
+
+
+def _threadsafe_waker(loop):
+    box = []
+    w = _dbmux._Waker(lambda: loop.call_soon_threadsafe(box[0].drain))
+    box.append(w)
+    return w
 
 
 _executors = {}
@@ -198,17 +236,16 @@ class Connection:
         self._sync.isolation_level = level
 
     async def _run(self, fn, *args):
-        """`fn(*args)` on a worker; a cancellation interrupts it and waits
-        for the worker before it goes on (see the module's doc)."""
-        loop = asyncio.get_running_loop()
-        fut = self._executor.submit(fn, *args)
+        """`fn(*args)` on a worker (see `_wait`)."""
+        return await self._wait(self._executor.run(self._sync, fn, *args))
+
+    async def _wait(self, fut):
+        """Awaits a worker's `_Statement`: a cancellation interrupts the
+        statement, and once the worker has let go of the connection, rolls
+        it back and returns it to the pool (see the module's doc)."""
         try:
-            return await asyncio.shield(fut)
+            return await fut
         except asyncio.CancelledError:
-            if not fut.done():
-                # off the event loop: a PostgreSQL cancel request is a
-                # connection of its own (at most a few seconds)
-                loop.run_in_executor(None, self._sync._interrupt)
             # the connection is the worker's until its call ends
             while not fut.done():
                 try:
@@ -311,7 +348,8 @@ class Cursor:
         self._sync.arraysize = n
 
     async def execute(self, sql, params=None):
-        await self.connection._run(self._sync.execute, sql, params)
+        conn = self.connection
+        await conn._wait(conn._executor.execute(conn._sync, self._sync, sql, params))
         return self
 
     async def executemany(self, sql, seq_of_params):

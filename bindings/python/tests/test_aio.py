@@ -63,17 +63,15 @@ def test_one_hand_off_per_statement_and_none_per_fetch(url):
     async def main():
         mgr = dbmux.aio.Manager(url)
         conn = await mgr.connect()
-        submits = []
-        real = mgr._executor.submit
-        mgr._executor.submit = lambda *a: submits.append(a[0]) or real(*a)
-        try:
-            cur = await conn.execute("SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3")
-            await cur.fetchone()
-            await cur.fetchmany(1)
-            await cur.fetchall()
-            assert len(submits) == 1, submits
-        finally:
-            mgr._executor.submit = real
+        workers = mgr._executor._native
+        before = workers.handed
+        cur = await conn.execute("SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3")
+        assert await cur.fetchone() == (1,)
+        assert await cur.fetchmany(1) == [(2,)]
+        assert await cur.fetchall() == [(3,)]
+        assert workers.handed - before == 1
+        await conn.commit()
+        assert workers.handed - before == 2
         await conn.close()
         await mgr.close()
     asyncio.run(main())
@@ -148,3 +146,84 @@ def test_closing_an_aio_manager_lets_go_of_the_file(tmp_path):
         assert open_fds_to(path) == []
     asyncio.run(main())
     os.remove(path)
+
+
+def test_a_timeout_around_a_statement_interrupts_it(url):
+    """asyncio.wait_for, as services bound a request: TimeoutError once the
+    statement was interrupted, and the connection back in the pool."""
+    async def main():
+        mgr = dbmux.aio.Manager(url)
+        conn = await mgr.connect()
+        start = time.perf_counter()
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(conn.execute(long_query(url)), 0.3)
+        took = time.perf_counter() - start
+        assert took < 5, f"the statement was not interrupted ({took:.1f} s)"
+        assert conn.closed
+        assert (await mgr.debug_info())["pool_checked_out"] == 0
+        async with await mgr.connect() as c2:
+            assert await (await c2.execute("SELECT 5")).fetchone() == (5,)
+        await mgr.close()
+    asyncio.run(main())
+
+
+def test_a_cursor_refuses_fetches_while_its_statement_runs(url):
+    async def main():
+        mgr = dbmux.aio.Manager(url)
+        conn = await mgr.connect()
+        cur = conn.cursor()
+        slow = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000000) "
+                "SELECT count(*) FROM c") if url.startswith("sqlite") else "SELECT count(*) FROM pg_sleep(0.5)"
+        task = asyncio.create_task(cur.execute(slow))
+        await asyncio.sleep(0.05)
+        assert not task.done()
+        with pytest.raises(dbmux.ProgrammingError, match="still running on this cursor") as e:
+            await cur.fetchone()
+        assert e.value.name == "misuse"
+        with pytest.raises(dbmux.ProgrammingError, match="still running"):
+            await cur.execute("SELECT 1")
+        await task
+        assert await cur.fetchone() == ((2000000,) if url.startswith("sqlite") else (1,))
+        await conn.close()
+        await mgr.close()
+    asyncio.run(main())
+
+
+def test_a_statement_after_the_manager_closed_is_refused(url):
+    async def main():
+        mgr = dbmux.aio.Manager(url)
+        conn = await mgr.connect()
+        cur = conn.cursor()
+        await mgr.close()
+        with pytest.raises(dbmux.InterfaceError, match="the manager is closed") as e:
+            await cur.execute("SELECT 1")
+        assert e.value.name == "manager_closed"
+        # the cursor is usable for nothing else, and says so
+        with pytest.raises(dbmux.Error):
+            await cur.fetchone()
+    asyncio.run(main())
+
+
+def test_a_loop_without_add_reader_is_woken_another_way(url):
+    """Loops that cannot watch a socket (Windows' proactor loop) get the
+    results through call_soon_threadsafe."""
+    class NoReaderLoop(asyncio.SelectorEventLoop):
+        def add_reader(self, *a):
+            raise NotImplementedError
+
+    async def main():
+        mgr = dbmux.aio.Manager(url)
+        async with await mgr.connect() as conn:
+            for i in range(50):
+                cur = await conn.execute("SELECT ? + 1", (i,))
+                assert await cur.fetchone() == (i + 1,)
+            with pytest.raises(dbmux.ProgrammingError):
+                await conn.execute("SELEKT 1")
+        await mgr.close()
+
+    loop = NoReaderLoop()
+    try:
+        loop.run_until_complete(main())
+        assert dbmux.aio._wakers[loop].fd is None
+    finally:
+        loop.close()

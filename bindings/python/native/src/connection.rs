@@ -9,6 +9,7 @@ use pyo3::sync::MutexExt;
 use crate::cursor::Cursor;
 use crate::errors::{status_error, OrRaise, MISUSE};
 use crate::manager::Manager;
+use crate::values::Collected;
 
 /// What the first word of a statement says about transactions.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -76,6 +77,61 @@ pub(crate) fn lock_detached<'a, T>(py: Python<'_>, m: &'a Mutex<T>) -> MutexGuar
         Ok(g) => g,
         Err(_) => m.lock_py_attached(py).unwrap_or_else(|e| e.into_inner()),
     }
+}
+
+/// Why a statement did not run.
+pub(crate) enum Failed {
+    /// The connection was closed.
+    Closed,
+    /// The database (or dbmux) refused it.
+    Db(dbmux::Error),
+}
+
+impl From<dbmux::Error> for Failed {
+    fn from(e: dbmux::Error) -> Failed {
+        Failed::Db(e)
+    }
+}
+
+impl Failed {
+    /// The PEP 249 exception.
+    pub(crate) fn into_py(self, py: Python<'_>) -> PyErr {
+        match self {
+            Failed::Closed => Connection::closed_error(py),
+            Failed::Db(e) => crate::errors::to_py(py, e),
+        }
+    }
+}
+
+/// Begins the implicit transaction before `sql` when it changes something;
+/// a COMMIT or ROLLBACK run as SQL ends it. The statement's first word,
+/// for the caller.
+fn begin_if_needed(st: &mut State, sql: &str) -> Result<Word, Failed> {
+    let word = first_word(sql);
+    // queries begin one only under an isolation level: its snapshot
+    // must cover every query of the transaction
+    let skip = match word {
+        Word::Ends | Word::NoTransaction => true,
+        Word::Query => st.isolation.is_none(),
+        _ => false,
+    };
+    if skip || st.autocommit {
+        return Ok(word);
+    }
+    let level = st.isolation;
+    let c = st.conn.as_mut().ok_or(Failed::Closed)?;
+    // the connection knows best: a BEGIN or SAVEPOINT run as SQL opened one too
+    if c.in_transaction() {
+        return Ok(word);
+    }
+    c.begin()?;
+    if let Some(l) = level {
+        if let Err(e) = c.execute_batch(&format!("SET TRANSACTION ISOLATION LEVEL {l}")) {
+            let _ = c.rollback();
+            return Err(e.into());
+        }
+    }
+    Ok(word)
 }
 
 pub(crate) struct State {
@@ -198,40 +254,56 @@ impl Connection {
         status_error(py, MISUSE, "the connection is closed")
     }
 
-    /// Begins the implicit transaction before `sql` when it changes
-    /// something; a COMMIT or ROLLBACK run as SQL ends it. The statement's
-    /// first word, for the caller.
-    pub(crate) fn begin_if_needed(py: Python<'_>, st: &mut State, sql: &str) -> PyResult<Word> {
-        let word = first_word(sql);
-        // queries begin one only under an isolation level: its snapshot
-        // must cover every query of the transaction
-        let skip = match word {
-            Word::Ends | Word::NoTransaction => true,
-            Word::Query => st.isolation.is_none(),
-            _ => false,
+    /// Runs `sql` with `p` into `sink` as `execute` does, beginning the
+    /// implicit transaction first when the statement needs one: the rows
+    /// affected, and on SQLite the row id an INSERT gave. It needs no GIL
+    /// (the sync cursor runs it detached, `dbmux.aio`'s workers without
+    /// ever taking it).
+    pub(crate) fn run_statement(
+        &self,
+        sql: &str,
+        p: &[dbmux::Value],
+        sink: &mut Collected,
+    ) -> Result<(u64, Option<i64>), Failed> {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let word = begin_if_needed(&mut st, sql)?;
+        let c = st.conn.as_mut().ok_or(Failed::Closed)?;
+        let affected = c.query_into(sql, p, sink)?;
+        if sink.fresh {
+            sink.columns.clear();
+        }
+        let last_id = if self.sqlite
+            && sink.columns.is_empty()
+            && matches!(word, Word::Insert | Word::Replace)
+        {
+            Some(c.last_insert_id()?)
+        } else {
+            None
         };
-        if skip || st.autocommit {
-            return Ok(word);
+        Ok((affected, last_id))
+    }
+
+    /// Runs `sql` once per parameter sequence (prepared once), beginning
+    /// the implicit transaction first: the total rows affected and the
+    /// last row id. No GIL needed.
+    pub(crate) fn run_many(
+        &self,
+        sql: &str,
+        all: &[Vec<dbmux::Value>],
+    ) -> Result<(u64, Option<i64>), Failed> {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let word = begin_if_needed(&mut st, sql)?;
+        let c = st.conn.as_mut().ok_or(Failed::Closed)?;
+        let mut total = 0u64;
+        for p in all {
+            total += c.execute(sql, p)?;
         }
-        let level = st.isolation;
-        let c = st.conn.as_mut().ok_or_else(|| Self::closed_error(py))?;
-        // the connection knows best: a BEGIN or SAVEPOINT run as SQL opened one too
-        if c.in_transaction() {
-            return Ok(word);
-        }
-        py.detach(|| {
-            c.begin()?;
-            match level {
-                Some(l) => c
-                    .execute_batch(&format!("SET TRANSACTION ISOLATION LEVEL {l}"))
-                    .inspect_err(|_| {
-                        let _ = c.rollback();
-                    }),
-                None => Ok(()),
-            }
-        })
-        .or_raise(py)?;
-        Ok(word)
+        let last_id = if self.sqlite && matches!(word, Word::Insert | Word::Replace) {
+            Some(c.last_insert_id()?)
+        } else {
+            None
+        };
+        Ok((total, last_id))
     }
 
     fn end(&self, py: Python<'_>, commit: bool) -> PyResult<()> {

@@ -7,7 +7,7 @@ use std::sync::{Mutex, MutexGuard};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString, PyTuple};
 
-use crate::connection::{lock_detached, Connection, Word};
+use crate::connection::{lock_detached, Connection, Failed};
 use crate::errors::{programming_error, status_error, INVALID_PARAMETER, MISUSE};
 use crate::values::{params, rows, Collected};
 
@@ -22,6 +22,8 @@ struct State {
     pos: usize,
     executed: bool,
     closed: bool,
+    /// A `dbmux.aio` worker runs a statement of this cursor.
+    running: bool,
     rowcount: i64,
     lastrowid: Option<i64>,
     arraysize: usize,
@@ -39,6 +41,13 @@ pub struct Cursor {
 
 fn misuse(py: Python<'_>, msg: &str) -> PyErr {
     programming_error(py, MISUSE, msg)
+}
+
+fn still_running(py: Python<'_>) -> PyErr {
+    misuse(
+        py,
+        "a statement is still running on this cursor; await its execute() before using the cursor again",
+    )
 }
 
 impl State {
@@ -80,6 +89,9 @@ impl Cursor {
         sql: &'a Bound<'py, PyAny>,
     ) -> PyResult<&'a Bound<'py, PyString>> {
         self.check(py, st)?;
+        if st.running {
+            return Err(still_running(py));
+        }
         sql.cast::<PyString>()
             .map_err(|_| status_error(py, INVALID_PARAMETER, "the SQL must be a str"))
     }
@@ -96,6 +108,9 @@ impl Cursor {
         self.check(py, st)?;
         if self.conn.get().closed(py) {
             return Err(Connection::closed_error(py));
+        }
+        if st.running {
+            return Err(still_running(py));
         }
         if !st.executed {
             return Err(misuse(
@@ -115,44 +130,37 @@ impl Cursor {
     /// `execute` on an already locked cursor.
     fn run(&self, py: Python<'_>, st: &mut State, sql: &str, p: Vec<dbmux::Value>) -> PyResult<()> {
         let conn = self.conn.get();
-        let mut cs = conn.lock(py);
-        if cs.conn.is_none() {
-            return Err(Connection::closed_error(py));
-        }
+        let mut sink = self.begin(st);
+        let ran = py.detach(|| conn.run_statement(sql, &p, &mut sink));
+        self.finish(py, st, sink, ran)
+    }
+
+    /// A statement starts: the buffer its rows go to.
+    fn begin(&self, st: &mut State) -> Collected {
         st.start();
-        let word = Connection::begin_if_needed(py, &mut cs, sql)?;
-        let c = cs
-            .conn
-            .as_mut()
-            .ok_or_else(|| Connection::closed_error(py))?;
-        let sqlite = conn.sqlite;
         let mut sink = std::mem::take(&mut st.buf);
         sink.clear();
-        let r = py.detach(|| {
-            let affected = c.query_into(sql, &p, &mut sink)?;
-            if sink.fresh {
-                sink.columns.clear();
-            }
-            let last_id = if sqlite
-                && sink.columns.is_empty()
-                && matches!(word, Word::Insert | Word::Replace)
-            {
-                Some(c.last_insert_id()?)
-            } else {
-                None
-            };
-            Ok::<_, dbmux::Error>((affected, last_id))
-        });
-        drop(cs);
-        let (affected, last_id) = match r {
+        sink
+    }
+
+    /// A statement ended: its rows (as Python tuples), row count and row id
+    /// on the cursor, or its error.
+    fn finish(
+        &self,
+        py: Python<'_>,
+        st: &mut State,
+        sink: Collected,
+        ran: Result<(u64, Option<i64>), Failed>,
+    ) -> PyResult<()> {
+        let (affected, last_id) = match ran {
             Ok(v) => v,
             Err(e) => {
                 st.buf = sink;
-                return Err(crate::errors::to_py(py, e));
+                return Err(e.into_py(py));
             }
         };
         if !sink.columns.is_empty() {
-            let list = rows(py, &sink, !conn.raw);
+            let list = rows(py, &sink, !self.conn.get().raw);
             st.buf = sink;
             let list = list?;
             st.len = list.len();
@@ -168,6 +176,41 @@ impl Cursor {
         }
         st.lastrowid = last_id;
         Ok(())
+    }
+
+    /// `execute` handed to a `dbmux.aio` worker, on the event loop: the
+    /// checks and the parameters now, then what the worker runs without
+    /// the GIL ([`Connection::run_statement`]); until [`Cursor::ended`],
+    /// the cursor refuses fetches and other statements.
+    pub(crate) fn started(
+        &self,
+        py: Python<'_>,
+        sql: &Bound<'_, PyAny>,
+        params: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<(String, Vec<dbmux::Value>, Collected)> {
+        let mut st = self.lock(py);
+        let sql = self.statement(py, &st, sql)?.to_str()?.to_owned();
+        let p = self::params(py, params)?;
+        let sink = self.begin(&mut st);
+        st.running = true;
+        Ok((sql, p, sink))
+    }
+
+    /// The end of a statement [`Cursor::started`]: as the sync `execute` ends.
+    pub(crate) fn ended(
+        &self,
+        py: Python<'_>,
+        sink: Collected,
+        ran: Result<(u64, Option<i64>), Failed>,
+    ) -> PyResult<()> {
+        let mut st = self.lock(py);
+        st.running = false;
+        self.finish(py, &mut st, sink, ran)
+    }
+
+    /// The connection this cursor runs on.
+    pub(crate) fn conn(&self) -> &Connection {
+        self.conn.get()
     }
 }
 
@@ -308,35 +351,17 @@ impl Cursor {
             all.push(self::params(py, Some(&p?))?);
         }
         let conn = this.conn.get();
-        let mut cs = conn.lock(py);
-        if cs.conn.is_none() {
-            return Err(Connection::closed_error(py));
-        }
         st.start();
         if all.is_empty() {
+            if conn.closed(py) {
+                return Err(Connection::closed_error(py));
+            }
             st.rowcount = 0;
             return Ok(slf.clone());
         }
-        let word = Connection::begin_if_needed(py, &mut cs, sql)?;
-        let c = cs
-            .conn
-            .as_mut()
-            .ok_or_else(|| Connection::closed_error(py))?;
-        let sqlite = conn.sqlite;
         let (total, last_id) = py
-            .detach(|| {
-                let mut total = 0u64;
-                for p in &all {
-                    total += c.execute(sql, p)?;
-                }
-                let last_id = if sqlite && matches!(word, Word::Insert | Word::Replace) {
-                    Some(c.last_insert_id()?)
-                } else {
-                    None
-                };
-                Ok::<_, dbmux::Error>((total, last_id))
-            })
-            .map_err(|e| crate::errors::to_py(py, e))?;
+            .detach(|| conn.run_many(sql, &all))
+            .map_err(|e| e.into_py(py))?;
         st.rowcount = total.min(i64::MAX as u64) as i64;
         st.lastrowid = last_id;
         Ok(slf.clone())

@@ -4,6 +4,7 @@
 //! database works; the Python modules around it add the exception classes,
 //! the type objects and the module-level functions.
 
+mod aio;
 mod connection;
 mod cursor;
 mod errors;
@@ -49,6 +50,8 @@ fn _dbmux(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<manager::Manager>()?;
     m.add_class::<connection::Connection>()?;
     m.add_class::<cursor::Cursor>()?;
+    m.add_class::<aio::Workers>()?;
+    m.add_class::<aio::Waker>()?;
     m.add_function(wrap_pyfunction!(sqlite_version, m)?)?;
     m.add_function(wrap_pyfunction!(status_names, m)?)?;
     m.add_function(wrap_pyfunction!(global_shutdown, m)?)?;
