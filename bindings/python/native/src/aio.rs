@@ -67,9 +67,14 @@ enum Outcome {
 /// The finished jobs of one event loop, and how to wake it.
 struct Inbox {
     done: Mutex<Vec<Done>>,
-    /// The end the workers write a byte to (the loop reads the other).
+    /// The end the workers write a byte to, and the one the loop reads
+    /// (both live as long as any job of the loop: a write never meets a
+    /// closed peer, which would raise SIGPIPE in a host that does not
+    /// ignore it).
     #[cfg(unix)]
     tx: Option<std::os::unix::net::UnixStream>,
+    #[cfg(unix)]
+    rx: Option<std::os::unix::net::UnixStream>,
     /// Without a socket: called with the GIL to wake the loop
     /// (`loop.call_soon_threadsafe(waker.drain)`).
     notify: Option<Py<PyAny>>,
@@ -111,8 +116,6 @@ impl Inbox {
 #[pyclass(frozen, module = "dbmux._dbmux", name = "_Waker")]
 pub struct Waker {
     inbox: Arc<Inbox>,
-    #[cfg(unix)]
-    rx: Option<std::os::unix::net::UnixStream>,
 }
 
 #[pymethods]
@@ -135,9 +138,9 @@ impl Waker {
                 inbox: Arc::new(Inbox {
                     done: Mutex::new(Vec::new()),
                     tx,
+                    rx,
                     notify,
                 }),
-                rx,
             })
         }
         #[cfg(not(unix))]
@@ -162,7 +165,7 @@ impl Waker {
         #[cfg(unix)]
         {
             use std::os::fd::AsRawFd;
-            self.rx.as_ref().map(|r| r.as_raw_fd())
+            self.inbox.rx.as_ref().map(|r| r.as_raw_fd())
         }
         #[cfg(not(unix))]
         None
@@ -171,7 +174,7 @@ impl Waker {
     /// Settles the futures of the finished jobs (on the loop).
     fn drain(&self, py: Python<'_>) {
         #[cfg(unix)]
-        if let Some(rx) = &self.rx {
+        if let Some(rx) = &self.inbox.rx {
             use std::io::Read;
             let mut buf = [0u8; 64];
             while matches!((&*rx).read(&mut buf), Ok(n) if n > 0) {}
