@@ -70,24 +70,29 @@ class _Workers:
     def run(self, sync, fn, *args):
         """Runs `fn(*args)`, a call on the (sync) connection `sync`, on a
         worker: a `_Statement` future."""
-        loop = asyncio.get_running_loop()
-        fut = _Statement(loop=loop)
-        fut._interrupt = sync._interrupt
-        self._native.call(_waker_of(loop), fut, fn, args)
+        waker, fut = _statement(sync)
+        self._native.call(waker, fut, fn, args)
         return fut
 
     def execute(self, sync, cursor, sql, params):
         """Runs the (sync) `cursor`'s statement on a worker: a `_Statement`
         future that gets None (the rows are on the cursor). Bad SQL or
         parameters raise here, before any hand-off."""
-        loop = asyncio.get_running_loop()
-        fut = _Statement(loop=loop)
-        fut._interrupt = sync._interrupt
-        self._native.execute(_waker_of(loop), fut, cursor, sql, params)
+        waker, fut = _statement(sync)
+        self._native.execute(waker, fut, cursor, sql, params)
         return fut
 
     def shutdown(self):
         self._native.shutdown()
+
+
+def _statement(sync):
+    """The running loop's waker, and a new `_Statement` future of it that
+    interrupts the (sync) connection `sync` when cancelled."""
+    loop = asyncio.get_running_loop()
+    fut = _Statement(loop=loop)
+    fut._interrupt = sync._interrupt
+    return _waker_of(loop), fut
 
 
 _wakers = weakref.WeakKeyDictionary()

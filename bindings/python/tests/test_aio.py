@@ -23,6 +23,14 @@ def long_query(url):
     return "SELECT 1 FROM pg_sleep(30)"
 
 
+def slow_query(url):
+    """A statement that runs about half a second, and its one row."""
+    if url.startswith("sqlite"):
+        return ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000) "
+                "SELECT count(*) FROM c"), (3000000,)
+    return "SELECT count(*) FROM pg_sleep(0.5)", (1,)
+
+
 def test_connections_cursors_and_transactions_are_awaited(url, table):
     async def main():
         mgr = dbmux.aio.Manager(url)
@@ -92,8 +100,7 @@ def test_the_event_loop_runs_while_the_database_works(url):
                 last = now
 
         t = asyncio.create_task(ticker())
-        slow = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000) "
-                "SELECT count(*) FROM c") if url.startswith("sqlite") else "SELECT 1 FROM pg_sleep(0.5)"
+        slow, _ = slow_query(url)
         start = time.perf_counter()
         await conn.execute(slow)
         took = time.perf_counter() - start
@@ -172,8 +179,7 @@ def test_a_cursor_refuses_fetches_while_its_statement_runs(url):
         mgr = dbmux.aio.Manager(url)
         conn = await mgr.connect()
         cur = conn.cursor()
-        slow = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000000) "
-                "SELECT count(*) FROM c") if url.startswith("sqlite") else "SELECT count(*) FROM pg_sleep(0.5)"
+        slow, row = slow_query(url)
         task = asyncio.create_task(cur.execute(slow))
         await asyncio.sleep(0.05)
         assert not task.done()
@@ -183,7 +189,7 @@ def test_a_cursor_refuses_fetches_while_its_statement_runs(url):
         with pytest.raises(dbmux.ProgrammingError, match="still running"):
             await cur.execute("SELECT 1")
         await task
-        assert await cur.fetchone() == ((2000000,) if url.startswith("sqlite") else (1,))
+        assert await cur.fetchone() == row
         await conn.close()
         await mgr.close()
     asyncio.run(main())

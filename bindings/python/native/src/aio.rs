@@ -10,13 +10,13 @@
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
-use crate::connection::Failed;
+use crate::connection::{lock, Failed};
 use crate::cursor::Cursor;
 use crate::errors::{status_error, MANAGER_CLOSED};
 use crate::values::Collected;
@@ -24,10 +24,6 @@ use crate::values::Collected;
 /// How long a worker that finished a job waits, awake, for the next one
 /// (one worker at a time).
 const SPIN: Duration = Duration::from_micros(50);
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// What a worker does.
 enum Task {

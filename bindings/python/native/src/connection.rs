@@ -70,6 +70,13 @@ pub(crate) fn first_word(sql: &str) -> Word {
     }
 }
 
+/// Locks `m`, also after a panic poisoned it (its data stays usable:
+/// nothing here leaves it half-written). Where the holder may need the
+/// GIL to let go, [`lock_detached`] instead.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Locks `m`; when another thread holds it, waits without the GIL (that
 /// thread may need the GIL to let go).
 pub(crate) fn lock_detached<'a, T>(py: Python<'_>, m: &'a Mutex<T>) -> MutexGuard<'a, T> {
@@ -265,7 +272,7 @@ impl Connection {
         p: &[dbmux::Value],
         sink: &mut Collected,
     ) -> Result<(u64, Option<i64>), Failed> {
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut st = lock(&self.state);
         let word = begin_if_needed(&mut st, sql)?;
         let c = st.conn.as_mut().ok_or(Failed::Closed)?;
         let affected = c.query_into(sql, p, sink)?;
@@ -291,7 +298,7 @@ impl Connection {
         sql: &str,
         all: &[Vec<dbmux::Value>],
     ) -> Result<(u64, Option<i64>), Failed> {
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut st = lock(&self.state);
         let word = begin_if_needed(&mut st, sql)?;
         let c = st.conn.as_mut().ok_or(Failed::Closed)?;
         let mut total = 0u64;

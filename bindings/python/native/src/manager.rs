@@ -154,7 +154,7 @@ impl Manager {
     /// Closes every connection of the pool before returning (checked-out
     /// ones when they are released); later calls do nothing.
     fn close(&self, py: Python<'_>) {
-        let m = self.inner.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let m = crate::connection::lock(&self.inner).take();
         if let (Some(m), false) = (m, self.global) {
             py.detach(|| m.shutdown());
         }
@@ -211,7 +211,7 @@ impl Manager {
                     Python::attach(|py| match f.bind(py).call1((p.pages_done, p.pages_total)) {
                         Ok(v) => !v.is(pyo3::types::PyBool::new(py, false)),
                         Err(e) => {
-                            *raised.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+                            *crate::connection::lock(&raised) = Some(e);
                             false
                         }
                     })
@@ -223,7 +223,7 @@ impl Manager {
                 .progress(&mut call);
             m.backup_to(&dest, opts).map(|r| r.to_json())
         });
-        if let Some(e) = raised.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        if let Some(e) = crate::connection::lock(&raised).take() {
             return Err(e);
         }
         r.or_raise(py)

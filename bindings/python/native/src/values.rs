@@ -235,7 +235,7 @@ static CONVERTERS: PyOnceLock<Mutex<HashMap<String, Option<Py<PyAny>>>>> = PyOnc
 
 fn converter(py: Python<'_>, decl: &str) -> PyResult<Option<Py<PyAny>>> {
     let cache = CONVERTERS.get_or_init(py, || Mutex::new(HashMap::new()));
-    if let Some(c) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(decl) {
+    if let Some(c) = crate::connection::lock(cache).get(decl) {
         return Ok(c.as_ref().map(|c| c.clone_ref(py)));
     }
     let f = py
