@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::native::NativeConn;
-use crate::pool::Shared;
+use crate::pool::{Shared, Timing};
 use crate::url::Backend;
 use crate::value::{FromValue, Row, Rows, Value};
 
@@ -155,8 +155,13 @@ impl Connection {
     /// statement timeout around it. Generic, so the hot path inlines.
     #[inline(always)]
     fn run<R>(&mut self, sql: &str, f: impl FnOnce(&mut dyn NativeConn) -> Result<R>) -> Result<R> {
+        let stats = &self.shared.stats;
+        let start = stats.histograms().then(Instant::now);
         if self.plain {
             let r = f(self.conn.native());
+            if let Some(start) = start {
+                stats.time(Timing::Statement, start.elapsed());
+            }
             return match r {
                 Ok(v) => Ok(v),
                 Err(e) => Err(self.after_error(e)),
@@ -164,13 +169,18 @@ impl Connection {
         }
         let cfg = &self.shared.config;
         let timeout = cfg.local_statement_timeout();
-        let start = cfg.echo().then(Instant::now);
+        let start = start.or_else(|| cfg.echo().then(Instant::now));
         let native = self.conn.native();
         native.arm(timeout);
         let result = f(&mut *native);
         native.disarm(timeout);
         if let Some(start) = start {
-            log_statement(sql, start, result.is_err());
+            if stats.histograms() {
+                stats.time(Timing::Statement, start.elapsed());
+            }
+            if cfg.echo() {
+                log_statement(sql, start, result.is_err());
+            }
         }
         match result {
             Ok(v) => Ok(v),

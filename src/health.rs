@@ -186,7 +186,10 @@ pub struct DebugInfo {
     pub total_wait_ms: f64,
     /// Longest single checkout wait, in milliseconds.
     pub max_wait_ms: f64,
-    /// Median checkout wait, in milliseconds (from a histogram: within 19 %).
+    /// Median checkout wait, in milliseconds. This and every other `_p50`
+    /// and `_p99` figure come from the histograms of
+    /// [`Manager::metrics_text`](crate::Manager::metrics_text): the upper
+    /// bound of the bucket the quantile falls in, within 12.5 %.
     pub wait_p50_ms: f64,
     /// 99th percentile of checkout waits, in milliseconds.
     pub wait_p99_ms: f64,
@@ -200,8 +203,21 @@ pub struct DebugInfo {
     pub connects_in_flight: u64,
     /// How long the last connection attempt took, in milliseconds.
     pub connect_last_ms: f64,
+    /// Median connection attempt, in milliseconds.
+    pub connect_p50_ms: f64,
+    /// 99th percentile of the connection attempts, in milliseconds.
+    pub connect_p99_ms: f64,
     /// The longest connection attempt, in milliseconds.
     pub connect_max_ms: f64,
+    /// Median statement time (rows read included), in milliseconds.
+    pub statement_p50_ms: f64,
+    /// 99th percentile of the statement times, in milliseconds.
+    pub statement_p99_ms: f64,
+    /// The longest statement, in milliseconds.
+    pub statement_max_ms: f64,
+    /// Whether the duration histograms are recorded (`DB_METRICS_HISTOGRAMS`);
+    /// when not, the `_p50`, `_p99`, `_max` and `total_wait_ms` figures are 0.
+    pub histograms: bool,
     /// Connections opened.
     pub connections_opened: u64,
     /// Connections closed.

@@ -79,6 +79,7 @@ mod connection;
 #[cfg(all(feature = "sqlite", feature = "postgres", not(target_arch = "wasm32")))]
 pub mod copy;
 mod error;
+mod exposition;
 mod global;
 pub mod health;
 pub mod logging;

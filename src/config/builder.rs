@@ -156,6 +156,21 @@ impl ConfigBuilder {
         self
     }
 
+    /// The `pool` label of this manager's metrics (`DB_POOL_NAME`).
+    /// Defaults to the redacted URL.
+    pub fn pool_name(mut self, name: impl Into<String>) -> Self {
+        self.code.pool_name = Some(name.into());
+        self
+    }
+
+    /// Whether to record the duration histograms of the metrics
+    /// (`DB_METRICS_HISTOGRAMS`). On by default; off leaves them empty and
+    /// keeps the counters and gauges.
+    pub fn metrics_histograms(mut self, on: bool) -> Self {
+        self.code.metrics_histograms = Some(on);
+        self
+    }
+
     /// The retry policy of `with_retry` / `transaction_with_retry`.
     /// Defaults to 3 attempts, 50 ms base delay, 2 s maximum delay.
     pub fn retry(mut self, p: crate::pool::retry::RetryPolicy) -> Self {
@@ -317,6 +332,7 @@ impl ConfigBuilder {
             }
         }
 
+        let pool_name = first_set!(layers, pool_name).unwrap_or_else(|| target.to_string());
         let config = Config {
             target,
             url_from_default: url_given.is_none(),
@@ -346,6 +362,8 @@ impl ConfigBuilder {
             sqlite_max_read_tx: first_set!(layers, sqlite_max_read_tx)
                 .unwrap_or(Some(Duration::from_secs(30))),
             sqlite_wal_soft_limit: first_set!(layers, sqlite_wal_soft_limit).unwrap_or(16 << 20),
+            pool_name,
+            metrics_histograms: first_set!(layers, metrics_histograms).unwrap_or(true),
             retry: {
                 let d = crate::pool::retry::RetryPolicy::default();
                 crate::pool::retry::RetryPolicy::new(

@@ -179,6 +179,26 @@ pub static ENV_VARS: &[EnvVar] = &[
         },
     },
     EnvVar {
+        name: "DB_POOL_NAME",
+        default: "the redacted URL",
+        doc: "the `pool` label of every metric (`Manager::metrics_text`); 1-200 characters, \
+              no control characters",
+        apply: |l, _, v| {
+            l.pool_name = Some(v.to_string());
+            Ok(())
+        },
+    },
+    EnvVar {
+        name: "DB_METRICS_HISTOGRAMS",
+        default: "`true`",
+        doc: "record the duration histograms (acquire wait, hold, connect, statement); `false` \
+              leaves them empty (counters and gauges stay)",
+        apply: |l, n, v| {
+            l.metrics_histograms = Some(super::parse::parse_bool(n, v)?);
+            Ok(())
+        },
+    },
+    EnvVar {
         name: "PYTEST_XDIST_WORKER",
         default: "`main`",
         doc: "the worker id shown in debug info and in PostgreSQL's `application_name`",

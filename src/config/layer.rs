@@ -31,4 +31,6 @@ pub(super) struct Layer {
     pub(super) read_after_wait: Option<Duration>,
     pub(super) sqlite_max_read_tx: Option<Option<Duration>>,
     pub(super) sqlite_wal_soft_limit: Option<u64>,
+    pub(super) pool_name: Option<String>,
+    pub(super) metrics_histograms: Option<bool>,
 }

@@ -11,7 +11,7 @@ mod parse;
 pub use builder::ConfigBuilder;
 pub use env::{env_vars_markdown, EnvVar, ENV_VARS};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::url::Target;
 
 /// The URL used when neither code nor the environment gives one: a SQLite
@@ -101,6 +101,8 @@ pub struct Config {
     read_after_wait: Duration,
     sqlite_max_read_tx: Option<Duration>,
     sqlite_wal_soft_limit: u64,
+    pool_name: String,
+    metrics_histograms: bool,
 }
 
 /// How far behind the primary a standby may be for
@@ -171,6 +173,32 @@ impl Config {
         Config::builder().with_env().build()
     }
 
+    /// `DB_POOL_NAME` becomes a label value in every metric: it must be
+    /// short, printable, and never hold the URL's password.
+    fn validate_pool_name(&self) -> Result<()> {
+        let name = &self.pool_name;
+        let n = name.chars().count();
+        if n == 0 || n > 200 || name.chars().any(char::is_control) {
+            return Err(Error::config(
+                "pool_name (DB_POOL_NAME)",
+                name.escape_debug(),
+                "must be 1 to 200 characters without control characters",
+            ));
+        }
+        if let Target::Postgres(p) = &self.target {
+            if let Some(pw) = p.settings().password.as_deref().filter(|p| !p.is_empty()) {
+                if name.contains(pw) {
+                    return Err(Error::new(
+                        ErrorCode::InvalidConfig,
+                        "invalid pool_name (DB_POOL_NAME): it contains the URL's password, and \
+                         it is shown in every metric label; choose another name",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn validate(&self) -> Result<()> {
         if self.pool_size > MAX_POOL {
             return Err(Error::config(
@@ -194,6 +222,7 @@ impl Config {
                  or max_overflow (DB_MAX_OVERFLOW) to 1 or more",
             ));
         }
+        self.validate_pool_name()?;
         // checked after pool_size, which it defaults to
         if self.read_pool_size > MAX_POOL {
             return Err(Error::config(
@@ -370,6 +399,18 @@ impl Config {
     pub fn worker_id(&self) -> &str {
         &self.worker_id
     }
+
+    /// The `pool` label of this manager's metrics (`DB_POOL_NAME`; by
+    /// default the redacted URL, which holds no password).
+    pub fn pool_name(&self) -> &str {
+        &self.pool_name
+    }
+
+    /// Whether the duration histograms are recorded (`DB_METRICS_HISTOGRAMS`,
+    /// on by default).
+    pub fn metrics_histograms(&self) -> bool {
+        self.metrics_histograms
+    }
 }
 
 impl fmt::Display for Config {
@@ -408,7 +449,7 @@ mod tests {
         let asked = asked.lock().unwrap().clone();
         let listed: BTreeSet<String> = ENV_VARS.iter().map(|v| v.name.to_string()).collect();
         assert_eq!(asked, listed);
-        assert_eq!(listed.len(), 26);
+        assert_eq!(listed.len(), 28);
         assert_eq!(listed.len(), ENV_VARS.len(), "a variable is listed twice");
     }
 

@@ -205,6 +205,33 @@ impl BackendPool {
         }
     }
 
+    /// The gauges of each pool, by its `access` label: `write` (`get`),
+    /// `read` (`get_read`), and with several PostgreSQL hosts
+    /// `primary_read` (reads no standby could serve).
+    pub(super) fn gauges(&self) -> Vec<(&'static str, crate::pool::core::Gauges)> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            BackendPool::Sqlite { pool, read, .. } => {
+                vec![("write", pool.gauges()), ("read", read.gauges())]
+            }
+            #[cfg(feature = "postgres")]
+            BackendPool::Postgres {
+                pool,
+                read,
+                primary_read,
+                known,
+            } => {
+                let mut v = vec![("write", pool.gauges()), ("read", read.gauges())];
+                if known.len() > 1 {
+                    v.push(("primary_read", primary_read.gauges()));
+                }
+                v
+            }
+            #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+            BackendPool::None(n) => match *n {},
+        }
+    }
+
     /// The pool's size now.
     pub(super) fn state(&self) -> State {
         match self {
@@ -302,14 +329,14 @@ pub(super) fn build_pool(config: &Config, stats: &Arc<Stats>) -> Result<BackendP
             };
             let manager =
                 SqliteManager::new(&spec, t.display_path(), checks.clone(), settings(true));
-            let pool = new_pool(config, config.pool_size(), manager, checks.clone());
+            let pool = new_pool(config, "write", config.pool_size(), manager, checks.clone());
             let reader = SqliteManager::new(
                 &spec.read_only(),
                 t.display_path(),
                 checks.clone(),
                 settings(false),
             );
-            let read = new_pool(config, config.read_pool_size(), reader, checks);
+            let read = new_pool(config, "read", config.read_pool_size(), reader, checks);
             Ok(BackendPool::Sqlite {
                 pool,
                 read,
@@ -348,6 +375,7 @@ pub(super) fn build_pool(config: &Config, stats: &Arc<Stats>) -> Result<BackendP
             };
             let pool = new_pool(
                 config,
+                "write",
                 config.pool_size(),
                 opener(p.settings(), true)?,
                 checks.clone(),
@@ -355,12 +383,14 @@ pub(super) fn build_pool(config: &Config, stats: &Arc<Stats>) -> Result<BackendP
             let reads = crate::postgres::read_settings(p.settings());
             let read = new_pool(
                 config,
+                "read",
                 config.read_pool_size(),
                 opener(&reads, false)?,
                 checks.clone(),
             );
             let on_primary = crate::postgres::primary_read_settings(p.settings());
             let primary_read = Pool::new(
+                "primary_read",
                 opener(&on_primary, false)?,
                 config.read_pool_size() + config.max_overflow(),
                 1,
@@ -400,9 +430,16 @@ pub(crate) fn application_name(worker_id: &str) -> String {
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 fn new_pool<O: crate::pool::core::Open>(
     config: &Config,
+    access: &'static str,
     pool_size: u32,
     opener: O,
     checks: Arc<crate::pool::CheckSettings>,
 ) -> Pool<O> {
-    Pool::new(opener, pool_size + config.max_overflow(), pool_size, checks)
+    Pool::new(
+        access,
+        opener,
+        pool_size + config.max_overflow(),
+        pool_size,
+        checks,
+    )
 }

@@ -3,9 +3,13 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 
+use super::backend::BackendPool;
 use super::{Manager, MANAGERS_CREATED};
+use crate::exposition::{Family, Kind};
 use crate::health::{DebugInfo, HealthReport, HealthStatus};
 use crate::platform::Instant;
+use crate::pool::core::Gauges;
+use crate::pool::{Count, Timing};
 
 // ---------------------------------------------------- health and debug info --
 
@@ -73,6 +77,8 @@ pub(super) fn debug_snapshot(mgr: &Manager) -> DebugInfo {
     let c = mgr.config();
     let s = &mgr.inner.shared.stats;
     let pool = mgr.pool_status();
+    let (wait, hold) = (s.timing(Timing::Acquire), s.timing(Timing::Hold));
+    let (connect, statement) = (s.timing(Timing::Connect), s.timing(Timing::Statement));
     DebugInfo {
         worker_id: c.worker_id().to_string(),
         process_id: crate::platform::process_id(),
@@ -81,8 +87,8 @@ pub(super) fn debug_snapshot(mgr: &Manager) -> DebugInfo {
         url: c.redacted_url(),
         profile: c.profile(),
         engine_creation_count: MANAGERS_CREATED.load(Relaxed),
-        session_creation_count: s.checkouts.load(Relaxed),
-        connection_failures: s.failures.load(Relaxed),
+        session_creation_count: s.get(Count::Checkouts),
+        connection_failures: s.get(Count::ConnectErrors),
         last_connection_error: s.last_error(),
         engine_initialized: !mgr.is_closed(),
         pool_size: pool.pool_size,
@@ -90,27 +96,33 @@ pub(super) fn debug_snapshot(mgr: &Manager) -> DebugInfo {
         pool_checked_out: pool.checked_out,
         pool_checked_in: pool.checked_in,
         pool_overflow: pool.overflow,
-        pool_invalidated: s.invalidated.load(Relaxed),
-        pool_recycled: s.recycled.load(Relaxed),
-        checkout_timeouts: s.timeouts.load(Relaxed),
-        total_wait_ms: s.wait_total_us.load(Relaxed) as f64 / 1000.0,
-        max_wait_ms: s.wait_time.max_ms(),
-        wait_p50_ms: s.wait_time.quantile_ms(0.5),
-        wait_p99_ms: s.wait_time.quantile_ms(0.99),
-        hold_p50_ms: s.hold_time.quantile_ms(0.5),
-        hold_p99_ms: s.hold_time.quantile_ms(0.99),
+        pool_invalidated: s.get(Count::Invalidated),
+        pool_recycled: s.get(Count::Recycled),
+        checkout_timeouts: s.get(Count::Timeouts),
+        total_wait_ms: wait.snapshot().sum_seconds * 1000.0,
+        max_wait_ms: wait.max_ms(),
+        wait_p50_ms: wait.quantile_ms(0.5),
+        wait_p99_ms: wait.quantile_ms(0.99),
+        hold_p50_ms: hold.quantile_ms(0.5),
+        hold_p99_ms: hold.quantile_ms(0.99),
         threads_waiting: s.waiting.load(Relaxed),
         connects_in_flight: s.connecting.load(Relaxed),
         connect_last_ms: s.connect_last_us.load(Relaxed) as f64 / 1000.0,
-        connect_max_ms: s.connect_time.max_ms(),
-        connections_opened: s.opened.load(Relaxed),
-        connections_closed: s.closed.load(Relaxed),
-        resets_on_return: s.resets.load(Relaxed),
-        pre_pings: s.pre_pings.load(Relaxed),
-        retries: s.retries.load(Relaxed),
-        read_after_standby: s.read_after_standby.load(Relaxed),
-        read_after_primary: s.read_after_primary.load(Relaxed),
-        read_lag_avoided: s.read_lag_avoided.load(Relaxed),
+        connect_p50_ms: connect.quantile_ms(0.5),
+        connect_p99_ms: connect.quantile_ms(0.99),
+        connect_max_ms: connect.max_ms(),
+        statement_p50_ms: statement.quantile_ms(0.5),
+        statement_p99_ms: statement.quantile_ms(0.99),
+        statement_max_ms: statement.max_ms(),
+        histograms: s.histograms(),
+        connections_opened: s.get(Count::Opened),
+        connections_closed: s.get(Count::Closed),
+        resets_on_return: s.get(Count::Resets),
+        pre_pings: s.get(Count::PrePings),
+        retries: s.get(Count::Retries),
+        read_after_standby: s.get(Count::ReadAfterStandby),
+        read_after_primary: s.get(Count::ReadAfterPrimary),
+        read_lag_avoided: s.get(Count::ReadLagAvoided),
         long_held: mgr
             .inner
             .shared
@@ -118,7 +130,292 @@ pub(super) fn debug_snapshot(mgr: &Manager) -> DebugInfo {
             .as_ref()
             .map(|d| d.long_held())
             .unwrap_or_default(),
-        leak_warnings: mgr.inner.shared.leaks.as_ref().map_or(0, |d| d.warnings()),
+        leak_warnings: s.get(Count::LeakWarnings),
         sqlite: mgr.sqlite_info(),
     }
+}
+
+// ------------------------------------------------------------------ metrics --
+
+/// The labels every sample of a manager carries: its pool name and backend.
+pub(super) fn common_labels(mgr: &Manager) -> Vec<(&'static str, String)> {
+    let c = mgr.config();
+    vec![
+        ("pool", c.pool_name().to_string()),
+        ("backend", c.backend().name().to_string()),
+    ]
+}
+
+/// Every metric family of a manager, read now (see the README's "Metrics").
+pub(super) fn metric_families(mgr: &Manager) -> Vec<Family> {
+    let s = &mgr.inner.shared.stats;
+    let c = mgr.config();
+    let gauges = mgr
+        .read_pool()
+        .as_ref()
+        .map(BackendPool::gauges)
+        .unwrap_or_default();
+    let per_pool = |kind, name, help, f: &dyn Fn(&Gauges) -> u32| {
+        gauges
+            .iter()
+            .fold(Family::new(kind, name, help), |fam, (access, g)| {
+                fam.number(vec![("access", access.to_string())], f(g))
+            })
+    };
+    let mut connections = Family::new(
+        Kind::Gauge,
+        "dbmux_connections",
+        "Open connections by pool (access) and state: idle in the pool, or in use.",
+    );
+    for (access, g) in &gauges {
+        for (state, n) in [("idle", g.idle), ("in_use", g.open.saturating_sub(g.idle))] {
+            connections = connections.number(
+                vec![("access", access.to_string()), ("state", state.to_string())],
+                n,
+            );
+        }
+    }
+    let counter = |help, c: Count| {
+        let name = c.family().map_or("", |f| f.0);
+        Family::new(Kind::Counter, name, help).number(vec![], s.get(c) as f64)
+    };
+    let histogram = |help, t: Timing| {
+        Family::new(Kind::Histogram, t.family(), help).histogram(vec![], s.timing(t).snapshot())
+    };
+    let mut closed = Family::new(
+        Kind::Counter,
+        "dbmux_connections_closed",
+        "Connections the pool closed, by reason: recycled (pool_recycle), broken (failed), \
+         invalidated (opened before a server failure or role change), overflow (returned to a \
+         full pool), shutdown.",
+    );
+    for why in crate::pool::CloseReason::ALL {
+        closed = closed.number(
+            vec![("reason", why.as_str().to_string())],
+            s.closed_count(why) as f64,
+        );
+    }
+    let connect_errors = s.connect_errors().into_iter().fold(
+        Family::new(
+            Kind::Counter,
+            "dbmux_connect_errors",
+            "Failed connection attempts, by dbmux error code (auth_failed, connect_failed, ...).",
+        ),
+        |f, (code, n)| f.number(vec![("code", code.name().to_string())], n as f64),
+    );
+    let mut families = vec![
+        Family::new(
+            Kind::Gauge,
+            "dbmux_manager_open",
+            "1 while the manager serves checkouts, 0 after shutdown.",
+        )
+        .number(vec![], u8::from(!mgr.is_closed())),
+        connections,
+        per_pool(
+            Kind::Gauge,
+            "dbmux_pool_size",
+            "Idle connections the pool keeps (pool_size; DB_READ_POOL_SIZE for reads).",
+            &|g| g.keep_idle,
+        ),
+        per_pool(
+            Kind::Gauge,
+            "dbmux_pool_max_connections",
+            "Connections the pool may open: its pool_size plus max_overflow.",
+            &|g| g.max_size,
+        ),
+        per_pool(
+            Kind::Gauge,
+            "dbmux_checkouts_waiting",
+            "Checkouts waiting in line for a connection now.",
+            &|g| g.waiting,
+        ),
+        per_pool(
+            Kind::Gauge,
+            "dbmux_connects_in_flight",
+            "Connection attempts in flight now (or waiting to retry).",
+            &|g| g.connecting,
+        ),
+        counter("Checkouts served.", Count::Checkouts),
+        counter(
+            "Checkouts that gave up after pool_timeout.",
+            Count::Timeouts,
+        ),
+        counter("Connections opened.", Count::Opened),
+        closed,
+        connect_errors,
+        counter(
+            "Retries of with_retry and transaction_with_retry after a transient error.",
+            Count::Retries,
+        ),
+        counter(
+            "Round trips that checked an idle connection on checkout.",
+            Count::PrePings,
+        ),
+        counter(
+            "Connections returned inside a transaction and rolled back.",
+            Count::Resets,
+        ),
+        counter(
+            "Connections held longer than DB_LEAK_DETECTION_THRESHOLD_MS.",
+            Count::LeakWarnings,
+        ),
+        histogram(
+            "How long checkouts waited for a connection (served and timed out).",
+            Timing::Acquire,
+        ),
+        histogram(
+            "How long connections stayed checked out, checkout to return.",
+            Timing::Hold,
+        ),
+        histogram(
+            "How long connection attempts took (failed ones too).",
+            Timing::Connect,
+        ),
+        histogram(
+            "How long statements took, rows read included.",
+            Timing::Statement,
+        ),
+    ];
+    if c.backend() == crate::url::Backend::Postgres {
+        families.extend(postgres_families(mgr));
+    }
+    if c.backend() == crate::url::Backend::Sqlite {
+        families.extend(sqlite_families(mgr));
+    }
+    families
+}
+
+/// PostgreSQL: reads after writes, and each host with its role.
+fn postgres_families(mgr: &Manager) -> Vec<Family> {
+    let s = &mgr.inner.shared.stats;
+    let hosts = mgr.hosts();
+    let host_labels = |h: &crate::health::HostHealth| {
+        let role = match h.role {
+            crate::health::HostRole::Primary => "primary",
+            crate::health::HostRole::Standby => "standby",
+            crate::health::HostRole::Unknown => "unknown",
+        };
+        vec![
+            ("host", format!("{}:{}", h.host, h.port)),
+            ("role", role.to_string()),
+        ]
+    };
+    let mut up = Family::new(
+        Kind::Gauge,
+        "dbmux_host_up",
+        "1 when the last connection attempt to the host succeeded, else 0 (down, fenced or not \
+         tried yet).",
+    );
+    let mut lag = Family::new(
+        Kind::Gauge,
+        "dbmux_host_replay_lag_bytes",
+        "A standby's replay lag in bytes of WAL, as last measured.",
+    );
+    for h in &hosts {
+        up = up.number(
+            host_labels(h),
+            u8::from(h.state == crate::health::HostState::Up),
+        );
+        if let Some(b) = h.replay_lag_bytes {
+            lag = lag.number(host_labels(h), b as f64);
+        }
+    }
+    vec![
+        up,
+        lag,
+        Family::new(
+            Kind::Counter,
+            "dbmux_read_after",
+            "get_read_after checkouts, by what served them: a standby that had replayed the \
+             write, or the primary.",
+        )
+        .number(
+            vec![("served_by", "standby".into())],
+            s.get(Count::ReadAfterStandby) as f64,
+        )
+        .number(
+            vec![("served_by", "primary".into())],
+            s.get(Count::ReadAfterPrimary) as f64,
+        ),
+        Family::new(
+            Kind::Counter,
+            "dbmux_read_lag_avoided",
+            "Read checkouts that left a standby out for lagging more than DB_READ_MAX_LAG.",
+        )
+        .number(vec![], s.get(Count::ReadLagAvoided) as f64),
+    ]
+}
+
+/// SQLite: the writer lane, the WAL and its controller's reader gate.
+fn sqlite_families(mgr: &Manager) -> Vec<Family> {
+    let info = mgr.sqlite_info();
+    let i = info.as_ref();
+    let gauge = |name, help, v: f64| Family::new(Kind::Gauge, name, help).number(vec![], v);
+    let counter =
+        |name, help, v: u64| Family::new(Kind::Counter, name, help).number(vec![], v as f64);
+    #[cfg(all(feature = "sqlite", not(target_arch = "wasm32")))]
+    let lane = mgr.sqlite_lane();
+    #[cfg(all(feature = "sqlite", not(target_arch = "wasm32")))]
+    let (lane_waits, gate_waits) = (
+        lane.as_ref().map(|l| l.waits.snapshot()),
+        lane.as_ref().map(|l| l.wal.gate_waits.snapshot()),
+    );
+    #[cfg(not(all(feature = "sqlite", not(target_arch = "wasm32"))))]
+    let (lane_waits, gate_waits) = (None, None);
+    let empty = || crate::pool::histogram::Histogram::default().snapshot();
+    vec![
+        gauge(
+            "dbmux_sqlite_wal_bytes",
+            "The size of the database's -wal file now.",
+            i.and_then(|i| i.wal_bytes).unwrap_or(0) as f64,
+        ),
+        gauge(
+            "dbmux_sqlite_wal_frames",
+            "Frames in the WAL after this process's last commit.",
+            i.map_or(0, |i| i.wal_frames) as f64,
+        ),
+        gauge(
+            "dbmux_sqlite_lane_waiting",
+            "Writers waiting for the database's writer lane now.",
+            i.map_or(0, |i| i.lane_waiting) as f64,
+        ),
+        gauge(
+            "dbmux_sqlite_oldest_read_transaction_seconds",
+            "The age of the oldest read transaction open on a reader (0: none).",
+            i.and_then(|i| i.oldest_read_tx_ms).unwrap_or(0.0) / 1000.0,
+        ),
+        counter(
+            "dbmux_sqlite_checkpoints",
+            "Checkpoints of the WAL controller that copied the whole WAL.",
+            i.map_or(0, |i| i.checkpoints),
+        ),
+        counter(
+            "dbmux_sqlite_checkpoints_blocked",
+            "Reader gate closures that could not empty the WAL (a read outlasted the gate).",
+            i.map_or(0, |i| i.checkpoints_blocked),
+        ),
+        counter(
+            "dbmux_sqlite_reader_gate_closures",
+            "Times the reader gate closed because the WAL grew past DB_SQLITE_WAL_SOFT_LIMIT.",
+            i.map_or(0, |i| i.gate_closures),
+        ),
+        counter(
+            "dbmux_sqlite_long_read_transactions",
+            "Read transactions logged for lasting longer than DB_SQLITE_MAX_READ_TX.",
+            i.map_or(0, |i| i.long_read_tx_warnings),
+        ),
+        Family::new(
+            Kind::Histogram,
+            "dbmux_sqlite_lane_wait_seconds",
+            "How long writers waited for the database's writer lane (every manager of the \
+             process on the file).",
+        )
+        .histogram(vec![], lane_waits.unwrap_or_else(empty)),
+        Family::new(
+            Kind::Histogram,
+            "dbmux_sqlite_reader_gate_wait_seconds",
+            "How long read transactions waited at the closed reader gate.",
+        )
+        .histogram(vec![], gate_waits.unwrap_or_else(empty)),
+    ]
 }

@@ -2,9 +2,7 @@
 //! backend: recycling, pre-ping and the backend's own health on checkout;
 //! broken connections and reset on return.
 
-use std::sync::atomic::Ordering::Relaxed;
-
-use super::{CheckSettings, ConnError};
+use super::{CheckSettings, ConnError, Count};
 use crate::platform::Instant;
 
 /// The lifetime of a connection born at `born` under `pool_recycle`: the
@@ -90,14 +88,14 @@ impl CheckSettings {
                 )))
             }
             Readiness::Readable => {
-                self.stats.pre_pings.fetch_add(1, Relaxed);
+                self.stats.add(Count::PrePings);
                 c.ping()?;
                 // what the server sent may say it changed role
                 return c.refused(now).map_or(Ok(()), Err);
             }
         }
         if self.pre_ping && now.duration_since(c.idle_since()) >= self.pre_ping_window {
-            self.stats.pre_pings.fetch_add(1, Relaxed);
+            self.stats.add(Count::PrePings);
             c.ping()?;
             return c.refused(now).map_or(Ok(()), Err);
         }
@@ -120,14 +118,14 @@ impl CheckSettings {
         let s = &self.stats;
         c.set_idle_since(now);
         if c.is_broken() {
-            s.invalidated.fetch_add(1, Relaxed);
+            s.add(Count::Invalidated);
             return false;
         }
         if c.transaction_open() {
             // Reset on return: nobody else may inherit an open transaction.
-            s.resets.fetch_add(1, Relaxed);
+            s.add(Count::Resets);
             if !c.roll_back() {
-                s.invalidated.fetch_add(1, Relaxed);
+                s.add(Count::Invalidated);
                 return false;
             }
         }
@@ -138,11 +136,11 @@ impl CheckSettings {
     pub(crate) fn note_refusal(&self, e: &ConnError) {
         match e {
             ConnError::Expired => {
-                self.stats.recycled.fetch_add(1, Relaxed);
+                self.stats.add(Count::Recycled);
                 log::debug!(target: "dbmux::pool", "{e}");
             }
-            ConnError::PingFailed(err) => {
-                self.stats.invalidated.fetch_add(1, Relaxed);
+            ConnError::PingFailed(err) | ConnError::Invalidated(err) => {
+                self.stats.add(Count::Invalidated);
                 log::info!(
                     target: "dbmux::pool",
                     "discarding a pooled connection that no longer works: {err}"

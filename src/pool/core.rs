@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use super::checks::Checked;
 pub(crate) use super::status::State;
-use super::{CheckSettings, Stats};
+use super::{CheckSettings, CloseReason, Stats};
 use crate::error::Error;
 use crate::platform::Instant;
 
@@ -70,6 +70,24 @@ pub(crate) enum Refused {
     Failed(Error),
     /// The pool was closed.
     Closed,
+}
+
+/// A pool's gauges at one moment (the metrics' `access` label tells the
+/// pools of a manager apart).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Gauges {
+    /// Connections open (idle or checked out).
+    pub open: u32,
+    /// Idle connections.
+    pub idle: u32,
+    /// Checkouts waiting in line.
+    pub waiting: u32,
+    /// Connection attempts in flight (or waiting to retry).
+    pub connecting: u32,
+    /// Connections it may open.
+    pub max_size: u32,
+    /// Idle connections it keeps.
+    pub keep_idle: u32,
 }
 
 /// What a queued checkout is handed.
@@ -133,6 +151,9 @@ struct Inner<O: Open> {
     slots: Mutex<Slots<Box<O::Conn>>>,
     /// Wakes attempt threads that wait to retry (on close).
     retry_cv: Condvar,
+    /// The `metrics` facade's gauges of this pool.
+    #[cfg(feature = "metrics")]
+    gauges: crate::exposition::facade::PoolGauges,
 }
 
 impl<O: Open> Inner<O> {
@@ -142,6 +163,16 @@ impl<O: Open> Inner<O> {
 
     fn stats(&self) -> &Stats {
         &self.checks.stats
+    }
+
+    /// Feature `metrics`: sets the facade's gauges of this pool to `s`
+    /// (called where the pool's state changed, under its lock).
+    #[inline(always)]
+    fn publish(&self, s: &Slots<Box<O::Conn>>) {
+        #[cfg(feature = "metrics")]
+        self.gauges
+            .set(s.open, s.idle.len() as u32, s.waiters.len(), s.connecting);
+        let _ = s;
     }
 
     /// Gives `c` to the oldest waiter (returned, to be woken once the lock
@@ -156,10 +187,12 @@ impl<O: Open> Inner<O> {
             Some(w) => {
                 self.stats().waiting.fetch_sub(1, Relaxed);
                 w.fill(Served::Conn(c));
+                self.publish(s);
                 Some(w)
             }
             None => {
                 s.idle.push(c);
+                self.publish(s);
                 None
             }
         }
@@ -181,6 +214,7 @@ impl<O: Open> Inner<O> {
                 break;
             }
         }
+        self.publish(s);
     }
 
     #[cfg(not(target_arch = "wasm32"))]
@@ -207,13 +241,13 @@ impl<O: Open> Inner<O> {
         let r = self.opener.open();
         let took = start.elapsed();
         let stats = self.stats();
-        stats.connect_time.record(took);
+        stats.time(super::Timing::Connect, took);
         stats
             .connect_last_us
             .store(took.as_micros() as u64, Relaxed);
         match &r {
             Ok(_) => {
-                stats.opened.fetch_add(1, Relaxed);
+                stats.add(super::Count::Opened);
             }
             Err(e) => stats.record_open_failure(e),
         }
@@ -235,6 +269,7 @@ impl<O: Open> Inner<O> {
                         self.leave_attempt(&mut s);
                         s.open -= 1;
                         drop(s);
+                        self.stats().closed_for(CloseReason::Shutdown, 1);
                         drop(c);
                         return;
                     }
@@ -260,6 +295,7 @@ impl<O: Open> Inner<O> {
                             self.stats().waiting.fetch_sub(1, Relaxed);
                             w.give(Served::Failed(e.clone()));
                         }
+                        self.publish(&s);
                         return;
                     }
                     if s.closed || s.waiters.is_empty() {
@@ -286,6 +322,7 @@ impl<O: Open> Inner<O> {
     fn leave_attempt(&self, s: &mut Slots<Box<O::Conn>>) {
         s.connecting -= 1;
         self.stats().connecting.fetch_sub(1, Relaxed);
+        self.publish(s);
     }
 
     /// Closes idle connections older than `pool_recycle` (at most once per
@@ -303,9 +340,10 @@ impl<O: Open> Inner<O> {
             .partition(|c| super::checks::expired(recycle, c.born(), now));
         s.idle = kept;
         s.open -= expired.len() as u32;
-        self.stats()
-            .recycled
-            .fetch_add(expired.len() as u64, Relaxed);
+        let n = expired.len() as u64;
+        self.stats().add_n(super::Count::Recycled, n);
+        self.stats().closed_for(CloseReason::Recycled, n);
+        self.publish(s);
         expired
     }
 
@@ -316,8 +354,10 @@ impl<O: Open> Inner<O> {
             Ok(()) => Some(c),
             Err(e) => {
                 self.checks.note_refusal(&e);
+                self.stats().closed_for(e.close_reason(), 1);
                 let mut s = self.lock();
                 s.open -= 1;
+                self.publish(&s);
                 drop(s);
                 drop(c);
                 None
@@ -359,11 +399,15 @@ impl<O: Open> Pool<O> {
     /// A pool of at most `max_size` connections that keeps up to `keep_idle`
     /// idle. Opens nothing yet.
     pub(crate) fn new(
+        access: &'static str,
         opener: O,
         max_size: u32,
         keep_idle: u32,
         checks: Arc<CheckSettings>,
     ) -> Pool<O> {
+        #[cfg(feature = "metrics")]
+        let gauges = checks.stats.facade.pool(access, max_size.max(1), keep_idle);
+        let _ = access;
         Pool {
             inner: Arc::new(Inner {
                 opener,
@@ -380,6 +424,8 @@ impl<O: Open> Pool<O> {
                     next_sweep: Instant::now() + SWEEP_EVERY,
                 }),
                 retry_cv: Condvar::new(),
+                #[cfg(feature = "metrics")]
+                gauges,
             }),
         }
     }
@@ -396,6 +442,19 @@ impl<O: Open> Pool<O> {
         State {
             connections: s.open,
             idle_connections: s.idle.len() as u32,
+        }
+    }
+
+    /// The pool's gauges now.
+    pub(crate) fn gauges(&self) -> Gauges {
+        let s = self.inner.lock();
+        Gauges {
+            open: s.open,
+            idle: s.idle.len() as u32,
+            waiting: s.waiters.len() as u32,
+            connecting: s.connecting,
+            max_size: self.inner.max_size,
+            keep_idle: self.inner.keep_idle,
         }
     }
 
@@ -435,6 +494,7 @@ impl<O: Open> Pool<O> {
             return None;
         }
         let c = s.idle.pop()?;
+        inner.publish(&s);
         drop(s);
         if inner.checks.pass_at_once(&*c, start) {
             let end = Instant::now();
@@ -452,7 +512,9 @@ impl<O: Open> Pool<O> {
         let mut s = inner.lock();
         if s.closed {
             s.open -= 1;
+            inner.publish(&s);
             drop(s);
+            inner.stats().closed_for(CloseReason::Shutdown, 1);
             drop(c);
             return None;
         }
@@ -483,6 +545,7 @@ impl<O: Open> Pool<O> {
             }
             match s.idle.pop() {
                 Some(c) => {
+                    inner.publish(&s);
                     drop(s);
                     if let Some(c) = inner.admit(c, start) {
                         return Ok(c);
@@ -579,6 +642,7 @@ impl<O: Open> Pool<O> {
             s.waiters.remove(i);
             self.inner.stats().waiting.fetch_sub(1, Relaxed);
         }
+        self.inner.publish(s);
     }
 
     /// wasm32: one thread, so nothing can be returned while this call
@@ -635,7 +699,11 @@ impl<O: Open> Pool<O> {
             w.give(Served::Closed);
         }
         self.inner.retry_cv.notify_all();
+        self.inner.publish(&s);
         drop(s);
+        self.inner
+            .stats()
+            .closed_for(CloseReason::Shutdown, idle.len() as u64);
         drop(idle);
     }
 }
@@ -677,7 +745,16 @@ impl<O: Open> Drop for Pooled<O> {
             // broken, closed, or an overflow connection returning to a full pool
             s.open -= 1;
             inner.start_attempts(&mut s);
+            inner.publish(&s);
+            let why = if !keep {
+                CloseReason::Broken
+            } else if s.closed {
+                CloseReason::Shutdown
+            } else {
+                CloseReason::Overflow
+            };
             drop(s);
+            stats.closed_for(why, 1);
             drop(c);
             return;
         }

@@ -24,7 +24,8 @@ pub(crate) struct LeakDetector {
     threshold: Duration,
     next: AtomicU64,
     held: Mutex<HashMap<u64, Held>>,
-    warnings: AtomicU64,
+    /// The manager's counters (`Count::LeakWarnings`).
+    stats: Arc<super::Stats>,
     /// The redacted URL, for the warning.
     label: String,
 }
@@ -41,12 +42,16 @@ pub struct LongHeld {
 
 impl LeakDetector {
     /// A detector, and the thread that watches it while the detector lives.
-    pub fn start(threshold: Duration, label: String) -> Arc<LeakDetector> {
+    pub fn start(
+        threshold: Duration,
+        label: String,
+        stats: Arc<super::Stats>,
+    ) -> Arc<LeakDetector> {
         let d = Arc::new(LeakDetector {
             threshold,
             next: AtomicU64::new(1),
             held: Mutex::new(HashMap::new()),
-            warnings: AtomicU64::new(0),
+            stats,
             label,
         });
         #[cfg(not(target_arch = "wasm32"))]
@@ -104,7 +109,7 @@ impl LeakDetector {
             let age = h.since.elapsed();
             if !h.warned && age >= self.threshold {
                 h.warned = true;
-                self.warnings.fetch_add(1, Relaxed);
+                self.stats.add(super::Count::LeakWarnings);
                 log::warn!(
                     target: "dbmux::leak",
                     "a connection to {label} has been held for {:.0} ms by thread {} \
@@ -133,10 +138,5 @@ impl LeakDetector {
             .collect();
         out.sort_by(|a, b| b.age_ms.total_cmp(&a.age_ms));
         out
-    }
-
-    /// Warnings logged so far.
-    pub fn warnings(&self) -> u64 {
-        self.warnings.load(Relaxed)
     }
 }

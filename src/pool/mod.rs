@@ -30,42 +30,185 @@ pub(crate) struct Shared {
     pub read_txs: Option<readtx::ReadTxWatch>,
 }
 
-/// Counters of one manager, fed by the pool and the connection checks.
-#[derive(Debug, Default)]
-pub(crate) struct Stats {
-    pub opened: AtomicU64,
-    pub closed: AtomicU64,
-    pub checkouts: AtomicU64,
-    pub checkins: AtomicU64,
-    pub timeouts: AtomicU64,
-    pub wait_total_us: AtomicU64,
-    pub failures: AtomicU64,
-    pub invalidated: AtomicU64,
-    pub recycled: AtomicU64,
-    pub resets: AtomicU64,
-    pub pre_pings: AtomicU64,
-    pub retries: AtomicU64,
+/// The counters of a manager: each a Prometheus counter of its own
+/// (`metrics_text`), a figure of debug info, and (feature `metrics`) a
+/// counter of the `metrics` facade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
+pub(crate) enum Count {
+    /// Connections opened.
+    Opened,
+    /// Connections closed (every close, counted where the connection drops).
+    Closed,
+    /// Checkouts served.
+    Checkouts,
+    /// Checkouts that gave up after `pool_timeout`.
+    Timeouts,
+    /// Connection attempts that failed.
+    ConnectErrors,
+    /// Connections discarded as broken or invalidated.
+    Invalidated,
+    /// Connections closed for reaching `pool_recycle`.
+    Recycled,
+    /// Connections returned with an open transaction, rolled back.
+    Resets,
+    /// Pre-ping round trips on checkout.
+    PrePings,
+    /// Retries of `with_retry` / `transaction_with_retry`.
+    Retries,
     /// `get_read_after` served by a standby that had replayed the write.
-    pub read_after_standby: AtomicU64,
-    /// `get_read_after` served by the primary (no standby had it in time).
-    pub read_after_primary: AtomicU64,
+    ReadAfterStandby,
+    /// `get_read_after` served by the primary.
+    ReadAfterPrimary,
     /// Reads that left a standby out for lagging more than `DB_READ_MAX_LAG`.
-    pub read_lag_avoided: AtomicU64,
+    ReadLagAvoided,
+    /// Connections held longer than the leak detection threshold.
+    LeakWarnings,
+}
+
+impl Count {
+    /// Every counter, in [`Count`] order.
+    pub(crate) const ALL: [Count; 14] = [
+        Count::Opened,
+        Count::Closed,
+        Count::Checkouts,
+        Count::Timeouts,
+        Count::ConnectErrors,
+        Count::Invalidated,
+        Count::Recycled,
+        Count::Resets,
+        Count::PrePings,
+        Count::Retries,
+        Count::ReadAfterStandby,
+        Count::ReadAfterPrimary,
+        Count::ReadLagAvoided,
+        Count::LeakWarnings,
+    ];
+}
+
+impl Count {
+    /// The metric family it is counted in (without `_total`), and the one
+    /// label that tells it apart there; `None` for the counters that only
+    /// debug info shows.
+    pub(crate) fn family(self) -> Option<(&'static str, Option<(&'static str, &'static str)>)> {
+        Some(match self {
+            Count::Opened => ("dbmux_connections_opened", None),
+            Count::Checkouts => ("dbmux_checkouts", None),
+            Count::Timeouts => ("dbmux_checkout_timeouts", None),
+            Count::Retries => ("dbmux_retries", None),
+            Count::PrePings => ("dbmux_pre_pings", None),
+            Count::Resets => ("dbmux_resets_on_return", None),
+            Count::LeakWarnings => ("dbmux_leak_warnings", None),
+            Count::ReadAfterStandby => ("dbmux_read_after", Some(("served_by", "standby"))),
+            Count::ReadAfterPrimary => ("dbmux_read_after", Some(("served_by", "primary"))),
+            Count::ReadLagAvoided => ("dbmux_read_lag_avoided", None),
+            // in dbmux_connections_closed_total{reason} and
+            // dbmux_connect_errors_total{code}
+            Count::Closed | Count::ConnectErrors | Count::Invalidated | Count::Recycled => {
+                return None
+            }
+        })
+    }
+}
+
+/// Why the pool closed a connection (the `reason` label of
+/// `dbmux_connections_closed_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
+pub(crate) enum CloseReason {
+    /// It reached `pool_recycle`.
+    Recycled,
+    /// It failed: an error of the connection class, a failed pre-ping or
+    /// rollback, the server closed it.
+    Broken,
+    /// It still worked, but the pool would not use it again: opened before
+    /// the server failed, the server changed role, a lagging standby.
+    Invalidated,
+    /// Returned while `pool_size` connections were already idle.
+    Overflow,
+    /// The manager was shut down.
+    Shutdown,
+}
+
+impl CloseReason {
+    /// Every reason, in order.
+    pub(crate) const ALL: [CloseReason; 5] = [
+        CloseReason::Recycled,
+        CloseReason::Broken,
+        CloseReason::Invalidated,
+        CloseReason::Overflow,
+        CloseReason::Shutdown,
+    ];
+
+    /// The label value.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::Recycled => "recycled",
+            CloseReason::Broken => "broken",
+            CloseReason::Invalidated => "invalidated",
+            CloseReason::Overflow => "overflow",
+            CloseReason::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// The duration histograms of a manager.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
+pub(crate) enum Timing {
+    /// How long checkouts wait (served and timed out).
+    Acquire,
+    /// How long connections stay checked out.
+    Hold,
+    /// How long connection attempts take (failed ones too).
+    Connect,
+    /// How long statements take, rows read included.
+    Statement,
+}
+
+impl Timing {
+    /// The histogram's metric family.
+    pub(crate) fn family(self) -> &'static str {
+        match self {
+            Timing::Acquire => "dbmux_acquire_seconds",
+            Timing::Hold => "dbmux_hold_seconds",
+            Timing::Connect => "dbmux_connect_seconds",
+            Timing::Statement => "dbmux_statement_seconds",
+        }
+    }
+
+    /// Every histogram, in order.
+    pub(crate) const ALL: [Timing; 4] = [
+        Timing::Acquire,
+        Timing::Hold,
+        Timing::Connect,
+        Timing::Statement,
+    ];
+}
+
+/// Counters, gauges and histograms of one manager, fed by the pool, the
+/// connection checks and the connections.
+#[derive(Debug)]
+pub(crate) struct Stats {
+    counts: [AtomicU64; Count::ALL.len()],
+    closed_by: [AtomicU64; CloseReason::ALL.len()],
+    /// Failed connection attempts by error code.
+    connect_errors: Mutex<Vec<(crate::ErrorCode, u64)>>,
     /// Checkouts waiting in line now.
     pub waiting: AtomicU64,
     /// Connection attempts in flight now (or waiting to retry).
     pub connecting: AtomicU64,
     /// The last connection attempt's duration, in microseconds.
     pub connect_last_us: AtomicU64,
-    /// How long connection attempts take.
-    pub connect_time: histogram::Histogram,
-    /// How long checkouts wait (served and timed out).
-    pub wait_time: histogram::Histogram,
-    /// How long connections stay checked out.
-    pub hold_time: histogram::Histogram,
+    /// Whether the histograms are recorded (`DB_METRICS_HISTOGRAMS`).
+    histograms: bool,
+    timings: [histogram::Histogram; Timing::ALL.len()],
     pub last_error: Mutex<Option<String>>,
     /// The WARN rate limit of connect errors.
     warned: Mutex<WarnLimit>,
+    /// The `metrics` facade's handles.
+    #[cfg(feature = "metrics")]
+    pub(crate) facade: crate::exposition::facade::Handles,
 }
 
 /// One WARN per distinct connect error per [`WARN_EVERY`], then a count of
@@ -80,26 +223,102 @@ struct WarnLimit {
 pub(crate) const WARN_EVERY: Duration = Duration::from_secs(10);
 
 impl Stats {
+    /// The counters of a manager built from `config`.
+    pub(crate) fn new(config: &crate::Config) -> Stats {
+        Stats {
+            counts: Default::default(),
+            closed_by: Default::default(),
+            connect_errors: Mutex::new(Vec::new()),
+            waiting: AtomicU64::new(0),
+            connecting: AtomicU64::new(0),
+            connect_last_us: AtomicU64::new(0),
+            histograms: config.metrics_histograms(),
+            timings: Default::default(),
+            last_error: Mutex::new(None),
+            warned: Mutex::new(WarnLimit::default()),
+            #[cfg(feature = "metrics")]
+            facade: crate::exposition::facade::Handles::new(config),
+        }
+    }
+
+    /// Adds one to a counter.
+    #[inline]
+    pub(crate) fn add(&self, c: Count) {
+        self.add_n(c, 1);
+    }
+
+    /// Adds `n` to a counter.
+    #[inline]
+    pub(crate) fn add_n(&self, c: Count, n: u64) {
+        self.counts[c as usize].fetch_add(n, Relaxed);
+        #[cfg(feature = "metrics")]
+        self.facade.count(c, n);
+    }
+
+    /// A counter's value.
+    pub(crate) fn get(&self, c: Count) -> u64 {
+        self.counts[c as usize].load(Relaxed)
+    }
+
+    /// Counts `n` connections the pool closed for `why`.
+    pub(crate) fn closed_for(&self, why: CloseReason, n: u64) {
+        if n == 0 {
+            return;
+        }
+        self.closed_by[why as usize].fetch_add(n, Relaxed);
+        #[cfg(feature = "metrics")]
+        self.facade.closed(why, n);
+    }
+
+    /// Connections the pool closed for `why`.
+    pub(crate) fn closed_count(&self, why: CloseReason) -> u64 {
+        self.closed_by[why as usize].load(Relaxed)
+    }
+
+    /// Failed connection attempts by error code, in code order.
+    pub(crate) fn connect_errors(&self) -> Vec<(crate::ErrorCode, u64)> {
+        let mut v = self
+            .connect_errors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        v.sort_by_key(|(c, _)| *c as i32);
+        v
+    }
+
+    /// Records a duration in a histogram (when histograms are on).
+    #[inline]
+    pub(crate) fn time(&self, t: Timing, d: Duration) {
+        if self.histograms {
+            self.timings[t as usize].record(d);
+            #[cfg(feature = "metrics")]
+            self.facade.time(t, d);
+        }
+    }
+
+    /// Whether the histograms are recorded.
+    #[inline]
+    pub(crate) fn histograms(&self) -> bool {
+        self.histograms
+    }
+
+    /// A histogram.
+    pub(crate) fn timing(&self, t: Timing) -> &histogram::Histogram {
+        &self.timings[t as usize]
+    }
+
     pub(crate) fn record_checkout(&self, waited: Duration) {
-        self.checkouts.fetch_add(1, Relaxed);
-        self.record_wait(waited);
+        self.add(Count::Checkouts);
+        self.time(Timing::Acquire, waited);
     }
 
     pub(crate) fn record_timeout(&self, waited: Duration) {
-        self.timeouts.fetch_add(1, Relaxed);
-        self.record_wait(waited);
+        self.add(Count::Timeouts);
+        self.time(Timing::Acquire, waited);
     }
 
     pub(crate) fn record_checkin(&self, held: Duration) {
-        self.checkins.fetch_add(1, Relaxed);
-        self.hold_time.record(held);
-    }
-
-    #[inline]
-    fn record_wait(&self, d: Duration) {
-        let us = d.as_micros().min(u64::MAX as u128) as u64;
-        self.wait_total_us.fetch_add(us, Relaxed);
-        self.wait_time.record(d);
+        self.time(Timing::Hold, held);
     }
 
     pub fn last_error(&self) -> Option<String> {
@@ -112,7 +331,19 @@ impl Stats {
     /// Counts a failed connection attempt, remembers it, and logs it at
     /// WARN at most once per distinct error per [`WARN_EVERY`].
     pub(crate) fn record_open_failure(&self, e: &crate::Error) {
-        self.failures.fetch_add(1, Relaxed);
+        self.add(Count::ConnectErrors);
+        {
+            let mut by_code = self
+                .connect_errors
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            match by_code.iter_mut().find(|(c, _)| *c == e.code()) {
+                Some((_, n)) => *n += 1,
+                None => by_code.push((e.code(), 1)),
+            }
+        }
+        #[cfg(feature = "metrics")]
+        self.facade.connect_error(e.code());
         let msg = e.to_string();
         *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(msg.clone());
         let now = crate::platform::Instant::now();
@@ -174,8 +405,23 @@ impl CheckSettings {
 pub(crate) enum ConnError {
     /// The connection outlived `pool_recycle`; not a failure.
     Expired,
-    /// The pre-ping query failed: the connection is discarded.
+    /// The pre-ping query failed, or the server closed the connection: it
+    /// is discarded.
     PingFailed(crate::Error),
+    /// It works, but the pool will not use it again (opened before the
+    /// server failed, the server changed role, ...): it is discarded.
+    Invalidated(crate::Error),
+}
+
+impl ConnError {
+    /// The `reason` label of the close.
+    pub(crate) fn close_reason(&self) -> CloseReason {
+        match self {
+            ConnError::Expired => CloseReason::Recycled,
+            ConnError::PingFailed(_) => CloseReason::Broken,
+            ConnError::Invalidated(_) => CloseReason::Invalidated,
+        }
+    }
 }
 
 impl fmt::Display for ConnError {
@@ -183,6 +429,7 @@ impl fmt::Display for ConnError {
         match self {
             ConnError::Expired => f.write_str("connection reached pool_recycle and was closed"),
             ConnError::PingFailed(e) => write!(f, "pre-ping failed: {e}"),
+            ConnError::Invalidated(e) => write!(f, "{e}"),
         }
     }
 }

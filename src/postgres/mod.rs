@@ -69,7 +69,6 @@ pub(crate) fn primary_read_settings(s: &PgSettings) -> PgSettings {
 }
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -128,7 +127,7 @@ impl PgConn {
 
 impl Drop for PgConn {
     fn drop(&mut self) {
-        self.stats.closed.fetch_add(1, Relaxed);
+        self.stats.add(crate::pool::Count::Closed);
         drop(self.client.take());
     }
 }
@@ -188,11 +187,15 @@ impl Checked for PgConn {
 
     fn refused(&self, now: Instant) -> Option<ConnError> {
         let host = self.known.standing(self.host, self.born, now);
+        if self.client().is_dead() {
+            return Some(ConnError::PingFailed(Error::new(
+                ErrorCode::ConnectFailed,
+                "the server closed the connection",
+            )));
+        }
         let reason = if host.stale {
             "opened before the server failed or refused a write; replaced by a new connection"
                 .to_string()
-        } else if self.client().is_dead() {
-            "the server closed the connection".to_string()
         } else if let Some(why) = self.role_changed() {
             why
         } else if let Some(why) = host.fenced {
@@ -208,7 +211,7 @@ impl Checked for PgConn {
         } else {
             return None;
         };
-        Some(ConnError::PingFailed(Error::new(
+        Some(ConnError::Invalidated(Error::new(
             ErrorCode::ConnectFailed,
             reason,
         )))

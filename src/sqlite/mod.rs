@@ -83,7 +83,7 @@ impl Drop for SqliteConn {
             // the -wal/-shm files when it closes last after a reader
             let _ = self.conn.query_row("PRAGMA schema_version", [], |_| Ok(()));
         }
-        self.stats.closed.fetch_add(1, Relaxed);
+        self.stats.add(crate::pool::Count::Closed);
     }
 }
 
