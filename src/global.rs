@@ -79,3 +79,12 @@ pub fn health() -> HealthReport {
 pub fn debug_info() -> Result<DebugInfo> {
     global().map(|m| m.debug_info())
 }
+
+/// The global manager's metrics in the Prometheus text format
+/// ([`Manager::metrics_text`]).
+///
+/// # Errors
+/// The configuration error when the global manager cannot be created.
+pub fn metrics_text() -> Result<String> {
+    global().map(|m| m.metrics_text())
+}

@@ -105,7 +105,7 @@ pub mod wasm;
 pub use config::{Config, ConfigBuilder, ReadMaxLag};
 pub use connection::{Connection, Transaction};
 pub use error::{Error, ErrorCode, Result};
-pub use global::{debug_info, global, health, init, is_initialized, shutdown};
+pub use global::{debug_info, global, health, init, is_initialized, metrics_text, shutdown};
 pub use manager::Manager;
 pub use native::Interrupter;
 pub use pool::RetryPolicy;

@@ -158,6 +158,50 @@ fn info_prints_debug_json() {
 }
 
 #[test]
+fn metrics_prints_the_prometheus_text_after_one_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dbmux(dir.path(), &["metrics"], &[("DB_POOL_NAME", "cli-test")]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let t = text(&out.stdout);
+    assert!(t.contains("# TYPE dbmux_checkouts_total counter\n"), "{t}");
+    // the health check's checkout, and its connection
+    assert!(
+        t.contains("dbmux_checkouts_total{pool=\"cli-test\",backend=\"sqlite\"} 1\n"),
+        "{t}"
+    );
+    assert!(t.contains("dbmux_connect_seconds_count{pool=\"cli-test\",backend=\"sqlite\"} 1\n"));
+    assert!(!t.contains("# EOF"));
+    let out = dbmux(dir.path(), &["metrics", "--openmetrics"], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    let t = text(&out.stdout);
+    assert!(
+        t.contains("# TYPE dbmux_checkouts counter\n") && t.ends_with("# EOF\n"),
+        "{t}"
+    );
+    // no response: the metrics still print (the failed attempt counted), exit 2
+    let out = dbmux(
+        dir.path(),
+        &[
+            "metrics",
+            "--url",
+            "postgresql://app:Cli-Secret-Pw@127.0.0.1:1/db",
+        ],
+        &[("DB_POOL_TIMEOUT", "0.3"), ("DB_CONNECT_TIMEOUT", "0.3")],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let t = text(&out.stdout);
+    assert!(t.contains("dbmux_connect_errors_total{"), "{t}");
+    assert!(t.contains("code=\"connect_failed\"}"), "{t}");
+    assert!(!t.contains("Cli-Secret-Pw") && !text(&out.stderr).contains("Cli-Secret-Pw"));
+    // bad arguments
+    let out = dbmux(dir.path(), &["metrics", "--json"], &[]);
+    assert_eq!(out.status.code(), Some(3));
+    let out = dbmux(dir.path(), &["info", "--openmetrics"], &[]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(text(&out.stderr).contains("--openmetrics is an option of metrics"));
+}
+
+#[test]
 fn parse_url_shows_how_a_url_is_understood() {
     let dir = tempfile::tempdir().unwrap();
     let out = dbmux(

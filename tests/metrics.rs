@@ -97,7 +97,9 @@ fn counters_and_histograms_follow_a_scripted_workload_on_sqlite() {
     drop(b);
     // one recycle: the idle connection outlives pool_recycle (+10 %)
     std::thread::sleep(Duration::from_millis(400));
-    let n: i64 = db.query_scalar("SELECT count(*) FROM t", params![]).unwrap();
+    let n: i64 = db
+        .query_scalar("SELECT count(*) FROM t", params![])
+        .unwrap();
     assert_eq!(n, 10);
 
     let text = db.metrics_text();
@@ -156,7 +158,10 @@ fn counters_and_histograms_follow_a_scripted_workload_on_sqlite() {
         sample(&text, "dbmux_pool_max_connections", "access=\"write\""),
         2.0
     );
-    assert!(text.contains("{pool=\"orders\",backend=\"sqlite\""), "{text}");
+    assert!(
+        text.contains("{pool=\"orders\",backend=\"sqlite\""),
+        "{text}"
+    );
     // the histogram's buckets are cumulative and end at the count
     let b = buckets(&text, "dbmux_hold_seconds");
     assert_eq!(b.len(), 22);

@@ -258,7 +258,8 @@ extern "C" {
 
 /**
  * Frees a string returned by dbmux (`dbmux_last_error_message`,
- * `dbmux_health_json`, `dbmux_debug_info_json`). NULL is accepted and ignored.
+ * `dbmux_health_json`, `dbmux_debug_info_json`, `dbmux_manager_metrics`).
+ * NULL is accepted and ignored.
  * Any thread.
  */
 void dbmux_string_free(char *s);
@@ -446,6 +447,25 @@ enum dbmux_status dbmux_health_json(const struct dbmux_manager *mgr, char **out)
  * Thread: Any thread.
  */
 enum dbmux_status dbmux_debug_info_json(const struct dbmux_manager *mgr, char **out);
+
+/**
+ * The manager's metrics in the Prometheus text exposition format 0.0.4
+ * (Rust's `Manager::metrics_text`: gauges, counters and histograms, every
+ * sample labelled with `pool` and `backend`; serve it with
+ * `Content-Type: text/plain; version=0.0.4`). Never touches the database.
+ * `*out` is owned by the caller: free it with `dbmux_string_free`.
+ * Thread: Any thread.
+ */
+enum dbmux_status dbmux_manager_metrics(const struct dbmux_manager *mgr, char **out);
+
+/**
+ * The same metrics in OpenMetrics 1.0 (`Manager::metrics_openmetrics`;
+ * `Content-Type: application/openmetrics-text; version=1.0.0;
+ * charset=utf-8`). `*out` is owned by the caller: free it with
+ * `dbmux_string_free`.
+ * Thread: Any thread.
+ */
+enum dbmux_status dbmux_manager_metrics_openmetrics(const struct dbmux_manager *mgr, char **out);
 
 /**
  * Applies the pending migrations of the directory `dir`

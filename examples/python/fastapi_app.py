@@ -1,7 +1,7 @@
 """A FastAPI service on SQLAlchemy's async engine over dbmux, written the
 way such services are: an ORM model, a session per request (`get_db`),
 startup connectivity check, graceful shutdown, and the operational
-endpoints (health, info, status, reconnect).
+endpoints (health, info, status, reconnect, Prometheus metrics).
 
     pip install "./bindings/python[sqlalchemy]" fastapi uvicorn
     uvicorn fastapi_app:app --app-dir examples/python
@@ -20,7 +20,8 @@ import logging
 import os
 
 from fastapi import Depends, FastAPI, HTTPException
-from fastapi.responses import JSONResponse
+from fastapi import Request
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy import String, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
@@ -112,6 +113,15 @@ async def database_info():
 async def database_status():
     """Pool state and counters (dbmux's debug info)."""
     return await asyncio.to_thread(manager_of(engine).debug_info)
+
+
+@app.get("/metrics")
+def metrics(request: Request):
+    """The pool's metrics for a Prometheus scrape (OpenMetrics when asked for)."""
+    om = "application/openmetrics-text" in request.headers.get("accept", "")
+    return Response(manager_of(engine).metrics(openmetrics=om), media_type=(
+        "application/openmetrics-text; version=1.0.0; charset=utf-8" if om
+        else "text/plain; version=0.0.4; charset=utf-8"))
 
 
 @app.post("/api/database/reconnect")

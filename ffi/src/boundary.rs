@@ -147,7 +147,8 @@ pub(crate) fn to_c_string(s: String) -> *mut c_char {
 // ---------------------------------------------------------------- strings --
 
 /// Frees a string returned by dbmux (`dbmux_last_error_message`,
-/// `dbmux_health_json`, `dbmux_debug_info_json`). NULL is accepted and ignored.
+/// `dbmux_health_json`, `dbmux_debug_info_json`, `dbmux_manager_metrics`).
+/// NULL is accepted and ignored.
 /// Any thread.
 #[no_mangle]
 pub unsafe extern "C" fn dbmux_string_free(s: *mut c_char) {

@@ -122,7 +122,34 @@ pub unsafe extern "C" fn dbmux_debug_info_json(
     manager_json(mgr, out, |m| m.debug_info().to_json())
 }
 
-/// Checks the pointers and hands `json(manager)` to the caller as a C string.
+/// The manager's metrics in the Prometheus text exposition format 0.0.4
+/// (Rust's `Manager::metrics_text`: gauges, counters and histograms, every
+/// sample labelled with `pool` and `backend`; serve it with
+/// `Content-Type: text/plain; version=0.0.4`). Never touches the database.
+/// `*out` is owned by the caller: free it with `dbmux_string_free`.
+/// Thread: Any thread.
+#[no_mangle]
+pub unsafe extern "C" fn dbmux_manager_metrics(
+    mgr: *const dbmux_manager,
+    out: *mut *mut c_char,
+) -> dbmux_status {
+    manager_json(mgr, out, Manager::metrics_text)
+}
+
+/// The same metrics in OpenMetrics 1.0 (`Manager::metrics_openmetrics`;
+/// `Content-Type: application/openmetrics-text; version=1.0.0;
+/// charset=utf-8`). `*out` is owned by the caller: free it with
+/// `dbmux_string_free`.
+/// Thread: Any thread.
+#[no_mangle]
+pub unsafe extern "C" fn dbmux_manager_metrics_openmetrics(
+    mgr: *const dbmux_manager,
+    out: *mut *mut c_char,
+) -> dbmux_status {
+    manager_json(mgr, out, Manager::metrics_openmetrics)
+}
+
+/// Checks the pointers and hands `json(manager)` (any text) to the caller as a C string.
 pub(crate) unsafe fn manager_json(
     mgr: *const dbmux_manager,
     out: *mut *mut c_char,

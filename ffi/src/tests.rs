@@ -425,6 +425,21 @@ fn checkout_timeout_and_json() {
         let json = CStr::from_ptr(s).to_str().unwrap().to_string();
         dbmux_string_free(s);
         assert!(json.contains("\"checkout_timeouts\":1"), "{json}");
+        assert_eq!(dbmux_manager_metrics(mgr, &mut s), DBMUX_OK);
+        let text = CStr::from_ptr(s).to_str().unwrap().to_string();
+        dbmux_string_free(s);
+        assert!(
+            text.contains(
+                "dbmux_checkout_timeouts_total{pool=\"sqlite::memory:\",backend=\"sqlite\"} 1\n"
+            ),
+            "{text}"
+        );
+        assert_eq!(dbmux_manager_metrics_openmetrics(mgr, &mut s), DBMUX_OK);
+        let text = CStr::from_ptr(s).to_str().unwrap().to_string();
+        dbmux_string_free(s);
+        assert!(text.ends_with("# EOF\n"), "{text}");
+        assert_eq!(dbmux_manager_metrics(ptr::null(), &mut s), DBMUX_MISUSE);
+        assert_eq!(dbmux_manager_metrics(mgr, ptr::null_mut()), DBMUX_MISUSE);
         dbmux_manager_close(mgr);
     }
 }

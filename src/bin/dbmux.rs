@@ -14,6 +14,9 @@ const USAGE: &str = "\
 usage:
   dbmux health [--url URL] [--json]     check the database (exit 0 healthy, 2 no response, 3 bad parameters)
   dbmux info [--url URL] [--json]       show configuration, pool state and counters
+  dbmux metrics [--url URL] [--openmetrics]
+                                        check the database once, then print this process's metrics
+                                        in the Prometheus text format (or OpenMetrics); exit as health
   dbmux sql [--url URL] SQL [PARAM...]  run one statement with ? parameters and print the result as a table
   dbmux parse-url URL [--json]          show how a URL is understood (exit 3 if it is invalid)
   dbmux backup [--url URL] DEST [--compact] [--overwrite] [--json]
@@ -89,6 +92,8 @@ struct Args {
     to: Option<String>,
     tables: Option<String>,
     truncate: bool,
+    /// `metrics`'.
+    openmetrics: bool,
     rest: Vec<String>,
 }
 
@@ -102,6 +107,7 @@ const COMMAND_OPTIONS: &[(&str, &str)] = &[
     ("--to", "copy"),
     ("--tables", "copy"),
     ("--truncate", "copy"),
+    ("--openmetrics", "metrics"),
 ];
 
 fn parse_args(argv: Vec<String>) -> Result<Args, String> {
@@ -119,6 +125,7 @@ fn parse_args(argv: Vec<String>) -> Result<Args, String> {
         to: None,
         tables: None,
         truncate: false,
+        openmetrics: false,
         rest: Vec::new(),
     };
     while let Some(a) = it.next() {
@@ -149,6 +156,7 @@ fn parse_args(argv: Vec<String>) -> Result<Args, String> {
             "--to" => args.to = Some(value("--to")?),
             "--tables" => args.tables = Some(value("--tables")?),
             "--truncate" => args.truncate = true,
+            "--openmetrics" => args.openmetrics = true,
             "--" => args.rest.extend(it.by_ref()),
             s if s.starts_with("--") => return Err(format!("unknown option {s}")),
             _ => args.rest.push(a),
@@ -205,6 +213,7 @@ fn main() -> ExitCode {
     match args.command.as_str() {
         "health" => health(&args),
         "info" => info(&args),
+        "metrics" => metrics(&args),
         "sql" => sql(&args),
         "parse-url" => parse_url(&args),
         "backup" => backup(&args),
@@ -329,6 +338,34 @@ fn info(args: &Args) -> ExitCode {
     }
     mgr.shutdown();
     ExitCode::SUCCESS
+}
+
+/// `dbmux metrics`: one health check (a checkout and a query), then the
+/// metrics of this process's manager, for a node_exporter textfile collector
+/// or a look at what a scrape of the app would show.
+fn metrics(args: &Args) -> ExitCode {
+    if !args.rest.is_empty() || args.json {
+        eprintln!("dbmux: metrics takes no arguments but --url and --openmetrics\n{USAGE}");
+        return ExitCode::from(EXIT_INVALID);
+    }
+    let mgr = match manager(&args.url) {
+        Ok(m) => m,
+        Err(e) => return fail(&e),
+    };
+    let report = mgr.check_health();
+    let text = if args.openmetrics {
+        mgr.metrics_openmetrics()
+    } else {
+        mgr.metrics_text()
+    };
+    print!("{text}");
+    mgr.shutdown();
+    if report.is_healthy() {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("dbmux: {}", report.message);
+        ExitCode::from(EXIT_NO_RESPONSE)
+    }
 }
 
 fn param(s: &str) -> Value {

@@ -325,6 +325,23 @@ int main(int argc, char **argv) {
           "the sqlite section of debug %s", json ? json : "NULL");
   dbmux_string_free(json);
 
+  /* metrics: the Prometheus text, its checkouts counted, no password in it */
+  char *metrics = NULL;
+  ok(dbmux_manager_metrics(mgr, &metrics), "metrics");
+  CHECK(metrics && strstr(metrics, "# TYPE dbmux_checkouts_total counter\n") &&
+            strstr(metrics, "dbmux_statement_seconds_count{") &&
+            strstr(metrics, pg ? "backend=\"postgresql\"" : "backend=\"sqlite\""),
+        "metrics %s", metrics ? metrics : "NULL");
+  const char *pw = getenv("DBMUX_TEST_PG_PASSWORD");
+  if (pw && *pw) CHECK(metrics && !strstr(metrics, pw), "the password is in the metrics");
+  dbmux_string_free(metrics);
+  metrics = NULL;
+  ok(dbmux_manager_metrics_openmetrics(mgr, &metrics), "openmetrics");
+  CHECK(metrics && strstr(metrics, "# TYPE dbmux_checkouts counter\n") &&
+            strcmp(metrics + strlen(metrics) - 6, "# EOF\n") == 0,
+        "openmetrics %s", metrics ? metrics : "NULL");
+  dbmux_string_free(metrics);
+
   /* online backup and restore (SQLite), with a progress callback that can cancel */
   if (!pg) {
     char dest[256];

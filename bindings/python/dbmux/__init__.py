@@ -27,7 +27,15 @@ from ._errors import (  # noqa: F401 - re-exported (PEP 249)
     InternalError, MigrationError, NotSupportedError, OperationalError, ProgrammingError,
     TlsFailed, Warning,
 )
-from ._manager import Manager, connect, debug_info, health, shutdown, sqlite_version  # noqa: F401
+from ._manager import (  # noqa: F401
+    Manager,
+    connect,
+    debug_info,
+    health,
+    metrics,
+    shutdown,
+    sqlite_version,
+)
 from ._types import (  # noqa: F401 - re-exported (PEP 249)
     BINARY, DATETIME, NUMBER, ROWID, STRING, Binary, Date, DateFromTicks, DBAPITypeObject, Time,
     TimeFromTicks, Timestamp, TimestampFromTicks,

@@ -16,7 +16,12 @@ class Manager(_dbmux.Manager):
     win over the environment: `pool_size`, `max_overflow`, `pool_timeout`
     (seconds), `pool_recycle` (seconds; -1: never) and `pool_pre_ping`
     (dbmux pings a connection idle longer than 500 ms before handing it
-    out; on by default)."""
+    out; on by default). `pool_name` is the `pool` label of the metrics
+    (DB_POOL_NAME; by default the URL without its password).
+
+    `metrics()` returns the pool's metrics in the Prometheus text format
+    (serve it as `text/plain; version=0.0.4`); `metrics(openmetrics=True)`
+    the same in OpenMetrics 1.0."""
 
     def health(self):
         """The health report as a dict (cached for DB_HEALTH_CHECK_INTERVAL)."""
@@ -126,3 +131,10 @@ def health():
 def debug_info():
     """The process-wide manager's debug info (a dict)."""
     return _manager_for(None).debug_info()
+
+
+def metrics(openmetrics=False):
+    """The process-wide manager's metrics: the Prometheus text format
+    (`text/plain; version=0.0.4`), or with `openmetrics=True` OpenMetrics 1.0
+    (`application/openmetrics-text; version=1.0.0; charset=utf-8`)."""
+    return _manager_for(None).metrics(openmetrics=openmetrics)

@@ -181,6 +181,11 @@ class Manager:
         """Pool state and counters as a dict."""
         return await _call(self._executor, self._sync.debug_info)
 
+    def metrics(self, openmetrics=False):
+        """The Prometheus text (or OpenMetrics); a read of counters that
+        never waits, so it is not a coroutine."""
+        return self._sync.metrics(openmetrics=openmetrics)
+
     async def close(self):
         """Closes every connection of the pool (and its worker threads)."""
         await _call(self._executor, self._sync.close)

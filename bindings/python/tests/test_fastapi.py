@@ -53,6 +53,18 @@ def test_the_app_on_each_backend(monkeypatch, url, caplog):
         assert client.get("/api/items/999999").status_code == 404
         status = client.get("/api/database/status").json()
         assert status["pool_size"] == 5 and status["pool_checked_out"] == 0
+        # a Prometheus scrape: the requests above were counted
+        m = client.get("/metrics")
+        assert m.status_code == 200 and m.headers["content-type"].startswith("text/plain; version=0.0.4")
+        from prometheus_client.parser import text_string_to_metric_families
+        families = {f.name: f for f in text_string_to_metric_families(m.text)}
+        checkouts = families["dbmux_checkouts"].samples[0]
+        assert checkouts.value >= 3 and checkouts.labels["backend"] == info["backend"], checkouts
+        if password:
+            assert password not in m.text
+        om = client.get("/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"})
+        assert om.headers["content-type"].startswith("application/openmetrics-text")
+        assert om.text.endswith("# EOF\n")
         r = client.post("/api/database/reconnect")
         assert r.status_code == 200 and r.json()["reconnected"] is True
         # the data outlives the reconnect

@@ -30,7 +30,7 @@ impl Manager {
 impl Manager {
     #[new]
     #[pyo3(signature = (url=None, *, pool_size=None, max_overflow=None, pool_timeout=None,
-                        pool_recycle=None, pool_pre_ping=None, _global=false))]
+                        pool_recycle=None, pool_pre_ping=None, pool_name=None, _global=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -40,6 +40,7 @@ impl Manager {
         pool_timeout: Option<f64>,
         pool_recycle: Option<f64>,
         pool_pre_ping: Option<bool>,
+        pool_name: Option<String>,
         _global: bool,
     ) -> PyResult<Manager> {
         let seconds = |what: &str, s: f64| {
@@ -64,7 +65,8 @@ impl Manager {
             || max_overflow.is_some()
             || timeout.is_some()
             || recycle.is_some()
-            || pool_pre_ping.is_some();
+            || pool_pre_ping.is_some()
+            || pool_name.is_some();
         if _global && tuned {
             return Err(status_error(
                 py,
@@ -97,6 +99,9 @@ impl Manager {
                 }
                 if let Some(on) = pool_pre_ping {
                     b = b.pool_pre_ping(on);
+                }
+                if let Some(name) = pool_name {
+                    b = b.pool_name(name);
                 }
                 b.build().and_then(dbmux::Manager::new)
             })
@@ -168,6 +173,19 @@ impl Manager {
     fn _debug_info_json(&self, py: Python<'_>) -> PyResult<String> {
         let m = self.get(py)?;
         Ok(py.detach(|| m.debug_info().to_json()))
+    }
+
+    /// The Prometheus text (0.0.4), or with `openmetrics` OpenMetrics 1.0.
+    #[pyo3(signature = (openmetrics=false))]
+    fn metrics(&self, py: Python<'_>, openmetrics: bool) -> PyResult<String> {
+        let m = self.get(py)?;
+        Ok(py.detach(|| {
+            if openmetrics {
+                m.metrics_openmetrics()
+            } else {
+                m.metrics_text()
+            }
+        }))
     }
 
     fn _migrate(&self, py: Python<'_>, dir: std::path::PathBuf) -> PyResult<String> {
