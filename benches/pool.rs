@@ -18,7 +18,10 @@
 //!    short query, holding the connection 1 ms (a server round trip) and
 //!    returning, for 30 s; dbmux and r2d2_sqlite side by side: the spread of
 //!    the per-thread counts (target: within ±10 % of the mean) and the
-//!    p99.9 wait over the mean hold time (target: <= 8x).
+//!    p99.9 wait over the mean hold time (target: <= 8x);
+//! 6. what the metrics' histograms cost: checkout + return and `SELECT ?`
+//!    with them (the default) vs with `DB_METRICS_HISTOGRAMS=false`, the
+//!    counters and gauges being there in both (target: ratio <= 1.05).
 //!
 //! `DBMUX_BENCH_QUICK=1` shortens every phase (for a smoke run);
 //! `DBMUX_BENCH_FAIR_SECS` sets the length of each side of the fairness run.
@@ -391,6 +394,55 @@ fn fairness_bench(dir: &Path, dur: Duration) {
     mgr.shutdown();
 }
 
+/// A manager on `name` in `dir`, recording histograms or not.
+fn with_histograms(dir: &Path, name: &str, on: bool) -> Manager {
+    let config = dbmux::Config::builder()
+        .url(format!("sqlite:///{}/{name}", dir.display()))
+        .metrics_histograms(on)
+        .build()
+        .unwrap();
+    Manager::new(config).unwrap()
+}
+
+fn histograms_bench(dir: &Path, rounds: usize, iters: u64) {
+    let on = with_histograms(dir, "hist_on.db", true);
+    let off = with_histograms(dir, "hist_off.db", false);
+    drop(on.get().unwrap());
+    drop(off.get().unwrap());
+    let (a, b, r) = compare(
+        rounds,
+        iters,
+        |_| drop(black_box(on.get().unwrap())),
+        |_| drop(black_box(off.get().unwrap())),
+    );
+    println!(
+        "6. histograms: checkout+return  on {a:>8.0} ns/op   off {b:>8.0} ns/op   ratio {r:.3}x  (target <= 1.05x: {})",
+        verdict(r <= 1.05)
+    );
+    let (mut con, mut coff) = (on.get().unwrap(), off.get().unwrap());
+    let (a, b, r) = compare(
+        rounds,
+        iters,
+        |i| {
+            let v: i64 = con.query_scalar("SELECT ?", params![i as i64]).unwrap();
+            black_box(v);
+        },
+        |i| {
+            let v: i64 = coff.query_scalar("SELECT ?", params![i as i64]).unwrap();
+            black_box(v);
+        },
+    );
+    println!(
+        "   histograms: SELECT ?         on {a:>8.0} ns/op   off {b:>8.0} ns/op   ratio {r:.3}x  (target <= 1.05x: {})",
+        verdict(r <= 1.05)
+    );
+    drop((con, coff));
+    let m = on.metrics_text();
+    assert!(m.contains("dbmux_statement_seconds_count{"), "the histograms recorded");
+    on.shutdown();
+    off.shutdown();
+}
+
 fn main() {
     // `cargo bench` passes --bench; `cargo test --benches` passes nothing else we need.
     let dir = tempfile::tempdir().unwrap();
@@ -408,6 +460,7 @@ fn main() {
     );
     checkout_bench(dir.path(), rounds, iters);
     select_bench(dir.path(), rounds, iters);
+    histograms_bench(dir.path(), rounds, iters);
     writers_bench(dir.path(), if q { 1 } else { 3 }, wdur);
     #[cfg(unix)]
     readiness_bench(rounds, iters * 4);

@@ -31,6 +31,8 @@ grep -q '^transaction rolled back: changed my mind$' <<<"$OUT" \
   || { echo "test-wasm: the example's transaction did not roll back" >&2; exit 1; }
 grep -q '^note 1: hello from wasm (stars: 4.5, raw: 1,2,3)$' <<<"$OUT" \
   || { echo "test-wasm: the example did not read its row back" >&2; exit 1; }
+grep -q '^dbmux_checkouts_total{pool="sqlite:notes.db",backend="sqlite"} [0-9]' <<<"$OUT" \
+  || { echo "test-wasm: the example did not print its checkouts metric" >&2; exit 1; }
 
 SIZE=$(stat -c %s target/wasm-example/wasm_node_bg.wasm)
 GZ=$(gzip -9c target/wasm-example/wasm_node_bg.wasm | wc -c)

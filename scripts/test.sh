@@ -46,6 +46,9 @@ scripts/with-test-postgres.sh scripts/test-sqlalchemy.sh "$VENV/bin/python"
 echo "== WebAssembly: wasm32-unknown-unknown build, tests in Node (wasm-bindgen-test), the Node example"
 scripts/test-wasm.sh
 
+echo "== Rust: the metrics crate facade (feature metrics) sees the numbers of metrics_text"
+cargo test --locked --features metrics --test metrics_facade
+
 echo "== Rust: a build without default features still compiles and parses URLs"
 cargo test --locked --no-default-features --lib --test url_config
 

@@ -190,6 +190,12 @@ fn health_and_debug_info_have_the_rust_field_names() {
     rust_keys.sort();
     js_keys.sort();
     assert_eq!(js_keys, rust_keys);
+    // the metrics: the same text as Rust's, the checkouts above counted
+    let text = db.metrics(None);
+    let labels = "{pool=\"sqlite::memory:\",backend=\"sqlite\"}";
+    assert!(text.contains(&format!("dbmux_checkouts_total{labels} 2\n")), "{text}");
+    assert!(text.contains(&format!("dbmux_statement_seconds_count{labels} 2\n")), "{text}");
+    assert!(db.metrics(Some(true)).ends_with("# EOF\n"));
     db.close();
     let e = db.execute("SELECT 1", None).unwrap_err();
     assert_eq!(code_of(&e), (6, "manager_closed".to_string()));

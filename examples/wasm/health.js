@@ -1,5 +1,5 @@
 // dbmux in Node through WebAssembly: open a database, write, read back,
-// run a transaction that rolls back, and print the health JSON.
+// run a transaction that rolls back, and print the health JSON and a metric.
 //
 //   scripts/test-wasm.sh      (builds target/wasm-example/ and runs this)
 //   node examples/wasm/health.js [path/to/wasm_node.js]
@@ -28,4 +28,6 @@ try {
   console.log(`error ${e.code} (${e.kind}): ${e.message}`);
 }
 console.log("health: " + JSON.stringify(db.health()));
+// the Prometheus text a worker's /metrics would serve: one line of it
+console.log(db.metrics().split("\n").find((l) => l.startsWith("dbmux_checkouts_total")));
 db.close();

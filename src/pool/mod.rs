@@ -410,6 +410,7 @@ pub(crate) enum ConnError {
     PingFailed(crate::Error),
     /// It works, but the pool will not use it again (opened before the
     /// server failed, the server changed role, ...): it is discarded.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     Invalidated(crate::Error),
 }
 

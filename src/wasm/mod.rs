@@ -230,6 +230,17 @@ impl Database {
         json(&self.mgr.debug_info().to_json())
     }
 
+    /// The metrics in the Prometheus text format (0.0.4), or with
+    /// `openmetrics` true in OpenMetrics 1.0, as `Manager::metrics_text`
+    /// and `metrics_openmetrics` write them (a worker's `/metrics`).
+    pub fn metrics(&self, openmetrics: Option<bool>) -> String {
+        if openmetrics.unwrap_or(false) {
+            self.mgr.metrics_openmetrics()
+        } else {
+            self.mgr.metrics_text()
+        }
+    }
+
     /// Closes the database; later calls fail with `manager_closed`.
     pub fn close(&self) {
         self.mgr.shutdown();
