@@ -24,7 +24,8 @@
 //!    counters and gauges being there in both (target: ratio <= 1.05).
 //!
 //! `DBMUX_BENCH_QUICK=1` shortens every phase (for a smoke run);
-//! `DBMUX_BENCH_FAIR_SECS` sets the length of each side of the fairness run.
+//! `DBMUX_BENCH_FAIR_SECS` sets the length of each side of the fairness run;
+//! `DBMUX_BENCH_ONLY=1,2,6` runs only those of sections 1, 2 and 6.
 
 mod common;
 use common::verdict;
@@ -438,7 +439,10 @@ fn histograms_bench(dir: &Path, rounds: usize, iters: u64) {
     );
     drop((con, coff));
     let m = on.metrics_text();
-    assert!(m.contains("dbmux_statement_seconds_count{"), "the histograms recorded");
+    assert!(
+        m.contains("dbmux_statement_seconds_count{"),
+        "the histograms recorded"
+    );
     on.shutdown();
     off.shutdown();
 }
@@ -458,9 +462,24 @@ fn main() {
         dbmux::VERSION,
         rusqlite::version()
     );
-    checkout_bench(dir.path(), rounds, iters);
-    select_bench(dir.path(), rounds, iters);
-    histograms_bench(dir.path(), rounds, iters);
+    // DBMUX_BENCH_ONLY=6 (a comma list) runs only those sections
+    let only = std::env::var("DBMUX_BENCH_ONLY").ok();
+    let run = |n: &str| match only.as_deref() {
+        Some(o) => o.split(',').any(|x| x == n),
+        None => true,
+    };
+    if run("1") {
+        checkout_bench(dir.path(), rounds, iters);
+    }
+    if run("2") {
+        select_bench(dir.path(), rounds, iters);
+    }
+    if run("6") {
+        histograms_bench(dir.path(), rounds, iters);
+    }
+    if only.is_some() {
+        return;
+    }
     writers_bench(dir.path(), if q { 1 } else { 3 }, wdur);
     #[cfg(unix)]
     readiness_bench(rounds, iters * 4);

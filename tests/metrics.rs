@@ -321,3 +321,39 @@ fn postgres_connect_errors_by_code_and_no_password_in_any_label() {
     assert_eq!(sample(&text, "dbmux_statement_seconds_count", ""), 1.0);
     assert!(!text.contains("dbmux_sqlite_"), "{text}");
 }
+
+#[test]
+fn the_readme_lists_exactly_the_families_written() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = readme
+        .split("## Metrics")
+        .nth(1)
+        .unwrap()
+        .split("\n## ")
+        .next()
+        .unwrap();
+    let mut listed: Vec<&str> = section
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `dbmux_"))
+        .map(|l| l.split('`').next().unwrap())
+        .collect();
+    listed.sort();
+    let sqlite = Manager::from_url("sqlite::memory:").unwrap().metrics_text();
+    // building a PostgreSQL manager connects to nothing, and neither do its metrics
+    let pg = Manager::from_url("postgresql://app@127.0.0.1:1/db")
+        .unwrap()
+        .metrics_text();
+    let mut written: Vec<String> = sqlite
+        .lines()
+        .chain(pg.lines())
+        .filter_map(|l| l.strip_prefix("# TYPE dbmux_"))
+        .map(|l| l.split(' ').next().unwrap().to_string())
+        .collect();
+    written.sort();
+    written.dedup();
+    assert_eq!(
+        listed, written,
+        "README.md's Metrics table and metrics_text() differ"
+    );
+}

@@ -142,7 +142,11 @@ fn compare(text: &str, rec: &TestRecorder) -> usize {
             (_, None) => 0.0, // never registered: nothing happened
         };
         // the text counts whole microseconds, the facade the exact seconds
-        let slack = if part == "sum" { 1e-3 + value * 1e-3 } else { 0.0 };
+        let slack = if part == "sum" {
+            1e-3 + value * 1e-3
+        } else {
+            0.0
+        };
         assert!(
             (seen - value).abs() <= slack,
             "{key} ({part}): the text says {value}, the recorder {seen}"
@@ -182,7 +186,10 @@ fn a_recorder_sees_the_numbers_of_the_text() {
     // a connect error on a second manager, by its code
     let bad = Manager::new(
         Config::builder()
-            .url(format!("sqlite:///{}/no/such/dir/x.db", dir.path().display()))
+            .url(format!(
+                "sqlite:///{}/no/such/dir/x.db",
+                dir.path().display()
+            ))
             .pool_timeout(Duration::from_millis(200))
             .pool_name("facade-bad")
             .build()

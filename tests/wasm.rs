@@ -193,8 +193,14 @@ fn health_and_debug_info_have_the_rust_field_names() {
     // the metrics: the same text as Rust's, the checkouts above counted
     let text = db.metrics(None);
     let labels = "{pool=\"sqlite::memory:\",backend=\"sqlite\"}";
-    assert!(text.contains(&format!("dbmux_checkouts_total{labels} 2\n")), "{text}");
-    assert!(text.contains(&format!("dbmux_statement_seconds_count{labels} 2\n")), "{text}");
+    assert!(
+        text.contains(&format!("dbmux_checkouts_total{labels} 2\n")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("dbmux_statement_seconds_count{labels} 2\n")),
+        "{text}"
+    );
     assert!(db.metrics(Some(true)).ends_with("# EOF\n"));
     db.close();
     let e = db.execute("SELECT 1", None).unwrap_err();

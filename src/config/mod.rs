@@ -39,7 +39,7 @@ impl Profile {
     /// Parses a profile name, case-insensitively.
     ///
     /// # Errors
-    /// [`ErrorCode::InvalidConfig`](crate::ErrorCode::InvalidConfig) naming the allowed values.
+    /// [`ErrorCode::InvalidConfig`] naming the allowed values.
     pub fn parse(setting: &str, s: &str) -> Result<Profile> {
         match s.trim().to_ascii_lowercase().as_str() {
             "development" | "dev" => Ok(Profile::Development),
@@ -158,7 +158,7 @@ impl Config {
     /// A config for `url` with default pool settings (the environment is not read).
     ///
     /// # Errors
-    /// [`ErrorCode::InvalidUrl`](crate::ErrorCode::InvalidUrl) when the URL cannot be parsed.
+    /// [`ErrorCode::InvalidUrl`] when the URL cannot be parsed.
     pub fn from_url(url: &str) -> Result<Config> {
         Config::builder().url(url).build()
     }
@@ -168,7 +168,7 @@ impl Config {
     /// embedded default, `sqlite:///dbmux.db`.
     ///
     /// # Errors
-    /// [`ErrorCode::InvalidConfig`](crate::ErrorCode::InvalidConfig) naming the variable and the bad value.
+    /// [`ErrorCode::InvalidConfig`] naming the variable and the bad value.
     pub fn from_env() -> Result<Config> {
         Config::builder().with_env().build()
     }

@@ -9,9 +9,6 @@
 //! OpenMetrics adds `# UNIT` lines and the closing `# EOF`. The samples are
 //! the same lines in both.
 
-#[cfg(feature = "metrics")]
-pub(crate) mod facade;
-
 use std::fmt::Write as _;
 
 use crate::pool::histogram::{HistogramSnapshot, EXPORTED_US};

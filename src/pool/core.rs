@@ -153,7 +153,7 @@ struct Inner<O: Open> {
     retry_cv: Condvar,
     /// The `metrics` facade's gauges of this pool.
     #[cfg(feature = "metrics")]
-    gauges: crate::exposition::facade::PoolGauges,
+    gauges: crate::pool::facade::PoolGauges,
 }
 
 impl<O: Open> Inner<O> {

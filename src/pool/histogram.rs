@@ -127,10 +127,22 @@ impl Histogram {
     pub(crate) fn record(&self, d: Duration) {
         let us = d.as_micros().min(u128::from(u64::MAX / 8)) as u64;
         self.counts[bucket(us)].fetch_add(1, Relaxed);
-        self.sum_us.fetch_add(us, Relaxed);
+        // under a microsecond (an idle connection handed out): nothing to add
+        if us > 0 {
+            self.sum_us.fetch_add(us, Relaxed);
+        }
         if us > self.max_us.load(Relaxed) {
             self.max_us.fetch_max(us, Relaxed);
         }
+    }
+
+    /// Records `n` durations of `d` each (statements counted in the bucket
+    /// of the last one timed: see `Connection`'s statement timing).
+    #[inline]
+    pub(crate) fn record_n(&self, d: Duration, n: u64) {
+        let us = d.as_micros().min(u128::from(u64::MAX / 8)) as u64;
+        self.counts[bucket(us)].fetch_add(n, Relaxed);
+        self.sum_us.fetch_add(us.saturating_mul(n), Relaxed);
     }
 
     /// How many durations were recorded.

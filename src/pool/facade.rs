@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use metrics::{Counter, Gauge, Histogram, Label};
 
-use crate::pool::{CloseReason, Count, Timing};
+use super::counts::{CloseReason, Count, Timing};
 
 /// The facade handles of one manager.
 pub(crate) struct Handles {
@@ -91,6 +91,11 @@ impl Handles {
     #[inline]
     pub(crate) fn time(&self, t: Timing, d: Duration) {
         self.timings[t as usize].record(d.as_secs_f64());
+    }
+
+    /// `n` durations of `d` each.
+    pub(crate) fn time_n(&self, t: Timing, d: Duration, n: u64) {
+        self.timings[t as usize].record_many(d.as_secs_f64(), n as usize);
     }
 
     /// A failed connection attempt (registered at the first of each code).
