@@ -9,7 +9,7 @@ use crate::exposition::{Family, Kind};
 use crate::health::{DebugInfo, HealthReport, HealthStatus};
 use crate::platform::Instant;
 use crate::pool::core::Gauges;
-use crate::pool::{Count, Timing};
+use crate::pool::{CloseReason, Count, Timing};
 
 // ---------------------------------------------------- health and debug info --
 
@@ -88,7 +88,7 @@ pub(super) fn debug_snapshot(mgr: &Manager) -> DebugInfo {
         profile: c.profile(),
         engine_creation_count: MANAGERS_CREATED.load(Relaxed),
         session_creation_count: s.get(Count::Checkouts),
-        connection_failures: s.get(Count::ConnectErrors),
+        connection_failures: s.connect_errors_total(),
         last_connection_error: s.last_error(),
         engine_initialized: !mgr.is_closed(),
         pool_size: pool.pool_size,
@@ -96,8 +96,10 @@ pub(super) fn debug_snapshot(mgr: &Manager) -> DebugInfo {
         pool_checked_out: pool.checked_out,
         pool_checked_in: pool.checked_in,
         pool_overflow: pool.overflow,
-        pool_invalidated: s.get(Count::Invalidated),
-        pool_recycled: s.get(Count::Recycled),
+        // discarded as broken or no longer to be used
+        pool_invalidated: s.closed_count(CloseReason::Broken)
+            + s.closed_count(CloseReason::Invalidated),
+        pool_recycled: s.closed_count(CloseReason::Recycled),
         checkout_timeouts: s.get(Count::Timeouts),
         total_wait_ms: wait.snapshot().sum_seconds * 1000.0,
         max_wait_ms: wait.max_ms(),

@@ -118,29 +118,27 @@ impl CheckSettings {
         let s = &self.stats;
         c.set_idle_since(now);
         if c.is_broken() {
-            s.add(Count::Invalidated);
             return false;
         }
         if c.transaction_open() {
             // Reset on return: nobody else may inherit an open transaction.
             s.add(Count::Resets);
             if !c.roll_back() {
-                s.add(Count::Invalidated);
                 return false;
             }
         }
         true
     }
 
-    /// Counts (and logs) a connection refused on checkout.
+    /// Counts the close of a connection refused on checkout, by its
+    /// reason, and logs it.
     pub(crate) fn note_refusal(&self, e: &ConnError) {
+        self.stats.closed_for(e.close_reason(), 1);
         match e {
             ConnError::Expired => {
-                self.stats.add(Count::Recycled);
                 log::debug!(target: "dbmux::pool", "{e}");
             }
             ConnError::PingFailed(err) | ConnError::Invalidated(err) => {
-                self.stats.add(Count::Invalidated);
                 log::info!(
                     target: "dbmux::pool",
                     "discarding a pooled connection that no longer works: {err}"

@@ -340,9 +340,8 @@ impl<O: Open> Inner<O> {
             .partition(|c| super::checks::expired(recycle, c.born(), now));
         s.idle = kept;
         s.open -= expired.len() as u32;
-        let n = expired.len() as u64;
-        self.stats().add_n(super::Count::Recycled, n);
-        self.stats().closed_for(CloseReason::Recycled, n);
+        self.stats()
+            .closed_for(CloseReason::Recycled, expired.len() as u64);
         self.publish(s);
         expired
     }
@@ -354,7 +353,6 @@ impl<O: Open> Inner<O> {
             Ok(()) => Some(c),
             Err(e) => {
                 self.checks.note_refusal(&e);
-                self.stats().closed_for(e.close_reason(), 1);
                 let mut s = self.lock();
                 s.open -= 1;
                 self.publish(&s);
@@ -744,8 +742,7 @@ impl<O: Open> Drop for Pooled<O> {
         if !keep || s.closed || (s.waiters.is_empty() && s.idle.len() as u32 >= inner.keep_idle) {
             // broken, closed, or an overflow connection returning to a full pool
             s.open -= 1;
-            inner.start_attempts(&mut s);
-            inner.publish(&s);
+            inner.start_attempts(&mut s); // publishes the pool's state
             let why = if !keep {
                 CloseReason::Broken
             } else if s.closed {

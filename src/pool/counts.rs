@@ -15,12 +15,6 @@ pub(crate) enum Count {
     Checkouts,
     /// Checkouts that gave up after `pool_timeout`.
     Timeouts,
-    /// Connection attempts that failed.
-    ConnectErrors,
-    /// Connections discarded as broken or invalidated.
-    Invalidated,
-    /// Connections closed for reaching `pool_recycle`.
-    Recycled,
     /// Connections returned with an open transaction, rolled back.
     Resets,
     /// Pre-ping round trips on checkout.
@@ -39,14 +33,11 @@ pub(crate) enum Count {
 
 impl Count {
     /// Every counter, in [`Count`] order.
-    pub(crate) const ALL: [Count; 14] = [
+    pub(crate) const ALL: [Count; 11] = [
         Count::Opened,
         Count::Closed,
         Count::Checkouts,
         Count::Timeouts,
-        Count::ConnectErrors,
-        Count::Invalidated,
-        Count::Recycled,
         Count::Resets,
         Count::PrePings,
         Count::Retries,
@@ -59,7 +50,7 @@ impl Count {
 
 impl Count {
     /// The metric family it is counted in (without `_total`), and the one
-    /// label that tells it apart there; `None` for the counters that only
+    /// label that tells it apart there; `None` for the counter that only
     /// debug info shows.
     pub(crate) fn family(self) -> Option<(&'static str, Option<(&'static str, &'static str)>)> {
         Some(match self {
@@ -73,11 +64,9 @@ impl Count {
             Count::ReadAfterStandby => ("dbmux_read_after", Some(("served_by", "standby"))),
             Count::ReadAfterPrimary => ("dbmux_read_after", Some(("served_by", "primary"))),
             Count::ReadLagAvoided => ("dbmux_read_lag_avoided", None),
-            // in dbmux_connections_closed_total{reason} and
-            // dbmux_connect_errors_total{code}
-            Count::Closed | Count::ConnectErrors | Count::Invalidated | Count::Recycled => {
-                return None
-            }
+            // debug info's connections_closed (the pool's closes are
+            // dbmux_connections_closed_total{reason})
+            Count::Closed => return None,
         })
     }
 }

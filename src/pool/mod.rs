@@ -129,6 +129,15 @@ impl Stats {
         self.closed_by[why as usize].load(Relaxed)
     }
 
+    /// Failed connection attempts in all.
+    pub(crate) fn connect_errors_total(&self) -> u64 {
+        let by_code = self
+            .connect_errors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        by_code.iter().map(|(_, n)| n).sum()
+    }
+
     /// Failed connection attempts by error code, in code order.
     pub(crate) fn connect_errors(&self) -> Vec<(crate::ErrorCode, u64)> {
         let mut v = self
@@ -200,7 +209,6 @@ impl Stats {
     /// Counts a failed connection attempt, remembers it, and logs it at
     /// WARN at most once per distinct error per [`WARN_EVERY`].
     pub(crate) fn record_open_failure(&self, e: &crate::Error) {
-        self.add(Count::ConnectErrors);
         {
             let mut by_code = self
                 .connect_errors
