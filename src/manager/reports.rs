@@ -77,6 +77,7 @@ pub(super) fn debug_snapshot(mgr: &Manager) -> DebugInfo {
     let c = mgr.config();
     let s = &mgr.inner.shared.stats;
     let pool = mgr.pool_status();
+    let gauges = pool_gauges(mgr);
     let (wait, hold) = (s.timing(Timing::Acquire), s.timing(Timing::Hold));
     let (connect, statement) = (s.timing(Timing::Connect), s.timing(Timing::Statement));
     DebugInfo {
@@ -107,8 +108,8 @@ pub(super) fn debug_snapshot(mgr: &Manager) -> DebugInfo {
         wait_p99_ms: wait.quantile_ms(0.99),
         hold_p50_ms: hold.quantile_ms(0.5),
         hold_p99_ms: hold.quantile_ms(0.99),
-        threads_waiting: s.waiting.load(Relaxed),
-        connects_in_flight: s.connecting.load(Relaxed),
+        threads_waiting: gauges.iter().map(|(_, g)| u64::from(g.waiting)).sum(),
+        connects_in_flight: gauges.iter().map(|(_, g)| u64::from(g.connecting)).sum(),
         connect_last_ms: s.connect_last_us.load(Relaxed) as f64 / 1000.0,
         connect_p50_ms: connect.quantile_ms(0.5),
         connect_p99_ms: connect.quantile_ms(0.99),
@@ -148,15 +149,19 @@ pub(super) fn common_labels(mgr: &Manager) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// The gauges of each pool of the manager (none after shutdown).
+fn pool_gauges(mgr: &Manager) -> Vec<(&'static str, Gauges)> {
+    mgr.read_pool()
+        .as_ref()
+        .map(BackendPool::gauges)
+        .unwrap_or_default()
+}
+
 /// Every metric family of a manager, read now (see the README's "Metrics").
 pub(super) fn metric_families(mgr: &Manager) -> Vec<Family> {
     let s = &mgr.inner.shared.stats;
     let c = mgr.config();
-    let gauges = mgr
-        .read_pool()
-        .as_ref()
-        .map(BackendPool::gauges)
-        .unwrap_or_default();
+    let gauges = pool_gauges(mgr);
     let per_pool = |kind, name, help, f: &dyn Fn(&Gauges) -> u32| {
         gauges
             .iter()

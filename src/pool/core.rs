@@ -185,7 +185,6 @@ impl<O: Open> Inner<O> {
     ) -> Option<Arc<Waiter<Box<O::Conn>>>> {
         match s.waiters.pop_front() {
             Some(w) => {
-                self.stats().waiting.fetch_sub(1, Relaxed);
                 w.fill(Served::Conn(c));
                 self.publish(s);
                 Some(w)
@@ -207,10 +206,8 @@ impl<O: Open> Inner<O> {
             && s.open + s.connecting < self.max_size
         {
             s.connecting += 1;
-            self.stats().connecting.fetch_add(1, Relaxed);
             if !self.spawn_attempt() {
                 s.connecting -= 1;
-                self.stats().connecting.fetch_sub(1, Relaxed);
                 break;
             }
         }
@@ -292,7 +289,6 @@ impl<O: Open> Inner<O> {
                         // no retry can fix it: every waiter gets the error now
                         self.leave_attempt(&mut s);
                         for w in s.waiters.drain(..) {
-                            self.stats().waiting.fetch_sub(1, Relaxed);
                             w.give(Served::Failed(e.clone()));
                         }
                         self.publish(&s);
@@ -321,7 +317,6 @@ impl<O: Open> Inner<O> {
     #[cfg(not(target_arch = "wasm32"))]
     fn leave_attempt(&self, s: &mut Slots<Box<O::Conn>>) {
         s.connecting -= 1;
-        self.stats().connecting.fetch_sub(1, Relaxed);
         self.publish(s);
     }
 
@@ -566,7 +561,6 @@ impl<O: Open> Pool<O> {
         {
             let mut s = inner.lock();
             s.waiters.push_back(me.clone());
-            inner.stats().waiting.fetch_add(1, Relaxed);
             inner.start_attempts(&mut s);
         }
         loop {
@@ -624,7 +618,6 @@ impl<O: Open> Pool<O> {
                         return Err(Refused::Closed);
                     }
                     s.waiters.push_front(me.clone());
-                    inner.stats().waiting.fetch_add(1, Relaxed);
                     inner.start_attempts(&mut s);
                 }
                 Served::Failed(e) => return Err(Refused::Failed(e)),
@@ -638,7 +631,6 @@ impl<O: Open> Pool<O> {
     fn leave_line(&self, s: &mut Slots<Box<O::Conn>>, me: &Arc<Waiter<Box<O::Conn>>>) {
         if let Some(i) = s.waiters.iter().position(|w| Arc::ptr_eq(w, me)) {
             s.waiters.remove(i);
-            self.inner.stats().waiting.fetch_sub(1, Relaxed);
         }
         self.inner.publish(s);
     }
@@ -693,7 +685,6 @@ impl<O: Open> Pool<O> {
         let idle = std::mem::take(&mut s.idle);
         s.open -= idle.len() as u32;
         for w in s.waiters.drain(..) {
-            self.inner.stats().waiting.fetch_sub(1, Relaxed);
             w.give(Served::Closed);
         }
         self.inner.retry_cv.notify_all();

@@ -42,10 +42,6 @@ pub(crate) struct Stats {
     closed_by: [AtomicU64; CloseReason::ALL.len()],
     /// Failed connection attempts by error code.
     connect_errors: Mutex<Vec<(crate::ErrorCode, u64)>>,
-    /// Checkouts waiting in line now.
-    pub waiting: AtomicU64,
-    /// Connection attempts in flight now (or waiting to retry).
-    pub connecting: AtomicU64,
     /// The last connection attempt's duration, in microseconds.
     pub connect_last_us: AtomicU64,
     /// Whether the histograms are recorded (`DB_METRICS_HISTOGRAMS`).
@@ -77,8 +73,6 @@ impl Stats {
             counts: Default::default(),
             closed_by: Default::default(),
             connect_errors: Mutex::new(Vec::new()),
-            waiting: AtomicU64::new(0),
-            connecting: AtomicU64::new(0),
             connect_last_us: AtomicU64::new(0),
             histograms: config.metrics_histograms(),
             timings: Default::default(),
