@@ -149,6 +149,21 @@ pub(super) fn common_labels(mgr: &Manager) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// The counter family of `counts` (named by [`Count::family`], as the
+/// `metrics` facade names them too), a sample per count with its label.
+fn counted(s: &crate::pool::Stats, help: &'static str, counts: &[Count]) -> Family {
+    let name = counts.first().and_then(|c| c.family()).map_or("", |f| f.0);
+    counts
+        .iter()
+        .fold(Family::new(Kind::Counter, name, help), |f, c| {
+            let label = c.family().and_then(|f| f.1);
+            let labels = label
+                .map(|(k, v)| vec![(k, v.to_string())])
+                .unwrap_or_default();
+            f.number(labels, s.get(*c) as f64)
+        })
+}
+
 /// The gauges of each pool of the manager (none after shutdown).
 fn pool_gauges(mgr: &Manager) -> Vec<(&'static str, Gauges)> {
     mgr.read_pool()
@@ -182,10 +197,7 @@ pub(super) fn metric_families(mgr: &Manager) -> Vec<Family> {
             );
         }
     }
-    let counter = |help, c: Count| {
-        let name = c.family().map_or("", |f| f.0);
-        Family::new(Kind::Counter, name, help).number(vec![], s.get(c) as f64)
-    };
+    let counter = |help, c: Count| counted(s, help, &[c]);
     let histogram = |help, t: Timing| {
         Family::new(Kind::Histogram, t.family(), help).histogram(vec![], s.timing(t).snapshot())
     };
@@ -330,26 +342,17 @@ fn postgres_families(mgr: &Manager) -> Vec<Family> {
     vec![
         up,
         lag,
-        Family::new(
-            Kind::Counter,
-            "dbmux_read_after",
+        counted(
+            s,
             "get_read_after checkouts, by what served them: a standby that had replayed the \
              write, or the primary.",
-        )
-        .number(
-            vec![("served_by", "standby".into())],
-            s.get(Count::ReadAfterStandby) as f64,
-        )
-        .number(
-            vec![("served_by", "primary".into())],
-            s.get(Count::ReadAfterPrimary) as f64,
+            &[Count::ReadAfterStandby, Count::ReadAfterPrimary],
         ),
-        Family::new(
-            Kind::Counter,
-            "dbmux_read_lag_avoided",
+        counted(
+            s,
             "Read checkouts that left a standby out for lagging more than DB_READ_MAX_LAG.",
-        )
-        .number(vec![], s.get(Count::ReadLagAvoided) as f64),
+            &[Count::ReadLagAvoided],
+        ),
     ]
 }
 

@@ -113,9 +113,7 @@ impl Handles {
     /// `primary_read`), with its limits set.
     pub(crate) fn pool(&self, access: &'static str, max_size: u32, keep_idle: u32) -> PoolGauges {
         let l = |more: &[(&'static str, &str)]| {
-            let mut v = with(&self.labels, &[("access", access)]);
-            v.extend(with(&[], more));
-            v
+            with(&self.labels, &[&[("access", access)], more].concat())
         };
         metrics::gauge!("dbmux_pool_size", l(&[])).set(f64::from(keep_idle));
         metrics::gauge!("dbmux_pool_max_connections", l(&[])).set(f64::from(max_size));
