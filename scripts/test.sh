@@ -47,7 +47,7 @@ echo "== WebAssembly: wasm32-unknown-unknown build, tests in Node (wasm-bindgen-
 scripts/test-wasm.sh
 
 echo "== Rust: the metrics crate facade (feature metrics) sees the numbers of metrics_text"
-cargo test --locked --features metrics --test metrics_facade
+scripts/with-test-postgres.sh cargo test --locked --features metrics --test metrics_facade
 
 echo "== Rust: a build without default features still compiles and parses URLs"
 cargo test --locked --no-default-features --lib --test url_config

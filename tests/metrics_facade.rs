@@ -1,12 +1,15 @@
 //! Feature `metrics`: a recorder installed before the manager sees the same
-//! counters, gauges and histogram counts as `metrics_text` shows.
-//! (`cargo test --features metrics --test metrics_facade`)
+//! counters, gauges and histogram counts as `metrics_text` shows, the
+//! SQLite file's and the PostgreSQL hosts' figures included.
+//! (`scripts/with-test-postgres.sh cargo test --features metrics --test metrics_facade`)
 
 #![cfg(feature = "metrics")]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use dbmux::{params, Config, ErrorCode, Manager};
@@ -86,7 +89,25 @@ impl Recorder for TestRecorder {
     }
 }
 
-/// The families the facade reports: the pool's and the connections'.
+/// The families sampled once a second (the SQLite file's and the hosts'):
+/// compared after [`SAMPLED`] has passed.
+const SAMPLED_FAMILIES: &[&str] = &[
+    "dbmux_sqlite_wal_bytes",
+    "dbmux_sqlite_wal_frames",
+    "dbmux_sqlite_lane_waiting",
+    "dbmux_sqlite_oldest_read_transaction_seconds",
+    "dbmux_sqlite_checkpoints_total",
+    "dbmux_sqlite_checkpoints_blocked_total",
+    "dbmux_sqlite_reader_gate_closures_total",
+    "dbmux_sqlite_long_read_transactions_total",
+    "dbmux_host_up",
+    "dbmux_host_replay_lag_bytes",
+];
+
+/// Long enough for the facade's sampler (once a second) to have run.
+const SAMPLED: Duration = Duration::from_millis(2500);
+
+/// Every family of the text: the facade reports each.
 const FAMILIES: &[&str] = &[
     "dbmux_manager_open",
     "dbmux_connections",
@@ -107,12 +128,17 @@ const FAMILIES: &[&str] = &[
     "dbmux_hold_seconds",
     "dbmux_connect_seconds",
     "dbmux_statement_seconds",
+    "dbmux_sqlite_lane_wait_seconds",
+    "dbmux_sqlite_reader_gate_wait_seconds",
+    "dbmux_read_after_total",
+    "dbmux_read_lag_avoided_total",
 ];
 
-/// Every sample of `text` in `FAMILIES` must be what the recorder holds:
-/// a counter's or gauge's value, a histogram's count and sum. Returns how
-/// many samples were compared.
-fn compare(text: &str, rec: &TestRecorder) -> usize {
+/// Every sample of `text` in `FAMILIES` and `SAMPLED_FAMILIES`, but those
+/// in `skip`, must be what the recorder holds: a counter's or gauge's
+/// value, a histogram's count and sum. Every family of the text must be in
+/// one of the lists. Returns how many samples were compared.
+fn compare(text: &str, rec: &TestRecorder, skip: &[&str]) -> usize {
     let mut compared = 0;
     for line in text.lines().filter(|l| !l.starts_with('#')) {
         let (series, value) = line.rsplit_once(' ').unwrap();
@@ -129,7 +155,12 @@ fn compare(text: &str, rec: &TestRecorder) -> usize {
             Some((f, p)) if f.ends_with("_seconds") => (f, p),
             _ => (name, "value"),
         };
-        if !FAMILIES.contains(&family) {
+        let is_sampled = SAMPLED_FAMILIES.contains(&family);
+        assert!(
+            is_sampled || FAMILIES.contains(&family),
+            "{family} is in the text but the test does not know it"
+        );
+        if skip.contains(&family) {
             continue;
         }
         let key = series.replacen(name, family, 1);
@@ -156,10 +187,20 @@ fn compare(text: &str, rec: &TestRecorder) -> usize {
     compared
 }
 
+/// The recorder of the process (installed once, shared by the tests).
+fn recorder() -> Arc<TestRecorder> {
+    static REC: OnceLock<Arc<TestRecorder>> = OnceLock::new();
+    REC.get_or_init(|| {
+        let rec = Arc::new(TestRecorder::default());
+        metrics::set_global_recorder(RecorderRef(rec.clone())).unwrap();
+        rec
+    })
+    .clone()
+}
+
 #[test]
 fn a_recorder_sees_the_numbers_of_the_text() {
-    let rec = Arc::new(TestRecorder::default());
-    metrics::set_global_recorder(RecorderRef(rec.clone())).unwrap();
+    let rec = recorder();
     let dir = tempfile::tempdir().unwrap();
     let db = Manager::new(
         Config::builder()
@@ -198,10 +239,16 @@ fn a_recorder_sees_the_numbers_of_the_text() {
     .unwrap();
     assert!(bad.get().is_err());
 
+    // the pool's figures are fed at each event: equal at once
     let text = db.metrics_text();
-    let compared = compare(&text, &rec);
+    let compared = compare(&text, &rec, SAMPLED_FAMILIES);
     assert!(compared >= 30, "only {compared} samples compared:\n{text}");
-    assert!(compare(&bad.metrics_text(), &rec) >= 30);
+    assert!(compare(&bad.metrics_text(), &rec, SAMPLED_FAMILIES) >= 30);
+    // the file's, once the sampler has run
+    std::thread::sleep(SAMPLED);
+    let text = db.metrics_text();
+    let compared = compare(&text, &rec, &[]);
+    assert!(compared >= 45, "only {compared} samples compared:\n{text}");
     // spot checks, so that an empty recorder cannot pass
     let labels = "{pool=\"facade\",backend=\"sqlite\"}";
     let checkouts = rec.get(&format!("dbmux_checkouts_total{labels}")).unwrap();
@@ -214,10 +261,55 @@ fn a_recorder_sees_the_numbers_of_the_text() {
         .get("dbmux_connect_errors_total{pool=\"facade-bad\",backend=\"sqlite\",code=\"connect_failed\"}")
         .unwrap();
     assert!(errors.count.load(Relaxed) >= 1);
+    // every write (21) took the file's writer lane
+    let lane = rec
+        .get(&format!("dbmux_sqlite_lane_wait_seconds{labels}"))
+        .unwrap();
+    assert!(lane.observed.lock().unwrap().len() >= 21);
+    // the sampler registered the file's counters (the controller may or may
+    // not have checkpointed yet: the comparison above checks the value)
+    assert!(rec
+        .get(&format!("dbmux_sqlite_checkpoints_total{labels}"))
+        .is_some());
     db.shutdown();
     let open = rec.get(&format!("dbmux_manager_open{labels}")).unwrap();
     assert_eq!(*open.gauge.lock().unwrap(), 0.0);
-    assert!(compare(&db.metrics_text(), &rec) >= 15);
+    // after shutdown the text reads the file's figures as 0; the facade
+    // keeps the last ones
+    let file = [SAMPLED_FAMILIES, &["dbmux_sqlite_lane_wait_seconds"]].concat();
+    assert!(compare(&db.metrics_text(), &rec, &file) >= 15);
+}
+
+#[test]
+fn the_hosts_of_a_postgres_manager_reach_the_recorder() {
+    let rec = recorder();
+    let Some(pg) = common::pg() else { return };
+    let db = Manager::new(
+        Config::builder()
+            .url(pg.main())
+            .pool_timeout(Duration::from_secs(5))
+            .pool_name("facade-pg")
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let v: i64 = db.query_scalar("SELECT 41 + 1", params![]).unwrap();
+    assert_eq!(v, 42);
+    std::thread::sleep(SAMPLED);
+    let text = db.metrics_text();
+    assert!(compare(&text, &rec, &[]) >= 30, "{text}");
+    let up = rec
+        .get(&format!(
+            "dbmux_host_up{{pool=\"facade-pg\",backend=\"postgresql\",host=\"localhost:{}\",role=\"primary\"}}",
+            pg.port
+        ))
+        .expect("the host's gauge");
+    assert_eq!(*up.gauge.lock().unwrap(), 1.0);
+    let statements = rec
+        .get("dbmux_statement_seconds{pool=\"facade-pg\",backend=\"postgresql\"}")
+        .unwrap();
+    assert_eq!(statements.observed.lock().unwrap().len(), 1);
+    db.shutdown();
 }
 
 /// The recorder, shared with the test.

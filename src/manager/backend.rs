@@ -305,6 +305,14 @@ pub(super) fn build_pool(config: &Config, stats: &Arc<Stats>) -> Result<BackendP
             // process (not on wasm32, where a manager has one connection)
             let lane = (!cfg!(target_arch = "wasm32"))
                 .then(|| crate::sqlite::lane::Lane::of(&spec.lane_key()));
+            #[cfg(feature = "metrics")]
+            if let Some(l) = &lane {
+                l.waits_facade
+                    .add(&stats.facade, crate::pool::SQLITE_LANE_WAIT);
+                l.wal
+                    .gate_waits_facade
+                    .add(&stats.facade, crate::pool::SQLITE_GATE_WAIT);
+            }
             let wal = lane.as_ref().and_then(|l| {
                 let controlled = spec.path.is_some()
                     && spec.pragmas.journal_mode == Some(crate::sqlite::JournalMode::Wal)

@@ -4,6 +4,8 @@ mod backend;
 #[cfg(all(feature = "sqlite", not(target_arch = "wasm32")))]
 mod maintenance;
 mod reports;
+#[cfg(all(feature = "metrics", not(target_arch = "wasm32")))]
+mod sampler;
 
 use backend::{build_pool, BackendPool};
 use reports::{common_labels, debug_snapshot, health_check, metric_families};
@@ -83,7 +85,7 @@ impl Manager {
             crate::pool::leaks::LeakDetector::start(t, config.redacted_url(), stats.clone())
         });
         MANAGERS_CREATED.fetch_add(1, Relaxed);
-        Ok(Manager {
+        let mgr = Manager {
             inner: Arc::new(Inner {
                 shared: Arc::new(Shared {
                     read_txs: match (config.backend(), config.sqlite_max_read_tx()) {
@@ -100,7 +102,10 @@ impl Manager {
                 health_cache: Mutex::new(None),
                 file_ensured: std::sync::atomic::AtomicBool::new(false),
             }),
-        })
+        };
+        #[cfg(all(feature = "metrics", not(target_arch = "wasm32")))]
+        sampler::register(&mgr.inner);
+        Ok(mgr)
     }
 
     /// A manager for `url` with default pool settings.

@@ -307,6 +307,26 @@ pub(super) fn metric_families(mgr: &Manager) -> Vec<Family> {
 /// PostgreSQL: reads after writes, and each host with its role.
 fn postgres_families(mgr: &Manager) -> Vec<Family> {
     let s = &mgr.inner.shared.stats;
+    let mut families = host_families(mgr);
+    families.extend([
+        counted(
+            s,
+            "get_read_after checkouts, by what served them: a standby that had replayed the \
+             write, or the primary.",
+            &[Count::ReadAfterStandby, Count::ReadAfterPrimary],
+        ),
+        counted(
+            s,
+            "Read checkouts that left a standby out for lagging more than DB_READ_MAX_LAG.",
+            &[Count::ReadLagAvoided],
+        ),
+    ]);
+    families
+}
+
+/// PostgreSQL: each host's state and replay lag, as the manager last saw
+/// them.
+pub(super) fn host_families(mgr: &Manager) -> Vec<Family> {
     let hosts = mgr.hosts();
     let host_labels = |h: &crate::health::HostHealth| {
         let role = match h.role {
@@ -339,25 +359,11 @@ fn postgres_families(mgr: &Manager) -> Vec<Family> {
             lag = lag.number(host_labels(h), b as f64);
         }
     }
-    vec![
-        up,
-        lag,
-        counted(
-            s,
-            "get_read_after checkouts, by what served them: a standby that had replayed the \
-             write, or the primary.",
-            &[Count::ReadAfterStandby, Count::ReadAfterPrimary],
-        ),
-        counted(
-            s,
-            "Read checkouts that left a standby out for lagging more than DB_READ_MAX_LAG.",
-            &[Count::ReadLagAvoided],
-        ),
-    ]
+    vec![up, lag]
 }
 
 /// SQLite: the writer lane, the WAL and its controller's reader gate.
-fn sqlite_families(mgr: &Manager) -> Vec<Family> {
+pub(super) fn sqlite_families(mgr: &Manager) -> Vec<Family> {
     let info = mgr.sqlite_info();
     let i = info.as_ref();
     let gauge = |name, help, v: f64| Family::new(Kind::Gauge, name, help).number(vec![], v);
@@ -416,14 +422,14 @@ fn sqlite_families(mgr: &Manager) -> Vec<Family> {
         ),
         Family::new(
             Kind::Histogram,
-            "dbmux_sqlite_lane_wait_seconds",
+            crate::pool::SQLITE_LANE_WAIT,
             "How long writers waited for the database's writer lane (every manager of the \
              process on the file).",
         )
         .histogram(vec![], lane_waits.unwrap_or_else(empty)),
         Family::new(
             Kind::Histogram,
-            "dbmux_sqlite_reader_gate_wait_seconds",
+            crate::pool::SQLITE_GATE_WAIT,
             "How long read transactions waited at the closed reader gate.",
         )
         .histogram(vec![], gate_waits.unwrap_or_else(empty)),

@@ -1,6 +1,12 @@
 //! What a manager counts and times (a leaf: the facade and the text both
 //! name their families from here).
 
+/// The histogram of a SQLite file's writer lane waits (the process's,
+/// shared by the managers on the file).
+pub(crate) const SQLITE_LANE_WAIT: &str = "dbmux_sqlite_lane_wait_seconds";
+/// The histogram of a SQLite file's reader gate waits.
+pub(crate) const SQLITE_GATE_WAIT: &str = "dbmux_sqlite_reader_gate_wait_seconds";
+
 /// The counters of a manager: each a Prometheus counter of its own
 /// (`metrics_text`), a figure of debug info, and (feature `metrics`) a
 /// counter of the `metrics` facade.

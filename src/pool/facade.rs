@@ -8,6 +8,7 @@
 //! histograms are fed as the events happen; a pool's gauges are set each
 //! time its state changes. Histograms are fed in seconds.
 
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use metrics::{Counter, Gauge, Histogram, Label};
@@ -18,6 +19,8 @@ use super::counts::{CloseReason, Count, Timing};
 pub(crate) struct Handles {
     /// `pool` and `backend`.
     labels: Vec<Label>,
+    /// Alive while the manager is: what a [`Fanout`] checks.
+    alive: Arc<()>,
     counts: Vec<Option<Counter>>,
     closed: Vec<Counter>,
     timings: Vec<Histogram>,
@@ -67,6 +70,7 @@ impl Handles {
         open.set(1.0);
         Handles {
             labels,
+            alive: Arc::new(()),
             counts,
             closed,
             timings,
@@ -102,6 +106,13 @@ impl Handles {
     pub(crate) fn connect_error(&self, code: crate::ErrorCode) {
         let l = with(&self.labels, &[("code", code.name())]);
         metrics::counter!("dbmux_connect_errors_total", l).increment(1);
+    }
+
+    /// The manager's `pool` and `backend` labels followed by `more`.
+    pub(crate) fn labels(&self, more: &[(&'static str, String)]) -> Vec<Label> {
+        let mut v = self.labels.clone();
+        v.extend(more.iter().map(|(k, val)| Label::new(*k, val.clone())));
+        v
     }
 
     /// The manager was shut down.
@@ -142,5 +153,40 @@ impl PoolGauges {
         self.in_use.set(f64::from(open.saturating_sub(idle)));
         self.waiting.set(waiting as f64);
         self.connecting.set(f64::from(connecting));
+    }
+}
+
+/// A histogram of the process's state of one SQLite file (its writer lane's
+/// waits, its reader gate's): every manager on the file registers its
+/// handle, and each event goes to the handles of the managers still alive,
+/// as the text of each of them shows the file's histogram.
+#[derive(Default)]
+pub(crate) struct Fanout {
+    to: Mutex<Vec<(Weak<()>, Histogram)>>,
+}
+
+impl std::fmt::Debug for Fanout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fanout").finish_non_exhaustive()
+    }
+}
+
+impl Fanout {
+    /// Feeds the histogram `name` of the manager of `h` from now on.
+    pub(crate) fn add(&self, h: &Handles, name: &'static str) {
+        let handle = metrics::histogram!(name, h.labels.clone());
+        let mut to = self.to.lock().unwrap_or_else(|p| p.into_inner());
+        to.retain(|(alive, _)| alive.strong_count() > 0);
+        to.push((Arc::downgrade(&h.alive), handle));
+    }
+
+    /// One duration, to every manager on the file.
+    pub(crate) fn record(&self, d: Duration) {
+        let to = self.to.lock().unwrap_or_else(|p| p.into_inner());
+        for (alive, h) in to.iter() {
+            if alive.strong_count() > 0 {
+                h.record(d.as_secs_f64());
+            }
+        }
     }
 }

@@ -11,7 +11,7 @@ pub(crate) mod readtx;
 pub(crate) mod retry;
 pub(crate) mod status;
 
-pub(crate) use counts::{CloseReason, Count, Timing};
+pub(crate) use counts::{CloseReason, Count, Timing, SQLITE_GATE_WAIT, SQLITE_LANE_WAIT};
 pub use leaks::LongHeld;
 pub use retry::RetryPolicy;
 pub use status::PoolStatus;

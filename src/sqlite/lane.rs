@@ -192,6 +192,9 @@ pub(crate) struct Lane {
     state: Mutex<State>,
     /// How long writers waited for the lane (served and timed out).
     pub(crate) waits: Histogram,
+    /// Feature `metrics`: the same waits, to each manager's facade.
+    #[cfg(feature = "metrics")]
+    pub(crate) waits_facade: crate::pool::facade::Fanout,
     /// The file's WAL controller (inert until a manager starts it).
     pub(crate) wal: super::wal::Wal,
 }
@@ -231,6 +234,8 @@ impl Lane {
             name: key.to_string(),
             state: Mutex::new(State::default()),
             waits: Histogram::default(),
+            #[cfg(feature = "metrics")]
+            waits_facade: Default::default(),
             wal: Default::default(),
         });
         all.insert(key.to_string(), Arc::downgrade(&l));
@@ -239,6 +244,13 @@ impl Lane {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A writer's wait for the lane (served or timed out).
+    fn waited(&self, d: Duration) {
+        self.waits.record(d);
+        #[cfg(feature = "metrics")]
+        self.waits_facade.record(d);
     }
 
     /// Writers waiting in line now.
@@ -261,7 +273,7 @@ impl Lane {
                 s.held = Some(me());
                 let gap = s.take_turn(Instant::now());
                 drop(s);
-                self.waits.record(Duration::ZERO);
+                self.waited(Duration::ZERO);
                 return Ok(self.held(gap));
             }
             let w = Arc::new(Waiter {
@@ -280,7 +292,7 @@ impl Lane {
                 s.held = Some(me());
                 s.take_turn(Instant::now())
             };
-            lane.waits.record(start.elapsed());
+            lane.waited(start.elapsed());
             Ok(lane.held(gap))
         };
         loop {
@@ -356,7 +368,7 @@ impl Lane {
             None => "just released".to_string(),
         };
         drop(s);
-        self.waits.record(start.elapsed());
+        self.waited(start.elapsed());
         Err(Error::new(
             ErrorCode::Busy,
             format!(

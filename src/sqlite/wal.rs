@@ -67,6 +67,9 @@ pub(crate) struct Wal {
     gate_cv: Condvar,
     /// How long read transactions waited at the closed gate.
     pub(crate) gate_waits: Histogram,
+    /// Feature `metrics`: the same waits, to each manager's facade.
+    #[cfg(feature = "metrics")]
+    pub(crate) gate_waits_facade: crate::pool::facade::Fanout,
     pub(crate) checkpoints: AtomicU64,
     pub(crate) checkpoints_blocked: AtomicU64,
     pub(crate) gate_closures: AtomicU64,
@@ -187,7 +190,10 @@ impl Wal {
                 .0;
         }
         drop(g);
-        self.gate_waits.record(start.elapsed());
+        let waited = start.elapsed();
+        self.gate_waits.record(waited);
+        #[cfg(feature = "metrics")]
+        self.gate_waits_facade.record(waited);
     }
 
     /// Closes the gate until the guard is dropped (a restore: new read
