@@ -91,7 +91,7 @@ pub struct Connection {
 /// Statements faster than this...
 const FAST: std::time::Duration = std::time::Duration::from_micros(10);
 /// ...are timed one in this many while they stay fast.
-const FAST_SAMPLE: u32 = 16;
+const FAST_SAMPLE: u32 = 64;
 
 /// The statement histogram's sampling on one checkout. Reading the clock
 /// twice costs 50-110 ns on a virtual machine, a third of a cached SQLite

@@ -121,11 +121,21 @@ pub(crate) struct HistogramSnapshot {
     pub sum_seconds: f64,
 }
 
+/// A duration in whole microseconds, capped where `8 * us` still fits.
+#[inline]
+fn micros(d: Duration) -> u64 {
+    match d.as_secs() {
+        0 => u64::from(d.subsec_micros()),
+        s if s < u64::MAX / 8_000_000 => s * 1_000_000 + u64::from(d.subsec_micros()),
+        _ => u64::MAX / 8,
+    }
+}
+
 impl Histogram {
     /// Records one duration.
     #[inline]
     pub(crate) fn record(&self, d: Duration) {
-        let us = d.as_micros().min(u128::from(u64::MAX / 8)) as u64;
+        let us = micros(d);
         self.counts[bucket(us)].fetch_add(1, Relaxed);
         // under a microsecond (an idle connection handed out): nothing to add
         if us > 0 {
@@ -140,7 +150,7 @@ impl Histogram {
     /// of the last one timed: see `Connection`'s statement timing).
     #[inline]
     pub(crate) fn record_n(&self, d: Duration, n: u64) {
-        let us = d.as_micros().min(u128::from(u64::MAX / 8)) as u64;
+        let us = micros(d);
         self.counts[bucket(us)].fetch_add(n, Relaxed);
         self.sum_us.fetch_add(us.saturating_mul(n), Relaxed);
     }
