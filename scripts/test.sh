@@ -49,6 +49,18 @@ scripts/test-wasm.sh
 echo "== Rust: the metrics crate facade (feature metrics) sees the numbers of metrics_text"
 scripts/with-test-postgres.sh cargo test --locked --features metrics --test metrics_facade
 
+echo "== Prometheus's promtool checks the text of dbmux metrics, on SQLite and on PostgreSQL"
+PROMTOOL=$(scripts/need-promtool.sh)
+MDB=$(mktemp -d)
+scripts/with-test-postgres.sh bash -c '
+  set -euo pipefail
+  for url in "sqlite:///$1/m.db" "$DBMUX_TEST_PG_URL?sslmode=require"; do
+    text=$(cargo run --locked --quiet -- metrics --url "$url")
+    grep -q "^dbmux_checkouts_total{" <<<"$text"
+    "$0" check metrics <<<"$text"
+  done' "$PROMTOOL" "$MDB"
+rm -rf "$MDB"
+
 echo "== Rust: a build without default features still compiles and parses URLs"
 cargo test --locked --no-default-features --lib --test url_config
 
