@@ -49,6 +49,10 @@ scripts/test-wasm.sh
 echo "== Rust: the metrics crate facade (feature metrics) sees the numbers of metrics_text"
 scripts/with-test-postgres.sh cargo test --locked --features metrics --test metrics_facade
 
+echo "== Rust: Manager::interact (feature tokio) on a current-thread runtime"
+cargo test --locked --features tokio --doc -p dbmux -- interact
+cargo test --locked --features tokio --test tokio_interact
+
 echo "== Prometheus's promtool checks the text of dbmux metrics, on SQLite and on PostgreSQL"
 PROMTOOL=$(scripts/need-promtool.sh)
 MDB=$(mktemp -d)

@@ -2,6 +2,8 @@
 
 mod backend;
 #[cfg(all(feature = "sqlite", not(target_arch = "wasm32")))]
+#[cfg(all(feature = "tokio", not(target_arch = "wasm32")))]
+mod interact;
 mod maintenance;
 mod reports;
 #[cfg(all(feature = "metrics", not(target_arch = "wasm32")))]
