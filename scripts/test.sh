@@ -21,6 +21,9 @@ CDB=$(mktemp -d)
 scripts/with-test-postgres.sh bash -c 'scripts/test-c.sh "sqlite:///$0/c.db" "$DBMUX_TEST_PG_URL?sslmode=require"' "$CDB"
 rm -rf "$CDB"
 
+echo "== C: scripts/install-c.sh into a temporary prefix; the example built with pkg-config alone (shared and static)"
+scripts/test-c-install.sh
+
 echo "== Python: pip install ./bindings/python into a fresh venv (maturin builds the compiled core), then pytest on SQLite and PostgreSQL"
 # The bundled libdbmux that scripts/test-c.sh kept aside: the hidden-copy test loads it beside dbmux.
 export DBMUX_TEST_BUNDLED_LIBRARY=$ROOT/target/c-tests/bundled/libdbmux.so

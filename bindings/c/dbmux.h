@@ -9,6 +9,17 @@
  *  - every string dbmux returns is freed with dbmux_string_free();
  *  - a manager may be used from any thread; a connection and a result by
  *    one thread at a time (they may move between threads).
+ *
+ * Linking (scripts/install-c.sh PREFIX installs the library, this header and
+ * dbmux.pc):
+ *  - shared:  cc app.c $(pkg-config --cflags --libs dbmux)
+ *             (soname libdbmux.so.0; it links the system libsqlite3, so
+ *             the program shares one SQLite with dbmux)
+ *  - static:  cc app.c PREFIX/lib/libdbmux.a followed by the system
+ *             libraries it needs: -lsqlite3 -lssl -lcrypto -lpthread -ldl
+ *             -lm -lrt -lutil -lgcc_s (SQLite, OpenSSL, threads, the loader,
+ *             libm), which is what pkg-config --static --libs dbmux lists
+ *             after -ldbmux.
  */
 
 #ifndef DBMUX_H

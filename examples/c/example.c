@@ -1,11 +1,13 @@
 /*
  * A small C program using libdbmux on the embedded default (./dbmux.db).
  *
- * Build (from the repository root):
+ * Build, with the library installed (scripts/install-c.sh PREFIX):
+ *   cc examples/c/example.c $(pkg-config --cflags --libs dbmux) -o example
+ *   ./example
+ * or from the repository's build directory:
  *   cargo build -p dbmux-ffi --release
  *   cc -std=c11 -Ibindings/c examples/c/example.c -Ltarget/release -ldbmux \
  *      -Wl,-rpath,$PWD/target/release -o example
- *   ./example
  */
 #include <stdio.h>
 
