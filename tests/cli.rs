@@ -365,3 +365,101 @@ fn backup_and_restore_from_the_command_line() {
     let out = dbmux(dir.path(), &["health", "--compact"], &[]);
     assert_eq!(out.status.code(), Some(3));
 }
+
+#[test]
+fn every_command_has_help_and_usage_errors_exit_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dbmux(dir.path(), &["--help"], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    let help = text(&out.stdout);
+    let commands = [
+        "health",
+        "info",
+        "metrics",
+        "sql",
+        "parse-url",
+        "backup",
+        "restore",
+        "migrate",
+        "copy",
+        "completions",
+    ];
+    for c in commands {
+        assert!(help.contains(&format!("  {c} ")), "{c} in:\n{help}");
+        let out = dbmux(dir.path(), &[c, "--help"], &[]);
+        assert_eq!(out.status.code(), Some(0), "{c} --help");
+        let h = text(&out.stdout);
+        assert!(h.contains(&format!("Usage: dbmux {c}")), "{c}:\n{h}");
+    }
+    let sql = text(&dbmux(dir.path(), &["sql", "--help"], &[]).stdout);
+    assert!(sql.contains("--url <URL>") && sql.contains("the word NULL binds as NULL"));
+    let out = dbmux(dir.path(), &["--version"], &[]);
+    assert_eq!(
+        text(&out.stdout).trim(),
+        format!("dbmux {}", dbmux::VERSION)
+    );
+    // usage errors: 3, with what was wrong
+    for (args, says) in [
+        (&[][..], "Usage: dbmux <COMMAND>"),
+        (&["bogus"][..], "unrecognized subcommand 'bogus'"),
+        (&["health", "--bogus"][..], "unexpected argument '--bogus'"),
+        (&["backup"][..], "<DEST>"),
+        (
+            &["health", "--compact"][..],
+            "--compact is an option of backup",
+        ),
+        (&["completions", "tcsh"][..], "tcsh"),
+    ] {
+        let out = dbmux(dir.path(), args, &[]);
+        assert_eq!(out.status.code(), Some(3), "{args:?}");
+        assert!(
+            text(&out.stderr).contains(says),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn completions_cover_every_command_in_each_shell() {
+    let dir = tempfile::tempdir().unwrap();
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let out = dbmux(dir.path(), &["completions", shell], &[]);
+        assert_eq!(out.status.code(), Some(0), "{shell}");
+        let script = text(&out.stdout);
+        for word in ["parse-url", "migrate", "openmetrics", "allow-out-of-order"] {
+            assert!(script.contains(word), "{shell} lacks {word}");
+        }
+    }
+    // the bash script is valid bash
+    let bash = dbmux(dir.path(), &["completions", "bash"], &[]).stdout;
+    let path = dir.path().join("dbmux.bash");
+    std::fs::write(&path, bash).unwrap();
+    let check = Command::new("bash").arg("-n").arg(&path).status().unwrap();
+    assert!(check.success());
+}
+
+#[test]
+fn log_lines_follow_dbmux_log_then_rust_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["health", "--url", "sqlite::memory:"];
+    let quiet = dbmux(dir.path(), &args, &[]);
+    assert_eq!(text(&quiet.stderr), "", "warn by default: nothing to say");
+    let info = dbmux(dir.path(), &args, &[("DBMUX_LOG", "info")]);
+    assert!(
+        text(&info.stderr).contains("shut down"),
+        "{}",
+        text(&info.stderr)
+    );
+    let rust = dbmux(dir.path(), &args, &[("RUST_LOG", "info")]);
+    assert!(text(&rust.stderr).contains("shut down"));
+    // DBMUX_LOG wins over RUST_LOG; env_logger's per-module filters work
+    let both = dbmux(
+        dir.path(),
+        &args,
+        &[("DBMUX_LOG", "error"), ("RUST_LOG", "info")],
+    );
+    assert_eq!(text(&both.stderr), "");
+    let filtered = dbmux(dir.path(), &args, &[("DBMUX_LOG", "dbmux::pool=info")]);
+    assert!(!text(&filtered.stderr).contains("shut down"));
+}

@@ -8,34 +8,163 @@
 use std::io::Write;
 use std::process::ExitCode;
 
+use clap::{CommandFactory, Parser, Subcommand};
 use dbmux::{Config, ErrorCode, Manager, Rows, Value};
 
-const USAGE: &str = "\
-usage:
-  dbmux health [--url URL] [--json]     check the database (exit 0 healthy, 2 no response, 3 bad parameters)
-  dbmux info [--url URL] [--json]       show configuration, pool state and counters
-  dbmux metrics [--url URL] [--openmetrics]
-                                        check the database once, then print this process's metrics
-                                        in the Prometheus text format (or OpenMetrics); exit as health
-  dbmux sql [--url URL] SQL [PARAM...]  run one statement with ? parameters and print the result as a table
-  dbmux parse-url URL [--json]          show how a URL is understood (exit 3 if it is invalid)
-  dbmux backup [--url URL] DEST [--compact] [--overwrite] [--json]
-                                        copy the live SQLite database to DEST, atomically
-  dbmux restore [--url URL] SRC         replace the SQLite database's contents with SRC
-  dbmux migrate [--url URL] --dir DIR [status|plan|up|verify] [--json] [--allow-out-of-order]
-                                        apply the migrations of DIR (up, the default), show where
-                                        each stands (status), print the SQL up would run (plan),
-                                        or fail unless the database is at the files' state (verify)
-  dbmux copy --from SQLITE_URL --to POSTGRES_URL [--tables a,b] [--truncate] [--json]
-                                        copy every table's rows from SQLite into PostgreSQL
-                                        (schema made by the same migrations), in one transaction
-  dbmux --version | --help
+/// What a usage error ends with.
+const USAGE: &str = "see `dbmux --help`, or `dbmux COMMAND --help`";
 
+/// The help's closing lines.
+const AFTER_HELP: &str = "\
 Without --url the environment is used (DATABASE_URL, DB_* variables, ./.env),
 and without DATABASE_URL the embedded default sqlite:///dbmux.db.
-SQL parameters: an integer or a decimal number binds as a number, the word NULL
-binds as NULL, anything else as text.
-Log lines go to stderr; set DBMUX_LOG=error|warn|info|debug (default warn).";
+Log lines go to stderr; set DBMUX_LOG (or RUST_LOG) to error, warn (the
+default), info, debug or trace, or to env_logger filters such as
+dbmux::pool=debug.
+Exit codes: 0 success (health: healthy), 1 the database reported an error,
+2 no response (health, metrics), 3 invalid parameters.";
+
+/// dbmux: health checks, debug info, metrics, one-off SQL, backups,
+/// migrations and the copy from SQLite to PostgreSQL.
+#[derive(Parser)]
+#[command(name = "dbmux", version = dbmux::VERSION, after_help = AFTER_HELP)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// `--url`, which every command but `copy` and `parse-url` takes.
+#[derive(clap::Args)]
+struct UrlArg {
+    /// The database URL (default: DATABASE_URL, else sqlite:///dbmux.db)
+    #[arg(long, value_name = "URL")]
+    url: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check the database (exit 0 healthy, 2 no response, 3 bad parameters)
+    Health {
+        #[command(flatten)]
+        url: UrlArg,
+        /// Print the health report as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show configuration, pool state and counters
+    Info {
+        #[command(flatten)]
+        url: UrlArg,
+        /// Print the debug info as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the database once, then print this process's metrics in the
+    /// Prometheus text format (exit as health)
+    Metrics {
+        #[command(flatten)]
+        url: UrlArg,
+        /// OpenMetrics 1.0 instead of the Prometheus text format
+        #[arg(long)]
+        openmetrics: bool,
+    },
+    /// Run one statement with ? parameters and print the result as a table
+    #[command(
+        after_help = "A parameter that is an integer or a decimal number binds as a \
+        number, the word NULL binds as NULL, anything else as text."
+    )]
+    Sql {
+        #[command(flatten)]
+        url: UrlArg,
+        /// Print the rows as JSON
+        #[arg(long)]
+        json: bool,
+        /// The statement
+        sql: String,
+        /// Its parameters, in order
+        #[arg(allow_hyphen_values = true)]
+        params: Vec<String>,
+    },
+    /// Show how a URL is understood (exit 3 if it is invalid)
+    ParseUrl {
+        /// The URL
+        url: String,
+        /// Print it as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Copy the live SQLite database to DEST, atomically
+    Backup {
+        #[command(flatten)]
+        url: UrlArg,
+        /// The file to write
+        dest: String,
+        /// Compact the copy (VACUUM INTO)
+        #[arg(long)]
+        compact: bool,
+        /// Replace DEST if it exists
+        #[arg(long)]
+        overwrite: bool,
+        /// Print the report as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace the SQLite database's contents with SRC
+    Restore {
+        #[command(flatten)]
+        url: UrlArg,
+        /// The backup to restore
+        src: String,
+    },
+    /// Apply the migrations of DIR (up, the default), show where each
+    /// stands (status), print the SQL up would run (plan), or fail unless
+    /// the database is at the files' state (verify)
+    Migrate {
+        #[command(flatten)]
+        url: UrlArg,
+        /// The directory of the V<version>__<name>.sql files
+        #[arg(long, value_name = "DIR")]
+        dir: Option<String>,
+        /// Apply migrations older than the newest applied one
+        #[arg(long)]
+        allow_out_of_order: bool,
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
+        /// status, plan, up or verify
+        #[arg(value_name = "ACTION")]
+        action: Vec<String>,
+    },
+    /// Copy every table's rows from SQLite into PostgreSQL (schema made by
+    /// the same migrations), in one transaction
+    Copy {
+        /// The SQLite database
+        #[arg(long, value_name = "SQLITE_URL")]
+        from: Option<String>,
+        /// The PostgreSQL database
+        #[arg(long, value_name = "POSTGRES_URL")]
+        to: Option<String>,
+        /// Only these tables (comma-separated)
+        #[arg(long, value_name = "a,b")]
+        tables: Option<String>,
+        /// Empty the target tables first
+        #[arg(long)]
+        truncate: bool,
+        /// Print the report as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    #[command(
+        after_help = "bash: dbmux completions bash > ~/.local/share/bash-completion/completions/dbmux\n\
+        zsh:  dbmux completions zsh > ~/.zfunc/_dbmux\n\
+        fish: dbmux completions fish > ~/.config/fish/completions/dbmux.fish"
+    )]
+    Completions {
+        /// The shell
+        shell: clap_complete::Shell,
+    },
+}
 
 /// Exit status for bad arguments, URLs or settings (pg_isready's 3).
 const EXIT_INVALID: u8 = 3;
@@ -44,37 +173,17 @@ const EXIT_NO_RESPONSE: u8 = 2;
 /// Exit status when the database reports an error.
 const EXIT_SQL_ERROR: u8 = 1;
 
-struct StderrLogger(log::LevelFilter);
-
-impl log::Log for StderrLogger {
-    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
-        m.level() <= self.0
-    }
-    fn log(&self, r: &log::Record<'_>) {
-        if self.enabled(r.metadata()) {
-            eprintln!("[{} {}] {}", r.level(), r.target(), r.args());
-        }
-    }
-    fn flush(&self) {}
-}
-
+/// Log lines to stderr through env_logger: `DBMUX_LOG`, else `RUST_LOG`
+/// (a level or env_logger's filters), else `warn`.
 fn init_logging() {
-    let level = match std::env::var("DBMUX_LOG")
-        .unwrap_or_default()
-        .to_ascii_lowercase()
-        .as_str()
-    {
-        "off" => log::LevelFilter::Off,
-        "error" => log::LevelFilter::Error,
-        "info" => log::LevelFilter::Info,
-        "debug" => log::LevelFilter::Debug,
-        "trace" => log::LevelFilter::Trace,
-        _ => log::LevelFilter::Warn,
-    };
-    let logger = Box::leak(Box::new(StderrLogger(level)));
-    if log::set_logger(logger).is_ok() {
-        log::set_max_level(level);
-    }
+    let filter = std::env::var("DBMUX_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "warn".to_string());
+    let _ = env_logger::Builder::new()
+        .parse_filters(&filter)
+        .format_timestamp(None)
+        .target(env_logger::Target::Stderr)
+        .try_init();
 }
 
 struct Args {
@@ -97,7 +206,8 @@ struct Args {
     rest: Vec<String>,
 }
 
-/// The options that belong to one command, and that command.
+/// The options that belong to one command, and that command: an option
+/// given to another command says whose it is.
 const COMMAND_OPTIONS: &[(&str, &str)] = &[
     ("--compact", "backup"),
     ("--overwrite", "backup"),
@@ -110,11 +220,10 @@ const COMMAND_OPTIONS: &[(&str, &str)] = &[
     ("--openmetrics", "metrics"),
 ];
 
-fn parse_args(argv: Vec<String>) -> Result<Args, String> {
-    let mut it = argv.into_iter();
-    let command = it.next().ok_or("no command given")?;
+/// The arguments, parsed by clap into [`Command`], as the commands read them.
+fn parse_args(argv: Vec<String>) -> Result<Args, clap::Error> {
     let mut args = Args {
-        command,
+        command: String::new(),
         url: None,
         json: false,
         compact: false,
@@ -128,41 +237,82 @@ fn parse_args(argv: Vec<String>) -> Result<Args, String> {
         openmetrics: false,
         rest: Vec::new(),
     };
-    while let Some(a) = it.next() {
-        // --name=value is --name value
-        let (a, inline) = match a.split_once('=') {
-            Some((k, v)) if k.starts_with("--") => (k.to_string(), Some(v.to_string())),
-            _ => (a, None),
-        };
-        if let Some((_, owner)) = COMMAND_OPTIONS.iter().find(|(o, _)| *o == a) {
-            if *owner != args.command {
-                return Err(format!("{a} is an option of {owner}"));
-            }
+    let cli = Cli::try_parse_from(std::iter::once("dbmux".to_string()).chain(argv))?;
+    match cli.command {
+        Command::Health { url, json } => {
+            (args.command, args.url, args.json) = ("health".into(), url.url, json);
         }
-        let mut value = |name: &str| -> Result<String, String> {
-            match inline.clone() {
-                Some(v) => Ok(v),
-                None => it.next().ok_or(format!("{name} needs a value")),
-            }
-        };
-        match a.as_str() {
-            "--url" => args.url = Some(value("--url")?),
-            "--json" => args.json = true,
-            "--compact" => args.compact = true,
-            "--overwrite" => args.overwrite = true,
-            "--dir" => args.dir = Some(value("--dir")?),
-            "--allow-out-of-order" => args.allow_out_of_order = true,
-            "--from" => args.from = Some(value("--from")?),
-            "--to" => args.to = Some(value("--to")?),
-            "--tables" => args.tables = Some(value("--tables")?),
-            "--truncate" => args.truncate = true,
-            "--openmetrics" => args.openmetrics = true,
-            "--" => args.rest.extend(it.by_ref()),
-            s if s.starts_with("--") => return Err(format!("unknown option {s}")),
-            _ => args.rest.push(a),
+        Command::Info { url, json } => {
+            (args.command, args.url, args.json) = ("info".into(), url.url, json);
+        }
+        Command::Metrics { url, openmetrics } => {
+            (args.command, args.url, args.openmetrics) = ("metrics".into(), url.url, openmetrics);
+        }
+        Command::Sql {
+            url,
+            json,
+            sql,
+            params,
+        } => {
+            (args.command, args.url, args.json) = ("sql".into(), url.url, json);
+            args.rest = std::iter::once(sql).chain(params).collect();
+        }
+        Command::ParseUrl { url, json } => {
+            (args.command, args.json, args.rest) = ("parse-url".into(), json, vec![url]);
+        }
+        Command::Backup {
+            url,
+            dest,
+            compact,
+            overwrite,
+            json,
+        } => {
+            (args.command, args.url, args.json) = ("backup".into(), url.url, json);
+            (args.compact, args.overwrite, args.rest) = (compact, overwrite, vec![dest]);
+        }
+        Command::Restore { url, src } => {
+            (args.command, args.url, args.rest) = ("restore".into(), url.url, vec![src]);
+        }
+        Command::Migrate {
+            url,
+            dir,
+            allow_out_of_order,
+            json,
+            action,
+        } => {
+            (args.command, args.url, args.json) = ("migrate".into(), url.url, json);
+            (args.dir, args.allow_out_of_order, args.rest) = (dir, allow_out_of_order, action);
+        }
+        Command::Copy {
+            from,
+            to,
+            tables,
+            truncate,
+            json,
+        } => {
+            (args.command, args.json) = ("copy".into(), json);
+            (args.from, args.to, args.tables, args.truncate) = (from, to, tables, truncate);
+        }
+        Command::Completions { shell } => {
+            args.command = "completions".into();
+            args.rest = vec![shell.to_string()];
         }
     }
     Ok(args)
+}
+
+/// An option of one command given to another: whose it is.
+fn misplaced_option(argv: &[String]) -> Option<String> {
+    let command = argv.first()?;
+    for a in argv.iter().skip(1).take_while(|a| *a != "--") {
+        let name = a.split_once('=').map_or(a.as_str(), |(k, _)| k);
+        if let Some((o, owner)) = COMMAND_OPTIONS.iter().find(|(o, _)| *o == name) {
+            if owner != command {
+                return Some(format!("{o} is an option of {owner}"));
+            }
+        }
+    }
+    None
 }
 
 fn manager(url: &Option<String>) -> Result<Manager, dbmux::Error> {
@@ -192,22 +342,22 @@ fn fail(e: &dbmux::Error) -> ExitCode {
 fn main() -> ExitCode {
     init_logging();
     let argv: Vec<String> = std::env::args().skip(1).collect();
-    match argv.first().map(String::as_str) {
-        Some("--help") | Some("-h") | Some("help") => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Some("--version") | Some("-V") => {
-            println!("dbmux {}", dbmux::VERSION);
-            return ExitCode::SUCCESS;
-        }
-        _ => {}
+    if let Some(msg) = misplaced_option(&argv) {
+        eprintln!("dbmux: {msg}; {USAGE}");
+        return ExitCode::from(EXIT_INVALID);
     }
     let args = match parse_args(argv) {
         Ok(a) => a,
-        Err(msg) => {
-            eprintln!("dbmux: {msg}\n{USAGE}");
-            return ExitCode::from(EXIT_INVALID);
+        Err(e) => {
+            use clap::error::ErrorKind;
+            // --help and --version print to stdout and succeed; a usage
+            // error exits 3, as every bad parameter does
+            let code = match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => 0,
+                _ => EXIT_INVALID,
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
         }
     };
     match args.command.as_str() {
@@ -220,11 +370,24 @@ fn main() -> ExitCode {
         "restore" => restore(&args),
         "migrate" => migrate(&args),
         "copy" => copy(&args),
-        other => {
-            eprintln!("dbmux: unknown command '{other}'\n{USAGE}");
-            ExitCode::from(EXIT_INVALID)
-        }
+        "completions" => completions(&args),
+        other => unreachable!("clap knows no command {other}"),
     }
+}
+
+/// `dbmux completions SHELL`: the completion script of every command and
+/// option, from the same definitions as the help.
+fn completions(args: &Args) -> ExitCode {
+    let shell: clap_complete::Shell = match args.rest[0].parse() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("dbmux: {e}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    let mut cmd = Cli::command();
+    clap_complete::generate(shell, &mut cmd, "dbmux", &mut std::io::stdout());
+    ExitCode::SUCCESS
 }
 
 fn health(args: &Args) -> ExitCode {
