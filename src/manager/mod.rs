@@ -1,9 +1,9 @@
 //! `Manager`: one pool for one database, with health and debug info.
 
 mod backend;
-#[cfg(all(feature = "sqlite", not(target_arch = "wasm32")))]
 #[cfg(all(feature = "tokio", not(target_arch = "wasm32")))]
 mod interact;
+#[cfg(all(feature = "sqlite", not(target_arch = "wasm32")))]
 mod maintenance;
 mod reports;
 #[cfg(all(feature = "metrics", not(target_arch = "wasm32")))]
