@@ -21,7 +21,7 @@ case "$PROFILE" in dev) DIR=target/debug ;; *) DIR=target/$PROFILE ;; esac
 scripts/need-libsqlite3.sh
 VERSION=$(sed -n 's/^version = "\(.*\)"$/\1/p' ffi/Cargo.toml | head -1)
 MAJOR=${VERSION%%.*}
-cargo build --locked --quiet -p dbmux-ffi --profile "$PROFILE"
+DBMUX_SONAME=libdbmux.so.$MAJOR cargo build --locked --quiet -p dbmux-ffi --profile "$PROFILE"
 SONAME=$(readelf -d "$DIR/libdbmux.so" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
 if [ "$SONAME" != "libdbmux.so.$MAJOR" ]; then
   echo "install-c: $DIR/libdbmux.so has soname '$SONAME', not libdbmux.so.$MAJOR" >&2
