@@ -22,7 +22,6 @@ if [ ! -x "$TOOL" ]; then
     apt-get update -q >/dev/null
     apt-get download prometheus >/dev/null
   }; })
-  mkdir -p target/tools/promtool
   dpkg-deb -x "$WORK"/prometheus_*.deb "$WORK/x"
   mkdir -p "$(dirname "$TOOL")"
   cp "$WORK/x/usr/bin/promtool" "$TOOL"

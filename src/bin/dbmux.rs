@@ -203,6 +203,8 @@ struct Args {
     truncate: bool,
     /// `metrics`'.
     openmetrics: bool,
+    /// `completions`'.
+    shell: Option<clap_complete::Shell>,
     rest: Vec<String>,
 }
 
@@ -235,6 +237,7 @@ fn parse_args(argv: Vec<String>) -> Result<Args, clap::Error> {
         tables: None,
         truncate: false,
         openmetrics: false,
+        shell: None,
         rest: Vec::new(),
     };
     let cli = Cli::try_parse_from(std::iter::once("dbmux".to_string()).chain(argv))?;
@@ -294,8 +297,7 @@ fn parse_args(argv: Vec<String>) -> Result<Args, clap::Error> {
             (args.from, args.to, args.tables, args.truncate) = (from, to, tables, truncate);
         }
         Command::Completions { shell } => {
-            args.command = "completions".into();
-            args.rest = vec![shell.to_string()];
+            (args.command, args.shell) = ("completions".into(), Some(shell));
         }
     }
     Ok(args)
@@ -378,23 +380,13 @@ fn main() -> ExitCode {
 /// `dbmux completions SHELL`: the completion script of every command and
 /// option, from the same definitions as the help.
 fn completions(args: &Args) -> ExitCode {
-    let shell: clap_complete::Shell = match args.rest[0].parse() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("dbmux: {e}");
-            return ExitCode::from(EXIT_INVALID);
-        }
-    };
+    let shell = args.shell.expect("clap parsed the shell");
     let mut cmd = Cli::command();
     clap_complete::generate(shell, &mut cmd, "dbmux", &mut std::io::stdout());
     ExitCode::SUCCESS
 }
 
 fn health(args: &Args) -> ExitCode {
-    if !args.rest.is_empty() {
-        eprintln!("dbmux: health takes no arguments\n{USAGE}");
-        return ExitCode::from(EXIT_INVALID);
-    }
     let mgr = match manager(&args.url) {
         Ok(m) => m,
         Err(e) => {
@@ -507,10 +499,6 @@ fn info(args: &Args) -> ExitCode {
 /// metrics of this process's manager, for a node_exporter textfile collector
 /// or a look at what a scrape of the app would show.
 fn metrics(args: &Args) -> ExitCode {
-    if !args.rest.is_empty() || args.json {
-        eprintln!("dbmux: metrics takes no arguments but --url and --openmetrics\n{USAGE}");
-        return ExitCode::from(EXIT_INVALID);
-    }
     let mgr = match manager(&args.url) {
         Ok(m) => m,
         Err(e) => return fail(&e),
@@ -860,10 +848,6 @@ fn copy(args: &Args) -> ExitCode {
         eprintln!("dbmux: copy needs --from SQLITE_URL and --to POSTGRES_URL\n{USAGE}");
         return ExitCode::from(EXIT_INVALID);
     };
-    if !args.rest.is_empty() || args.url.is_some() {
-        eprintln!("dbmux: copy takes --from and --to, not --url or other arguments\n{USAGE}");
-        return ExitCode::from(EXIT_INVALID);
-    }
     let (src, dst) = match (manager(&Some(from.clone())), manager(&Some(to.clone()))) {
         (Ok(s), Ok(d)) => (s, d),
         (Err(e), _) | (_, Err(e)) => return fail(&e),

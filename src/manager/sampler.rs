@@ -27,11 +27,14 @@ struct Registry {
     running: bool,
 }
 
+/// Gauges a sample set: each family's name and the sample's own labels.
+type Series = Vec<(&'static str, Vec<(&'static str, String)>)>;
+
 /// One manager and the gauges it set last time (host gauges whose labels
 /// are gone, a host that changed role, are set to 0).
 struct Entry {
     inner: Weak<Inner>,
-    last: Vec<(&'static str, Vec<(&'static str, String)>)>,
+    last: Series,
 }
 
 fn registry() -> MutexGuard<'static, Registry> {
@@ -88,7 +91,7 @@ fn run() {
 }
 
 /// Sets the facade's gauges and counters of `mgr` to what its text shows.
-fn sample(mgr: &Manager, last: &mut Vec<(&'static str, Vec<(&'static str, String)>)>) {
+fn sample(mgr: &Manager, last: &mut Series) {
     let facade = &mgr.inner.shared.stats.facade;
     let closed = mgr.is_closed();
     let families = match mgr.config().backend() {

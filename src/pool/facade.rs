@@ -33,9 +33,12 @@ impl std::fmt::Debug for Handles {
     }
 }
 
-fn with(labels: &[Label], more: &[(&'static str, &str)]) -> Vec<Label> {
+fn with<V: AsRef<str>>(labels: &[Label], more: &[(&'static str, V)]) -> Vec<Label> {
     let mut v = labels.to_vec();
-    v.extend(more.iter().map(|(k, val)| Label::new(*k, val.to_string())));
+    v.extend(
+        more.iter()
+            .map(|(k, val)| Label::new(*k, val.as_ref().to_string())),
+    );
     v
 }
 
@@ -110,9 +113,7 @@ impl Handles {
 
     /// The manager's `pool` and `backend` labels followed by `more`.
     pub(crate) fn labels(&self, more: &[(&'static str, String)]) -> Vec<Label> {
-        let mut v = self.labels.clone();
-        v.extend(more.iter().map(|(k, val)| Label::new(*k, val.clone())));
-        v
+        with(&self.labels, more)
     }
 
     /// The manager was shut down.
