@@ -463,3 +463,34 @@ fn log_lines_follow_dbmux_log_then_rust_log() {
     let filtered = dbmux(dir.path(), &args, &[("DBMUX_LOG", "dbmux::pool=info")]);
     assert!(!text(&filtered.stderr).contains("shut down"));
 }
+
+#[test]
+fn a_closed_pipe_ends_the_command_quietly() {
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["completions", "zsh"][..],
+        &["parse-url", "sqlite::memory:"][..],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_dbmux"))
+            .args(args)
+            .current_dir(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take()); // the reader goes away, as `| head -0` does
+        let out = child.wait_with_output().unwrap();
+        let err = text(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        #[cfg(unix)]
+        {
+            use std::os::unix::process::ExitStatusExt;
+            assert!(
+                out.status.success() || out.status.signal() == Some(libc::SIGPIPE),
+                "{args:?}: {:?}",
+                out.status
+            );
+        }
+    }
+}

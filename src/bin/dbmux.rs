@@ -342,6 +342,15 @@ fn fail(e: &dbmux::Error) -> ExitCode {
 }
 
 fn main() -> ExitCode {
+    // Rust ignores SIGPIPE, so a print to a closed pipe (`dbmux metrics |
+    // head -1`) would panic; a command-line tool ends quietly instead, as
+    // cat and grep do.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of one signal at start-up,
+    // before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     init_logging();
     let argv: Vec<String> = std::env::args().skip(1).collect();
     if let Some(msg) = misplaced_option(&argv) {
