@@ -27,11 +27,15 @@ fn file_url(dir: &tempfile::TempDir, name: &str) -> String {
 /// 32 threads on a pool of 4 for 3 s: each checks out, runs a short query
 /// (and holds the connection 0.5 ms, as a round trip to a server would) and
 /// returns. Served in order, no thread starves: every count is within ±30 %
-/// of the mean, and the p99.9 wait stays within 25 x the mean hold time (in
-/// one of up to three runs: a stall of the machine stretches all waits). In
-/// line behind 28 others it is 7 x at best and about 8 x on a quiet machine
-/// (r2d2 lets newcomers barge and shows about 78 x); the slack is for a busy
-/// CI machine, and the benchmark measures both figures tightly.
+/// of the mean, and hardly any checkout is overtaken — served after one that
+/// asked more than 2 ms later. Under 1 % of checkouts are on a quiet machine
+/// and on one with both cores busy (0.04-0.6 %); r2d2 lets newcomers barge
+/// and shows 33-42 % on the same measure. The bound is 5 %.
+///
+/// Order rather than the tail of the wait: a stall of the machine (another
+/// VM's burst) stretches every wait at once and pushed the p99.9 over any
+/// bound close to the FIFO's 7-8 x the hold, failing CI three times, but a
+/// stall does not reorder the line. The benchmark measures the tail.
 #[test]
 fn waiters_are_served_first_come_first_served() {
     let _serial = one_at_a_time();
@@ -47,21 +51,11 @@ fn waiters_are_served_first_come_first_served() {
     .unwrap();
     mgr.execute("CREATE TABLE t (x INTEGER)", params![])
         .unwrap();
-    // a stall of the machine (another VM's burst) stretches every wait at
-    // once and can alone push the p99.9 over the bound; barging shows in
-    // every run. So up to three runs, each fair by count, and one of them
-    // within the tail bound.
-    let mut tails = Vec::new();
-    for _ in 0..3 {
-        let (p999, mean_hold) = fairness_run(&mgr);
-        tails.push((p999, mean_hold));
-        if p999 <= mean_hold * 25 {
-            break;
-        }
-    }
+    let overtaken = fairness_run(&mgr);
     assert!(
-        tails.iter().any(|(p999, hold)| *p999 <= *hold * 25),
-        "p99.9 wait over 25 x the mean hold in every run: {tails:?}"
+        overtaken <= 0.05,
+        "{:.1} % of checkouts were served after one that asked 2 ms later",
+        overtaken * 100.0
     );
     let d = mgr.debug_info();
     assert!(d.wait_p99_ms > 0.0 && d.hold_p50_ms > 0.0, "{d:?}");
@@ -75,35 +69,31 @@ fn waiters_are_served_first_come_first_served() {
 }
 
 /// One 3 s run of [`waiters_are_served_first_come_first_served`]: asserts
-/// the counts are fair; the p99.9 wait and the mean hold time.
-fn fairness_run(mgr: &Manager) -> (Duration, Duration) {
+/// the counts are fair and returns the share of checkouts overtaken.
+fn fairness_run(mgr: &Manager) -> f64 {
     let threads = 32;
     let start = Arc::new(Barrier::new(threads));
     let stop_at = Instant::now() + Duration::from_secs(3);
-    let waits = Arc::new(Mutex::new(Vec::new()));
-    let holds = Arc::new(Mutex::new(Vec::new()));
+    // (asked, served) of every checkout
+    let checkouts = Arc::new(Mutex::new(Vec::new()));
     let workers: Vec<_> = (0..threads)
         .map(|_| {
-            let (mgr, start, waits, holds) =
-                (mgr.clone(), start.clone(), waits.clone(), holds.clone());
+            let (mgr, start, checkouts) = (mgr.clone(), start.clone(), checkouts.clone());
             thread::spawn(move || {
                 start.wait();
-                let mut n = 0u64;
-                let (mut w, mut h) = (Vec::new(), Vec::new());
+                let mut mine = Vec::new();
                 while Instant::now() < stop_at {
-                    let t0 = Instant::now();
+                    let asked = Instant::now();
                     let mut c = mgr.get().unwrap();
-                    let t1 = Instant::now();
+                    let served = Instant::now();
                     c.query_scalar::<i64>("SELECT count(*) FROM t", params![])
                         .unwrap();
                     thread::sleep(Duration::from_micros(500));
                     drop(c);
-                    w.push(t1 - t0);
-                    h.push(t1.elapsed());
-                    n += 1;
+                    mine.push((asked, served));
                 }
-                waits.lock().unwrap().extend(w);
-                holds.lock().unwrap().extend(h);
+                let n = mine.len() as u64;
+                checkouts.lock().unwrap().extend(mine);
                 n
             })
         })
@@ -114,19 +104,31 @@ fn fairness_run(mgr: &Manager) -> (Duration, Duration) {
         *counts.iter().min().unwrap() as f64,
         *counts.iter().max().unwrap() as f64,
     );
-    let mut waits = waits.lock().unwrap().clone();
+    let mut checkouts = checkouts.lock().unwrap().clone();
+    // in the order served: overtaken if one served earlier asked 2 ms later
+    checkouts.sort_by_key(|&(_, served)| served);
+    let slack = Duration::from_millis(2);
+    let mut latest_asked = checkouts[0].0;
+    let mut overtaken = 0usize;
+    for &(asked, _) in &checkouts {
+        if latest_asked > asked + slack {
+            overtaken += 1;
+        }
+        latest_asked = latest_asked.max(asked);
+    }
+    let share = overtaken as f64 / checkouts.len() as f64;
+    let mut waits: Vec<Duration> = checkouts.iter().map(|&(a, s)| s - a).collect();
     waits.sort();
-    let p999 = waits[(waits.len() * 999 / 1000).min(waits.len() - 1)];
-    let holds = holds.lock().unwrap();
-    let mean_hold = holds.iter().sum::<Duration>() / holds.len() as u32;
     eprintln!(
         "fairness: {threads} threads, mean {mean:.0} checkouts, min {lo}, max {hi} \
-         ({:+.1} %..{:+.1} %), p99.9 wait {p999:?}, mean hold {mean_hold:?}",
+         ({:+.1} %..{:+.1} %), overtaken {:.2} %, p99.9 wait {:?}",
         (lo / mean - 1.0) * 100.0,
-        (hi / mean - 1.0) * 100.0
+        (hi / mean - 1.0) * 100.0,
+        share * 100.0,
+        waits[waits.len() * 999 / 1000],
     );
     assert!(lo >= mean * 0.7 && hi <= mean * 1.3, "{counts:?}");
-    (p999, mean_hold)
+    share
 }
 
 /// The line's counters move while threads wait, in the JSON too.
