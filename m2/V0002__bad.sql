@@ -1,3 +1,0 @@
--- dbmux:no-transaction
-CREATE INDEX CONCURRENTLY ci ON parent (name);
-SELECT nope;
