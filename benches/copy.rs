@@ -10,7 +10,7 @@
 //! PostgreSQL. Target: ≤ 100 ms.
 //!
 //! Needs the test servers and pgloader (`apt-get install pgloader`): run it
-//! as `scripts/with-test-postgres.sh cargo bench --bench copy`.
+//! as `scripts/with-test-postgres.sh cargo bench --features cli --bench copy`.
 //! `DBMUX_BENCH_COPY_ROWS` sets the row count; `DBMUX_BENCH_QUICK=1` makes
 //! it a smoke run (50,000 rows, one round each, 200 migrations).
 
@@ -31,7 +31,7 @@ fn median(v: &mut [f64]) -> f64 {
 
 fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run scripts/with-test-postgres.sh cargo bench --bench copy")
+        panic!("{name} is not set: run scripts/with-test-postgres.sh cargo bench --features cli --bench copy")
     })
 }
 

@@ -237,7 +237,7 @@ fn writers_bench(dir: &Path, rounds: usize, dur: Duration) {
     mgr.shutdown();
 }
 
-#[cfg(unix)]
+#[cfg(all(unix, feature = "postgres"))]
 fn readiness_bench(rounds: usize, iters: u64) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
@@ -481,8 +481,10 @@ fn main() {
         return;
     }
     writers_bench(dir.path(), if q { 1 } else { 3 }, wdur);
-    #[cfg(unix)]
+    #[cfg(all(unix, feature = "postgres"))]
     readiness_bench(rounds, iters * 4);
+    #[cfg(not(all(unix, feature = "postgres")))]
+    println!("4. readiness check: skipped (a PostgreSQL socket's; run with --features postgres)");
     fairness_bench(
         dir.path(),
         match std::env::var("DBMUX_BENCH_FAIR_SECS") {

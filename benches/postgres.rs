@@ -11,7 +11,7 @@
 //!
 //! Targets: at least 2x the r2d2_postgres defaults and at least 0.95x the
 //! limit. Needs `DBMUX_TEST_PG_URL`: run it as
-//! `scripts/with-test-postgres.sh cargo bench --bench postgres`.
+//! `scripts/with-test-postgres.sh cargo bench --features tls --bench postgres`.
 //! `DBMUX_BENCH_QUICK=1` shortens it to a smoke run.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -194,7 +194,7 @@ impl Wire {
 
 fn main() {
     let Ok(url) = std::env::var("DBMUX_TEST_PG_URL") else {
-        let msg = "DBMUX_TEST_PG_URL is not set: run scripts/with-test-postgres.sh cargo bench --bench postgres";
+        let msg = "DBMUX_TEST_PG_URL is not set: run scripts/with-test-postgres.sh cargo bench --features tls --bench postgres";
         if std::env::var("CI").is_ok_and(|v| v == "true") {
             panic!("{msg}");
         }

@@ -7,6 +7,6 @@
 # DBMUX_RECOVERY_ROUNDS=N changes the number of restarts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/with-test-postgres.sh cargo test --locked --release --test pg_recovery \
+scripts/with-test-postgres.sh cargo test --locked --release --features cli --test pg_recovery \
   measure_recovery_over_20_restarts -- --ignored --nocapture --test-threads=1 2>&1 \
   | grep -E '^recovery|test result|panicked|FAILED'

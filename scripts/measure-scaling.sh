@@ -14,6 +14,6 @@
 # Fails when a target is missed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/with-test-replicas.sh cargo test --locked --release --test pg_replicas --test pg_failover \
+scripts/with-test-replicas.sh cargo test --locked --release --features cli --test pg_replicas --test pg_failover \
   measure_ -- --ignored --nocapture --test-threads=1 2>&1 \
   | grep -E '^(failover|read-your-writes|read throughput)|test result|panicked|FAILED'

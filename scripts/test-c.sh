@@ -42,7 +42,7 @@ cc "${CFLAGS[@]}" -g -fsanitize=address,undefined -fno-omit-frame-pointer "$ONE"
 cc "${CFLAGS[@]}" "$ONE" -L"$OUT/bundled" -ldbmux -Wl,-rpath,"$OUT/bundled" -lsqlite3 -lpthread \
   -o "$OUT/one_bundled"
 
-cargo build --locked --bin dbmux --quiet
+cargo build --locked --bin dbmux --features cli --quiet
 for url in "$@"; do
   for t in test_shared test_static test_asan; do
     echo "== C tests ($t) against ${url%%:*}"

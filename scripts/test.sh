@@ -11,10 +11,15 @@ ROOT=$PWD
 # Python package link it, and the one-SQLite tests call it directly.
 scripts/need-libsqlite3.sh
 
+echo "== Rust: the default features (what cargo add dbmux gives) pull neither tokio nor OpenSSL"
+scripts/check-default-deps.sh
+
 echo "== Rust: unit, integration, CLI and doc tests (SQLite on real files, PostgreSQL on real servers)"
+# --features dbmux/cli: the CLI and every backend (PostgreSQL and TLS are
+# not default features of the crate).
 # Two throwaway PostgreSQL clusters (one with TLS), and a primary with two
 # streaming standbys, live for the duration of the run.
-scripts/with-test-postgres.sh scripts/with-test-replicas.sh cargo test --locked --workspace
+scripts/with-test-postgres.sh scripts/with-test-replicas.sh cargo test --locked --workspace --features dbmux/cli
 
 echo "== C: header up to date, tests against the shared and static library and under ASan+UBSan, on SQLite and PostgreSQL; one SQLite per process"
 CDB=$(mktemp -d)
@@ -50,7 +55,7 @@ echo "== WebAssembly: wasm32-unknown-unknown build, tests in Node (wasm-bindgen-
 scripts/test-wasm.sh
 
 echo "== Rust: the metrics crate facade (feature metrics) sees the numbers of metrics_text"
-scripts/with-test-postgres.sh cargo test --locked --features metrics --test metrics_facade
+scripts/with-test-postgres.sh cargo test --locked --features metrics,tls --test metrics_facade
 
 echo "== Rust: Manager::interact (feature tokio) on a current-thread runtime"
 cargo test --locked --features tokio --doc -p dbmux -- interact
@@ -62,7 +67,7 @@ MDB=$(mktemp -d)
 scripts/with-test-postgres.sh bash -c '
   set -euo pipefail
   for url in "sqlite:///$1/m.db" "$DBMUX_TEST_PG_URL?sslmode=require"; do
-    text=$(cargo run --locked --quiet -- metrics --url "$url")
+    text=$(cargo run --locked --quiet --features cli -- metrics --url "$url")
     grep -q "^dbmux_checkouts_total{" <<<"$text"
     "$0" check metrics <<<"$text"
   done' "$PROMTOOL" "$MDB"
@@ -81,11 +86,12 @@ echo "== Fuzzing smoke pass: 300,000 inputs per cargo-fuzz target from a fixed s
 FUZZ_RUNS=300000 scripts/fuzz.sh
 
 echo "== Benchmark smoke runs (short; see benches/README.md for real figures)"
-DBMUX_BENCH_QUICK=1 cargo bench --locked --bench pool
-DBMUX_BENCH_QUICK=1 cargo bench --locked --bench sqlite
-DBMUX_BENCH_QUICK=1 cargo bench --locked --bench sqlite_wal
-DBMUX_BENCH_QUICK=1 scripts/with-test-postgres.sh cargo bench --locked --bench postgres
+# One feature set for all of them (one build): the CLI's, every backend.
+DBMUX_BENCH_QUICK=1 cargo bench --locked --features cli --bench pool
+DBMUX_BENCH_QUICK=1 cargo bench --locked --features cli --bench sqlite
+DBMUX_BENCH_QUICK=1 cargo bench --locked --features cli --bench sqlite_wal
+DBMUX_BENCH_QUICK=1 scripts/with-test-postgres.sh cargo bench --locked --features cli --bench postgres
 scripts/need-pgloader.sh
-DBMUX_BENCH_QUICK=1 scripts/with-test-postgres.sh cargo bench --locked --bench copy
+DBMUX_BENCH_QUICK=1 scripts/with-test-postgres.sh cargo bench --locked --features cli --bench copy
 
 echo "dbmux: all test suites passed"

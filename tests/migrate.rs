@@ -6,6 +6,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
+#[cfg(feature = "cli")]
 use std::process::Command;
 
 use dbmux::migrate::{MigrateOptions, Migrations, State};
@@ -79,6 +80,7 @@ fn table_exists(mgr: &Manager, table: &str) -> bool {
 }
 
 #[test]
+#[cfg(feature = "cli")] // runs the dbmux binary
 fn eight_processes_started_at_once_apply_each_migration_once() {
     for db in dbs("concurrent") {
         let dir = db.dir("m");
@@ -516,6 +518,7 @@ fn backend_variants_replace_the_plain_file_and_embedded_files_work() {
 }
 
 #[test]
+#[cfg(feature = "cli")] // runs the dbmux binary
 fn the_cli_prints_status_plan_and_verify_with_exit_codes() {
     let db = sqlite_db();
     let dir = db.dir("m");

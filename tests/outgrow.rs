@@ -21,7 +21,15 @@ fn example() -> PathBuf {
     }
     let own = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("outgrow-example");
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "--quiet", "--example", "outgrow", "--target-dir"])
+        .args([
+            "build",
+            "--quiet",
+            "--features",
+            "cli",
+            "--example",
+            "outgrow",
+        ])
+        .arg("--target-dir")
         .arg(&own)
         .status()
         .unwrap();

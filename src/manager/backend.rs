@@ -416,7 +416,9 @@ pub(super) fn build_pool(config: &Config, stats: &Arc<Stats>) -> Result<BackendP
             crate::ErrorCode::FeatureDisabled,
             format!(
                 "{p} is a PostgreSQL URL, but this build of dbmux has no PostgreSQL backend; \
-                 it needs the `postgres` Cargo feature"
+                 it needs the `postgres` Cargo feature, which is not a default one (`cargo \
+                 add dbmux --features tls` for PostgreSQL with TLS, `--features postgres` \
+                 without)"
             ),
         )),
     }

@@ -229,7 +229,7 @@ impl PgManager {
                 ErrorCode::FeatureDisabled,
                 format!(
                     "sslmode={} needs TLS, but this build of dbmux has no TLS support; enable \
-                     the `tls` Cargo feature",
+                     the `tls` Cargo feature (`cargo add dbmux --features tls`)",
                     s.sslmode.as_str()
                 ),
             ));

@@ -14,11 +14,17 @@ use dbmux::{params, Config, Manager};
 #[allow(dead_code)] // not every test file needs the servers
 pub fn pg_env<const N: usize>(names: [&str; N]) -> Option<[String; N]> {
     let values: Vec<String> = names.iter().filter_map(|n| std::env::var(n).ok()).collect();
-    if let Ok(all) = <[String; N]>::try_from(values) {
-        return Some(all);
-    }
-    let msg = "PostgreSQL test servers are not running: run the tests through \
-               scripts/with-test-postgres.sh (scripts/test.sh does)";
+    let msg = match <[String; N]>::try_from(values) {
+        Ok(all) if cfg!(feature = "postgres") => return Some(all),
+        Ok(_) => {
+            "dbmux is built without its `postgres` feature (not a default one): run \
+             the tests with --features cli (scripts/test.sh does)"
+        }
+        Err(_) => {
+            "PostgreSQL test servers are not running: run the tests through \
+             scripts/with-test-postgres.sh (scripts/test.sh does)"
+        }
+    };
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!("{msg}");
     }

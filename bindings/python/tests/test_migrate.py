@@ -22,7 +22,7 @@ def _cli():
     exe = os.environ.get("DBMUX_CLI", str(REPO / "target" / "debug" / "dbmux"))
     if os.path.exists(exe):
         return exe
-    msg = f"the dbmux CLI is not built ({exe}): run cargo build first (scripts/test.sh does)"
+    msg = f"the dbmux CLI is not built ({exe}): run cargo build --features cli first (scripts/test.sh does)"
     if os.environ.get("CI") == "true":
         pytest.fail(msg)
     pytest.skip(msg)
