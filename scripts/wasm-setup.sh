@@ -3,7 +3,8 @@
 # - the wasm32-unknown-unknown target (rustup);
 # - clang-19, whose wasm32 backend compiles SQLite's C for sqlite-wasm-rs
 #   (Debian's default clang 14 is too old) -- apt, as root or through sudo;
-# - Node.js, which runs the tests (apt, if missing);
+# - Node.js and npm, which run the tests and pack the npm package (apt);
+# - Chromium and its chromedriver, for the tests in a headless browser (apt);
 # - wasm-bindgen-cli, at exactly the wasm-bindgen version in Cargo.lock,
 #   into target/tools (its test runner must match the library).
 # Prints the environment to use: `eval "$(scripts/wasm-setup.sh)"`.
@@ -29,9 +30,14 @@ if ! command -v clang-19 >/dev/null; then
   apt_install clang-19
 fi
 
-if ! command -v node >/dev/null; then
-  log "installing Node.js (apt), which runs the wasm tests"
-  apt_install nodejs
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  log "installing Node.js and npm (apt), which run the wasm tests"
+  apt_install nodejs npm
+fi
+
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  log "installing chromium and chromium-driver (apt), for the browser tests"
+  apt_install chromium chromium-driver
 fi
 
 VERSION=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/"/, "", $3); print $3; exit }' Cargo.lock)
@@ -52,3 +58,4 @@ echo "export CC_wasm32_unknown_unknown=clang-19"
 echo "export AR_wasm32_unknown_unknown=llvm-ar-19"
 echo "export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=$PWD/$BIN"
 echo "export PATH=$PWD/target/tools/bin:\$PATH"
+echo "export CHROMEDRIVER=$(command -v chromedriver)"

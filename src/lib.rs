@@ -72,7 +72,8 @@ compile_error!(
 // - `health`        `HealthReport`, `DebugInfo`, `HostHealth` (plain data, JSON)
 // - `logging`       which log records are dbmux's, the facade's cap (bindings)
 // - `global`        the lazily built process-wide manager
-// - `wasm`          the JavaScript `Database` class (feature `wasm`, wasm32)
+// - `wasm`          the JavaScript `Database` class (feature `wasm`, wasm32;
+//                   `wasm/opfs.rs`: the OPFS VFS of `openAsync`, feature `opfs`)
 // The C ABI is the `dbmux-ffi` crate in `ffi/`; Python is `bindings/python/`.
 pub mod config;
 mod connection;

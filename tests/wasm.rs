@@ -372,3 +372,35 @@ fn a_readonly_transaction_reads_and_refuses_writes() {
     let e = db.transaction(&read, Some(bad)).unwrap_err();
     assert_eq!(code_of(&e), (15, "invalid_parameter".to_string()));
 }
+
+/// Outside a dedicated worker (Node, a page's main thread) the OPFS VFS
+/// cannot start: `openAsync` rejects at once with an error naming the VFS
+/// and what it needs, and the synchronous `open` says to use `openAsync`.
+#[cfg(feature = "opfs")]
+#[wasm_bindgen_test]
+async fn opfs_outside_a_worker_is_a_clear_error() {
+    let e = match Database::open_async("sqlite:///app.db?vfs=opfs-sahpool".into()).await {
+        Ok(_) => panic!("the OPFS VFS started outside a dedicated worker"),
+        Err(e) => e,
+    };
+    assert_eq!(code_of(&e), (4, "connect_failed".to_string()));
+    let m = message_of(&e);
+    assert!(m.contains("the opfs-sahpool VFS could not start"), "{m}");
+    assert!(m.contains("dedicated Web Worker"), "{m}");
+    let e = match Database::open("sqlite:///app.db?vfs=opfs-sahpool") {
+        Ok(_) => panic!("open accepted a VFS that is not installed"),
+        Err(e) => e,
+    };
+    assert_eq!(code_of(&e), (4, "connect_failed".to_string()));
+    assert!(
+        message_of(&e).contains("Database.openAsync"),
+        "{}",
+        message_of(&e)
+    );
+    // other URLs open as before through openAsync
+    let db = Database::open_async("sqlite::memory:".into())
+        .await
+        .unwrap();
+    assert_eq!(db.execute("CREATE TABLE t (x)", None).unwrap(), 0.0);
+    db.close();
+}

@@ -35,6 +35,9 @@ use wasm_bindgen::JsCast;
 
 use crate::{Connection, Error, ErrorCode, Manager, Rows, Value};
 
+#[cfg(feature = "opfs")]
+mod opfs;
+
 /// Converts a dbmux error into a JavaScript `Error` carrying its code.
 pub fn js_error(e: &Error) -> JsValue {
     let err = js_sys::Error::new(e.message());
@@ -148,9 +151,29 @@ impl Database {
     /// Opens `url` (any SQLite URL that dbmux accepts; `sqlite::memory:`
     /// for a private in-memory database). Does not touch the database yet.
     pub fn open(url: &str) -> Result<Database, JsValue> {
+        #[cfg(feature = "opfs")]
+        opfs::check_installed(url).map_err(fail)?;
         Manager::from_url(url)
             .map(|mgr| Database { mgr })
             .map_err(fail)
+    }
+
+    /// Opens `url` as [`Database::open`] does, then opens its connection, so
+    /// that a wrong path or VFS is told now. When the URL names the
+    /// `opfs-sahpool` VFS (`?vfs=opfs-sahpool`), installs it first: the
+    /// database then lives in the origin's private file system (OPFS) and
+    /// survives reloads. That needs a dedicated Web Worker of a secure context
+    /// (https:// or localhost); elsewhere the promise rejects with a
+    /// `connect_failed` error naming the VFS and what it needs.
+    #[cfg(feature = "opfs")]
+    #[wasm_bindgen(js_name = openAsync)]
+    pub async fn open_async(url: String) -> Result<Database, JsValue> {
+        if opfs::named_in(&url) {
+            opfs::install().await.map_err(fail)?;
+        }
+        let db = Self::open(&url)?;
+        drop(db.mgr.get().map_err(fail)?);
+        Ok(db)
     }
 
     /// Runs one statement with `?` parameters; returns the rows changed.
