@@ -128,6 +128,20 @@ try {
     visits.push(st === "done" ? Number(await text(s, "visits")) : `${st}: ${await text(s, "visits")}`);
   }
   check(JSON.stringify(visits) === "[1,2,3]", "an OPFS database keeps its rows across a reload and a browser restart", JSON.stringify(visits));
+  // a second tab while the first one's worker holds the pool: a clear error, not a hang
+  const first = await call("GET", `/session/${s}/window`);
+  const tab = await call("POST", `/session/${s}/window/new`, { type: "tab" });
+  await call("POST", `/session/${s}/window`, { handle: tab.handle });
+  await call("POST", `/session/${s}/url`, { url: opfs });
+  const second = await settled(s);
+  const told = await text(s, "visits");
+  check(
+    second === "error" && told.includes("connect_failed") && told.includes("another worker of this origin"),
+    "a second tab's worker is told another tab holds the OPFS pool",
+    `${second}: ${told}`,
+  );
+  await call("DELETE", `/session/${s}/window`);
+  await call("POST", `/session/${s}/window`, { handle: first });
   const main = await text(s, "main-thread");
   const ms = Number((main.match(/after (\d+) ms/) || [])[1]);
   check(

@@ -16,6 +16,11 @@ const NEEDS: &str = "it needs the Origin Private File System with sync access ha
                      open the database in such a worker; on the page's main thread or in Node \
                      use a memory URL (sqlite:///app.db) instead";
 
+const TAKEN: &str = "another worker of this origin (another tab of the app) holds the pool's \
+                     files, and one worker at a time can: close the other tab, or let one tab's \
+                     worker own the database and send it the other tabs' queries \
+                     (BroadcastChannel)";
+
 /// Whether `url` is a SQLite URL that names the VFS.
 pub fn named_in(url: &str) -> bool {
     matches!(parse_url(url), Ok(Target::Sqlite(t)) if t.options.vfs.as_deref() == Some(NAME))
@@ -51,13 +56,14 @@ pub async fn install() -> Result<(), Error> {
         .map(|_| ())
         .map_err(|e| {
             // the browser's own error (a JsValue) is in the Debug form only
-            let why = match e {
-                OpfsSAHError::NotSupported => e.to_string(),
-                _ => format!("{e}: {e:?}"),
+            let (why, hint) = match &e {
+                OpfsSAHError::NotSupported => (e.to_string(), NEEDS),
+                OpfsSAHError::CreateSyncAccessHandle(_) => (format!("{e}: {e:?}"), TAKEN),
+                _ => (format!("{e}: {e:?}"), NEEDS),
             };
             Error::new(
                 ErrorCode::ConnectFailed,
-                format!("the {NAME} VFS could not start ({why}): {NEEDS}"),
+                format!("the {NAME} VFS could not start ({why}): {hint}"),
             )
         })
 }
