@@ -1,20 +1,17 @@
 #!/usr/bin/env bash
 # Prints the size of the wasm module dbmux ships (examples/wasm_node after
 # wasm-bindgen): the release build, the size-optimised profile
-# (`wasm-small`: opt-level "z", LTO, one codegen unit), and that build
-# through `wasm-opt -Oz` (binaryen 116, installed into target/tools by
-# `cargo install wasm-opt` when missing, about 7 minutes once; Debian's
-# binaryen 108 cannot read what current rustc emits). wasm-opt runs before
-# wasm-bindgen: binaryen 116 cannot parse the `table.fill` that
-# wasm-bindgen's externref pass adds. Each module is checked to still run
-# the Node example. Not part of the test command (it only measures).
+# (`wasm-small`: opt-level "z", LTO, one codegen unit), and that through
+# `wasm-opt -Oz` (binaryen 132 from npm, scripts/need-wasm-opt.sh), for the
+# features `wasm` (the JavaScript API) and `opfs` (that and the OPFS VFS: the
+# npm package's module, which ships after wasm-opt), each against the sizes
+# when the platform issue was filed. Each module is checked to still run the
+# Node example. The test command prints the package's figure; this prints
+# them all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 eval "$(scripts/wasm-setup.sh)"
-if ! target/tools/bin/wasm-opt --version 2>/dev/null | grep "version 116" >/dev/null; then
-  echo "wasm-size: installing wasm-opt (binaryen 116) into target/tools" >&2
-  cargo install wasm-opt --version 0.116.1 --root target/tools --quiet
-fi
+WASM_OPT=$(scripts/need-wasm-opt.sh)
 OUT=target/wasm-size
 rm -rf "$OUT"
 W=target/wasm32-unknown-unknown
@@ -32,7 +29,12 @@ report() { # name dir
     "opt-level=z, LTO, wasm-opt -Oz") base=984037 ;;
     *) echo; return ;;
   esac
-  awk -v n="$n" -v b="$base" 'BEGIN { r = n / b; printf "  %.3fx the baseline (target <= 1.05: %s)\n", r, (r <= 1.05 ? "met" : "MISSED") }'
+  local verdict=1
+  # the npm package ships the OPFS module after wasm-opt only
+  [ "$features" = opfs ] && [ "$base" = 1134910 ] && verdict=0
+  awk -v n="$n" -v b="$base" -v v="$verdict" 'BEGIN { r = n / b
+    if (v) printf "  %.3fx the baseline (target <= 1.05: %s)\n", r, (r <= 1.05 ? "met" : "MISSED")
+    else printf "  %.3fx the baseline (not shipped as is: the package is the wasm-opt line)\n", r }'
 }
 
 # features: `wasm` (the JavaScript API), then `opfs` (that and the OPFS VFS:
@@ -44,10 +46,11 @@ for features in wasm opfs; do
   wasm-bindgen --target nodejs --out-dir "$D/release" $W/release/examples/wasm_node.wasm
   cargo build "${FLAGS[@]}" --profile wasm-small
   wasm-bindgen --target nodejs --out-dir "$D/small" $W/wasm-small/examples/wasm_node.wasm
-  target/tools/bin/wasm-opt -Oz --enable-bulk-memory --enable-reference-types --enable-sign-ext \
+  mkdir -p "$D/small-opt"
+  cp "$D/small/wasm_node.js" "$D/small-opt/"
+  "$WASM_OPT" -Oz --enable-bulk-memory --enable-reference-types --enable-sign-ext \
     --enable-nontrapping-float-to-int --enable-mutable-globals --enable-multivalue \
-    $W/wasm-small/examples/wasm_node.wasm -o "$D/wasm_node.wasm"
-  wasm-bindgen --target nodejs --out-dir "$D/small-opt" "$D/wasm_node.wasm"
+    "$D/small/wasm_node_bg.wasm" -o "$D/small-opt/wasm_node_bg.wasm"
   echo "size of the shipped module (wasm_node_bg.wasm), features $features:"
   report "release" "$D/release"
   report "opt-level=z, LTO" "$D/small"

@@ -24,3 +24,29 @@ pub(crate) fn sleep(d: std::time::Duration) {
     #[cfg(target_arch = "wasm32")]
     let _ = d;
 }
+
+/// The stack of a checkout, for the leak and lane warnings. std cannot walk
+/// the stack on wasm32 (its text would be "unsupported backtrace"), so there
+/// nothing is captured, and the code that prints one (the symbol demangler,
+/// about 17 KB) stays out of the module.
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) use std::backtrace::Backtrace;
+
+/// See the native [`Backtrace`]: nothing to capture on wasm32.
+#[cfg(target_arch = "wasm32")]
+pub(crate) struct Backtrace;
+
+#[cfg(target_arch = "wasm32")]
+impl Backtrace {
+    /// As std's: here, nothing.
+    pub(crate) fn force_capture() -> Backtrace {
+        Backtrace
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+impl std::fmt::Display for Backtrace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("(no backtrace on wasm32)")
+    }
+}

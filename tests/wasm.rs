@@ -404,3 +404,18 @@ async fn opfs_outside_a_worker_is_a_clear_error() {
     assert_eq!(db.execute("CREATE TABLE t (x)", None).unwrap(), 0.0);
     db.close();
 }
+
+/// PostgreSQL is not there on wasm32 (no TCP sockets): its URLs are refused
+/// at once, with the code of a feature that is not built in.
+#[wasm_bindgen_test]
+fn a_postgresql_url_says_wasm32_serves_sqlite_only() {
+    for url in [
+        "postgresql://app:s3cret@db.internal/app",
+        "host=db.internal dbname=app",
+    ] {
+        let e = Manager::from_url(url).unwrap_err();
+        assert_eq!(e.code(), ErrorCode::FeatureDisabled, "{e}");
+        assert!(e.to_string().contains("serves SQLite only"), "{e}");
+        assert!(!e.to_string().contains("s3cret"), "{e}");
+    }
+}

@@ -4,13 +4,12 @@
 //! the held connections; on wasm32, which has no threads, they are checked at
 //! each checkout and each `debug_info()` instead.
 
-use std::backtrace::Backtrace;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::platform::Instant;
+use crate::platform::{Backtrace, Instant};
 
 struct Held {
     since: Instant,

@@ -265,7 +265,7 @@ impl Lane {
         let me = || Holder {
             since: Instant::now(),
             thread: Some(std::thread::current()),
-            backtrace: trace.then(|| std::backtrace::Backtrace::force_capture().to_string()),
+            backtrace: trace.then(|| crate::platform::Backtrace::force_capture().to_string()),
         };
         let waiter = {
             let mut s = self.lock();
