@@ -528,6 +528,8 @@ impl Connection {
 
     /// The native `rusqlite::Connection`, for anything dbmux does not wrap.
     /// Leave it in autocommit mode; an open transaction is rolled back on return.
+    /// The statements dbmux keeps prepared on it are finalized first (they
+    /// are prepared again when next used).
     #[cfg(feature = "sqlite")]
     pub fn as_sqlite(&mut self) -> Option<&mut rusqlite::Connection> {
         match &mut self.conn {

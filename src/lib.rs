@@ -16,7 +16,9 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 // Unsafe code is denied everywhere but in `sqlite::copies` (Linux), which asks
-// the dynamic loader which SQLite libraries the process has loaded.
+// the dynamic loader which SQLite libraries the process has loaded,
+// `postgres::socket`, and `sqlite::handle`, where a connection keeps the
+// statements prepared on it (they borrow it: a self-referential pair).
 #![deny(unsafe_code)]
 // A build without any backend compiles (so features can be combined freely) but
 // has nothing to run; its unused plumbing is expected.

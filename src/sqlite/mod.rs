@@ -18,6 +18,7 @@ pub use rusqlite;
 pub(crate) mod backup;
 pub(crate) mod checkpointer;
 mod errors;
+mod handle;
 pub(crate) mod lane;
 mod open;
 mod reports;
@@ -44,7 +45,9 @@ const PROGRESS_STEPS: i32 = 1000;
 
 /// A pooled SQLite connection with the bookkeeping the checks need.
 pub(crate) struct SqliteConn {
-    pub conn: rusqlite::Connection,
+    /// The connection and its prepared statements (rusqlite's `Connection`
+    /// through `Deref`).
+    pub conn: handle::Handle,
     born: Instant,
     /// Checked out at least once since it was opened.
     pub(crate) used: bool,
@@ -95,7 +98,7 @@ fn epoch() -> Instant {
 impl SqliteConn {
     /// The gate its statements pass, and the connection.
     #[inline]
-    fn gated(&mut self) -> (&rusqlite::Connection, WriteGate<'_>) {
+    fn gated(&mut self) -> (&handle::Handle, WriteGate<'_>) {
         if self.writes {
             lane::set_busy_timeout(self.busy_timeout);
         }

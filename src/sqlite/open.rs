@@ -312,7 +312,7 @@ impl Open for SqliteManager {
         }
         let now = Instant::now();
         Ok(SqliteConn {
-            conn,
+            conn: super::handle::Handle::new(conn),
             born: now,
             used: false,
             idle_since: now,

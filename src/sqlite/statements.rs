@@ -5,6 +5,7 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::ToSql;
 
 use super::errors::classify;
+use super::handle::Handle;
 use super::lane::WriteGate;
 use crate::error::{Error, ErrorCode, Result};
 use crate::placeholders::{rewrite, Target};
@@ -34,7 +35,7 @@ pub(crate) fn value_from_ref(v: ValueRef<'_>) -> Value {
 }
 
 #[inline]
-fn bind(stmt: &mut rusqlite::CachedStatement<'_>, params: &[Value]) -> Result<()> {
+fn bind(stmt: &mut rusqlite::Statement<'_>, params: &[Value]) -> Result<()> {
     check_count(stmt, params)?;
     for (i, p) in params.iter().enumerate() {
         stmt.raw_bind_parameter(i + 1, p)?;
@@ -44,7 +45,7 @@ fn bind(stmt: &mut rusqlite::CachedStatement<'_>, params: &[Value]) -> Result<()
 
 /// Fails unless the statement takes exactly `params.len()` parameters.
 #[inline]
-fn check_count(stmt: &rusqlite::CachedStatement<'_>, params: &[Value]) -> Result<()> {
+fn check_count(stmt: &rusqlite::Statement<'_>, params: &[Value]) -> Result<()> {
     let expected = stmt.parameter_count();
     if expected != params.len() {
         return Err(param_count_error(expected, params.len()));
@@ -63,7 +64,7 @@ fn param_count_error(expected: usize, given: usize) -> Error {
 /// Runs a statement and returns the number of rows it changed. A statement
 /// that returns rows (e.g. a PRAGMA) is run to completion and reports 0.
 pub(crate) fn execute(
-    conn: &rusqlite::Connection,
+    conn: &Handle,
     gate: &mut WriteGate<'_>,
     sql: &str,
     params: &[Value],
@@ -86,10 +87,7 @@ pub(crate) fn execute(
 /// writes), so a statement that left `total_changes()` where it was changed
 /// nothing, whatever `changes()` still says.
 #[inline]
-fn run_counting(
-    conn: &rusqlite::Connection,
-    stmt: &mut rusqlite::CachedStatement<'_>,
-) -> Result<u64> {
+fn run_counting(conn: &rusqlite::Connection, stmt: &mut rusqlite::Statement<'_>) -> Result<u64> {
     let before = conn.total_changes();
     let n = stmt.raw_execute()? as u64;
     Ok(if conn.total_changes() == before { 0 } else { n })
@@ -98,7 +96,7 @@ fn run_counting(
 /// Runs a statement and streams its result into `sink`; returns the rows
 /// changed (0 for a query).
 pub(crate) fn query_into(
-    conn: &rusqlite::Connection,
+    conn: &Handle,
     gate: &mut WriteGate<'_>,
     sql: &str,
     params: &[Value],
@@ -194,7 +192,7 @@ fn no_rows() -> Error {
 /// without result columns, such as an INSERT, runs and reports no rows).
 #[inline(always)]
 pub(crate) fn query_value(
-    conn: &rusqlite::Connection,
+    conn: &Handle,
     gate: &mut WriteGate<'_>,
     sql: &str,
     params: &[Value],
