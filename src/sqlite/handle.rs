@@ -24,13 +24,13 @@ use std::ptr::NonNull;
 use rusqlite::{Connection, PrepFlags, Statement};
 
 /// How many statements a connection keeps prepared (rusqlite's default).
-pub(crate) const CAPACITY: usize = 16;
+const CAPACITY: usize = 16;
 
 /// A connection and its prepared statements, least recently used first.
 pub(crate) struct Handle {
     /// Declared before `conn` and emptied in `drop` before it closes.
     statements: RefCell<Vec<(Box<str>, Statement<'static>)>>,
-    /// Owned (`Box::into_raw` in [`Handle::new`], freed in `drop`).
+    /// Owned (`Box::leak` in [`Handle::new`], freed in `drop`).
     conn: NonNull<Connection>,
 }
 
@@ -63,7 +63,7 @@ impl Handle {
                 .rposition(|(k, _)| **k == *sql)
                 .map(|i| list.remove(i))
         };
-        let (key, stmt) = match found {
+        let entry = match found {
             // (a `Statement<'static>` is a `Statement<'_>` of this borrow)
             Some(found) => found,
             None => {
@@ -72,14 +72,13 @@ impl Handle {
             }
         };
         Ok(Cached {
-            key: Some(key),
-            stmt: Some(stmt),
+            entry: Some(entry),
             list: &self.statements,
         })
     }
 
     /// Finalizes every kept statement.
-    pub(crate) fn flush(&mut self) {
+    fn flush(&mut self) {
         self.statements.get_mut().clear();
     }
 }
@@ -122,8 +121,8 @@ impl Drop for Handle {
 /// A statement out of a [`Handle`]'s list, put back (most recent) when
 /// dropped.
 pub(crate) struct Cached<'h> {
-    key: Option<Box<str>>,
-    stmt: Option<Statement<'h>>,
+    /// The SQL and its statement, taken out of the list until dropped.
+    entry: Option<(Box<str>, Statement<'h>)>,
     list: &'h RefCell<Vec<(Box<str>, Statement<'static>)>>,
 }
 
@@ -131,26 +130,25 @@ impl<'h> Deref for Cached<'h> {
     type Target = Statement<'h>;
     #[inline]
     fn deref(&self) -> &Statement<'h> {
-        self.stmt.as_ref().expect("present until dropped")
+        &self.entry.as_ref().expect("present until dropped").1
     }
 }
 
 impl DerefMut for Cached<'_> {
     #[inline]
     fn deref_mut(&mut self) -> &mut Self::Target {
-        self.stmt.as_mut().expect("present until dropped")
+        &mut self.entry.as_mut().expect("present until dropped").1
     }
 }
 
 impl Drop for Cached<'_> {
     #[inline]
     fn drop(&mut self) {
-        let (Some(key), Some(stmt)) = (self.key.take(), self.stmt.take()) else {
+        let Some((key, mut stmt)) = self.entry.take() else {
             return;
         };
         // a statement is reset when its rows are dropped; the values bound
         // to it are let go of here, as rusqlite's cache does
-        let mut stmt = stmt;
         stmt.clear_bindings();
         let mut list = self.list.borrow_mut();
         if list.len() >= CAPACITY {
